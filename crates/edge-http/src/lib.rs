@@ -1,0 +1,24 @@
+//! What every edge component needs around its handlers, as pure functions over
+//! [`http`] types so it is unit-tested natively and shared rather than copied:
+//!
+//! - [`Problem`]: the one RFC 9457 `application/problem+json` error with stable codes;
+//! - [`Exchange`]: request-id propagation and CORS around a handler;
+//! - [`json_body`]: JSON request bodies with clear 400/413/415 errors;
+//! - [`Router`]: method + path routing with `:param` segments and 404/405 answers.
+
+mod body;
+mod cors;
+mod exchange;
+mod problem;
+mod router;
+
+pub use body::{json_body, json_response};
+pub use cors::{Cors, CorsConfigError};
+pub use exchange::{request_id, Exchange, REQUEST_ID};
+pub use problem::Problem;
+pub use router::{Params, Router};
+
+/// A request as the components see it: the whole body is in memory.
+pub type Request = http::Request<Vec<u8>>;
+/// A response as the components produce it.
+pub type Response = http::Response<Vec<u8>>;
