@@ -1,0 +1,371 @@
+//! A loaded application: compiled components, backends, routes, and the per-request call that
+//! gives every request a fresh instance from a pre-linked component in a pooling allocator.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
+
+use crate::host::key_value::KvStore;
+use crate::host::redis::RedisPool;
+use crate::host::sqlite::SqliteFile;
+use crate::host::{self, HostState};
+use crate::manifest::Manifest;
+use crate::outbound::OutboundPolicy;
+use crate::routes::{RouteMatch, RouteTable};
+use crate::runtime_config::{KvBackend, RuntimeConfig};
+use crate::variables::Values;
+
+/// How often the epoch ticks; a request's CPU deadline is counted in these.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Bytes of guest stdout/stderr kept per request.
+const OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: u64,
+    /// Longest a request may run, CPU or waiting (500 beyond).
+    pub timeout: Duration,
+    /// Instances that may exist at once; more concurrent requests get 503.
+    pub max_instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body_bytes: 10 * 1024 * 1024, timeout: Duration::from_secs(30), max_instances: 256 }
+    }
+}
+
+/// What a component is allowed to use, resolved from the manifest.
+#[derive(Debug)]
+pub struct ComponentConfig {
+    /// The component id.
+    pub id: String,
+    /// Key-value labels it may open.
+    pub key_value_stores: BTreeSet<String>,
+    /// SQLite labels it may open.
+    pub sqlite_databases: BTreeSet<String>,
+    /// Its variables, expanded.
+    pub variables: BTreeMap<String, String>,
+    /// Its outbound policy.
+    pub outbound: OutboundPolicy,
+    /// Guest environment variables.
+    pub environment: BTreeMap<String, String>,
+}
+
+struct LoadedComponent {
+    config: Arc<ComponentConfig>,
+    pre: ProxyPre<HostState>,
+}
+
+/// The running application, shared by every request.
+pub struct App {
+    engine: Engine,
+    components: HashMap<String, LoadedComponent>,
+    /// The route table.
+    pub routes: RouteTable,
+    /// Key-value stores by label.
+    pub kv_stores: BTreeMap<String, Arc<KvStore>>,
+    /// SQLite databases by label.
+    pub sqlite_databases: BTreeMap<String, SqliteFile>,
+    /// Shared Redis connections.
+    pub redis: RedisPool,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// The response body type of every answer.
+pub type Body = WasiBody;
+
+/// A complete body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut response = Response::new(full(text.to_owned()));
+    *response.status_mut() = status;
+    if !text.is_empty() {
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    }
+    response
+}
+
+impl App {
+    /// Loads the manifest, checks it against the runtime config and variables (from `env`),
+    /// and compiles every component.
+    pub fn load(
+        manifest: &Manifest,
+        runtime_config: &RuntimeConfig,
+        env: impl Fn(&str) -> Option<String>,
+        limits: Limits,
+    ) -> Result<Self> {
+        if manifest.base != "/" {
+            bail!(
+                "[application.trigger.http] base = {:?} is not supported (as in Spin 3): prepend the base to each route",
+                manifest.base
+            );
+        }
+        let values = Values::resolve(&manifest.variables, env)?;
+        let component_variables = values.components(manifest)?;
+        let routes = RouteTable::build(
+            manifest.triggers.iter().filter_map(|t| Some((t.route.as_deref()?, t.component.as_str()))),
+        )?;
+        for (replaced, effective, route) in &routes.duplicates {
+            eprintln!("error: duplicate route {route}: component {replaced} will never be used (duplicate of {effective})");
+        }
+
+        let engine = engine(&limits)?;
+        let linker = host::linker(&engine)?;
+        let mut components = HashMap::new();
+        for (id, decl) in &manifest.components {
+            for label in &decl.key_value_stores {
+                if !runtime_config.key_value_stores.contains_key(label) {
+                    bail!("unknown key_value_stores label {label:?} for component {id:?}: define it in the runtime config");
+                }
+            }
+            for label in &decl.sqlite_databases {
+                if !runtime_config.sqlite_databases.contains_key(label) {
+                    bail!("component {id} uses SQLite database {label:?}, which is not defined in the runtime config");
+                }
+            }
+            let mut hosts = Vec::new();
+            for entry in &decl.allowed_outbound_hosts {
+                match values.expand(entry) {
+                    Ok(host) => hosts.push(host),
+                    Err(e) => eprintln!("warning: component {id}: allowed_outbound_hosts entry skipped: {e}"),
+                }
+            }
+            let outbound = OutboundPolicy::parse(&hosts).with_context(|| format!("component {id:?}"))?;
+            let config = Arc::new(ComponentConfig {
+                id: id.clone(),
+                key_value_stores: decl.key_value_stores.iter().cloned().collect(),
+                sqlite_databases: decl.sqlite_databases.iter().cloned().collect(),
+                variables: component_variables[id].clone(),
+                outbound,
+                environment: decl.environment.clone(),
+            });
+            let path = manifest.dir.join(&decl.source);
+            let component = Component::from_file(&engine, &path).map_err(anyhow::Error::from).with_context(|| {
+                format!("cannot load component {id:?} from {} (did you run the build?)", path.display())
+            })?;
+            let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("component {id:?} does not export wasi:http/incoming-handler"))?;
+            components.insert(id.clone(), LoadedComponent { config, pre });
+        }
+
+        let mut kv_stores = BTreeMap::new();
+        let mut files: HashMap<Option<std::path::PathBuf>, SqliteFile> = HashMap::new();
+        let mut file_for = |path: &Option<std::path::PathBuf>| -> Result<SqliteFile> {
+            if path.is_some() {
+                if let Some(file) = files.get(path) {
+                    return Ok(file.clone());
+                }
+            }
+            let file = SqliteFile::open(path.as_deref().map(Path::new))?;
+            files.insert(path.clone(), file.clone());
+            Ok(file)
+        };
+        for (label, backend) in &runtime_config.key_value_stores {
+            let store = match backend {
+                KvBackend::Sqlite(path) => KvStore::sqlite(file_for(path)?, label)?,
+                KvBackend::Redis(url) => KvStore::Redis { url: url.clone() },
+            };
+            kv_stores.insert(label.clone(), Arc::new(store));
+        }
+        let mut sqlite_databases = BTreeMap::new();
+        for (label, path) in &runtime_config.sqlite_databases {
+            sqlite_databases.insert(label.clone(), file_for(path)?);
+        }
+
+        std::thread::spawn({
+            let engine = engine.clone();
+            move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+        Ok(App { engine, components, routes, kv_stores, sqlite_databases, redis: RedisPool::default(), limits })
+    }
+
+    /// Whether a component with this id exists.
+    pub fn has_component(&self, id: &str) -> bool {
+        self.components.contains_key(id)
+    }
+
+    /// Answers one request from a client: Spin's reserved paths, routing, limits, headers, then
+    /// the component. Never fails: errors become 4xx/5xx answers for this request only.
+    pub async fn serve(self: &Arc<Self>, request: Request<Body>, client: SocketAddr) -> (Response<Body>, Option<String>) {
+        let path = request.uri().path().to_owned();
+        match path.as_str() {
+            "/.well-known/spin/health" => return (plain(StatusCode::OK, "OK"), None),
+            "/.well-known/spin/info" => {
+                let info = serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "runtime": "devhost" });
+                let mut response = Response::new(full(info.to_string()));
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                return (response, None);
+            }
+            p if p.starts_with("/.well-known/spin/") => return (plain(StatusCode::NOT_FOUND, ""), None),
+            _ => {}
+        }
+        let Some(matched) = self.routes.find(&path) else {
+            return (plain(StatusCode::NOT_FOUND, ""), None);
+        };
+        let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_body_bytes) {
+            let text = format!("request body is larger than {} bytes", self.limits.max_body_bytes);
+            return (plain(StatusCode::PAYLOAD_TOO_LARGE, &text), Some(matched.component));
+        }
+        let request = self.prepare(request, &matched, client);
+        let component = matched.component.clone();
+        let response = match self.call(&component, request).await {
+            Ok(response) => response,
+            Err(error) => {
+                eprintln!("[{component}] error: {error:#}");
+                let status = if error.is::<Busy>() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+                plain(status, status.canonical_reason().unwrap_or(""))
+            }
+        };
+        (response, Some(component))
+    }
+
+    /// Adds the `spin-*` headers (appended after any a client sent, as Spin does), limits the
+    /// body and makes the URI absolute.
+    fn prepare(&self, request: Request<Body>, matched: &RouteMatch, client: SocketAddr) -> Request<Body> {
+        let (mut parts, body) = request.into_parts();
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| "localhost".into());
+        let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+        let full_url = format!("http://{host}{path_and_query}");
+        if let Ok(uri) = full_url.parse() {
+            parts.uri = uri;
+        }
+        let mut add = |name: &str, value: &str| {
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                parts.headers.append(name, value);
+            }
+        };
+        add("spin-full-url", &full_url);
+        add("spin-path-info", &matched.path_info);
+        add("spin-matched-route", &matched.matched_route);
+        add("spin-base-path", "/");
+        add("spin-raw-component-route", &matched.raw_route);
+        add("spin-component-route", &matched.component_route);
+        add("spin-client-addr", &client.to_string());
+        for (name, value) in &matched.params {
+            add(&format!("spin-path-match-{}", name.replace('_', "-").to_ascii_lowercase()), value);
+        }
+        let limit = self.limits.max_body_bytes;
+        let body = http_body_util::Limited::new(body, limit as usize)
+            .map_err(move |_| wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit)))
+            .boxed_unsync();
+        Request::from_parts(parts, body)
+    }
+
+    /// Runs `component` on `request` in a fresh instance. The instance lives until the
+    /// response body is done or the request timeout passes, whichever comes first.
+    pub async fn call(self: &Arc<Self>, component: &str, request: Request<Body>) -> Result<Response<Body>> {
+        let loaded = self.components.get(component).ok_or_else(|| anyhow!("no component {component:?}"))?;
+        let output = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let state = HostState::new(self.clone(), loaded.config.clone(), output.clone());
+        let mut store = Store::new(&self.engine, state);
+        let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let proxy = loaded.pre.instantiate_async(&mut store).await.map_err(|e| {
+            if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+                anyhow::Error::new(Busy)
+            } else {
+                anyhow::Error::from(e)
+            }
+        })?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let id = component.to_owned();
+        let timeout = self.limits.timeout;
+        let task = tokio::spawn(async move {
+            let run = proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam);
+            let result = match tokio::time::timeout(timeout, run).await {
+                Ok(result) => result.map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow!("request timed out after {timeout:?}")),
+            };
+            drop(store);
+            print_output(&id, &output.contents());
+            result
+        });
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(code))) => bail!("component answered with error code {code:?}"),
+            Ok(Err(_)) => match task.await {
+                Ok(Ok(())) => bail!("component returned without setting a response"),
+                Ok(Err(e)) => Err(e.context("component trapped")),
+                Err(e) => Err(anyhow!(e).context("component task failed")),
+            },
+            Err(_) => bail!("no response within {timeout:?}"),
+        }
+    }
+}
+
+/// Every pooled instance slot is in use.
+#[derive(Debug)]
+struct Busy;
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("all instance slots are busy; raise --max-instances or retry")
+    }
+}
+
+impl std::error::Error for Busy {}
+
+fn print_output(component: &str, output: &[u8]) {
+    if output.is_empty() {
+        return;
+    }
+    let text = String::from_utf8_lossy(output);
+    let mut stderr = std::io::stderr().lock();
+    for line in text.lines() {
+        let _ = std::io::Write::write_fmt(&mut stderr, format_args!("[{component}] {line}\n"));
+    }
+}
+
+fn engine(limits: &Limits) -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true).epoch_interruption(true);
+    let n = limits.max_instances;
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust component is a few core instances (program, WASI adapter shims), each with
+    // tables; one or two memories. Memory grows up to 256 MiB per instance.
+    pool.total_component_instances(n)
+        .total_core_instances(n * 8)
+        .total_memories(n * 2)
+        .total_tables(n * 8)
+        .max_memory_size(256 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Compiled code is cached on disk, so a restart with unchanged components is fast.
+    if let Ok(cache) = wasmtime::Cache::from_file(None) {
+        config.cache(Some(cache));
+    }
+    Ok(Engine::new(&config)?)
+}

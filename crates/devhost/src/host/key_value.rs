@@ -1,0 +1,189 @@
+//! `fermyon:spin/key-value@2.0.0`: SQLite-backed stores with Spin's `spin_key_value` table, and
+//! Redis-backed stores; a component may open only the labels in its `key_value_stores`.
+
+use std::sync::Arc;
+
+use redis::AsyncCommands;
+use wasmtime::component::Resource;
+
+use super::spin_interfaces::key_value::{Error, Host, HostStore};
+use super::sqlite::SqliteFile;
+use super::HostState;
+
+/// How many stores one instance may hold open at once, as in Spin.
+const MAX_OPEN_STORES: usize = 256;
+
+/// A key-value store backend shared by every instance.
+pub enum KvStore {
+    /// Rows of Spin's `spin_key_value` table, keyed by `(label, key)`.
+    Sqlite { file: SqliteFile, label: String },
+    /// Plain keys in a Redis database.
+    Redis { url: String },
+}
+
+/// A store a guest has opened.
+pub struct OpenStore(Arc<KvStore>);
+
+impl KvStore {
+    /// Creates the table Spin uses, so data is compatible with `spin up`'s files.
+    pub fn sqlite(file: SqliteFile, label: &str) -> anyhow::Result<Self> {
+        file.blocking(|c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS spin_key_value (
+                   store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                   PRIMARY KEY (store, key))",
+            )
+        })?;
+        Ok(KvStore::Sqlite { file, label: label.to_owned() })
+    }
+}
+
+fn other(error: impl std::fmt::Display) -> Error {
+    Error::Other(error.to_string())
+}
+
+impl HostState {
+    /// The store behind `handle` and the app (for Redis), owned so no borrow of the instance
+    /// state is held across an await.
+    fn store(&self, handle: &Resource<OpenStore>) -> wasmtime::Result<(Arc<KvStore>, Arc<crate::app::App>)> {
+        Ok((self.table_ref().get(handle)?.0.clone(), self.app.clone()))
+    }
+}
+
+async fn redis_for(app: &crate::app::App, url: &str) -> Result<redis::aio::MultiplexedConnection, Error> {
+    app.redis.connection(url).await.map_err(other)
+}
+
+impl Host for HostState {}
+
+impl HostStore for HostState {
+    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+        if !self.component.key_value_stores.contains(&label) {
+            return Ok(Err(Error::AccessDenied));
+        }
+        let Some(store) = self.app.kv_stores.get(&label).cloned() else {
+            return Ok(Err(Error::NoSuchStore));
+        };
+        if self.open_resources >= MAX_OPEN_STORES {
+            return Ok(Err(Error::StoreTableFull));
+        }
+        self.open_resources += 1;
+        Ok(Ok(self.table_mut().push(OpenStore(store))?))
+    }
+
+    async fn get(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let (store, app) = self.store(&this)?;
+        Ok(match &*store {
+            KvStore::Sqlite { file, label } => {
+                let label = label.clone();
+                file.run(move |c| {
+                    c.query_row(
+                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                        (label, key),
+                        |row| row.get::<_, Vec<u8>>(0),
+                    )
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })
+                })
+                .await
+                .map_err(other)
+            }
+            KvStore::Redis { url } => match redis_for(&app, url).await {
+                Ok(mut conn) => conn.get(key).await.map_err(other),
+                Err(e) => Err(e),
+            },
+        })
+    }
+
+    async fn set(&mut self, this: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        let (store, app) = self.store(&this)?;
+        Ok(match &*store {
+            KvStore::Sqlite { file, label } => {
+                let label = label.clone();
+                file.run(move |c| {
+                    c.execute(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(store, key) DO UPDATE SET value = ?3",
+                        (label, key, value),
+                    )
+                    .map(drop)
+                })
+                .await
+                .map_err(other)
+            }
+            KvStore::Redis { url } => match redis_for(&app, url).await {
+                Ok(mut conn) => conn.set(key, value).await.map_err(other),
+                Err(e) => Err(e),
+            },
+        })
+    }
+
+    async fn delete(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
+        let (store, app) = self.store(&this)?;
+        Ok(match &*store {
+            KvStore::Sqlite { file, label } => {
+                let label = label.clone();
+                file.run(move |c| {
+                    c.execute("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2", (label, key)).map(drop)
+                })
+                .await
+                .map_err(other)
+            }
+            KvStore::Redis { url } => match redis_for(&app, url).await {
+                Ok(mut conn) => conn.del::<_, ()>(key).await.map_err(other),
+                Err(e) => Err(e),
+            },
+        })
+    }
+
+    async fn exists(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+        let (store, app) = self.store(&this)?;
+        Ok(match &*store {
+            KvStore::Sqlite { file, label } => {
+                let label = label.clone();
+                file.run(move |c| {
+                    c.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
+                        (label, key),
+                        |row| row.get(0),
+                    )
+                })
+                .await
+                .map_err(other)
+            }
+            KvStore::Redis { url } => match redis_for(&app, url).await {
+                Ok(mut conn) => conn.exists(key).await.map_err(other),
+                Err(e) => Err(e),
+            },
+        })
+    }
+
+    async fn get_keys(&mut self, this: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        let (store, app) = self.store(&this)?;
+        Ok(match &*store {
+            KvStore::Sqlite { file, label } => {
+                let label = label.clone();
+                file.run(move |c| {
+                    let mut statement = c.prepare("SELECT key FROM spin_key_value WHERE store = ?1")?;
+                    let keys = statement.query_map([label], |row| row.get(0))?;
+                    keys.collect::<Result<Vec<String>, _>>()
+                })
+                .await
+                .map_err(other)
+            }
+            KvStore::Redis { url } => match redis_for(&app, url).await {
+                Ok(mut conn) => conn.keys("*").await.map_err(other),
+                Err(e) => Err(e),
+            },
+        })
+    }
+
+    async fn drop(&mut self, this: Resource<OpenStore>) -> wasmtime::Result<()> {
+        self.table_mut().delete(this)?;
+        self.open_resources = self.open_resources.saturating_sub(1);
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+//! What one request's instance sees: WASI, wasi:http with Spin's outbound rules, and Spin's
+//! key-value, Redis, variables and SQLite interfaces (generated from the top-level `wit/`).
+
+pub mod key_value;
+pub mod outbound_http;
+pub mod redis;
+pub mod sqlite;
+pub mod variables;
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::app::{App, ComponentConfig};
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "devhost:host/host",
+    imports: { default: async | trappable },
+    with: {
+        "fermyon:spin/key-value.store": key_value::OpenStore,
+        "fermyon:spin/redis.connection": redis::OpenConnection,
+        "fermyon:spin/sqlite.connection": sqlite::OpenDatabase,
+    },
+});
+
+pub use fermyon::spin as spin_interfaces;
+
+/// The store data of one component instance, alive for one request.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    outbound: outbound_http::OutboundHooks,
+    /// The application (shared backends, other components for chaining).
+    pub app: Arc<App>,
+    /// The component this instance runs.
+    pub component: Arc<ComponentConfig>,
+    /// Stores, connections and databases the guest holds open (Spin caps them at 256).
+    open_resources: usize,
+}
+
+impl HostState {
+    /// Fresh state for one request to `component`; guest output goes to `output`.
+    pub fn new(app: Arc<App>, component: Arc<ComponentConfig>, output: wasmtime_wasi::p2::pipe::MemoryOutputPipe) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(output.clone()).stderr(output);
+        for (key, value) in &component.environment {
+            wasi.env(key, value);
+        }
+        HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound: outbound_http::OutboundHooks::new(app.clone(), component.clone()),
+            app,
+            component,
+            open_resources: 0,
+        }
+    }
+
+    fn table_ref(&self) -> &ResourceTable {
+        &self.table
+    }
+
+    fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}
+
+/// A linker with every interface devhost provides.
+pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Host_::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}

@@ -1,0 +1,99 @@
+//! `devhost`: run a Spin application locally on wasmtime, with Spin's host APIs and semantics.
+//!
+//! `devhost up` is the local `spin up`; `devhost build` is `spin build`. Both read the same
+//! `spin.toml` and `runtime-config.toml` as the Spin CLI.
+
+mod app;
+mod build_cmd;
+mod host;
+mod manifest;
+mod outbound;
+mod routes;
+mod runtime_config;
+mod server;
+mod variables;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, Limits};
+use crate::manifest::Manifest;
+use crate::runtime_config::RuntimeConfig;
+
+#[derive(Parser)]
+#[command(name = "devhost", version, about = "Run a Spin application locally on wasmtime")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application, like `spin up`.
+    Up {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// The application manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Backends for key-value stores and SQLite databases.
+        #[arg(long)]
+        runtime_config_file: Option<PathBuf>,
+        /// Largest request body accepted, in bytes.
+        #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+        max_body_bytes: u64,
+        /// Longest a request may run, in seconds.
+        #[arg(long, default_value_t = Limits::default().timeout.as_secs())]
+        timeout_secs: u64,
+        /// Instances that may exist at once (concurrent requests beyond get 503).
+        #[arg(long, default_value_t = Limits::default().max_instances)]
+        max_instances: u32,
+    },
+    /// Run the build command of each component, like `spin build`.
+    Build {
+        /// The application manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Build only these components.
+        #[arg(short = 'c', long = "component-id")]
+        components: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Build { manifest, components } => build_cmd::build(&Manifest::load(&manifest)?, &components),
+        Command::Up { listen, manifest, runtime_config_file, max_body_bytes, timeout_secs, max_instances } => {
+            let manifest = Manifest::load(&manifest)?;
+            let runtime_config = RuntimeConfig::load(&manifest.dir, runtime_config_file.as_deref())?;
+            let limits = Limits { max_body_bytes, timeout: Duration::from_secs(timeout_secs), max_instances };
+            let app = Arc::new(App::load(&manifest, &runtime_config, |k| std::env::var(k).ok(), limits)?);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let listener = server::bind(listen).await?;
+                println!("Serving http://{}", listener.local_addr()?);
+                print_routes(&manifest, listener.local_addr()?);
+                server::serve(app, listener).await
+            })
+        }
+    }
+}
+
+fn print_routes(manifest: &Manifest, addr: SocketAddr) {
+    println!("Available Routes:");
+    for trigger in &manifest.triggers {
+        if let Some(route) = &trigger.route {
+            let (path, wildcard) = match route.strip_suffix("/...") {
+                Some(prefix) => (prefix, " (wildcard)"),
+                None => (route.as_str(), ""),
+            };
+            println!("  {}: http://{addr}{path}{wildcard}", trigger.component);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! `spin.toml` (manifest version 2): the parts devhost runs, parsed and checked up front.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// A parsed application manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The directory holding `spin.toml`; relative paths resolve against it.
+    pub dir: PathBuf,
+    /// `[application] name`.
+    pub name: String,
+    /// `[application.trigger.http] base`, default `/`.
+    pub base: String,
+    /// Application variables by name.
+    pub variables: BTreeMap<String, VariableDecl>,
+    /// HTTP triggers in manifest order.
+    pub triggers: Vec<HttpTrigger>,
+    /// Components by id.
+    pub components: BTreeMap<String, ComponentDecl>,
+}
+
+/// One `[variables]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDecl {
+    /// Value used when no provider sets one.
+    pub default: Option<String>,
+    /// Startup fails when no value is found.
+    #[serde(default)]
+    pub required: bool,
+    /// The value is never logged.
+    #[serde(default)]
+    pub secret: bool,
+    /// Free text for people.
+    pub description: Option<String>,
+}
+
+/// One `[[trigger.http]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTrigger {
+    /// The route pattern, or `None` for `route = { private = true }` (reachable only by chaining).
+    pub route: Option<String>,
+    /// The component id it runs.
+    pub component: String,
+}
+
+/// One `[component.<id>]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentDecl {
+    /// Path of the `.wasm` file, relative to the manifest directory.
+    pub source: PathBuf,
+    /// Free text for people.
+    pub description: Option<String>,
+    /// Outbound destinations, possibly with `{{ variable }}` templates.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Key-value store labels the component may open.
+    #[serde(default)]
+    pub key_value_stores: Vec<String>,
+    /// SQLite database labels the component may open.
+    #[serde(default)]
+    pub sqlite_databases: Vec<String>,
+    /// Component variables: templates over application variables.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Environment variables set in the guest.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// How `build` produces `source`.
+    pub build: Option<BuildDecl>,
+}
+
+/// `[component.<id>.build]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildDecl {
+    /// Shell command that builds the component.
+    pub command: String,
+    /// Directory to run it in, relative to the manifest directory.
+    pub workdir: Option<PathBuf>,
+    /// Files whose changes call for a rebuild (used by `spin watch`; kept for compatibility).
+    #[serde(default)]
+    pub watch: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawManifest {
+    spin_manifest_version: u32,
+    application: RawApplication,
+    #[serde(default)]
+    variables: BTreeMap<String, VariableDecl>,
+    #[serde(default)]
+    trigger: RawTriggers,
+    #[serde(default)]
+    component: BTreeMap<String, ComponentDecl>,
+}
+
+#[derive(Deserialize)]
+struct RawApplication {
+    name: String,
+    #[serde(default)]
+    trigger: RawAppTrigger,
+}
+
+#[derive(Deserialize, Default)]
+struct RawAppTrigger {
+    http: Option<RawAppHttp>,
+}
+
+#[derive(Deserialize)]
+struct RawAppHttp {
+    base: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawTriggers {
+    #[serde(default)]
+    http: Vec<RawHttpTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpTrigger {
+    route: RawRoute,
+    component: String,
+    #[serde(default)]
+    #[allow(dead_code, reason = "accepted for compatibility; devhost serves only HTTP/1")]
+    executor: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRoute {
+    Path(String),
+    Private { private: bool },
+}
+
+impl Manifest {
+    /// Reads and checks the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        Self::parse(&text, dir).with_context(|| format!("invalid manifest {}", path.display()))
+    }
+
+    /// Parses manifest text; `dir` is where relative paths resolve.
+    pub fn parse(text: &str, dir: PathBuf) -> Result<Self> {
+        let raw: RawManifest = toml::from_str(text)?;
+        if raw.spin_manifest_version != 2 {
+            bail!("spin_manifest_version must be 2 (got {})", raw.spin_manifest_version);
+        }
+        let base = raw.application.trigger.http.and_then(|h| h.base).unwrap_or_else(|| "/".into());
+        let mut triggers = Vec::new();
+        for trigger in raw.trigger.http {
+            if !raw.component.contains_key(&trigger.component) {
+                bail!("trigger route uses component {:?}, which is not defined", trigger.component);
+            }
+            let route = match trigger.route {
+                RawRoute::Path(route) => Some(route),
+                RawRoute::Private { private: true } => None,
+                RawRoute::Private { private: false } => {
+                    bail!("route = {{ private = false }} is not valid: give a path instead")
+                }
+            };
+            triggers.push(HttpTrigger { route, component: trigger.component });
+        }
+        for name in raw.variables.keys() {
+            check_variable_name(name)?;
+        }
+        for (id, component) in &raw.component {
+            for name in component.variables.keys() {
+                check_variable_name(name).with_context(|| format!("component {id:?}"))?;
+            }
+        }
+        Ok(Manifest {
+            dir,
+            name: raw.application.name,
+            base,
+            variables: raw.variables,
+            triggers,
+            components: raw.component,
+        })
+    }
+}
+
+/// Spin's rule for variable names: lowercase ASCII letters, digits and underscores, starting
+/// with a letter, no double or trailing underscore.
+pub fn check_variable_name(name: &str) -> Result<()> {
+    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.contains("__")
+        && !name.ends_with('_');
+    if !valid {
+        bail!("invalid variable name {name:?}: use lowercase letters, digits and single underscores");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "demo"
+[application.trigger.http]
+base = "/api"
+[variables]
+redis_address = { default = "redis://127.0.0.1:6379" }
+token = { required = true, secret = true }
+[[trigger.http]]
+route = "/a/..."
+component = "a"
+[[trigger.http]]
+route = { private = true }
+component = "a"
+[component.a]
+source = "a.wasm"
+allowed_outbound_hosts = ["{{ redis_address }}"]
+key_value_stores = ["default"]
+[component.a.variables]
+addr = "{{ redis_address }}"
+[component.a.build]
+command = "cargo build"
+"#;
+
+    #[test]
+    fn parses_triggers_components_and_variables() {
+        let m = Manifest::parse(MANIFEST, PathBuf::from("/app")).unwrap();
+        assert_eq!((m.name.as_str(), m.base.as_str()), ("demo", "/api"));
+        assert_eq!(m.triggers[0], HttpTrigger { route: Some("/a/...".into()), component: "a".into() });
+        assert_eq!(m.triggers[1].route, None);
+        assert!(m.variables["token"].required && m.variables["token"].secret);
+        let a = &m.components["a"];
+        assert_eq!(a.variables["addr"], "{{ redis_address }}");
+        assert_eq!(a.build.as_ref().unwrap().command, "cargo build");
+    }
+
+    #[test]
+    fn rejects_unknown_component_version_and_bad_names() {
+        let unknown = MANIFEST.replace("component = \"a\"\n[[", "component = \"b\"\n[[");
+        let err = Manifest::parse(&unknown, PathBuf::new()).unwrap_err();
+        assert!(err.to_string().contains("\"b\""), "{err}");
+        let v1 = MANIFEST.replace("spin_manifest_version = 2", "spin_manifest_version = 1");
+        assert!(Manifest::parse(&v1, PathBuf::new()).is_err());
+        let bad = MANIFEST.replace("token =", "Token =");
+        assert!(Manifest::parse(&bad, PathBuf::new()).is_err());
+        let typo = MANIFEST.replace("key_value_stores", "key_value_store");
+        assert!(Manifest::parse(&typo, PathBuf::new()).is_err());
+    }
+
+    #[test]
+    fn variable_names_follow_spin() {
+        for ok in ["a", "redis_address", "s3_key2"] {
+            assert!(check_variable_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "A", "1a", "a__b", "a_", "a-b"] {
+            assert!(check_variable_name(bad).is_err(), "{bad}");
+        }
+    }
+}

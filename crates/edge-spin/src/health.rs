@@ -1,0 +1,140 @@
+//! `GET /<prefix>/health`: which backing services a component can actually reach, and how fast.
+
+use std::time::{Duration, Instant};
+
+use edge_http::{json_response, Response};
+use http::StatusCode;
+use serde::Serialize;
+
+/// The outcome of probing one backing service.
+#[derive(Debug, Serialize)]
+pub struct Check {
+    /// What kind of service: `key-value`, `redis`, `s3`, `sqlite`, `search-engine`.
+    pub service: &'static str,
+    /// Which one (store label, address without credentials, URL).
+    pub target: String,
+    /// `up` or `down`.
+    pub status: &'static str,
+    /// How long the probe took, in milliseconds.
+    pub latency_ms: f64,
+    /// Why it is down, or what it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Check {
+    /// A check from a probe's result and when it started.
+    pub fn new(service: &'static str, target: impl Into<String>, started: Instant, result: Result<Option<String>, String>) -> Self {
+        let latency = started.elapsed();
+        let (status, detail) = match result {
+            Ok(detail) => ("up", detail),
+            Err(error) => ("down", Some(error)),
+        };
+        Check { service, target: target.into(), status, latency_ms: millis(latency), detail }
+    }
+
+    /// Whether the service answered as expected.
+    pub fn is_up(&self) -> bool {
+        self.status == "up"
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Opens key-value store `label` and reads a key.
+pub fn key_value(label: &str) -> Check {
+    let started = Instant::now();
+    let result = spin_sdk::key_value::Store::open(label)
+        .and_then(|store| store.exists("health-probe"))
+        .map(|_| None)
+        .map_err(|e| e.to_string());
+    Check::new("key-value", label, started, result)
+}
+
+/// Opens a Redis connection to `address` and sends `PING`.
+pub fn redis(address: &str) -> Check {
+    let started = Instant::now();
+    let result = spin_sdk::redis::Connection::open(address)
+        .and_then(|c| c.execute("PING", &[]))
+        .map(|_| None)
+        .map_err(|e| e.to_string());
+    Check::new("redis", redact(address), started, result)
+}
+
+/// Runs `SELECT 1` on SQLite database `label`.
+pub fn sqlite(label: &str) -> Check {
+    let started = Instant::now();
+    let result = spin_sdk::sqlite::Connection::open(label)
+        .and_then(|c| c.execute("SELECT 1", &[]))
+        .map(|_| None)
+        .map_err(|e| e.to_string());
+    Check::new("sqlite", label, started, result)
+}
+
+/// Sends `request` and calls the service up when `expect` accepts the status.
+pub async fn http(
+    service: &'static str,
+    request: http::Request<Vec<u8>>,
+    expect: impl FnOnce(StatusCode) -> bool,
+) -> Check {
+    let target = redact(&request.uri().to_string());
+    let target = target.split('?').next().unwrap_or("").to_owned();
+    let started = Instant::now();
+    let result = match spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request).await {
+        Ok(response) if expect(response.status()) => Ok(Some(format!("HTTP {}", response.status().as_u16()))),
+        Ok(response) => Err(format!("unexpected answer HTTP {}", response.status().as_u16())),
+        Err(error) => Err(error.to_string()),
+    };
+    Check::new(service, target, started, result)
+}
+
+/// The health answer: 200 when every check is up, else 503, with each check listed.
+pub fn report(component: &str, checks: Vec<Check>) -> Response {
+    let healthy = checks.iter().all(Check::is_up);
+    let body = serde_json::json!({
+        "component": component,
+        "status": if healthy { "ok" } else { "degraded" },
+        "checks": checks,
+    });
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mut response = json_response(status, &body);
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `scheme://user:pass@host/...` without the credentials, for display.
+pub fn redact(address: &str) -> String {
+    match address.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => format!("{scheme}://{host}"),
+            _ => address.to_owned(),
+        },
+        None => address.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credentials_only() {
+        assert_eq!(redact("redis://:secret@127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact("http://h/a@b"), "http://h/a@b");
+    }
+
+    #[test]
+    fn report_is_503_when_any_check_is_down() {
+        let up = Check::new("redis", "r", Instant::now(), Ok(None));
+        let down = Check::new("s3", "s", Instant::now(), Err("refused".into()));
+        assert_eq!(report("x", vec![up]).status(), StatusCode::OK);
+        let response = report("x", vec![Check::new("redis", "r", Instant::now(), Ok(None)), down]);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["status"], "degraded");
+        assert_eq!(body["checks"][1]["detail"], "refused");
+    }
+}

@@ -1,0 +1,118 @@
+//! The Spin side of every edge component: turns Spin's incoming request into an
+//! [`edge_http::Request`] (body read with a size limit), runs the component's handler inside the
+//! [`edge_http::Exchange`] frame (request id, CORS from the `cors_origins` variable, problem
+//! answers), and probes backing services for health endpoints.
+//!
+//! Everything Spin-specific lives here so component cores stay pure and natively testable.
+
+pub mod health;
+
+use std::future::Future;
+
+use edge_http::{Cors, Exchange, Problem, Request, Response};
+use futures::StreamExt;
+use spin_sdk::http::{IncomingRequest, Method as SpinMethod};
+
+/// The variable holding the allowed browser origins (see [`edge_http::Cors::parse`]).
+pub const CORS_VARIABLE: &str = "cors_origins";
+
+/// Reads `request`, then answers it with `handler` inside the exchange frame.
+///
+/// Bodies over `body_limit` bytes get a 413 before the handler runs; a CORS preflight is
+/// answered without it. The handler's `Err` becomes a problem+json answer.
+pub async fn serve<F, Fut>(request: IncomingRequest, body_limit: usize, handler: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Response, Problem>>,
+{
+    let cors = cors();
+    let request = match read(request, body_limit).await {
+        Ok(request) => request,
+        Err((head, problem)) => {
+            return match Exchange::begin(&head, &cors) {
+                Ok(exchange) => exchange.finish(Err(problem)),
+                Err(preflight) => preflight,
+            }
+        }
+    };
+    match Exchange::begin(&request, &cors) {
+        Ok(exchange) => {
+            let result = handler(request).await;
+            exchange.finish(result)
+        }
+        Err(preflight) => preflight,
+    }
+}
+
+/// The value of a component variable, or a 500 naming the variable an operator must set.
+pub fn variable(name: &str) -> Result<String, Problem> {
+    spin_sdk::variables::get(name).map_err(|error| {
+        Problem::new(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "misconfigured",
+            format!("the service is missing its `{name}` setting ({error}); ask the operator"),
+        )
+    })
+}
+
+/// The client's socket address as the runtime saw it. Spin appends its `spin-client-addr`
+/// after any header of that name a client sent, so only the last value is trusted.
+pub fn client_addr(request: &Request) -> Option<&str> {
+    request.headers().get_all("spin-client-addr").iter().last().and_then(|v| v.to_str().ok())
+}
+
+fn cors() -> Cors {
+    let value = spin_sdk::variables::get(CORS_VARIABLE).unwrap_or_default();
+    Cors::parse(&value).unwrap_or_else(|error| {
+        eprintln!("{error}; cross-origin requests are refused until it is fixed");
+        Cors::Origins(Vec::new())
+    })
+}
+
+fn method(method: SpinMethod) -> http::Method {
+    match method {
+        SpinMethod::Get => http::Method::GET,
+        SpinMethod::Head => http::Method::HEAD,
+        SpinMethod::Post => http::Method::POST,
+        SpinMethod::Put => http::Method::PUT,
+        SpinMethod::Delete => http::Method::DELETE,
+        SpinMethod::Connect => http::Method::CONNECT,
+        SpinMethod::Options => http::Method::OPTIONS,
+        SpinMethod::Trace => http::Method::TRACE,
+        SpinMethod::Patch => http::Method::PATCH,
+        SpinMethod::Other(other) => http::Method::from_bytes(other.as_bytes()).unwrap_or(http::Method::GET),
+    }
+}
+
+/// The request with its body, or its head (for the request id and CORS) and the problem.
+async fn read(incoming: IncomingRequest, limit: usize) -> Result<Request, (Request, Problem)> {
+    let mut builder = http::Request::builder()
+        .method(method(incoming.method()))
+        .uri(incoming.path_with_query().unwrap_or_else(|| "/".into()));
+    for (name, value) in incoming.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let head = builder
+        .body(Vec::new())
+        .unwrap_or_else(|_| http::Request::new(Vec::new()));
+    let declared = head
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err((head, Problem::payload_too_large(limit)));
+    }
+    let mut body = Vec::new();
+    let mut stream = std::pin::pin!(incoming.into_body_stream());
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) if body.len() + chunk.len() <= limit => body.extend_from_slice(&chunk),
+            Ok(_) => return Err((head, Problem::payload_too_large(limit))),
+            Err(_) => {
+                return Err((head, Problem::bad_request("body-unreadable", "the request body ended early")))
+            }
+        }
+    }
+    let (parts, _) = head.into_parts();
+    Ok(http::Request::from_parts(parts, body))
+}
