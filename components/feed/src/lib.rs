@@ -4,11 +4,9 @@
 use edge_http::{Problem, Request, Response, Router};
 use edge_spin::health;
 use http::Method;
-use spin_sdk::http::IncomingRequest;
-use spin_sdk::http_component;
 
 /// Largest JSON body a feed endpoint reads.
-const BODY_LIMIT: usize = 64 * 1024;
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 enum Endpoint {
@@ -19,12 +17,16 @@ fn router() -> Router<Endpoint> {
     Router::new().route(Method::GET, "/feed/health", Endpoint::Health)
 }
 
-#[http_component]
-async fn handle(request: IncomingRequest) -> Response {
+// Exported only on wasm: natively the crate is linked into unit tests, where Spin's export
+// symbols would not link.
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_component]
+async fn handle(request: spin_sdk::http::IncomingRequest) -> Response {
     edge_spin::serve(request, BODY_LIMIT, dispatch).await
 }
 
-async fn dispatch(request: Request) -> Result<Response, Problem> {
+/// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
+pub async fn dispatch(request: Request) -> Result<Response, Problem> {
     let (endpoint, _params) = router().find(request.method(), request.uri().path())?;
     match endpoint {
         Endpoint::Health => {

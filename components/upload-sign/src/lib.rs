@@ -6,11 +6,9 @@ mod s3;
 use edge_http::{Problem, Request, Response, Router};
 use edge_spin::health;
 use http::Method;
-use spin_sdk::http::IncomingRequest;
-use spin_sdk::http_component;
 
 /// Largest JSON body an upload endpoint reads (a complete request lists up to 10,000 parts).
-const BODY_LIMIT: usize = 1024 * 1024;
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 enum Endpoint {
@@ -21,12 +19,16 @@ fn router() -> Router<Endpoint> {
     Router::new().route(Method::GET, "/uploads/health", Endpoint::Health)
 }
 
-#[http_component]
-async fn handle(request: IncomingRequest) -> Response {
+// Exported only on wasm: natively the crate is linked into unit tests, where Spin's export
+// symbols would not link.
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_component]
+async fn handle(request: spin_sdk::http::IncomingRequest) -> Response {
     edge_spin::serve(request, BODY_LIMIT, dispatch).await
 }
 
-async fn dispatch(request: Request) -> Result<Response, Problem> {
+/// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
+pub async fn dispatch(request: Request) -> Result<Response, Problem> {
     let (endpoint, _params) = router().find(request.method(), request.uri().path())?;
     match endpoint {
         Endpoint::Health => {

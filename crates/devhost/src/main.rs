@@ -45,6 +45,9 @@ enum Command {
         /// Backends for key-value stores and SQLite databases.
         #[arg(long)]
         runtime_config_file: Option<PathBuf>,
+        /// Where the default stores keep their files (default: `.spin` beside the manifest).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
         /// Largest request body accepted, in bytes.
         #[arg(long, default_value_t = Limits::default().max_body_bytes)]
         max_body_bytes: u64,
@@ -69,9 +72,10 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Build { manifest, components } => build_cmd::build(&Manifest::load(&manifest)?, &components),
-        Command::Up { listen, manifest, runtime_config_file, max_body_bytes, timeout_secs, max_instances } => {
+        Command::Up { listen, manifest, runtime_config_file, state_dir, max_body_bytes, timeout_secs, max_instances } => {
             let manifest = Manifest::load(&manifest)?;
-            let runtime_config = RuntimeConfig::load(&manifest.dir, runtime_config_file.as_deref())?;
+            let state_dir = state_dir.unwrap_or_else(|| manifest.dir.join(".spin"));
+            let runtime_config = RuntimeConfig::load(&state_dir, runtime_config_file.as_deref())?;
             let limits = Limits { max_body_bytes, timeout: Duration::from_secs(timeout_secs), max_instances };
             let app = Arc::new(App::load(&manifest, &runtime_config, |k| std::env::var(k).ok(), limits)?);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

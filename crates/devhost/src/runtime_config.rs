@@ -1,8 +1,9 @@
 //! `runtime-config.toml`: which backend serves each key-value store and SQLite database label.
 //!
 //! Like Spin, the `default` key-value store and `default` database exist without configuration,
-//! as SQLite files under `.spin/` beside the manifest; relative paths in the file resolve
-//! against the file's own directory, and a `spin` store without `path` lives in memory.
+//! as SQLite files in the state directory (`.spin/` beside the manifest unless `--state-dir`
+//! says otherwise); relative paths in the file resolve against the file's own directory, and a
+//! `spin` store without `path` lives in memory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,8 +52,8 @@ enum RawDatabase {
 }
 
 impl RuntimeConfig {
-    /// The configuration for an app in `app_dir`, from `file` when given.
-    pub fn load(app_dir: &Path, file: Option<&Path>) -> Result<Self> {
+    /// The configuration from `file` when given, with default stores in `state_dir`.
+    pub fn load(state_dir: &Path, file: Option<&Path>) -> Result<Self> {
         let (raw, file_dir) = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -61,13 +62,12 @@ impl RuntimeConfig {
                     .with_context(|| format!("invalid runtime config {}", path.display()))?;
                 (raw, path.parent().map(Path::to_path_buf).unwrap_or_default())
             }
-            None => (Raw::default(), app_dir.to_path_buf()),
+            None => (Raw::default(), state_dir.to_path_buf()),
         };
-        Ok(Self::from_raw(raw, app_dir, &file_dir))
+        Ok(Self::from_raw(raw, state_dir, &file_dir))
     }
 
-    fn from_raw(raw: Raw, app_dir: &Path, file_dir: &Path) -> Self {
-        let state = app_dir.join(".spin");
+    fn from_raw(raw: Raw, state: &Path, file_dir: &Path) -> Self {
         let mut key_value_stores = BTreeMap::new();
         key_value_stores
             .insert("default".to_owned(), KvBackend::Sqlite(Some(state.join("sqlite_key_value.db"))));
@@ -106,7 +106,7 @@ path = "data/search.db"
 "#,
         )
         .unwrap();
-        let config = RuntimeConfig::from_raw(raw, Path::new("/app"), Path::new("/cfg"));
+        let config = RuntimeConfig::from_raw(raw, Path::new("/app/.spin"), Path::new("/cfg"));
         assert_eq!(
             config.key_value_stores["default"],
             KvBackend::Sqlite(Some("/app/.spin/sqlite_key_value.db".into()))

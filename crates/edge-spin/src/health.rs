@@ -106,11 +106,12 @@ pub fn report(component: &str, checks: Vec<Check>) -> Response {
 
 /// `scheme://user:pass@host/...` without the credentials, for display.
 pub fn redact(address: &str) -> String {
-    match address.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => format!("{scheme}://{host}"),
-            _ => address.to_owned(),
-        },
+    let Some((scheme, rest)) = address.split_once("://") else {
+        return address.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
         None => address.to_owned(),
     }
 }

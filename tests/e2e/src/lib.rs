@@ -1,0 +1,397 @@
+//! The end-to-end harness: real services on free loopback ports, the real devhost binary and
+//! the real release `.wasm` components.
+//!
+//! - [`Services::shared`]: one Debian `redis-server` and one signature-checking `s3s-fs` (with a
+//!   `videos` bucket) per test binary.
+//! - [`Devhost::start`]: devhost serving a manifest with the services' addresses in its
+//!   environment; stopped when dropped.
+//! - [`build`]: builds devhost and every component once per test binary.
+//!
+//! Every child process gets SIGKILL when the test process exits, even on a panic or abort, so
+//! nothing outlives a failed run.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use serde_json::{json, Value};
+
+/// S3 credentials the local store accepts.
+pub const S3_ACCESS_KEY: &str = "e2e-access-key";
+/// S3 secret for [`S3_ACCESS_KEY`].
+pub const S3_SECRET_KEY: &str = "e2e-secret-key-0123456789";
+/// The bucket created in the local store.
+pub const S3_BUCKET: &str = "videos";
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Spawns `command` so that it is killed when this process exits.
+///
+/// `PR_SET_PDEATHSIG` fires when the spawning *thread* ends, so every child is spawned from one
+/// thread that lives as long as the process.
+pub fn spawn(command: Command) -> Child {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            for (mut command, reply) in rx {
+                // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+                unsafe {
+                    command.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
+                let _ = reply.send(command.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::channel();
+    let program = format!("{:?}", command.get_program());
+    spawner.lock().unwrap().send((command, tx)).unwrap();
+    rx.recv().unwrap().unwrap_or_else(|e| panic!("cannot start {program}: {e} (run scripts/setup)"))
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on port {port} within 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run(command: &mut Command, what: &str) {
+    let status = command.status().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(status.success(), "{what} failed: {status}");
+}
+
+/// Builds devhost and all components (real and fixture) once per test binary; returns the
+/// devhost binary.
+pub fn build() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = root();
+            run(Command::new(env!("CARGO")).args(["build", "-p", "devhost"]).current_dir(&root), "cargo build -p devhost");
+            let devhost = target_dir().join("debug/devhost");
+            for manifest in [root.join("spin.toml"), root.join("tests/fixtures/spin.toml")] {
+                run(Command::new(&devhost).arg("build").arg("-f").arg(&manifest), "devhost build");
+            }
+            devhost
+        })
+        .clone()
+}
+
+/// A scratch directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system temp dir.
+    pub fn new(prefix: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Redis and the S3 server for one test binary.
+pub struct Services {
+    /// `redis://127.0.0.1:<port>`.
+    pub redis_url: String,
+    /// `http://127.0.0.1:<port>`.
+    pub s3_endpoint: String,
+    _redis: Process,
+    _s3: Process,
+    _data: TempDir,
+}
+
+impl Services {
+    /// The services of this test binary, started on first use.
+    pub fn shared() -> &'static Services {
+        static SERVICES: OnceLock<Services> = OnceLock::new();
+        SERVICES.get_or_init(Services::start)
+    }
+
+    fn start() -> Services {
+        let data = TempDir::new("e2e-services");
+        let redis_port = free_port();
+        let mut redis = Command::new("redis-server");
+        redis
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null());
+        let mut redis = spawn(redis);
+        wait_for_port(redis_port, &mut redis, "redis-server");
+
+        let s3_root = data.path().join("s3");
+        std::fs::create_dir_all(s3_root.join(S3_BUCKET)).unwrap();
+        let s3_port = free_port();
+        let mut s3 = Command::new(s3s_fs());
+        s3.args(["--host", "127.0.0.1", "--port", &s3_port.to_string()])
+            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .arg(&s3_root)
+            .stdout(Stdio::null());
+        let mut s3 = spawn(s3);
+        wait_for_port(s3_port, &mut s3, "s3s-fs");
+        Services {
+            redis_url: format!("redis://127.0.0.1:{redis_port}"),
+            s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
+            _redis: Process(redis),
+            _s3: Process(s3),
+            _data: data,
+        }
+    }
+
+    /// The `SPIN_VARIABLE_*` settings that point the app at these services.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("REDIS_ADDRESS", self.redis_url.as_str()),
+            ("S3_ENDPOINT", self.s3_endpoint.as_str()),
+            ("S3_ACCESS_KEY", S3_ACCESS_KEY),
+            ("S3_SECRET_KEY", S3_SECRET_KEY),
+            ("S3_BUCKET", S3_BUCKET),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v.to_owned()))
+        .collect()
+    }
+}
+
+fn s3s_fs() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"));
+    let installed = home.join("bin/s3s-fs");
+    if installed.exists() { installed } else { PathBuf::from("s3s-fs") }
+}
+
+/// A running devhost.
+pub struct Devhost {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    log: Arc<Mutex<String>>,
+    _process: Process,
+    _state: TempDir,
+}
+
+/// What to run devhost with.
+pub struct DevhostOptions<'a> {
+    /// The manifest, relative to the workspace root.
+    pub manifest: &'a str,
+    /// Runtime config text, if any.
+    pub runtime_config: Option<String>,
+    /// Extra environment variables (after the services' ones, so they win).
+    pub env: Vec<(String, String)>,
+    /// Extra `devhost up` arguments.
+    pub args: Vec<String>,
+}
+
+impl Default for DevhostOptions<'_> {
+    fn default() -> Self {
+        DevhostOptions { manifest: "spin.toml", runtime_config: None, env: Vec::new(), args: Vec::new() }
+    }
+}
+
+impl Devhost {
+    /// Starts devhost on a free port and waits until it serves. State files go to a fresh
+    /// temp dir (runtime config paths are relative to it), so tests never share data files.
+    pub fn start(options: DevhostOptions<'_>) -> Devhost {
+        match Self::try_start(options) {
+            Ok(devhost) => devhost,
+            Err(output) => panic!("devhost did not start:\n{output}"),
+        }
+    }
+
+    /// Like [`Devhost::start`], but returns devhost's output if it exits instead.
+    pub fn try_start(options: DevhostOptions<'_>) -> Result<Devhost, String> {
+        let binary = build();
+        let services = Services::shared();
+        let state = TempDir::new("e2e-devhost");
+        let manifest = root().join(options.manifest);
+        let port = free_port();
+        let mut command = Command::new(binary);
+        command
+            .args(["up", "--listen", &format!("127.0.0.1:{port}"), "-f"])
+            .arg(&manifest)
+            .args(&options.args)
+            .envs(services.env())
+            .envs(options.env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let config = state.path().join("runtime-config.toml");
+        std::fs::write(&config, options.runtime_config.unwrap_or_default()).unwrap();
+        command.arg("--runtime-config-file").arg(&config).arg("--state-dir").arg(state.path().join(".spin"));
+        let mut child = spawn(command);
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)].into_iter().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(_)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                return Err(log.lock().unwrap().clone());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not listening after 120 s\n{}", log.lock().unwrap()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Devhost { url: format!("http://127.0.0.1:{port}"), log, _process: Process(child), _state: state })
+    }
+
+    /// The real app with the shared services.
+    pub fn app() -> Devhost {
+        Devhost::start(DevhostOptions::default())
+    }
+
+    /// Everything devhost printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// Sends a request; any status is a normal answer.
+    pub fn request(&self, method: &str, path: &str) -> Req {
+        Req { url: format!("{}{path}", self.url), method: method.to_owned(), headers: Vec::new() }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path).send(None)
+    }
+}
+
+/// A request being built.
+pub struct Req {
+    url: String,
+    method: String,
+    headers: Vec<(String, String)>,
+}
+
+/// An answer: status, headers, body.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// Header pairs, names lowercase, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body text if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn agent() -> &'static ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        // No connection reuse: a server may close a connection after answering early (413
+        // before reading the body), and a test must not fail on another test's connection.
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_idle_connections(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into()
+    })
+}
+
+impl Req {
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sends with an optional body.
+    pub fn send(self, body: Option<&[u8]>) -> Reply {
+        let mut builder = http::Request::builder().method(self.method.as_str()).uri(&self.url);
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).unwrap();
+        let mut response = agent().run(request).unwrap_or_else(|e| panic!("{} {}: {e}", self.method, self.url));
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let status = response.status().as_u16();
+        let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap_or_default();
+        Reply { status, headers, body }
+    }
+
+    /// Sends a JSON body.
+    pub fn json(self, value: &Value) -> Reply {
+        self.header("content-type", "application/json").send(Some(value.to_string().as_bytes()))
+    }
+}

@@ -1,0 +1,68 @@
+//! The real components, built as release `.wasm`, answer their health endpoints through devhost
+//! and report the backing services they can actually reach.
+
+use e2e::{Devhost, DevhostOptions, Value};
+
+fn services(reply: &Value) -> Vec<(String, String)> {
+    reply["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["service"].as_str().unwrap().to_owned(), c["status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_component_reports_its_services_up() {
+    let app = Devhost::app();
+    let expected: [(&str, &str, &[&str]); 4] = [
+        ("/auth/health", "auth", &["key-value", "redis"]),
+        ("/uploads/health", "upload-sign", &["key-value", "redis", "s3"]),
+        ("/feed/health", "feed", &["key-value", "redis"]),
+        ("/search/health", "search-proxy", &["key-value", "redis", "sqlite"]),
+    ];
+    for (path, component, wanted) in expected {
+        let reply = app.request("GET", path).header("x-request-id", "health-check-1").send(None);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(reply.header("x-request-id"), Some("health-check-1"));
+        let body = reply.json();
+        assert_eq!(body["component"], component);
+        assert_eq!(body["status"], "ok");
+        let got = services(&body);
+        assert_eq!(got.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), wanted, "{body}");
+        assert!(got.iter().all(|(_, status)| status == "up"), "{body}");
+        assert!(body["checks"].as_array().unwrap().iter().all(|c| c["latency_ms"].as_f64().unwrap() >= 0.0));
+    }
+}
+
+#[test]
+fn unreachable_or_misconfigured_services_show_as_down_with_503() {
+    let app = Devhost::start(DevhostOptions {
+        env: vec![
+            ("SPIN_VARIABLE_S3_SECRET_KEY".into(), "wrong-secret".into()),
+            ("SPIN_VARIABLE_REDIS_ADDRESS".into(), format!("redis://127.0.0.1:{}", e2e::free_port())),
+        ],
+        ..DevhostOptions::default()
+    });
+    let reply = app.get("/uploads/health");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["status"], "degraded");
+    let got = services(&body);
+    assert!(got.contains(&("redis".into(), "down".into())), "{body}");
+    assert!(got.contains(&("s3".into(), "down".into())), "a bad signature must not pass: {body}");
+    assert!(got.contains(&("key-value".into(), "up".into())), "{body}");
+}
+
+#[test]
+fn unknown_paths_and_methods_are_problem_json() {
+    let app = Devhost::app();
+    let missing = app.get("/auth/nope");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("content-type"), Some("application/problem+json"));
+    assert_eq!(missing.json()["code"], "no-such-route");
+    let wrong = app.request("DELETE", "/feed/health").send(None);
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.header("allow"), Some("GET"));
+    assert_eq!(app.get("/not-routed").status, 404);
+}
