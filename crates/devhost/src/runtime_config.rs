@@ -2,8 +2,9 @@
 //!
 //! Like Spin, the `default` key-value store and `default` database exist without configuration,
 //! as SQLite files in the state directory (`.spin/` beside the manifest unless `--state-dir`
-//! says otherwise); relative paths in the file resolve against the file's own directory, and a
-//! `spin` store without `path` lives in memory.
+//! says otherwise). As in Spin, a relative key-value `path` resolves against the file's own
+//! directory but a relative SQLite database `path` against the working directory; a `spin`
+//! store or database without `path` lives in memory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,10 +65,11 @@ impl RuntimeConfig {
             }
             None => (Raw::default(), state_dir.to_path_buf()),
         };
-        Ok(Self::from_raw(raw, state_dir, &file_dir))
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        Ok(Self::from_raw(raw, state_dir, &file_dir, &cwd))
     }
 
-    fn from_raw(raw: Raw, state: &Path, file_dir: &Path) -> Self {
+    fn from_raw(raw: Raw, state: &Path, file_dir: &Path, cwd: &Path) -> Self {
         let mut key_value_stores = BTreeMap::new();
         key_value_stores
             .insert("default".to_owned(), KvBackend::Sqlite(Some(state.join("sqlite_key_value.db"))));
@@ -81,7 +83,7 @@ impl RuntimeConfig {
         let mut sqlite_databases = BTreeMap::new();
         sqlite_databases.insert("default".to_owned(), Some(state.join("sqlite_db.db")));
         for (label, RawDatabase::Spin { path }) in raw.sqlite_database {
-            sqlite_databases.insert(label, path.map(|p| file_dir.join(p)));
+            sqlite_databases.insert(label, path.map(|p| cwd.join(p)));
         }
         RuntimeConfig { key_value_stores, sqlite_databases }
     }
@@ -92,7 +94,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_exist_and_labels_resolve_relative_to_the_file() {
+    fn defaults_exist_and_relative_paths_resolve_as_in_spin() {
         let raw: Raw = toml::from_str(
             r#"
 [key_value_store.cache]
@@ -106,7 +108,7 @@ path = "data/search.db"
 "#,
         )
         .unwrap();
-        let config = RuntimeConfig::from_raw(raw, Path::new("/app/.spin"), Path::new("/cfg"));
+        let config = RuntimeConfig::from_raw(raw, Path::new("/app/.spin"), Path::new("/cfg"), Path::new("/cwd"));
         assert_eq!(
             config.key_value_stores["default"],
             KvBackend::Sqlite(Some("/app/.spin/sqlite_key_value.db".into()))
@@ -114,7 +116,7 @@ path = "data/search.db"
         assert_eq!(config.key_value_stores["cache"], KvBackend::Redis("redis://127.0.0.1:6379".into()));
         assert_eq!(config.key_value_stores["mem"], KvBackend::Sqlite(None));
         assert_eq!(config.sqlite_databases["default"], Some("/app/.spin/sqlite_db.db".into()));
-        assert_eq!(config.sqlite_databases["search"], Some("/cfg/data/search.db".into()));
+        assert_eq!(config.sqlite_databases["search"], Some("/cwd/data/search.db".into()));
     }
 
     #[test]

@@ -12,8 +12,9 @@ fn options(extra: &[(&str, &str)], args: &[&str]) -> DevhostOptions<'static> {
     let runtime_config = format!(
         "[key_value_store.cache]\ntype = \"redis\"\nurl = \"{}/3\"\n\
          [key_value_store.mem]\ntype = \"spin\"\n\
-         [sqlite_database.search]\ntype = \"spin\"\npath = \"search.db\"\n",
-        services.redis_url
+         [sqlite_database.search]\ntype = \"spin\"\npath = \"{}\"\n",
+        services.redis_url,
+        search_db().display()
     );
     let mut env = vec![("SPIN_VARIABLE_FIXTURE_TOKEN".to_owned(), TOKEN.to_owned())];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -23,6 +24,12 @@ fn options(extra: &[(&str, &str)], args: &[&str]) -> DevhostOptions<'static> {
         env,
         args: args.iter().map(|s| s.to_string()).collect(),
     }
+}
+
+/// The fixture's extra SQLite database, in a directory of its own for this test binary.
+fn search_db() -> std::path::PathBuf {
+    static DIR: OnceLock<e2e::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| e2e::TempDir::new("e2e-sqlite")).path().join("search.db")
 }
 
 fn fixture() -> &'static Devhost {

@@ -1,0 +1,235 @@
+//! Access tokens for every component: one [`Verifier`] (signature, algorithm, key id, issuer,
+//! audience, expiry and not-before with a small leeway, then revocation), one [`Issuer`] used by
+//! the auth component, and the [`Principal`] a verified token yields.
+//!
+//! Tokens are EdDSA (Ed25519) JWTs signed with jwt-simple; the header carries `kid` so several
+//! keys can be valid at once during a rotation. Revocation needs no per-token state: the token
+//! carries the user's revocation epoch (`ep`) and its session id (`sid`), and
+//! [`revocation_keys`] names the two Redis keys to read in one `MGET`, judged by
+//! [`check_revocation`]. Everything here is pure; the caller does the I/O.
+
+mod keys;
+
+use std::collections::HashSet;
+
+use jwt_simple::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use keys::{KeyError, KeySet, SigningKey};
+
+/// How long an access token lives.
+pub const ACCESS_TOKEN_TTL_SECS: u64 = 15 * 60;
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 30;
+/// Longest token accepted; anything longer is refused before parsing.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// Why a token was refused. Every variant is a 401 for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("send an access token as `Authorization: Bearer <token>`")]
+    Missing,
+    /// Not a well-formed, correctly signed token from a known key.
+    #[error("the access token is invalid: {0}")]
+    Invalid(String),
+    /// Past `exp` (beyond the leeway).
+    #[error("the access token has expired; refresh it")]
+    Expired,
+    /// Before `nbf` (beyond the leeway).
+    #[error("the access token is not valid yet")]
+    NotYetValid,
+    /// Its session was signed out or revoked.
+    #[error("this session was signed out; sign in again")]
+    SessionRevoked,
+    /// Issued before the user's latest revocation (sign-out everywhere, password change, ban).
+    #[error("this token was revoked; sign in again")]
+    EpochRevoked,
+}
+
+impl AuthError {
+    /// The stable problem code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing-token",
+            AuthError::Invalid(_) => "invalid-token",
+            AuthError::Expired => "token-expired",
+            AuthError::NotYetValid => "token-not-yet-valid",
+            AuthError::SessionRevoked => "session-revoked",
+            AuthError::EpochRevoked => "token-revoked",
+        }
+    }
+}
+
+/// The claims this product adds to the registered ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Session id (one per sign-in on one device).
+    pub sid: String,
+    /// The user's revocation epoch when the token was issued.
+    pub ep: u64,
+    /// Roles, for example `admin`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user id (`sub`).
+    pub user_id: String,
+    /// The session id (`sid`).
+    pub session_id: String,
+    /// The revocation epoch the token carries.
+    pub epoch: u64,
+    /// Roles granted.
+    pub roles: Vec<String>,
+    /// When the token expires, seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+impl Principal {
+    /// Whether the principal has `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Issuer and audience every token names.
+#[derive(Debug, Clone)]
+pub struct Audience {
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+}
+
+/// Signs access tokens (the auth component's half).
+pub struct Issuer {
+    key: SigningKey,
+    audience: Audience,
+}
+
+impl Issuer {
+    /// An issuer signing with `key`.
+    pub fn new(key: SigningKey, audience: Audience) -> Self {
+        Issuer { key, audience }
+    }
+
+    /// A signed access token for `user_id` in session `session_id`, with a fresh `jti`.
+    pub fn issue(&self, user_id: &str, session_id: &str, epoch: u64, roles: Vec<String>) -> Result<String, KeyError> {
+        let custom = AccessClaims { sid: session_id.to_owned(), ep: epoch, roles };
+        let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(ACCESS_TOKEN_TTL_SECS))
+            .with_issuer(&self.audience.issuer)
+            .with_audience(&self.audience.audience)
+            .with_subject(user_id);
+        // jwt-simple draws a random nonce; it serves as the unique token id.
+        claims.jwt_id = Some(claims.create_nonce());
+        claims.nonce = None;
+        self.key.sign(claims)
+    }
+}
+
+/// Verifies access tokens (every component's half).
+pub struct Verifier {
+    keys: KeySet,
+    audience: Audience,
+}
+
+impl Verifier {
+    /// A verifier accepting tokens signed by any key in `keys`.
+    pub fn new(keys: KeySet, audience: Audience) -> Self {
+        Verifier { keys, audience }
+    }
+
+    /// The token from an `Authorization` header value (`Bearer <token>`).
+    pub fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
+        let value = header.ok_or(AuthError::Missing)?;
+        let (scheme, token) = value.split_once(' ').ok_or(AuthError::Missing)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(AuthError::Missing);
+        }
+        Ok(token.trim())
+    }
+
+    /// Checks signature, algorithm, key id, issuer, audience, expiry and not-before. The
+    /// caller must still check revocation ([`revocation_keys`], [`check_revocation`]).
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid(format!("longer than {MAX_TOKEN_BYTES} bytes")));
+        }
+        let metadata = Token::decode_metadata(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        if metadata.algorithm() != "EdDSA" {
+            return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", metadata.algorithm())));
+        }
+        let kid = metadata.key_id().ok_or_else(|| AuthError::Invalid("no key id (kid)".into()))?;
+        let key = self.keys.public(kid).ok_or_else(|| AuthError::Invalid(format!("unknown key id {kid:?}")))?;
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from([self.audience.issuer.clone()])),
+            allowed_audiences: Some(HashSet::from([self.audience.audience.clone()])),
+            time_tolerance: Some(Duration::from_secs(LEEWAY_SECS)),
+            max_validity: None,
+            max_token_length: Some(MAX_TOKEN_BYTES),
+            max_header_length: Some(1024),
+            ..Default::default()
+        };
+        let claims = key.verify_token::<AccessClaims>(token, Some(options)).map_err(classify)?;
+        let user_id = claims.subject.filter(|s| !s.is_empty()).ok_or_else(|| AuthError::Invalid("no subject".into()))?;
+        let expires_at = claims.expires_at.ok_or_else(|| AuthError::Invalid("no expiry".into()))?.as_secs();
+        if claims.custom.sid.is_empty() {
+            return Err(AuthError::Invalid("no session id".into()));
+        }
+        Ok(Principal {
+            user_id,
+            session_id: claims.custom.sid,
+            epoch: claims.custom.ep,
+            roles: claims.custom.roles,
+            expires_at,
+        })
+    }
+}
+
+fn classify(error: jwt_simple::Error) -> AuthError {
+    let text = error.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("expired") {
+        AuthError::Expired
+    } else if lower.contains("not valid yet") || lower.contains("in the future") {
+        AuthError::NotYetValid
+    } else {
+        AuthError::Invalid(text)
+    }
+}
+
+/// Redis key holding a user's revocation epoch (absent = 0).
+pub fn epoch_key(user_id: &str) -> String {
+    format!("auth:epoch:{user_id}")
+}
+
+/// Redis key marking a revoked session (kept as long as its access tokens could live).
+pub fn revoked_session_key(session_id: &str) -> String {
+    format!("auth:revoked:{session_id}")
+}
+
+/// How long a session revocation marker must live: past any access token of that session.
+pub const REVOCATION_MARKER_TTL_SECS: u64 = ACCESS_TOKEN_TTL_SECS + LEEWAY_SECS;
+
+/// The keys to `MGET` in one round trip: `[epoch, revoked-session marker]`.
+pub fn revocation_keys(principal: &Principal) -> [String; 2] {
+    [epoch_key(&principal.user_id), revoked_session_key(&principal.session_id)]
+}
+
+/// Judges the `MGET` answer for [`revocation_keys`].
+pub fn check_revocation(principal: &Principal, epoch: Option<&[u8]>, revoked: Option<&[u8]>) -> Result<(), AuthError> {
+    if revoked.is_some() {
+        return Err(AuthError::SessionRevoked);
+    }
+    let current: u64 = epoch.and_then(|e| std::str::from_utf8(e).ok()?.parse().ok()).unwrap_or(0);
+    if principal.epoch < current {
+        return Err(AuthError::EpochRevoked);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+//! The attack suite on the verifier, natively; the same checks run end to end in tests/e2e.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_simple::prelude::*;
+
+use super::*;
+
+fn audience() -> Audience {
+    Audience { issuer: "video-edge".into(), audience: "video-edge-api".into() }
+}
+
+fn setup() -> (Issuer, Verifier, SigningKey) {
+    let key = SigningKey::generate("k1");
+    let config = key.to_config();
+    let (active, set) = KeySet::from_signing_config(&config).unwrap();
+    (Issuer::new(active, audience()), Verifier::new(set, audience()), key)
+}
+
+fn b64(value: &serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+fn parts(token: &str) -> (serde_json::Value, serde_json::Value, String) {
+    let mut it = token.split('.');
+    let mut decode = || serde_json::from_slice(&URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap()).unwrap();
+    let (h, p) = (decode(), decode());
+    (h, p, token.rsplit('.').next().unwrap().to_owned())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Signs arbitrary claims with the real key (for time and audience attacks).
+fn signed_with(key: &SigningKey, edit: impl FnOnce(&mut JWTClaims<AccessClaims>)) -> String {
+    let custom = AccessClaims { sid: "s1".into(), ep: 0, roles: vec![] };
+    let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(900))
+        .with_issuer("video-edge")
+        .with_audience("video-edge-api")
+        .with_subject("u1");
+    edit(&mut claims);
+    key.sign(claims).unwrap()
+}
+
+#[test]
+fn issued_tokens_verify_into_a_principal() {
+    let (issuer, verifier, _) = setup();
+    let token = issuer.issue("u1", "s1", 3, vec!["admin".into()]).unwrap();
+    let principal = verifier.verify(&token).unwrap();
+    assert_eq!((principal.user_id.as_str(), principal.session_id.as_str(), principal.epoch), ("u1", "s1", 3));
+    assert!(principal.has_role("admin"));
+    assert!(principal.expires_at > now() + 800 && principal.expires_at <= now() + 900);
+    let (header, payload, _) = parts(&token);
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(header["kid"], "k1");
+    for claim in ["iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti", "ep"] {
+        assert!(payload.get(claim).is_some(), "missing {claim}: {payload}");
+    }
+    let other = issuer.issue("u1", "s1", 3, vec![]).unwrap();
+    assert_ne!(parts(&other).1["jti"], payload["jti"], "jti is unique");
+}
+
+#[test]
+fn alg_none_is_refused() {
+    let (issuer, verifier, _) = setup();
+    let (mut header, payload, _) = parts(&issuer.issue("u1", "s1", 0, vec![]).unwrap());
+    header["alg"] = "none".into();
+    for token in [format!("{}.{}.", b64(&header), b64(&payload)), format!("{}.{}", b64(&header), b64(&payload))] {
+        assert!(matches!(verifier.verify(&token), Err(AuthError::Invalid(_))), "{token}");
+    }
+}
+
+#[test]
+fn hs256_signed_with_the_public_key_is_refused() {
+    let (_, verifier, key) = setup();
+    let public = URL_SAFE_NO_PAD.decode(key.public_config().split_once('=').unwrap().1).unwrap();
+    let hmac = HS256Key::from_bytes(&public).with_key_id("k1");
+    let custom = AccessClaims { sid: "s1".into(), ep: 0, roles: vec![] };
+    let claims = Claims::with_custom_claims(custom, Duration::from_secs(900))
+        .with_issuer("video-edge")
+        .with_audience("video-edge-api")
+        .with_subject("u1");
+    let token = hmac.authenticate(claims).unwrap();
+    assert!(matches!(verifier.verify(&token), Err(AuthError::Invalid(m)) if m.contains("HS256")));
+}
+
+#[test]
+fn unknown_kid_and_foreign_keys_are_refused() {
+    let (_, verifier, _) = setup();
+    let stranger = SigningKey::generate("k9");
+    let token = signed_with(&stranger, |_| {});
+    assert!(matches!(verifier.verify(&token), Err(AuthError::Invalid(m)) if m.contains("unknown key id")));
+    let impostor = SigningKey::generate("k1");
+    assert!(matches!(verifier.verify(&signed_with(&impostor, |_| {})), Err(AuthError::Invalid(_))));
+}
+
+#[test]
+fn expiry_and_not_before_are_enforced_with_leeway() {
+    let (_, verifier, key) = setup();
+    let expired = signed_with(&key, |c| c.expires_at = Some(UnixTimeStamp::from_secs(now() - LEEWAY_SECS - 5)));
+    assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
+    let within = signed_with(&key, |c| c.expires_at = Some(UnixTimeStamp::from_secs(now() - 5)));
+    assert!(verifier.verify(&within).is_ok(), "inside the leeway");
+    let future = signed_with(&key, |c| c.invalid_before = Some(UnixTimeStamp::from_secs(now() + 600)));
+    assert_eq!(verifier.verify(&future), Err(AuthError::NotYetValid));
+}
+
+#[test]
+fn wrong_issuer_or_audience_is_refused() {
+    let (_, verifier, key) = setup();
+    let iss = signed_with(&key, |c| c.issuer = Some("someone-else".into()));
+    assert!(matches!(verifier.verify(&iss), Err(AuthError::Invalid(_))));
+    let aud = signed_with(&key, |c| c.audiences = Some(Audiences::AsString("other-api".into())));
+    assert!(matches!(verifier.verify(&aud), Err(AuthError::Invalid(_))));
+    let no_sub = signed_with(&key, |c| c.subject = None);
+    assert!(matches!(verifier.verify(&no_sub), Err(AuthError::Invalid(_))));
+}
+
+#[test]
+fn tampering_is_detected() {
+    let (issuer, verifier, _) = setup();
+    let token = issuer.issue("u1", "s1", 0, vec![]).unwrap();
+    let (header, mut payload, signature) = parts(&token);
+    payload["sub"] = "admin".into();
+    let forged = format!("{}.{}.{signature}", b64(&header), b64(&payload));
+    assert!(matches!(verifier.verify(&forged), Err(AuthError::Invalid(_))));
+    let mut sig = signature.into_bytes();
+    sig[10] = if sig[10] == b'A' { b'B' } else { b'A' };
+    let flipped = format!("{}.{}", token.rsplit_once('.').unwrap().0, String::from_utf8(sig).unwrap());
+    assert!(matches!(verifier.verify(&flipped), Err(AuthError::Invalid(_))));
+}
+
+#[test]
+fn malformed_and_oversized_tokens_are_refused() {
+    let (_, verifier, _) = setup();
+    let huge_header = format!("{}.e30.AAAA", URL_SAFE_NO_PAD.encode(format!("{{\"alg\":\"EdDSA\",\"kid\":\"{}\"}}", "k".repeat(3000))));
+    for bad in ["", "abc", "a.b.c", "!!!.###.$$$", "e30.e30.e30", "bm90IGpzb24.bm90IGpzb24.AAAA", &"x".repeat(5000), &huge_header] {
+        assert!(matches!(verifier.verify(bad), Err(AuthError::Invalid(_))), "{}", &bad[..bad.len().min(40)]);
+    }
+}
+
+#[test]
+fn bearer_header_parsing() {
+    assert_eq!(Verifier::bearer(Some("Bearer abc")), Ok("abc"));
+    assert_eq!(Verifier::bearer(Some("bearer  abc ")), Ok("abc"));
+    for bad in [None, Some("Basic abc"), Some("Bearer"), Some("Bearer   ")] {
+        assert_eq!(Verifier::bearer(bad), Err(AuthError::Missing), "{bad:?}");
+    }
+}
+
+#[test]
+fn revocation_by_session_marker_and_epoch() {
+    let principal = Principal { user_id: "u1".into(), session_id: "s1".into(), epoch: 2, roles: vec![], expires_at: 0 };
+    assert_eq!(revocation_keys(&principal), ["auth:epoch:u1".to_owned(), "auth:revoked:s1".to_owned()]);
+    assert_eq!(check_revocation(&principal, None, None), Ok(()));
+    assert_eq!(check_revocation(&principal, Some(b"2"), None), Ok(()));
+    assert_eq!(check_revocation(&principal, Some(b"3"), None), Err(AuthError::EpochRevoked));
+    assert_eq!(check_revocation(&principal, Some(b"1"), Some(b"1")), Err(AuthError::SessionRevoked));
+}
+
+#[test]
+fn rotation_keeps_previous_keys_verifying_and_publishes_all() {
+    let old = SigningKey::generate("2026-10");
+    let new = SigningKey::generate("2026-11");
+    let (old_active, _) = KeySet::from_signing_config(&old.to_config()).unwrap();
+    let old_token = Issuer::new(old_active, audience()).issue("u1", "s1", 0, vec![]).unwrap();
+    let config = format!("{}, {}", new.to_config(), old.to_config());
+    let (active, set) = KeySet::from_signing_config(&config).unwrap();
+    assert_eq!(active.kid(), "2026-11");
+    let verifier = Verifier::new(set, audience());
+    assert!(verifier.verify(&old_token).is_ok());
+    let public = KeySet::from_public_config(&format!("{},{}", new.public_config(), old.public_config())).unwrap();
+    let jwks = public.jwks();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    assert!(Verifier::new(public, audience()).verify(&old_token).is_ok());
+}
+
+#[test]
+fn bad_key_configuration_is_explained() {
+    for bad in ["", "nokid", "k1=!!!", "k1=AAAA", "bad id=AAAA"] {
+        assert!(KeySet::from_signing_config(bad).is_err(), "{bad}");
+    }
+    let key = SigningKey::generate("k1");
+    let twice = format!("{},{}", key.to_config(), key.to_config());
+    assert!(KeySet::from_signing_config(&twice).unwrap_err().0.contains("twice"));
+    assert!(KeySet::from_public_config(&key.to_config()).is_err(), "a key pair is not a public key");
+}
