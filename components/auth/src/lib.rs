@@ -1,9 +1,28 @@
-//! auth: dual-JWT sign-in, rotation, revocation and JWKS. Routes: `/auth/...` and
-//! `/.well-known/jwks.json`.
+//! auth: dual-JWT sign-in. Short-lived EdDSA access tokens (checked by every component with
+//! `edge-auth`), rotating refresh tokens in an HttpOnly cookie with reuse detection, revocation
+//! by per-user epoch and per-session markers, sign-in lockout, and the JWKS.
+//!
+//! Routes: `/auth/...` and `/.well-known/jwks.json`. Accounts live in the key-value store;
+//! sessions, lockout windows and revocation state in Redis (changed only by Lua scripts).
 
-use edge_http::{Problem, Request, Response, Router};
-use edge_spin::health;
-use http::Method;
+pub mod accounts;
+pub mod password;
+pub mod sessions;
+pub mod settings;
+
+use edge_auth::{epoch_key, Issuer, KeySet, Principal, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, REVOCATION_MARKER_TTL_SECS};
+use edge_http::{json_body, json_response, Cors, Problem, Request, Response, Router};
+use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
+use edge_spin::{auth as bearer, health};
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
+use http::{HeaderValue, Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::key_value::Store;
+
+use crate::accounts::User;
+use crate::sessions::RefreshToken;
+use crate::settings::Settings;
 
 /// Largest JSON body an auth endpoint reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -11,27 +30,469 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 #[derive(Debug, Clone, Copy)]
 enum Endpoint {
     Health,
+    Jwks,
+    Register,
+    Login,
+    Refresh,
+    Logout,
+    LogoutAll,
+    Me,
+    Sessions,
+    RevokeSession,
+    Password,
+    Ban,
 }
 
 fn router() -> Router<Endpoint> {
-    Router::new().route(Method::GET, "/auth/health", Endpoint::Health)
+    Router::new()
+        .route(Method::GET, "/auth/health", Endpoint::Health)
+        .route(Method::GET, "/.well-known/jwks.json", Endpoint::Jwks)
+        .route(Method::POST, "/auth/register", Endpoint::Register)
+        .route(Method::POST, "/auth/login", Endpoint::Login)
+        .route(Method::POST, "/auth/refresh", Endpoint::Refresh)
+        .route(Method::POST, "/auth/logout", Endpoint::Logout)
+        .route(Method::POST, "/auth/logout-all", Endpoint::LogoutAll)
+        .route(Method::GET, "/auth/me", Endpoint::Me)
+        .route(Method::GET, "/auth/sessions", Endpoint::Sessions)
+        .route(Method::DELETE, "/auth/sessions/:id", Endpoint::RevokeSession)
+        .route(Method::POST, "/auth/password", Endpoint::Password)
+        .route(Method::POST, "/auth/users/:id/ban", Endpoint::Ban)
 }
 
 // Exported only on wasm: natively the crate is linked into unit tests, where Spin's export
 // symbols would not link.
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-async fn handle(request: spin_sdk::http::IncomingRequest) -> Response {
-    edge_spin::serve(request, BODY_LIMIT, dispatch).await
+async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
+    edge_spin::serve(request, out, BODY_LIMIT, dispatch).await
 }
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
 pub async fn dispatch(request: Request) -> Result<Response, Problem> {
-    let (endpoint, _params) = router().find(request.method(), request.uri().path())?;
+    let (endpoint, params) = router().find(request.method(), request.uri().path())?;
+    if let Endpoint::Health = endpoint {
+        let redis = edge_spin::variable("redis_address")?;
+        return Ok(health::report("auth", vec![health::key_value("default"), health::redis(&redis)]));
+    }
+    let auth = Auth::open()?;
     match endpoint {
-        Endpoint::Health => {
-            let redis = edge_spin::variable("redis_address")?;
-            Ok(health::report("auth", vec![health::key_value("default"), health::redis(&redis)]))
+        Endpoint::Health => unreachable!("answered above"),
+        Endpoint::Jwks => Ok(auth.jwks()),
+        Endpoint::Register => auth.register(&request),
+        Endpoint::Login => auth.login(&request),
+        Endpoint::Refresh => auth.refresh(&request),
+        Endpoint::Logout => auth.logout(&request),
+        Endpoint::LogoutAll => auth.logout_all(&request),
+        Endpoint::Me => auth.me(&request),
+        Endpoint::Sessions => auth.sessions(&request),
+        Endpoint::RevokeSession => auth.revoke_session(&request, params.get("id").unwrap_or("")),
+        Endpoint::Password => auth.change_password(&request),
+        Endpoint::Ban => auth.ban(&request, params.get("id").unwrap_or("")),
+    }
+}
+
+fn misconfigured(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", detail)
+}
+
+fn store_unavailable(error: impl std::fmt::Display) -> Problem {
+    Problem::unavailable("store-unavailable", format!("the account store did not answer ({error}); retry shortly"))
+}
+
+fn invalid_credentials() -> Problem {
+    Problem::unauthorized("invalid-credentials", "the username or password is wrong")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    username: String,
+    password: String,
+    display_name: Option<String>,
+    device_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    username: String,
+    password: String,
+    device_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// Everything one request needs: backends, keys and settings.
+struct Auth {
+    redis: Redis,
+    store: Store,
+    issuer: Issuer,
+    verifier: Verifier,
+    keys_jwks: serde_json::Value,
+    settings: Settings,
+}
+
+impl Auth {
+    fn open() -> Result<Self, Problem> {
+        let (signing, keys): (SigningKey, KeySet) = KeySet::from_signing_config(&edge_spin::variable("jwt_signing_keys")?)
+            .map_err(|e| misconfigured(format!("jwt_signing_keys: {e}")))?;
+        let audience = bearer::audience()?;
+        let keys_jwks = keys.jwks();
+        let settings = Settings::parse(|name| spin_sdk::variables::get(name).ok()).map_err(misconfigured)?;
+        Ok(Auth {
+            redis: Redis::open()?,
+            store: Store::open_default().map_err(store_unavailable)?,
+            issuer: Issuer::new(signing, audience.clone()),
+            verifier: Verifier::new(keys, audience),
+            keys_jwks,
+            settings,
+        })
+    }
+
+    fn jwks(&self) -> Response {
+        let mut response = json_response(StatusCode::OK, &self.keys_jwks);
+        // Verifiers may cache the keys; a rotation adds the new key well before it signs.
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+        response
+    }
+
+    fn principal(&self, request: &Request) -> Result<Principal, Problem> {
+        bearer::authenticate(request, &self.verifier, &self.redis)
+    }
+
+    fn user(&self, id: &str) -> Result<Option<User>, Problem> {
+        self.store.get_json::<User>(accounts::user_key(id)).map_err(store_unavailable)
+    }
+
+    fn save_user(&self, user: &User) -> Result<(), Problem> {
+        self.store.set_json(accounts::user_key(&user.id), user).map_err(store_unavailable)
+    }
+
+    fn user_by_name(&self, username: &str) -> Result<Option<User>, Problem> {
+        let id = self.store.get(&accounts::username_key(username)).map_err(store_unavailable)?;
+        match id.and_then(|id| String::from_utf8(id).ok()) {
+            Some(id) => self.user(&id),
+            None => Ok(None),
         }
     }
+
+    fn epoch(&self, user_id: &str) -> Result<u64, Problem> {
+        let reply = self.redis.exec("GET", &[arg(epoch_key(user_id))])?;
+        Ok(reply.first().and_then(int).unwrap_or(0).max(0) as u64)
+    }
+
+    fn register(&self, request: &Request) -> Result<Response, Problem> {
+        let body: RegisterBody = json_body(request, BODY_LIMIT)?;
+        let username = accounts::normalize_username(&body.username)?;
+        accounts::check_password(&body.password, &username)?;
+        let display_name = accounts::display_name(body.display_name.as_deref(), &username)?;
+        let taken = || Problem::conflict("username-taken", format!("the username {username:?} is taken")).with("field", "username");
+        if self.store.exists(&accounts::username_key(&username)).map_err(store_unavailable)? {
+            return Err(taken());
+        }
+        // The key-value store has no compare-and-set: a short Redis claim makes two concurrent
+        // registrations of one name agree on a single winner.
+        let id = accounts::random_id();
+        let claim = format!("auth:claim:{username}");
+        let claimed = self.redis.exec("SET", &[arg(&claim), arg(&id), arg("NX"), arg("EX"), arg(60i64)])?;
+        if !matches!(claimed.first(), Some(r) if text(r).as_deref() == Some("OK")) {
+            return Err(taken());
+        }
+        let roles = if self.settings.admin_usernames.contains(&username) { vec!["admin".to_owned()] } else { Vec::new() };
+        let user = User {
+            id: id.clone(),
+            username: username.clone(),
+            display_name,
+            password_hash: password::hash(&body.password),
+            roles,
+            banned: false,
+            created_at: now_ms(),
+        };
+        self.save_user(&user)?;
+        self.store.set(&accounts::username_key(&username), id.as_bytes()).map_err(store_unavailable)?;
+        let mut response = self.start_session(request, &user, body.device_name.as_deref())?;
+        *response.status_mut() = StatusCode::CREATED;
+        Ok(response)
+    }
+
+    fn login(&self, request: &Request) -> Result<Response, Problem> {
+        let body: LoginBody = json_body(request, BODY_LIMIT)?;
+        let username = accounts::normalize_username(&body.username).map_err(|_| invalid_credentials())?;
+        let client = edge_spin::client_addr(request).map(|a| a.rsplit_once(':').map_or(a, |(ip, _)| ip)).unwrap_or("unknown");
+        let account_key = format!("auth:fail:user:{username}");
+        let client_key = format!("auth:fail:client:{client}");
+        let attempt = accounts::random_id();
+        let window_ms = self.settings.failure_window_secs * 1000;
+        let limits = [(account_key.as_str(), self.settings.max_failures), (client_key.as_str(), self.settings.max_failures_per_client)];
+        if let Decision::Limited { retry_after } = self.redis.limit(&limits, window_ms, &attempt)? {
+            return Err(Problem::too_many_requests(
+                "too-many-attempts",
+                "too many failed sign-ins for this account or from this address; wait and retry",
+                retry_after,
+            ));
+        }
+        let Some(user) = self.user_by_name(&username)? else {
+            password::verify_nobody(&body.password);
+            return Err(invalid_credentials());
+        };
+        if !password::verify(&body.password, &user.password_hash) {
+            return Err(invalid_credentials());
+        }
+        // A successful sign-in is not a failure: forget this attempt and the account's streak.
+        self.redis.del(&[&account_key])?;
+        self.redis.forget(&client_key, &attempt)?;
+        if user.banned {
+            return Err(Problem::forbidden("account-banned", "this account is suspended"));
+        }
+        self.start_session(request, &user, body.device_name.as_deref())
+    }
+
+    /// Creates a session on this device and answers with the tokens and cookies.
+    fn start_session(&self, request: &Request, user: &User, device_name: Option<&str>) -> Result<Response, Problem> {
+        let cookie_header = request.headers().get(COOKIE).and_then(|v| v.to_str().ok());
+        let device = sessions::cookie(cookie_header, "device_id")
+            .filter(|d| d.len() == 32 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned)
+            .unwrap_or_else(accounts::random_id);
+        let sessions_key = sessions::user_sessions_key(&user.id);
+        if self.settings.single_device {
+            let live = self.redis.exec("SMEMBERS", &[arg(&sessions_key)])?;
+            self.revoke(&user.id, live.iter().filter_map(text).collect())?;
+        }
+        let sid = accounts::random_id();
+        let secret = accounts::random_bytes::<32>();
+        let agent = request.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let name: String = device_name.unwrap_or("").chars().filter(|c| !c.is_control()).take(64).collect();
+        let args = vec![
+            arg(&user.id),
+            arg(&device),
+            arg(secret.to_vec()),
+            arg(now_ms()),
+            arg(self.settings.refresh_absolute_secs * 1000),
+            arg(name),
+            arg(agent.chars().take(200).collect::<String>()),
+            arg(&sid),
+        ];
+        self.redis.eval(sessions::CREATE, &[&sessions::session_key(&sid), &sessions_key], args)?;
+        let epoch = self.epoch(&user.id)?;
+        let refresh = sessions::token(&secret, &sid, 0);
+        let mut response = self.tokens(user, &sid, epoch, &refresh)?;
+        response.headers_mut().append(SET_COOKIE, header(&sessions::device_cookie(&device))?);
+        Ok(response)
+    }
+
+    /// The token answer: an access token in the body, the refresh token in its cookie.
+    fn tokens(&self, user: &User, sid: &str, epoch: u64, refresh: &str) -> Result<Response, Problem> {
+        let access = self
+            .issuer
+            .issue(&user.id, sid, epoch, user.roles.clone())
+            .map_err(|e| misconfigured(format!("cannot sign tokens: {e}")))?;
+        let body = json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_TTL_SECS,
+            "session_id": sid,
+            "user": user.public(),
+        });
+        let mut response = json_response(StatusCode::OK, &body);
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.append(SET_COOKIE, header(&sessions::refresh_cookie(refresh, self.settings.refresh_idle_secs))?);
+        Ok(response)
+    }
+
+    fn refresh(&self, request: &Request) -> Result<Response, Problem> {
+        let cors = Cors::parse(&spin_sdk::variables::get(edge_spin::CORS_VARIABLE).unwrap_or_default()).unwrap_or(Cors::Origins(vec![]));
+        cors.check_same_site(request.headers(), edge_spin::own_origin(request).as_deref())?;
+        let cookie_header = request.headers().get(COOKIE).and_then(|v| v.to_str().ok());
+        let raw = sessions::cookie(cookie_header, "refresh_token")
+            .ok_or_else(|| Problem::unauthorized("missing-refresh-token", "no refresh token cookie; sign in again"))?;
+        let token = RefreshToken::parse(raw)?;
+        let device = sessions::cookie(cookie_header, "device_id").unwrap_or("");
+        let rate_key = format!("auth:refresh-rate:{}", token.sid);
+        if let Decision::Limited { retry_after } =
+            self.redis.limit(&[(&rate_key, self.settings.refresh_per_minute)], 60_000, &accounts::random_id())?
+        {
+            return Err(Problem::too_many_requests("refresh-rate-limited", "this session refreshes too often", retry_after));
+        }
+        let session_key = sessions::session_key(&token.sid);
+        let secret = match self.redis.exec("HGET", &[arg(&session_key), arg("key")])?.into_iter().next() {
+            Some(spin_sdk::redis::RedisResult::Binary(secret)) => secret,
+            _ => return Err(Problem::unauthorized("invalid-refresh-token", "this session does not exist; sign in again")),
+        };
+        if !token.is_genuine(&secret) {
+            return Err(Problem::unauthorized("invalid-refresh-token", "the refresh token is not valid; sign in again"));
+        }
+        let args = vec![
+            arg(token.generation),
+            arg(device),
+            arg(now_ms()),
+            arg(self.settings.refresh_grace_secs * 1000),
+            arg(self.settings.refresh_idle_secs * 1000),
+            arg(self.settings.refresh_absolute_secs * 1000),
+            arg(REVOCATION_MARKER_TTL_SECS),
+        ];
+        let marker = edge_auth::revoked_session_key(&token.sid);
+        let reply = self.redis.eval(sessions::ROTATE, &[&session_key, &marker], args)?;
+        let outcome = reply.first().and_then(text).unwrap_or_default();
+        let user_id = reply.get(1).and_then(text).unwrap_or_default();
+        let generation = reply.get(2).and_then(int).unwrap_or(0).max(0) as u64;
+        let refused = |code: &'static str, detail: &str| Err(Problem::unauthorized(code, detail.to_owned()));
+        match outcome.as_str() {
+            "rotated" | "grace" => {}
+            "reuse" => {
+                eprintln!(
+                    "security: refresh token reuse for session {} of user {user_id} (generation {} presented, {generation} current); session revoked",
+                    token.sid, token.generation
+                );
+                return refused("refresh-token-reused", "this refresh token was already used; the session is revoked for safety, sign in again");
+            }
+            "revoked" => return refused("session-revoked", "this session was signed out; sign in again"),
+            "device" => return refused("device-mismatch", "this refresh token belongs to another device; sign in again"),
+            "expired" => return refused("session-expired", "this session expired; sign in again"),
+            _ => return refused("invalid-refresh-token", "the refresh token is not valid; sign in again"),
+        }
+        let user = self.user(&user_id)?.ok_or_else(|| Problem::unauthorized("invalid-refresh-token", "the account no longer exists"))?;
+        if user.banned {
+            self.revoke(&user.id, vec![token.sid.clone()])?;
+            return Err(Problem::forbidden("account-banned", "this account is suspended"));
+        }
+        let epoch = self.epoch(&user.id)?;
+        self.tokens(&user, &token.sid, epoch, &sessions::token(&secret, &token.sid, generation))
+    }
+
+    /// Revokes these sessions of the user; returns how many were live.
+    fn revoke(&self, user_id: &str, sids: Vec<String>) -> Result<i64, Problem> {
+        if sids.is_empty() {
+            return Ok(0);
+        }
+        let mut args = vec![arg(REVOCATION_MARKER_TTL_SECS)];
+        args.extend(sids.into_iter().map(arg));
+        let reply = self.redis.eval(sessions::REVOKE, &[&sessions::user_sessions_key(user_id)], args)?;
+        Ok(reply.first().and_then(int).unwrap_or(0))
+    }
+
+    /// Bumps the user's epoch (every access token issued so far dies) and revokes every
+    /// session except `keep`.
+    fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<u64, Problem> {
+        let epoch = self.redis.exec("INCR", &[arg(epoch_key(user_id))])?.first().and_then(int).unwrap_or(0).max(0) as u64;
+        let live = self.redis.exec("SMEMBERS", &[arg(sessions::user_sessions_key(user_id))])?;
+        let others = live.iter().filter_map(text).filter(|sid| Some(sid.as_str()) != keep).collect();
+        self.revoke(user_id, others)?;
+        Ok(epoch)
+    }
+
+    fn signed_out(&self) -> Result<Response, Problem> {
+        let mut response = http::Response::new(Vec::new());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response.headers_mut().append(SET_COOKIE, header(&sessions::refresh_cookie("", 0))?);
+        Ok(response)
+    }
+
+    fn logout(&self, request: &Request) -> Result<Response, Problem> {
+        let principal = self.principal(request)?;
+        self.revoke(&principal.user_id, vec![principal.session_id])?;
+        self.signed_out()
+    }
+
+    fn logout_all(&self, request: &Request) -> Result<Response, Problem> {
+        let principal = self.principal(request)?;
+        self.revoke_all(&principal.user_id, None)?;
+        self.signed_out()
+    }
+
+    fn me(&self, request: &Request) -> Result<Response, Problem> {
+        let principal = self.principal(request)?;
+        let user = self.user(&principal.user_id)?.ok_or_else(|| Problem::not_found("no-such-user", "the account no longer exists"))?;
+        Ok(json_response(StatusCode::OK, &json!({ "user": user.public(), "session_id": principal.session_id })))
+    }
+
+    fn sessions(&self, request: &Request) -> Result<Response, Problem> {
+        let principal = self.principal(request)?;
+        let reply = self.redis.eval(sessions::LIST, &[&sessions::user_sessions_key(&principal.user_id)], Vec::new())?;
+        let fields: Vec<String> = reply.iter().map(|r| text(r).unwrap_or_default()).collect();
+        let mut list: Vec<serde_json::Value> = fields
+            .chunks(5)
+            .filter(|c| c.len() == 5)
+            .map(|c| {
+                json!({
+                    "id": c[0],
+                    "device_name": c[1],
+                    "user_agent": c[2],
+                    "created_at": c[3].parse::<u64>().unwrap_or(0),
+                    "last_used_at": c[4].parse::<u64>().unwrap_or(0),
+                    "current": c[0] == principal.session_id,
+                })
+            })
+            .collect();
+        list.sort_by_key(|s| std::cmp::Reverse(s["last_used_at"].as_u64()));
+        Ok(json_response(StatusCode::OK, &json!({ "sessions": list })))
+    }
+
+    fn revoke_session(&self, request: &Request, sid: &str) -> Result<Response, Problem> {
+        let principal = self.principal(request)?;
+        let not_found = || Problem::not_found("no-such-session", "you have no live session with this id");
+        if sid.len() != 32 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        if self.revoke(&principal.user_id, vec![sid.to_owned()])? == 0 {
+            return Err(not_found());
+        }
+        let mut response = http::Response::new(Vec::new());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        Ok(response)
+    }
+
+    fn change_password(&self, request: &Request) -> Result<Response, Problem> {
+        let principal = self.principal(request)?;
+        let body: PasswordBody = json_body(request, BODY_LIMIT)?;
+        let mut user = self.user(&principal.user_id)?.ok_or_else(|| Problem::not_found("no-such-user", "the account no longer exists"))?;
+        let account_key = format!("auth:fail:user:{}", user.username);
+        let window_ms = self.settings.failure_window_secs * 1000;
+        if let Decision::Limited { retry_after } =
+            self.redis.limit(&[(&account_key, self.settings.max_failures)], window_ms, &accounts::random_id())?
+        {
+            return Err(Problem::too_many_requests("too-many-attempts", "too many wrong passwords; wait and retry", retry_after));
+        }
+        if !password::verify(&body.current_password, &user.password_hash) {
+            return Err(Problem::bad_request("wrong-password", "the current password is wrong").with("field", "current_password"));
+        }
+        self.redis.del(&[&account_key])?;
+        accounts::check_password(&body.new_password, &user.username)?;
+        user.password_hash = password::hash(&body.new_password);
+        self.save_user(&user)?;
+        // Every other device is signed out; this one continues with a token of the new epoch.
+        let epoch = self.revoke_all(&user.id, Some(&principal.session_id))?;
+        let access = self
+            .issuer
+            .issue(&user.id, &principal.session_id, epoch, user.roles.clone())
+            .map_err(|e| misconfigured(format!("cannot sign tokens: {e}")))?;
+        let body = json!({ "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL_SECS });
+        let mut response = json_response(StatusCode::OK, &body);
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(response)
+    }
+
+    fn ban(&self, request: &Request, user_id: &str) -> Result<Response, Problem> {
+        let principal = self.principal(request)?;
+        if !principal.has_role("admin") {
+            return Err(Problem::forbidden("admin-only", "only administrators can suspend accounts"));
+        }
+        let mut user = self.user(user_id)?.ok_or_else(|| Problem::not_found("no-such-user", "no account has this id"))?;
+        user.banned = true;
+        self.save_user(&user)?;
+        self.revoke_all(&user.id, None)?;
+        let mut response = http::Response::new(Vec::new());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        Ok(response)
+    }
+}
+
+fn header(value: &str) -> Result<HeaderValue, Problem> {
+    HeaderValue::from_str(value).map_err(|_| misconfigured("a cookie value is not a valid header"))
 }

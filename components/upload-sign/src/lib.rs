@@ -23,8 +23,8 @@ fn router() -> Router<Endpoint> {
 // symbols would not link.
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-async fn handle(request: spin_sdk::http::IncomingRequest) -> Response {
-    edge_spin::serve(request, BODY_LIMIT, dispatch).await
+async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
+    edge_spin::serve(request, out, BODY_LIMIT, dispatch).await
 }
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).

@@ -74,6 +74,31 @@ impl Cors {
         }
     }
 
+    /// Refuses a cross-site request to a cookie-authenticated endpoint (CSRF defence beside
+    /// `SameSite=Strict`). `Sec-Fetch-Site: cross-site` and an `Origin` that is neither
+    /// `own_origin` nor an origin listed for credentials are refused with 403; requests
+    /// without either header (non-browser clients) pass.
+    pub fn check_same_site(&self, headers: &HeaderMap, own_origin: Option<&str>) -> Result<(), Problem> {
+        let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+        let trusted = |o: &str| {
+            own_origin.is_some_and(|own| own.eq_ignore_ascii_case(o))
+                || matches!(self, Cors::Origins(list) if list.iter().any(|l| l.eq_ignore_ascii_case(o)))
+        };
+        let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let refused = match (origin, site) {
+            (Some(o), _) if !trusted(o) => true,
+            (None, Some("cross-site")) => true,
+            _ => false,
+        };
+        if refused {
+            return Err(Problem::forbidden(
+                "cross-site-request",
+                "this endpoint uses cookies and only accepts requests from the app's own origin",
+            ));
+        }
+        Ok(())
+    }
+
     /// Answers a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`), or returns
     /// `None` when the request is not one. A preflight from an origin not allowed gets a 403.
     pub fn preflight(&self, request: &Request) -> Option<Result<Response, Problem>> {
@@ -183,6 +208,26 @@ mod tests {
         let out = cors.response_headers(&headers("https://app.example"));
         assert!(out.contains(&(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("https://app.example"))));
         assert!(out.contains(&(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"))));
+    }
+
+    #[test]
+    fn cookie_endpoints_refuse_cross_site_requests() {
+        let cors = Cors::parse("https://app.example").unwrap();
+        let own = Some("http://127.0.0.1:3000");
+        let with = |pairs: &[(&str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            }
+            cors.check_same_site(&map, own)
+        };
+        assert!(with(&[]).is_ok(), "no browser headers: a non-browser client");
+        assert!(with(&[("origin", "http://127.0.0.1:3000"), ("sec-fetch-site", "same-origin")]).is_ok());
+        assert!(with(&[("origin", "https://app.example"), ("sec-fetch-site", "cross-site")]).is_ok());
+        assert_eq!(with(&[("origin", "https://evil.example")]).unwrap_err().code(), "cross-site-request");
+        assert!(with(&[("sec-fetch-site", "cross-site")]).is_err());
+        assert!(with(&[("origin", "null")]).is_err());
+        assert!(Cors::AnyOrigin.check_same_site(&headers("https://x.example"), own).is_err(), "* never trusts cookies");
     }
 
     #[test]

@@ -5,22 +5,51 @@
 //!
 //! Everything Spin-specific lives here so component cores stay pure and natively testable.
 
+pub mod auth;
 pub mod health;
+pub mod redis;
 
 use std::future::Future;
 
 use edge_http::{Cors, Exchange, Problem, Request, Response};
-use futures::StreamExt;
-use spin_sdk::http::{IncomingRequest, Method as SpinMethod};
+use futures::{SinkExt, StreamExt};
+use spin_sdk::http::{Fields, IncomingRequest, Method as SpinMethod, OutgoingResponse, ResponseOutparam};
 
 /// The variable holding the allowed browser origins (see [`edge_http::Cors::parse`]).
 pub const CORS_VARIABLE: &str = "cors_origins";
 
-/// Reads `request`, then answers it with `handler` inside the exchange frame.
+/// Reads `request`, answers it with `handler` inside the exchange frame, and writes the answer
+/// to `out`.
 ///
 /// Bodies over `body_limit` bytes get a 413 before the handler runs; a CORS preflight is
 /// answered without it. The handler's `Err` becomes a problem+json answer.
-pub async fn serve<F, Fut>(request: IncomingRequest, body_limit: usize, handler: F) -> Response
+pub async fn serve<F, Fut>(request: IncomingRequest, out: ResponseOutparam, body_limit: usize, handler: F)
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Response, Problem>>,
+{
+    send(answer(request, body_limit, handler).await, out).await;
+}
+
+/// Writes `response` with every header kept, repeated ones included (spin-sdk's own
+/// conversion keeps only the last `Set-Cookie`).
+async fn send(response: Response, out: ResponseOutparam) {
+    let entries: Vec<(String, Vec<u8>)> =
+        response.headers().iter().map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec())).collect();
+    // Names and values come from `http` types, so the host accepts them.
+    let Ok(headers) = Fields::from_list(&entries) else {
+        return;
+    };
+    let outgoing = OutgoingResponse::new(headers);
+    let _ = outgoing.set_status_code(response.status().as_u16());
+    let mut body = outgoing.take_body();
+    out.set(outgoing);
+    // A client that went away cannot be told anything.
+    let _ = body.send(response.into_body()).await;
+    let _ = body.close().await;
+}
+
+async fn answer<F, Fut>(request: IncomingRequest, body_limit: usize, handler: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Result<Response, Problem>>,
@@ -59,6 +88,15 @@ pub fn variable(name: &str) -> Result<String, Problem> {
 /// after any header of that name a client sent, so only the last value is trusted.
 pub fn client_addr(request: &Request) -> Option<&str> {
     request.headers().get_all("spin-client-addr").iter().last().and_then(|v| v.to_str().ok())
+}
+
+/// This app's own origin (`scheme://host[:port]`) from the runtime's `spin-full-url`, for
+/// same-origin checks.
+pub fn own_origin(request: &Request) -> Option<String> {
+    let url = request.headers().get_all("spin-full-url").iter().last()?.to_str().ok()?;
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{authority}"))
 }
 
 fn cors() -> Cors {

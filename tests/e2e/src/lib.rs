@@ -158,6 +158,11 @@ impl Services {
         SERVICES.get_or_init(Services::start)
     }
 
+    /// Services of its own, for a test whose state must not mix with others'.
+    pub fn isolated() -> Services {
+        Services::start()
+    }
+
     fn start() -> Services {
         let data = TempDir::new("e2e-services");
         let redis_port = free_port();
@@ -187,9 +192,13 @@ impl Services {
         }
     }
 
-    /// The `SPIN_VARIABLE_*` settings that point the app at these services.
+    /// The `SPIN_VARIABLE_*` settings that point the app at these services, with this test
+    /// binary's signing key.
     pub fn env(&self) -> Vec<(String, String)> {
+        let key = signing_key();
         [
+            ("JWT_SIGNING_KEYS", key.to_config().as_str()),
+            ("JWT_PUBLIC_KEYS", key.public_config().as_str()),
             ("REDIS_ADDRESS", self.redis_url.as_str()),
             ("S3_ENDPOINT", self.s3_endpoint.as_str()),
             ("S3_ACCESS_KEY", S3_ACCESS_KEY),
@@ -200,6 +209,12 @@ impl Services {
         .map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v.to_owned()))
         .collect()
     }
+}
+
+/// The signing key every devhost of this test binary uses (kid `e2e`).
+pub fn signing_key() -> &'static edge_auth::SigningKey {
+    static KEY: OnceLock<edge_auth::SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| edge_auth::SigningKey::generate("e2e"))
 }
 
 fn s3s_fs() -> PathBuf {
@@ -229,11 +244,13 @@ pub struct DevhostOptions<'a> {
     pub env: Vec<(String, String)>,
     /// Extra `devhost up` arguments.
     pub args: Vec<String>,
+    /// The services to use instead of [`Services::shared`].
+    pub services: Option<&'a Services>,
 }
 
 impl Default for DevhostOptions<'_> {
     fn default() -> Self {
-        DevhostOptions { manifest: "spin.toml", runtime_config: None, env: Vec::new(), args: Vec::new() }
+        DevhostOptions { manifest: "spin.toml", runtime_config: None, env: Vec::new(), args: Vec::new(), services: None }
     }
 }
 
@@ -250,7 +267,10 @@ impl Devhost {
     /// Like [`Devhost::start`], but returns devhost's output if it exits instead.
     pub fn try_start(options: DevhostOptions<'_>) -> Result<Devhost, String> {
         let binary = build();
-        let services = Services::shared();
+        let services: &Services = match options.services {
+            Some(services) => services,
+            None => Services::shared(),
+        };
         let state = TempDir::new("e2e-devhost");
         let manifest = root().join(options.manifest);
         let port = free_port();

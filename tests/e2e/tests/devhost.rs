@@ -23,6 +23,7 @@ fn options(extra: &[(&str, &str)], args: &[&str]) -> DevhostOptions<'static> {
         runtime_config: Some(runtime_config),
         env,
         args: args.iter().map(|s| s.to_string()).collect(),
+        services: None,
     }
 }
 

@@ -1,0 +1,37 @@
+//! Bearer authentication with the shared verifier: signature and claims locally, then one
+//! Redis round trip (`MGET`) for revocation.
+
+use edge_auth::{check_revocation, revocation_keys, AuthError, Audience, KeySet, Principal, Verifier};
+use edge_http::{Problem, Request};
+
+use crate::redis::Redis;
+
+/// A 401 problem for a refused token.
+pub fn problem(error: AuthError) -> Problem {
+    Problem::unauthorized(error.code(), error.to_string())
+}
+
+/// Issuer and audience from the `jwt_issuer` and `jwt_audience` variables.
+pub fn audience() -> Result<Audience, Problem> {
+    Ok(Audience { issuer: crate::variable("jwt_issuer")?, audience: crate::variable("jwt_audience")? })
+}
+
+/// The verifier for the `jwt_public_keys` variable.
+pub fn verifier() -> Result<Verifier, Problem> {
+    let keys = KeySet::from_public_config(&crate::variable("jwt_public_keys")?).map_err(|e| {
+        Problem::new(http::StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", format!("jwt_public_keys: {e}"))
+    })?;
+    Ok(Verifier::new(keys, audience()?))
+}
+
+/// The principal of a request's bearer token, revocation included.
+pub fn authenticate(request: &Request, verifier: &Verifier, redis: &Redis) -> Result<Principal, Problem> {
+    let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = Verifier::bearer(header).map_err(problem)?;
+    let principal = verifier.verify(token).map_err(problem)?;
+    let [epoch_key, session_key] = revocation_keys(&principal);
+    let values = redis.mget(&[&epoch_key, &session_key])?;
+    check_revocation(&principal, values.first().and_then(|v| v.as_deref()), values.get(1).and_then(|v| v.as_deref()))
+        .map_err(problem)?;
+    Ok(principal)
+}

@@ -1,0 +1,179 @@
+//! Redis for components: one connection per request to the `redis_address` variable, results
+//! mapped to problems (a Redis failure is a 503 the client may retry), and the one sliding-window
+//! rate limiter every component uses.
+
+use edge_http::Problem;
+use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+
+/// A connection to the app's Redis.
+pub struct Redis(Connection);
+
+fn unavailable(error: impl std::fmt::Display) -> Problem {
+    Problem::unavailable("redis-unavailable", format!("the state store did not answer ({error}); retry shortly"))
+}
+
+/// A Redis argument.
+pub fn arg(value: impl Into<Arg>) -> RedisParameter {
+    match value.into() {
+        Arg::Int(i) => RedisParameter::Int64(i),
+        Arg::Bytes(b) => RedisParameter::Binary(b),
+    }
+}
+
+/// Something that can be a Redis argument.
+pub enum Arg {
+    /// An integer.
+    Int(i64),
+    /// Bytes (strings included).
+    Bytes(Vec<u8>),
+}
+
+impl From<i64> for Arg {
+    fn from(i: i64) -> Self {
+        Arg::Int(i)
+    }
+}
+impl From<u64> for Arg {
+    fn from(i: u64) -> Self {
+        Arg::Int(i64::try_from(i).unwrap_or(i64::MAX))
+    }
+}
+impl From<&str> for Arg {
+    fn from(s: &str) -> Self {
+        Arg::Bytes(s.as_bytes().to_vec())
+    }
+}
+impl From<String> for Arg {
+    fn from(s: String) -> Self {
+        Arg::Bytes(s.into_bytes())
+    }
+}
+impl From<&String> for Arg {
+    fn from(s: &String) -> Self {
+        Arg::Bytes(s.as_bytes().to_vec())
+    }
+}
+impl From<Vec<u8>> for Arg {
+    fn from(b: Vec<u8>) -> Self {
+        Arg::Bytes(b)
+    }
+}
+
+/// A reply value as text, for scripts that answer with strings and numbers.
+pub fn text(result: &RedisResult) -> Option<String> {
+    match result {
+        RedisResult::Binary(b) => String::from_utf8(b.clone()).ok(),
+        RedisResult::Status(s) => Some(s.clone()),
+        RedisResult::Int64(i) => Some(i.to_string()),
+        RedisResult::Nil => None,
+    }
+}
+
+/// A reply value as an integer.
+pub fn int(result: &RedisResult) -> Option<i64> {
+    match result {
+        RedisResult::Int64(i) => Some(*i),
+        other => text(other)?.parse().ok(),
+    }
+}
+
+impl Redis {
+    /// Connects to the `redis_address` variable's server.
+    pub fn open() -> Result<Self, Problem> {
+        let address = crate::variable("redis_address")?;
+        Connection::open(&address).map(Redis).map_err(unavailable)
+    }
+
+    /// Runs one command.
+    pub fn exec(&self, command: &str, args: &[RedisParameter]) -> Result<Vec<RedisResult>, Problem> {
+        self.0.execute(command, args).map_err(unavailable)
+    }
+
+    /// Runs a Lua script atomically (`EVAL`) with `keys` and `args`.
+    pub fn eval(&self, script: &str, keys: &[&str], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, Problem> {
+        let mut all = vec![arg(script), arg(keys.len() as i64)];
+        all.extend(keys.iter().map(|k| arg(*k)));
+        all.extend(args);
+        self.exec("EVAL", &all)
+    }
+
+    /// `MGET` of `keys`, each value or `None`.
+    pub fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, Problem> {
+        let args: Vec<RedisParameter> = keys.iter().map(|k| arg(*k)).collect();
+        let results = self.exec("MGET", &args)?;
+        Ok(results
+            .into_iter()
+            .map(|r| match r {
+                RedisResult::Binary(b) => Some(b),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// The answer of [`Redis::limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead; the attempt was counted.
+    Allowed,
+    /// Over the limit; retry after this many seconds. Nothing was counted.
+    Limited {
+        /// Seconds until the oldest counted attempt leaves the window.
+        retry_after: u64,
+    },
+}
+
+/// Sliding-window log over sorted sets: for every key, drop members older than the window, and
+/// if any key holds `limit` or more, refuse with the time until its oldest member expires;
+/// otherwise add the attempt to every key. One script, so concurrent attempts cannot overshoot.
+const SLIDING_WINDOW: &str = r#"
+local now, window, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local wait = 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local w = tonumber(oldest[2]) + window - now
+    if w > wait then wait = w end
+  end
+end
+if wait > 0 then return wait end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+"#;
+
+impl Redis {
+    /// Counts one attempt `member` against every `(key, limit)` within `window_ms`, all or
+    /// nothing. Use a unique `member` per attempt (it can be [`Redis::forget`]-ed later).
+    pub fn limit(&self, keys: &[(&str, u64)], window_ms: u64, member: &str) -> Result<Decision, Problem> {
+        let now = now_ms();
+        let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+        let mut args = vec![arg(now), arg(window_ms), arg(member)];
+        args.extend(keys.iter().map(|(_, limit)| arg(*limit)));
+        let reply = self.eval(SLIDING_WINDOW, &names, args)?;
+        let wait_ms = reply.first().and_then(int).unwrap_or(0).max(0) as u64;
+        Ok(if wait_ms == 0 { Decision::Allowed } else { Decision::Limited { retry_after: wait_ms.div_ceil(1000).max(1) } })
+    }
+
+    /// Removes one counted attempt from a window (a login that succeeded).
+    pub fn forget(&self, key: &str, member: &str) -> Result<(), Problem> {
+        self.exec("ZREM", &[arg(key), arg(member)]).map(drop)
+    }
+
+    /// Deletes keys.
+    pub fn del(&self, keys: &[&str]) -> Result<(), Problem> {
+        let args: Vec<RedisParameter> = keys.iter().map(|k| arg(*k)).collect();
+        self.exec("DEL", &args).map(drop)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
