@@ -11,7 +11,7 @@ pub mod sessions;
 pub mod settings;
 
 use edge_auth::{epoch_key, Issuer, KeySet, Principal, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, REVOCATION_MARKER_TTL_SECS};
-use edge_http::{json_body, json_response, Cors, Problem, Request, Response, Router};
+use edge_http::{json_body, json_response, Problem, Request, Response, Router};
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
 use edge_spin::{auth as bearer, health};
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
@@ -37,6 +37,7 @@ enum Endpoint {
     Logout,
     LogoutAll,
     Me,
+    Verify,
     Sessions,
     RevokeSession,
     Password,
@@ -53,6 +54,7 @@ fn router() -> Router<Endpoint> {
         .route(Method::POST, "/auth/logout", Endpoint::Logout)
         .route(Method::POST, "/auth/logout-all", Endpoint::LogoutAll)
         .route(Method::GET, "/auth/me", Endpoint::Me)
+        .route(Method::GET, "/auth/verify", Endpoint::Verify)
         .route(Method::GET, "/auth/sessions", Endpoint::Sessions)
         .route(Method::DELETE, "/auth/sessions/:id", Endpoint::RevokeSession)
         .route(Method::POST, "/auth/password", Endpoint::Password)
@@ -84,6 +86,7 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
         Endpoint::Logout => auth.logout(&request),
         Endpoint::LogoutAll => auth.logout_all(&request),
         Endpoint::Me => auth.me(&request),
+        Endpoint::Verify => auth.verify(&request),
         Endpoint::Sessions => auth.sessions(&request),
         Endpoint::RevokeSession => auth.revoke_session(&request, params.get("id").unwrap_or("")),
         Endpoint::Password => auth.change_password(&request),
@@ -307,8 +310,7 @@ impl Auth {
     }
 
     fn refresh(&self, request: &Request) -> Result<Response, Problem> {
-        let cors = Cors::parse(&spin_sdk::variables::get(edge_spin::CORS_VARIABLE).unwrap_or_default()).unwrap_or(Cors::Origins(vec![]));
-        cors.check_same_site(request.headers(), edge_spin::own_origin(request).as_deref())?;
+        edge_spin::cors().check_same_site(request.headers(), edge_spin::own_origin(request).as_deref())?;
         let cookie_header = request.headers().get(COOKIE).and_then(|v| v.to_str().ok());
         let raw = sessions::cookie(cookie_header, "refresh_token")
             .ok_or_else(|| Problem::unauthorized("missing-refresh-token", "no refresh token cookie; sign in again"))?;
@@ -410,6 +412,16 @@ impl Auth {
         let principal = self.principal(request)?;
         let user = self.user(&principal.user_id)?.ok_or_else(|| Problem::not_found("no-such-user", "the account no longer exists"))?;
         Ok(json_response(StatusCode::OK, &json!({ "user": user.public(), "session_id": principal.session_id })))
+    }
+
+    /// Token introspection for services outside Spin: the principal of a valid, unrevoked
+    /// token, with nothing read beyond the revocation keys.
+    fn verify(&self, request: &Request) -> Result<Response, Problem> {
+        let p = self.principal(request)?;
+        let body = json!({ "user_id": p.user_id, "session_id": p.session_id, "roles": p.roles, "expires_at": p.expires_at });
+        let mut response = json_response(StatusCode::OK, &body);
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(response)
     }
 
     fn sessions(&self, request: &Request) -> Result<Response, Problem> {

@@ -99,7 +99,9 @@ pub fn own_origin(request: &Request) -> Option<String> {
     Some(format!("{scheme}://{authority}"))
 }
 
-fn cors() -> Cors {
+/// The CORS policy from the `cors_origins` variable; an invalid value is logged and treated
+/// as same-origin only, so a typo never opens the API to every site.
+pub fn cors() -> Cors {
     let value = spin_sdk::variables::get(CORS_VARIABLE).unwrap_or_default();
     Cors::parse(&value).unwrap_or_else(|error| {
         eprintln!("{error}; cross-origin requests are refused until it is fixed");

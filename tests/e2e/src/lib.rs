@@ -88,14 +88,20 @@ fn run(command: &mut Command, what: &str) {
 }
 
 /// Builds devhost and all components (real and fixture) once per test binary; returns the
-/// devhost binary.
+/// devhost binary. `DEVHOST_BIN` names a prebuilt devhost instead (benchmarks use an
+/// optimised one).
 pub fn build() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let root = root();
-            run(Command::new(env!("CARGO")).args(["build", "-p", "devhost"]).current_dir(&root), "cargo build -p devhost");
-            let devhost = target_dir().join("debug/devhost");
+            let devhost = match std::env::var_os("DEVHOST_BIN") {
+                Some(prebuilt) => PathBuf::from(prebuilt),
+                None => {
+                    run(Command::new(env!("CARGO")).args(["build", "-p", "devhost"]).current_dir(&root), "cargo build -p devhost");
+                    target_dir().join("debug/devhost")
+                }
+            };
             for manifest in [root.join("spin.toml"), root.join("tests/fixtures/spin.toml")] {
                 run(Command::new(&devhost).arg("build").arg("-f").arg(&manifest), "devhost build");
             }

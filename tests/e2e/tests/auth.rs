@@ -425,6 +425,12 @@ fn the_verifier_refuses_every_attack_with_401_problem_json() {
         assert_eq!(reply.json()["code"], *code, "{name}: {}", reply.text());
         assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{name}");
     }
+    let verify = |t: &str| app().request("GET", "/auth/verify").header("authorization", &format!("Bearer {t}")).send(None);
+    let introspected = verify(&victim.access);
+    assert_eq!(introspected.status, 200, "{}", introspected.text());
+    assert_eq!(introspected.json()["user_id"], victim.user_id.as_str());
+    assert_eq!(introspected.json()["session_id"], victim.session.as_str());
+    assert_problem(&verify(&attacks[0].1), 401, "invalid-token");
     let no_header = app().request("GET", "/auth/me").send(None);
     assert_problem(&no_header, 401, "missing-token");
     let basic = app().request("GET", "/auth/me").header("authorization", "Basic dXNlcjpwdw==").send(None);
