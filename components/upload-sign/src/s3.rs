@@ -1,10 +1,12 @@
 //! The object store as this component sees it: bucket and credentials from variables, and
-//! presigned requests built with rusty-s3 (sans-IO; the caller sends them).
+//! every S3 request built with rusty-s3 (sans-IO: these functions build requests and parse
+//! answers; the adapter sends them).
 
 use std::time::Duration;
 
 use edge_http::Problem;
 use http::StatusCode;
+use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, ListParts};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 /// How long a server-side presigned request stays valid: it is sent at once.
@@ -16,8 +18,43 @@ pub struct Store {
     credentials: Credentials,
 }
 
+/// One uploaded part as the store lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPart {
+    /// 1-based part number.
+    pub number: u64,
+    /// The ETag the store gave it (quotes included, as S3 sends it).
+    pub etag: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// A page of `ListParts`.
+#[derive(Debug, Clone)]
+pub struct PartsPage {
+    /// Parts on this page.
+    pub parts: Vec<StoredPart>,
+    /// Where the next page starts, if there is one.
+    pub next_marker: Option<u64>,
+}
+
 fn misconfigured(detail: String) -> Problem {
     Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", detail)
+}
+
+/// A 502 for an answer from the store that is not what S3 promises.
+pub fn bad_gateway(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::BAD_GATEWAY, "storage-error", detail)
+}
+
+fn request(method: http::Method, url: &url::Url, body: Vec<u8>) -> http::Request<Vec<u8>> {
+    // S3 wants Content-Length on bodies (411 otherwise); wasi-http would stream them chunked.
+    http::Request::builder()
+        .method(method)
+        .uri(url.as_str())
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(body)
+        .unwrap_or_default()
 }
 
 impl Store {
@@ -41,7 +78,100 @@ impl Store {
     /// credentials are accepted.
     pub fn head_bucket(&self) -> http::Request<Vec<u8>> {
         let url = self.bucket.head_bucket(Some(&self.credentials)).sign(SERVER_SIGNATURE_TTL);
-        http::Request::head(url.as_str()).body(Vec::new()).unwrap_or_default()
+        request(http::Method::HEAD, &url, Vec::new())
+    }
+
+    /// `CreateMultipartUpload` for `key` with its content type.
+    pub fn create_multipart(&self, key: &str, content_type: &str) -> http::Request<Vec<u8>> {
+        let mut action = self.bucket.create_multipart_upload(Some(&self.credentials), key);
+        action.headers_mut().insert("content-type", content_type.to_owned());
+        let url = action.sign(SERVER_SIGNATURE_TTL);
+        let mut req = request(http::Method::POST, &url, Vec::new());
+        if let Ok(value) = http::HeaderValue::from_str(content_type) {
+            req.headers_mut().insert(http::header::CONTENT_TYPE, value);
+        }
+        req
+    }
+
+    /// The S3 upload id from a `CreateMultipartUpload` answer.
+    pub fn parse_create(body: &[u8]) -> Result<String, Problem> {
+        let text = std::str::from_utf8(body).map_err(|_| bad_gateway("the store's answer is not text"))?;
+        let parsed = CreateMultipartUpload::parse_response(text).map_err(|e| bad_gateway(format!("unexpected CreateMultipartUpload answer: {e}")))?;
+        Ok(parsed.upload_id().to_owned())
+    }
+
+    /// A presigned `PUT` for one part, valid for `ttl`. With `checksum` (base64 SHA-256 of the
+    /// part) the header `x-amz-checksum-sha256` is part of the signature: the browser must send
+    /// it, and the store refuses bytes that do not match it.
+    pub fn sign_part(&self, key: &str, upload_id: &str, number: u16, checksum: Option<&str>, ttl: Duration) -> (String, Vec<(String, String)>) {
+        let mut action = self.bucket.upload_part(Some(&self.credentials), key, number, upload_id);
+        let mut headers = Vec::new();
+        if let Some(sum) = checksum {
+            action.headers_mut().insert("x-amz-checksum-sha256", sum.to_owned());
+            headers.push(("x-amz-checksum-sha256".to_owned(), sum.to_owned()));
+        }
+        (action.sign(ttl).to_string(), headers)
+    }
+
+    /// One page of `ListParts`, starting after part `marker`.
+    pub fn list_parts(&self, key: &str, upload_id: &str, marker: Option<u64>) -> http::Request<Vec<u8>> {
+        let mut action = self.bucket.list_parts(Some(&self.credentials), key, upload_id);
+        action.set_max_parts(1000);
+        if let Some(marker) = marker {
+            action.set_part_number_marker(u16::try_from(marker).unwrap_or(u16::MAX));
+        }
+        request(http::Method::GET, &action.sign(SERVER_SIGNATURE_TTL), Vec::new())
+    }
+
+    /// Parses a `ListParts` page.
+    pub fn parse_parts(body: &[u8]) -> Result<PartsPage, Problem> {
+        let text = std::str::from_utf8(body).map_err(|_| bad_gateway("the store's answer is not text"))?;
+        // S3 and MinIO always send MaxParts and IsTruncated; some compatible servers (s3s-fs)
+        // leave them out of a complete, single-page listing. Supply S3's values for that case.
+        let mut text = text.to_owned();
+        for (member, value) in [("MaxParts", "1000"), ("IsTruncated", "false")] {
+            if !text.contains(&format!("<{member}>")) {
+                if let Some(end) = text.rfind("</ListPartsResult>") {
+                    text.insert_str(end, &format!("<{member}>{value}</{member}>"));
+                }
+            }
+        }
+        let page = ListParts::parse_response(&text).map_err(|e| bad_gateway(format!("unexpected ListParts answer: {e}")))?;
+        Ok(PartsPage {
+            parts: page.parts.into_iter().map(|p| StoredPart { number: p.number.into(), etag: p.etag, size: p.size }).collect(),
+            // rusty-s3 clears the marker when the listing is not truncated.
+            next_marker: page.next_part_number_marker.map(u64::from),
+        })
+    }
+
+    /// `CompleteMultipartUpload` with the parts' ETags in part order.
+    pub fn complete(&self, key: &str, upload_id: &str, etags: &[String]) -> http::Request<Vec<u8>> {
+        let action = self.bucket.complete_multipart_upload(Some(&self.credentials), key, upload_id, etags.iter().map(String::as_str));
+        let url = action.sign(SERVER_SIGNATURE_TTL);
+        request(http::Method::POST, &url, action.body().into_bytes())
+    }
+
+    /// The final ETag from a `CompleteMultipartUpload` answer (S3 may answer 200 with an
+    /// error document, so the body decides).
+    pub fn parse_complete(body: &[u8]) -> Result<String, Problem> {
+        let text = std::str::from_utf8(body).map_err(|_| bad_gateway("the store's answer is not text"))?;
+        if text.contains("<Error>") {
+            return Err(bad_gateway(format!("the store refused to complete: {}", text.chars().take(300).collect::<String>())));
+        }
+        let parsed = CompleteMultipartUploadResponse::parse(text)
+            .map_err(|e| bad_gateway(format!("unexpected CompleteMultipartUpload answer: {e}")))?;
+        Ok(parsed.etag().to_owned())
+    }
+
+    /// `AbortMultipartUpload`.
+    pub fn abort(&self, key: &str, upload_id: &str) -> http::Request<Vec<u8>> {
+        let url = self.bucket.abort_multipart_upload(Some(&self.credentials), key, upload_id).sign(SERVER_SIGNATURE_TTL);
+        request(http::Method::DELETE, &url, Vec::new())
+    }
+
+    /// A presigned `GET` of `key`, valid for `ttl`.
+    pub fn sign_get(&self, key: &str, ttl: Duration) -> String {
+        self.bucket.get_object(Some(&self.credentials), key).sign(ttl).to_string()
     }
 }
 
@@ -49,15 +179,44 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn store() -> Store {
+        Store::new("http://127.0.0.1:9000", "videos", "us-east-1", "AK", "SK").unwrap()
+    }
+
     #[test]
     fn head_bucket_is_a_presigned_path_style_url() {
-        let store = Store::new("http://127.0.0.1:9000", "videos", "us-east-1", "AK", "SK").unwrap();
-        let request = store.head_bucket();
+        let request = store().head_bucket();
         assert_eq!(request.method(), http::Method::HEAD);
         let url = request.uri().to_string();
         assert!(url.starts_with("http://127.0.0.1:9000/videos"), "{url}");
         assert!(url.contains("X-Amz-Signature="), "{url}");
         assert!(url.contains("X-Amz-Credential=AK%2F"), "{url}");
+    }
+
+    #[test]
+    fn part_urls_bind_the_checksum_into_the_signature() {
+        let (plain, none) = store().sign_part("k", "up", 3, None, Duration::from_secs(60));
+        assert!(plain.contains("partNumber=3") && plain.contains("uploadId=up"), "{plain}");
+        assert!(plain.contains("X-Amz-SignedHeaders=host"), "{plain}");
+        assert!(none.is_empty());
+        let (bound, headers) = store().sign_part("k", "up", 3, Some("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="), Duration::from_secs(60));
+        assert!(bound.contains("X-Amz-SignedHeaders=host%3Bx-amz-checksum-sha256"), "{bound}");
+        assert_eq!(headers[0].0, "x-amz-checksum-sha256");
+    }
+
+    #[test]
+    fn parses_store_answers() {
+        let created = br#"<?xml version="1.0"?><InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>videos</Bucket><Key>k</Key><UploadId>abc-123</UploadId></InitiateMultipartUploadResult>"#;
+        assert_eq!(Store::parse_create(created).unwrap(), "abc-123");
+        let parts = br#"<?xml version="1.0"?><ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>videos</Bucket><Key>k</Key><UploadId>u</UploadId><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"e1"</ETag><Size>5242880</Size></Part><Part><PartNumber>2</PartNumber><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"e2"</ETag><Size>7</Size></Part></ListPartsResult>"#;
+        let page = Store::parse_parts(parts).unwrap();
+        assert_eq!(page.parts[1], StoredPart { number: 2, etag: "\"e2\"".into(), size: 7 });
+        assert_eq!(page.next_marker, Some(2));
+        let minimal = br#"<?xml version="1.0"?><ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>videos</Bucket><Key>k</Key><UploadId>u</UploadId><Part><PartNumber>1</PartNumber><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"e1"</ETag><Size>3</Size></Part></ListPartsResult>"#;
+        let page = Store::parse_parts(minimal).unwrap();
+        assert_eq!((page.parts.len(), page.next_marker), (1, None), "a listing without MaxParts/IsTruncated");
+        assert_eq!(Store::parse_create(b"<Error><Code>AccessDenied</Code></Error>").unwrap_err().code(), "storage-error");
+        assert!(Store::parse_complete(b"<Error><Code>InvalidPart</Code></Error>").is_err());
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub use serde_json::{json, Value};
 pub const S3_ACCESS_KEY: &str = "e2e-access-key";
 /// S3 secret for [`S3_ACCESS_KEY`].
 pub const S3_SECRET_KEY: &str = "e2e-secret-key-0123456789";
+/// The receipt key every devhost of the tests uses.
+pub const UPLOAD_RECEIPT_KEY: &str = "e2e-receipt-key";
 /// The bucket created in the local store.
 pub const S3_BUCKET: &str = "videos";
 
@@ -210,6 +212,7 @@ impl Services {
             ("S3_ACCESS_KEY", S3_ACCESS_KEY),
             ("S3_SECRET_KEY", S3_SECRET_KEY),
             ("S3_BUCKET", S3_BUCKET),
+            ("UPLOAD_RECEIPT_KEY", UPLOAD_RECEIPT_KEY),
         ]
         .into_iter()
         .map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v.to_owned()))
@@ -342,6 +345,11 @@ impl Devhost {
     }
 }
 
+/// A request to any URL (for example a presigned store URL).
+pub fn http(method: &str, url: &str) -> Req {
+    Req { url: url.to_owned(), method: method.to_owned(), headers: Vec::new() }
+}
+
 /// A request being built.
 pub struct Req {
     url: String,
@@ -398,14 +406,15 @@ impl Req {
         self
     }
 
-    /// Sends with an optional body.
-    pub fn send(self, body: Option<&[u8]>) -> Reply {
+    /// Sends with an optional body; a transport error (such as a server closing the
+    /// connection before reading the body) is `Err`.
+    pub fn try_send(self, body: Option<&[u8]>) -> Result<Reply, String> {
         let mut builder = http::Request::builder().method(self.method.as_str()).uri(&self.url);
         for (k, v) in &self.headers {
             builder = builder.header(k, v);
         }
-        let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).unwrap();
-        let mut response = agent().run(request).unwrap_or_else(|e| panic!("{} {}: {e}", self.method, self.url));
+        let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).map_err(|e| e.to_string())?;
+        let mut response = agent().run(request).map_err(|e| e.to_string())?;
         let headers = response
             .headers()
             .iter()
@@ -413,7 +422,13 @@ impl Req {
             .collect();
         let status = response.status().as_u16();
         let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap_or_default();
-        Reply { status, headers, body }
+        Ok(Reply { status, headers, body })
+    }
+
+    /// Sends with an optional body.
+    pub fn send(self, body: Option<&[u8]>) -> Reply {
+        let what = format!("{} {}", self.method, self.url);
+        self.try_send(body).unwrap_or_else(|e| panic!("{what}: {e}"))
     }
 
     /// Sends a JSON body.
