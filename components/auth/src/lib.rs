@@ -61,13 +61,7 @@ fn router() -> Router<Endpoint> {
         .route(Method::POST, "/auth/users/:id/ban", Endpoint::Ban)
 }
 
-// Exported only on wasm: natively the crate is linked into unit tests, where Spin's export
-// symbols would not link.
-#[cfg(target_arch = "wasm32")]
-#[spin_sdk::http_component]
-async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
-    edge_spin::serve(request, out, BODY_LIMIT, dispatch).await
-}
+edge_spin::export!(BODY_LIMIT, dispatch);
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
 pub async fn dispatch(request: Request) -> Result<Response, Problem> {
@@ -200,7 +194,7 @@ impl Auth {
         }
         // The key-value store has no compare-and-set: a short Redis claim makes two concurrent
         // registrations of one name agree on a single winner.
-        let id = accounts::random_id();
+        let id = edge_http::random_id();
         let claim = format!("auth:claim:{username}");
         let claimed = self.redis.exec("SET", &[arg(&claim), arg(&id), arg("NX"), arg("EX"), arg(60i64)])?;
         if !matches!(claimed.first(), Some(r) if text(r).as_deref() == Some("OK")) {
@@ -229,7 +223,7 @@ impl Auth {
         let client = edge_spin::client_addr(request).map(|a| a.rsplit_once(':').map_or(a, |(ip, _)| ip)).unwrap_or("unknown");
         let account_key = format!("auth:fail:user:{username}");
         let client_key = format!("auth:fail:client:{client}");
-        let attempt = accounts::random_id();
+        let attempt = edge_http::random_id();
         let window_ms = self.settings.failure_window_secs * 1000;
         let limits = [(account_key.as_str(), self.settings.max_failures), (client_key.as_str(), self.settings.max_failures_per_client)];
         if let Decision::Limited { retry_after } = self.redis.limit(&limits, window_ms, &attempt)? {
@@ -261,13 +255,13 @@ impl Auth {
         let device = sessions::cookie(cookie_header, "device_id")
             .filter(|d| d.len() == 32 && d.bytes().all(|b| b.is_ascii_hexdigit()))
             .map(str::to_owned)
-            .unwrap_or_else(accounts::random_id);
+            .unwrap_or_else(edge_http::random_id);
         let sessions_key = sessions::user_sessions_key(&user.id);
         if self.settings.single_device {
             let live = self.redis.exec("SMEMBERS", &[arg(&sessions_key)])?;
             self.revoke(&user.id, live.iter().filter_map(text).collect())?;
         }
-        let sid = accounts::random_id();
+        let sid = edge_http::random_id();
         let secret = accounts::random_bytes::<32>();
         let agent = request.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
         let name: String = device_name.unwrap_or("").chars().filter(|c| !c.is_control()).take(64).collect();
@@ -318,7 +312,7 @@ impl Auth {
         let device = sessions::cookie(cookie_header, "device_id").unwrap_or("");
         let rate_key = format!("auth:refresh-rate:{}", token.sid);
         if let Decision::Limited { retry_after } =
-            self.redis.limit(&[(&rate_key, self.settings.refresh_per_minute)], 60_000, &accounts::random_id())?
+            self.redis.limit(&[(&rate_key, self.settings.refresh_per_minute)], 60_000, &edge_http::random_id())?
         {
             return Err(Problem::too_many_requests("refresh-rate-limited", "this session refreshes too often", retry_after));
         }
@@ -467,7 +461,7 @@ impl Auth {
         let account_key = format!("auth:fail:user:{}", user.username);
         let window_ms = self.settings.failure_window_secs * 1000;
         if let Decision::Limited { retry_after } =
-            self.redis.limit(&[(&account_key, self.settings.max_failures)], window_ms, &accounts::random_id())?
+            self.redis.limit(&[(&account_key, self.settings.max_failures)], window_ms, &edge_http::random_id())?
         {
             return Err(Problem::too_many_requests("too-many-attempts", "too many wrong passwords; wait and retry", retry_after));
         }

@@ -17,13 +17,7 @@ fn router() -> Router<Endpoint> {
     Router::new().route(Method::GET, "/feed/health", Endpoint::Health)
 }
 
-// Exported only on wasm: natively the crate is linked into unit tests, where Spin's export
-// symbols would not link.
-#[cfg(target_arch = "wasm32")]
-#[spin_sdk::http_component]
-async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
-    edge_spin::serve(request, out, BODY_LIMIT, dispatch).await
-}
+edge_spin::export!(BODY_LIMIT, dispatch);
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
 pub async fn dispatch(request: Request) -> Result<Response, Problem> {

@@ -55,13 +55,7 @@ fn router() -> Router<Endpoint> {
         .route(Method::GET, "/uploads/:id/download", Endpoint::Download)
 }
 
-// Exported only on wasm: natively the crate is linked into unit tests, where Spin's export
-// symbols would not link.
-#[cfg(target_arch = "wasm32")]
-#[spin_sdk::http_component]
-async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
-    edge_spin::serve(request, out, BODY_LIMIT, dispatch).await
-}
+edge_spin::export!(BODY_LIMIT, dispatch);
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
 pub async fn dispatch(request: Request) -> Result<Response, Problem> {
@@ -228,7 +222,7 @@ impl Uploads {
         let filename = plan::validate(&body, &limits)?;
         let layout = plan::layout(body.size, body.part_size)?;
         let owner = self.principal.user_id.clone();
-        let id = random_id();
+        let id = edge_http::random_id();
         let max_active = number("max_active_uploads", 5)?;
         let max_daily = number("max_upload_bytes_per_day", 50 * 1024 * 1024 * 1024)?;
         let day = now_ms() / 86_400_000;
@@ -429,10 +423,4 @@ impl Uploads {
         let expires_at = now_ms() + DOWNLOAD_URL_TTL.as_millis() as u64;
         Ok(json_response(StatusCode::OK, &json!({ "url": url, "expires_at": expires_at })))
     }
-}
-
-fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the host provides randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -16,13 +16,16 @@ pub fn request_id(headers: &HeaderMap) -> String {
     };
     match headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).filter(valid) {
         Some(id) => id.to_owned(),
-        None => {
-            let mut bytes = [0u8; 16];
-            // Randomness only makes ids unique; a failing source still yields a usable id.
-            let _ = getrandom::fill(&mut bytes);
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        }
+        None => random_id(),
     }
+}
+
+/// A new random 128-bit id as 32 lowercase hex digits (request, user, session and upload ids).
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    // The host's random source failing is not recoverable here; it never does on Spin.
+    getrandom::fill(&mut bytes).expect("the host provides randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One request/response exchange, split so the I/O in between stays with the caller:

@@ -14,7 +14,7 @@ mod router;
 
 pub use body::{json_body, json_response};
 pub use cors::{Cors, CorsConfigError};
-pub use exchange::{request_id, Exchange, REQUEST_ID};
+pub use exchange::{random_id, request_id, Exchange, REQUEST_ID};
 pub use problem::Problem;
 pub use router::{Params, Router};
 

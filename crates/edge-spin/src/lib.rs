@@ -73,6 +73,22 @@ where
     }
 }
 
+/// Exports a component's HTTP handler to Spin: `edge_spin::export!(BODY_LIMIT, dispatch);`
+/// reads each request with that body limit and answers it with `dispatch` through [`serve`].
+///
+/// The export exists only on wasm: natively the component crate is linked into its unit tests,
+/// where Spin's export symbols would not link.
+#[macro_export]
+macro_rules! export {
+    ($body_limit:expr, $dispatch:path) => {
+        #[cfg(target_arch = "wasm32")]
+        #[spin_sdk::http_component]
+        async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
+            $crate::serve(request, out, $body_limit, $dispatch).await
+        }
+    };
+}
+
 /// The value of a component variable, or a 500 naming the variable an operator must set.
 pub fn variable(name: &str) -> Result<String, Problem> {
     spin_sdk::variables::get(name).map_err(|error| {
