@@ -10,9 +10,6 @@ use super::spin_interfaces::key_value::{Error, Host, HostStore};
 use super::sqlite::SqliteFile;
 use super::HostState;
 
-/// How many stores one instance may hold open at once, as in Spin.
-const MAX_OPEN_STORES: usize = 256;
-
 /// A key-value store backend shared by every instance.
 pub enum KvStore {
     /// Rows of Spin's `spin_key_value` table, keyed by `(label, key)`.
@@ -64,11 +61,7 @@ impl HostStore for HostState {
         let Some(store) = self.app.kv_stores.get(&label).cloned() else {
             return Ok(Err(Error::NoSuchStore));
         };
-        if self.open_resources >= MAX_OPEN_STORES {
-            return Ok(Err(Error::StoreTableFull));
-        }
-        self.open_resources += 1;
-        Ok(Ok(self.table_mut().push(OpenStore(store))?))
+        Ok(self.open_resource(OpenStore(store))?.ok_or(Error::StoreTableFull))
     }
 
     async fn get(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
@@ -91,10 +84,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => match redis_for(&app, url).await {
-                Ok(mut conn) => conn.get(key).await.map_err(other),
-                Err(e) => Err(e),
-            },
+            KvStore::Redis { url } => async { redis_for(&app, url).await?.get(key).await.map_err(other) }.await,
         })
     }
 
@@ -114,10 +104,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => match redis_for(&app, url).await {
-                Ok(mut conn) => conn.set(key, value).await.map_err(other),
-                Err(e) => Err(e),
-            },
+            KvStore::Redis { url } => async { redis_for(&app, url).await?.set(key, value).await.map_err(other) }.await,
         })
     }
 
@@ -132,10 +119,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => match redis_for(&app, url).await {
-                Ok(mut conn) => conn.del::<_, ()>(key).await.map_err(other),
-                Err(e) => Err(e),
-            },
+            KvStore::Redis { url } => async { redis_for(&app, url).await?.del::<_, ()>(key).await.map_err(other) }.await,
         })
     }
 
@@ -154,10 +138,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => match redis_for(&app, url).await {
-                Ok(mut conn) => conn.exists(key).await.map_err(other),
-                Err(e) => Err(e),
-            },
+            KvStore::Redis { url } => async { redis_for(&app, url).await?.exists(key).await.map_err(other) }.await,
         })
     }
 
@@ -174,16 +155,11 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => match redis_for(&app, url).await {
-                Ok(mut conn) => conn.keys("*").await.map_err(other),
-                Err(e) => Err(e),
-            },
+            KvStore::Redis { url } => async { redis_for(&app, url).await?.keys("*").await.map_err(other) }.await,
         })
     }
 
     async fn drop(&mut self, this: Resource<OpenStore>) -> wasmtime::Result<()> {
-        self.table_mut().delete(this)?;
-        self.open_resources = self.open_resources.saturating_sub(1);
-        Ok(())
+        self.close_resource(this)
     }
 }

@@ -9,7 +9,7 @@ pub mod variables;
 
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -38,7 +38,7 @@ pub struct HostState {
     pub app: Arc<App>,
     /// The component this instance runs.
     pub component: Arc<ComponentConfig>,
-    /// Stores, connections and databases the guest holds open (Spin caps them at 256).
+    /// Stores, connections and databases the guest holds open.
     open_resources: usize,
 }
 
@@ -65,10 +65,26 @@ impl HostState {
         &self.table
     }
 
-    fn table_mut(&mut self) -> &mut ResourceTable {
-        &mut self.table
+    /// Hands the guest a store, connection or database, or `None` when it already holds
+    /// [`MAX_OPEN_RESOURCES`] (Spin's cap; each interface reports it with its own error).
+    fn open_resource<T: Send + 'static>(&mut self, value: T) -> wasmtime::Result<Option<Resource<T>>> {
+        if self.open_resources >= MAX_OPEN_RESOURCES {
+            return Ok(None);
+        }
+        self.open_resources += 1;
+        Ok(Some(self.table.push(value)?))
+    }
+
+    /// Drops a resource handed out by [`HostState::open_resource`].
+    fn close_resource<T: 'static>(&mut self, resource: Resource<T>) -> wasmtime::Result<()> {
+        self.table.delete(resource)?;
+        self.open_resources = self.open_resources.saturating_sub(1);
+        Ok(())
     }
 }
+
+/// How many stores, connections and databases one instance may hold open, as in Spin.
+const MAX_OPEN_RESOURCES: usize = 256;
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {

@@ -11,9 +11,6 @@ use wasmtime::component::Resource;
 use super::spin_interfaces::redis::{Error, Host, HostConnection, RedisParameter, RedisResult};
 use super::HostState;
 
-/// How many connections one instance may hold open at once, as in Spin.
-const MAX_OPEN_CONNECTIONS: usize = 256;
-
 /// One multiplexed connection per Redis address, opened on first use.
 #[derive(Default)]
 pub struct RedisPool {
@@ -118,11 +115,7 @@ impl HostConnection for HostState {
         if redis::Client::open(url.as_str()).is_err() {
             return Ok(Err(Error::InvalidAddress));
         }
-        if self.open_resources >= MAX_OPEN_CONNECTIONS {
-            return Ok(Err(Error::TooManyConnections));
-        }
-        self.open_resources += 1;
-        Ok(Ok(self.table_mut().push(OpenConnection(url))?))
+        Ok(self.open_resource(OpenConnection(url))?.ok_or(Error::TooManyConnections))
     }
 
     async fn publish(&mut self, this: Resource<OpenConnection>, channel: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
@@ -184,9 +177,7 @@ impl HostConnection for HostState {
     }
 
     async fn drop(&mut self, this: Resource<OpenConnection>) -> wasmtime::Result<()> {
-        self.table_mut().delete(this)?;
-        self.open_resources = self.open_resources.saturating_sub(1);
-        Ok(())
+        self.close_resource(this)
     }
 }
 

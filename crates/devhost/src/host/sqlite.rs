@@ -10,9 +10,6 @@ use wasmtime::component::Resource;
 use super::spin_interfaces::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
 use super::HostState;
 
-/// How many connections one instance may hold open at once, as in Spin.
-const MAX_OPEN_CONNECTIONS: usize = 256;
-
 /// One SQLite database file (or in-memory database) shared by every instance.
 #[derive(Clone)]
 pub struct SqliteFile(Arc<Mutex<rusqlite::Connection>>);
@@ -99,11 +96,7 @@ impl HostConnection for HostState {
         let Some(file) = self.app.sqlite_databases.get(&database).cloned() else {
             return Ok(Err(Error::NoSuchDatabase));
         };
-        if self.open_resources >= MAX_OPEN_CONNECTIONS {
-            return Ok(Err(Error::Io("too many connections opened".into())));
-        }
-        self.open_resources += 1;
-        Ok(Ok(self.table_mut().push(OpenDatabase(file))?))
+        Ok(self.open_resource(OpenDatabase(file))?.ok_or_else(|| Error::Io("too many connections opened".into())))
     }
 
     async fn execute(
@@ -121,9 +114,7 @@ impl HostConnection for HostState {
     }
 
     async fn drop(&mut self, this: Resource<OpenDatabase>) -> wasmtime::Result<()> {
-        self.table_mut().delete(this)?;
-        self.open_resources = self.open_resources.saturating_sub(1);
-        Ok(())
+        self.close_resource(this)
     }
 }
 
