@@ -130,7 +130,6 @@ struct Auth {
     store: Store,
     issuer: Issuer,
     verifier: Verifier,
-    keys_jwks: serde_json::Value,
     settings: Settings,
 }
 
@@ -139,20 +138,18 @@ impl Auth {
         let (signing, keys): (SigningKey, KeySet) = KeySet::from_signing_config(&edge_spin::variable("jwt_signing_keys")?)
             .map_err(|e| misconfigured(format!("jwt_signing_keys: {e}")))?;
         let audience = bearer::audience()?;
-        let keys_jwks = keys.jwks();
         let settings = Settings::parse(|name| spin_sdk::variables::get(name).ok()).map_err(misconfigured)?;
         Ok(Auth {
             redis: Redis::open()?,
             store: Store::open_default().map_err(store_unavailable)?,
             issuer: Issuer::new(signing, audience.clone()),
             verifier: Verifier::new(keys, audience),
-            keys_jwks,
             settings,
         })
     }
 
     fn jwks(&self) -> Response {
-        let mut response = json_response(StatusCode::OK, &self.keys_jwks);
+        let mut response = json_response(StatusCode::OK, &self.verifier.keys().jwks());
         // Verifiers may cache the keys; a rotation adds the new key well before it signs.
         response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
         response
@@ -176,11 +173,6 @@ impl Auth {
             Some(id) => self.user(&id),
             None => Ok(None),
         }
-    }
-
-    fn epoch(&self, user_id: &str) -> Result<u64, Problem> {
-        let reply = self.redis.exec("GET", &[arg(epoch_key(user_id))])?;
-        Ok(reply.first().and_then(int).unwrap_or(0).max(0) as u64)
     }
 
     fn register(&self, request: &Request) -> Result<Response, Problem> {
@@ -275,8 +267,8 @@ impl Auth {
             arg(agent.chars().take(200).collect::<String>()),
             arg(&sid),
         ];
-        self.redis.eval(sessions::CREATE, &[&sessions::session_key(&sid), &sessions_key], args)?;
-        let epoch = self.epoch(&user.id)?;
+        let created = self.redis.eval(sessions::CREATE, &[&sessions::session_key(&sid), &sessions_key, &epoch_key(&user.id)], args)?;
+        let epoch = created.first().and_then(int).unwrap_or(0).max(0) as u64;
         let refresh = sessions::token(&secret, &sid, 0);
         let mut response = self.tokens(user, &sid, epoch, &refresh)?;
         response.headers_mut().append(SET_COOKIE, header(&sessions::device_cookie(&device))?);
@@ -317,8 +309,9 @@ impl Auth {
             return Err(Problem::too_many_requests("refresh-rate-limited", "this session refreshes too often", retry_after));
         }
         let session_key = sessions::session_key(&token.sid);
-        let secret = match self.redis.exec("HGET", &[arg(&session_key), arg("key")])?.into_iter().next() {
-            Some(spin_sdk::redis::RedisResult::Binary(secret)) => secret,
+        let stored = self.redis.exec("HMGET", &[arg(&session_key), arg("key"), arg("uid")])?;
+        let (secret, owner) = match (stored.first(), stored.get(1).and_then(text)) {
+            (Some(spin_sdk::redis::RedisResult::Binary(secret)), Some(owner)) => (secret.clone(), owner),
             _ => return Err(Problem::unauthorized("invalid-refresh-token", "this session does not exist; sign in again")),
         };
         if !token.is_genuine(&secret) {
@@ -334,10 +327,11 @@ impl Auth {
             arg(REVOCATION_MARKER_TTL_SECS),
         ];
         let marker = edge_auth::revoked_session_key(&token.sid);
-        let reply = self.redis.eval(sessions::ROTATE, &[&session_key, &marker], args)?;
+        let reply = self.redis.eval(sessions::ROTATE, &[&session_key, &marker, &epoch_key(&owner)], args)?;
         let outcome = reply.first().and_then(text).unwrap_or_default();
         let user_id = reply.get(1).and_then(text).unwrap_or_default();
         let generation = reply.get(2).and_then(int).unwrap_or(0).max(0) as u64;
+        let epoch = reply.get(3).and_then(int).unwrap_or(0).max(0) as u64;
         let refused = |code: &'static str, detail: &str| Err(Problem::unauthorized(code, detail.to_owned()));
         match outcome.as_str() {
             "rotated" | "grace" => {}
@@ -358,7 +352,6 @@ impl Auth {
             self.revoke(&user.id, vec![token.sid.clone()])?;
             return Err(Problem::forbidden("account-banned", "this account is suspended"));
         }
-        let epoch = self.epoch(&user.id)?;
         self.tokens(&user, &token.sid, epoch, &sessions::token(&secret, &token.sid, generation))
     }
 

@@ -142,6 +142,11 @@ impl Verifier {
         Verifier { keys, audience }
     }
 
+    /// The keys it accepts (for publishing them as a JWKS).
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
     /// The token from an `Authorization` header value (`Bearer <token>`).
     pub fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
         let value = header.ok_or(AuthError::Missing)?;

@@ -87,7 +87,7 @@ impl<E: Clone> Router<E> {
             return Err(Problem::not_found("no-such-route", format!("no endpoint at {path}")));
         }
         // Most specific first: compare segment kinds left to right (Literal < Capture < Rest).
-        matches.sort_by(|(a, _), (b, _)| a.rank().cmp(&b.rank()));
+        matches.sort_by_key(|(route, _)| route.rank());
         let wanted = |m: &Method| m == method || (method == Method::HEAD && m == Method::GET);
         if let Some((route, params)) = matches.iter().find(|(r, _)| wanted(&r.method)) {
             return Ok((route.endpoint.clone(), params.clone()));
