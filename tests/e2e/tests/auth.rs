@@ -42,20 +42,12 @@ struct Client {
     user_id: String,
 }
 
-fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
-    reply
-        .headers
-        .iter()
-        .filter(|(k, _)| k == "set-cookie")
-        .find_map(|(_, v)| v.strip_prefix(&format!("{name}="))?.split(';').next().map(str::to_owned))
-}
-
 fn client_from(reply: &Reply, device: Option<&str>) -> Client {
     let body = reply.json();
     Client {
         access: body["access_token"].as_str().unwrap().to_owned(),
-        refresh: set_cookie(reply, "refresh_token").expect("refresh cookie"),
-        device: set_cookie(reply, "device_id").or(device.map(str::to_owned)).expect("device cookie"),
+        refresh: reply.cookie("refresh_token").expect("refresh cookie"),
+        device: reply.cookie("device_id").or(device.map(str::to_owned)).expect("device cookie"),
         session: body["session_id"].as_str().unwrap().to_owned(),
         user_id: body["user"]["id"].as_str().unwrap().to_owned(),
     }
@@ -154,13 +146,13 @@ fn refresh_rotates_and_reuse_revokes_the_family() {
     let c0 = register(&name);
     let r1 = refresh(&c0);
     assert_eq!(r1.status, 200, "{}", r1.text());
-    let c1 = Client { access: r1.json()["access_token"].as_str().unwrap().into(), refresh: set_cookie(&r1, "refresh_token").unwrap(), ..c0.clone() };
+    let c1 = Client { access: r1.json()["access_token"].as_str().unwrap().into(), refresh: r1.cookie("refresh_token").unwrap(), ..c0.clone() };
     assert_ne!(c1.refresh, c0.refresh, "rotated");
     assert_eq!(me(&c1.access).status, 200);
     std::thread::sleep(std::time::Duration::from_millis(50));
     let r2 = refresh(&c1);
     assert_eq!(r2.status, 200, "{}", r2.text());
-    let c2 = Client { access: r2.json()["access_token"].as_str().unwrap().into(), refresh: set_cookie(&r2, "refresh_token").unwrap(), ..c0.clone() };
+    let c2 = Client { access: r2.json()["access_token"].as_str().unwrap().into(), refresh: r2.cookie("refresh_token").unwrap(), ..c0.clone() };
     // c0's token is two generations old: reuse, even inside the grace window.
     assert_problem(&refresh(&c0), 401, "refresh-token-reused");
     assert_problem(&refresh(&c2), 401, "session-revoked");
@@ -176,7 +168,7 @@ fn concurrent_refreshes_share_one_successor() {
     for reply in &replies {
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
-    let successors: Vec<String> = replies.iter().map(|r| set_cookie(r, "refresh_token").unwrap()).collect();
+    let successors: Vec<String> = replies.iter().map(|r| r.cookie("refresh_token").unwrap()).collect();
     assert_eq!(successors[0], successors[1], "both tabs continue with the same token");
     let next = Client { refresh: successors[0].clone(), ..c0.clone() };
     assert_eq!(refresh(&next).status, 200, "the shared successor keeps working");

@@ -86,12 +86,7 @@ fn main() {
 
     let session = |name: &str| {
         let reply = register(name);
-        let cookie = |n: &str| {
-            reply.headers.iter().filter(|(k, _)| k == "set-cookie").find_map(|(_, v)| {
-                v.strip_prefix(&format!("{n}="))?.split(';').next().map(str::to_owned)
-            })
-        };
-        (cookie("refresh_token").unwrap(), cookie("device_id").unwrap())
+        (reply.cookie("refresh_token").unwrap(), reply.cookie("device_id").unwrap())
     };
     let run = |refresh: String, device: String, until: Instant| {
         let mut refresh = refresh;
@@ -102,12 +97,7 @@ fn main() {
                 .header("cookie", &format!("refresh_token={refresh}; device_id={device}"))
                 .send(None);
             assert_eq!(reply.status, 200, "{}", reply.text());
-            refresh = reply
-                .headers
-                .iter()
-                .filter(|(k, _)| k == "set-cookie")
-                .find_map(|(_, v)| v.strip_prefix("refresh_token=")?.split(';').next().map(str::to_owned))
-                .unwrap();
+            refresh = reply.cookie("refresh_token").unwrap();
             count += 1;
         }
         count
