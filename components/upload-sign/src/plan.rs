@@ -12,6 +12,8 @@ pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 pub const MAX_PARTS: u64 = 10_000;
 /// Longest filename kept (characters).
 pub const MAX_FILENAME: usize = 255;
+/// Largest file a single form (`POST` policy) upload may carry; larger files go multipart.
+pub const MAX_FORM_UPLOAD: u64 = 20 * 1024 * 1024;
 
 /// What a client asks for.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,8 +21,9 @@ pub const MAX_FILENAME: usize = 255;
 pub struct CreateRequest {
     /// The name the user sees (kept for display, never used in the object key).
     pub filename: String,
-    /// Total bytes.
-    pub size: u64,
+    /// Total bytes. Optional because some clients (Uppy) do not declare it: such an upload is
+    /// checked against the limits when it completes instead.
+    pub size: Option<u64>,
     /// MIME type.
     pub content_type: String,
     /// Hex SHA-256 of the whole file, if the client computed it.
@@ -78,20 +81,41 @@ pub fn layout(size: u64, suggested: Option<u64>) -> Result<Layout, Problem> {
 
 /// Validates a create request against `limits`; returns the cleaned filename.
 pub fn validate(request: &CreateRequest, limits: &Limits) -> Result<String, Problem> {
-    if request.size == 0 {
+    if let Some(size) = request.size {
+        check_size(size, limits.max_size)?;
+    }
+    check_content_type(&request.content_type, limits)?;
+    if let Some(sha) = &request.sha256 {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Problem::bad_request("invalid-sha256", "sha256 must be 64 hex digits").with("field", "sha256"));
+        }
+    }
+    clean_filename(&request.filename)
+}
+
+/// Refuses an empty file or one over `max_size` (naming the variable that sets it).
+pub fn check_size(size: u64, max_size: u64) -> Result<(), Problem> {
+    if size == 0 {
         return Err(Problem::bad_request("empty-file", "size must be at least 1 byte").with("field", "size"));
     }
-    if request.size > limits.max_size {
+    if size > max_size {
         return Err(Problem::new(
             http::StatusCode::PAYLOAD_TOO_LARGE,
             "file-too-large",
-            format!("files are limited to {} bytes (max_upload_bytes)", limits.max_size),
+            format!("files are limited to {max_size} bytes (max_upload_bytes)"),
         )
-        .with("limit", limits.max_size)
+        .with("limit", max_size)
         .with("field", "size"));
     }
-    let content_type = request.content_type.trim().to_ascii_lowercase();
-    let allowed = limits.content_types.iter().any(|allowed| match allowed.strip_suffix("/*") {
+    Ok(())
+}
+
+/// Refuses a content type outside the allowed list.
+pub fn check_content_type(raw: &str, limits: &Limits) -> Result<(), Problem> {
+    let content_type = raw.trim().to_ascii_lowercase();
+    let token = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b".+-_".contains(&b));
+    let well_formed = content_type.split_once('/').is_some_and(|(family, sub)| token(family) && token(sub));
+    let allowed = well_formed && limits.content_types.iter().any(|allowed| match allowed.strip_suffix("/*") {
         Some(family) => content_type.split('/').next() == Some(family) && content_type.contains('/'),
         None => *allowed == content_type,
     });
@@ -103,12 +127,7 @@ pub fn validate(request: &CreateRequest, limits: &Limits) -> Result<String, Prob
         )
         .with("field", "content_type"));
     }
-    if let Some(sha) = &request.sha256 {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Problem::bad_request("invalid-sha256", "sha256 must be 64 hex digits").with("field", "sha256"));
-        }
-    }
-    clean_filename(&request.filename)
+    Ok(())
 }
 
 /// A filename safe to store and show: no path, no control characters, at most 255 characters.
@@ -131,12 +150,14 @@ pub fn clean_filename(raw: &str) -> Result<String, Problem> {
 }
 
 /// The object key: chosen by the server from the owner and upload id, with an extension taken
-/// from the content type, so nothing the client names reaches the key.
+/// from the content type, so nothing the client names reaches the key. Images (covers) go under
+/// `covers/`, everything else under `uploads/`.
 pub fn object_key(owner: &str, upload_id: &str, content_type: &str) -> String {
+    let folder = if content_type.starts_with("image/") { "covers" } else { "uploads" };
     let subtype = content_type.split('/').nth(1).unwrap_or("");
     let ext: String = subtype.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_ascii_lowercase();
     let ext = if ext.is_empty() { "bin".to_owned() } else { ext };
-    format!("uploads/{owner}/{upload_id}.{ext}")
+    format!("{folder}/{owner}/{upload_id}.{ext}")
 }
 
 #[cfg(test)]
@@ -150,7 +171,7 @@ mod tests {
     }
 
     fn request(filename: &str, size: u64, content_type: &str) -> CreateRequest {
-        CreateRequest { filename: filename.into(), size, content_type: content_type.into(), sha256: None, part_size: None }
+        CreateRequest { filename: filename.into(), size: Some(size), content_type: content_type.into(), sha256: None, part_size: None }
     }
 
     #[test]
@@ -159,7 +180,7 @@ mod tests {
         assert_eq!(layout(15 * MIB + 1, None).unwrap(), Layout { part_size: 5 * MIB, part_count: 4 });
         assert_eq!(layout(100 * MIB, Some(8 * MIB)).unwrap(), Layout { part_size: 8 * MIB, part_count: 13 });
         let big = layout(100 * 1024 * MIB, None).unwrap();
-        assert!(big.part_count <= MAX_PARTS && big.part_size % MIB == 0, "{big:?}");
+        assert!(big.part_count <= MAX_PARTS && big.part_size.is_multiple_of(MIB), "{big:?}");
         assert_eq!(layout(10 * MIB, Some(MIB)).unwrap_err().code(), "invalid-part-size");
         let l = Layout { part_size: 5 * MIB, part_count: 4 };
         assert_eq!(l.part_len(4, 15 * MIB + 1), Some(1));
@@ -175,6 +196,8 @@ mod tests {
         assert_eq!(validate(&request("a.exe", 10, "application/x-msdownload"), &limits()).unwrap_err().code(), "content-type-not-allowed");
         assert!(validate(&request("a.png", 10, "image/png"), &limits()).is_ok());
         assert!(validate(&request("a.jpg", 10, "image/jpeg"), &limits()).is_err());
+        assert!(validate(&request("a.mp4", 10, "video/mp4\r\nx-evil: 1"), &limits()).is_err());
+        assert!(validate(&request("a.mp4", 10, "video/"), &limits()).is_err());
         let mut bad_sha = request("a.mp4", 10, "video/mp4");
         bad_sha.sha256 = Some("xyz".into());
         assert_eq!(validate(&bad_sha, &limits()).unwrap_err().code(), "invalid-sha256");
@@ -194,5 +217,6 @@ mod tests {
         assert_eq!(object_key("u1", "abc", "video/x-matroska"), "uploads/u1/abc.xmatrosk");
         assert_eq!(object_key("u1", "abc", "video/../../x"), "uploads/u1/abc.bin");
         assert_eq!(object_key("u1", "abc", "weird"), "uploads/u1/abc.bin");
+        assert_eq!(object_key("u1", "abc", "image/png"), "covers/u1/abc.png");
     }
 }

@@ -4,8 +4,13 @@
 
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use edge_http::Problem;
+use hmac::{Hmac, Mac};
 use http::StatusCode;
+use serde::Serialize;
+use sha2::Sha256;
 use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, ListParts};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
@@ -36,6 +41,39 @@ pub struct PartsPage {
     pub parts: Vec<StoredPart>,
     /// Where the next page starts, if there is one.
     pub next_marker: Option<u64>,
+}
+
+/// A browser form upload (S3 `POST Object` with a signed policy): post `fields`, then the file
+/// as the last field named `file`, as `multipart/form-data` to `url`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormUpload {
+    /// The bucket URL to post to.
+    pub url: String,
+    /// Form fields to send before the file, in this order.
+    pub fields: Vec<(String, String)>,
+}
+
+/// What a form upload may contain: the store refuses anything else.
+#[derive(Debug, Clone)]
+pub struct FormRules<'a> {
+    /// The exact object key.
+    pub key: &'a str,
+    /// The exact `Content-Type`.
+    pub content_type: &'a str,
+    /// Smallest accepted file, bytes.
+    pub min_size: u64,
+    /// Largest accepted file, bytes.
+    pub max_size: u64,
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn misconfigured(detail: String) -> Problem {
@@ -169,6 +207,61 @@ impl Store {
         request(http::Method::DELETE, &url, Vec::new())
     }
 
+    /// A signed `POST` policy (SigV4) for one browser form upload obeying `rules`, valid for
+    /// `ttl` from `now_secs` (Unix seconds).
+    pub fn form_upload(&self, rules: &FormRules, now_secs: u64, ttl: Duration) -> FormUpload {
+        let at = |secs: u64| time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let (now, expires) = (at(now_secs), at(now_secs + ttl.as_secs()));
+        let date = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());
+        let amz_date = format!("{date}T{:02}{:02}{:02}Z", now.hour(), now.minute(), now.second());
+        let expiration = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+            expires.year(), expires.month() as u8, expires.day(), expires.hour(), expires.minute(), expires.second()
+        );
+        let region = self.bucket.region();
+        let credential = format!("{}/{date}/{region}/s3/aws4_request", self.credentials.key());
+        let policy = serde_json::json!({
+            "expiration": expiration,
+            "conditions": [
+                { "bucket": self.bucket.name() },
+                { "key": rules.key },
+                { "Content-Type": rules.content_type },
+                ["content-length-range", rules.min_size, rules.max_size],
+                { "x-amz-algorithm": "AWS4-HMAC-SHA256" },
+                { "x-amz-credential": credential },
+                { "x-amz-date": amz_date },
+            ],
+        });
+        let policy = BASE64.encode(policy.to_string());
+        let signing_key = ["s3", "aws4_request"].iter().fold(
+            hmac(hmac(format!("AWS4{}", self.credentials.secret()).as_bytes(), date.as_bytes()).as_slice(), region.as_bytes()),
+            |key, part| hmac(&key, part.as_bytes()),
+        );
+        let signature = hex(&hmac(&signing_key, policy.as_bytes()));
+        let fields = [
+            ("key", rules.key.to_owned()),
+            ("Content-Type", rules.content_type.to_owned()),
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_owned()),
+            ("x-amz-credential", credential),
+            ("x-amz-date", amz_date),
+            ("policy", policy),
+            ("x-amz-signature", signature),
+        ];
+        FormUpload {
+            url: self.bucket.base_url().to_string(),
+            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        }
+    }
+
+    /// A signed ranged `GET` of `len` bytes of `key` from `offset`.
+    pub fn get_range(&self, key: &str, offset: u64, len: u64) -> http::Request<Vec<u8>> {
+        let url = self.bucket.get_object(Some(&self.credentials), key).sign(SERVER_SIGNATURE_TTL);
+        let mut req = request(http::Method::GET, &url, Vec::new());
+        let range = format!("bytes={offset}-{}", offset + len.max(1) - 1);
+        req.headers_mut().insert(http::header::RANGE, http::HeaderValue::from_str(&range).expect("digits are a valid header"));
+        req
+    }
+
     /// A presigned `GET` of `key`, valid for `ttl`.
     pub fn sign_get(&self, key: &str, ttl: Duration) -> String {
         self.bucket.get_object(Some(&self.credentials), key).sign(ttl).to_string()
@@ -217,6 +310,32 @@ mod tests {
         assert_eq!((page.parts.len(), page.next_marker), (1, None), "a listing without MaxParts/IsTruncated");
         assert_eq!(Store::parse_create(b"<Error><Code>AccessDenied</Code></Error>").unwrap_err().code(), "storage-error");
         assert!(Store::parse_complete(b"<Error><Code>InvalidPart</Code></Error>").is_err());
+    }
+
+    #[test]
+    fn form_policies_pin_key_type_and_size() {
+        let rules = FormRules { key: "covers/u/abc.png", content_type: "image/png", min_size: 1, max_size: 99 };
+        let form = store().form_upload(&rules, 1_700_000_000, Duration::from_secs(600));
+        assert_eq!(form.url, "http://127.0.0.1:9000/videos/");
+        let field = |name: &str| form.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(field("x-amz-credential"), "AK/20231114/us-east-1/s3/aws4_request");
+        assert_eq!(field("x-amz-date"), "20231114T221320Z");
+        assert_eq!(field("x-amz-signature").len(), 64);
+        let policy: serde_json::Value = serde_json::from_slice(&BASE64.decode(field("policy")).unwrap()).unwrap();
+        assert_eq!(policy["expiration"], "2023-11-14T22:23:20.000Z");
+        let conditions = policy["conditions"].to_string();
+        for expected in [r#"{"key":"covers/u/abc.png"}"#, r#"{"Content-Type":"image/png"}"#, r#"["content-length-range",1,99]"#, r#"{"bucket":"videos"}"#] {
+            assert!(conditions.contains(expected), "{conditions} lacks {expected}");
+        }
+        let other = store().form_upload(&FormRules { max_size: 100, ..rules }, 1_700_000_000, Duration::from_secs(600));
+        assert_ne!(field("x-amz-signature"), other.fields[6].1, "the signature covers the policy");
+    }
+
+    #[test]
+    fn ranged_reads_ask_for_exact_bytes() {
+        let request = store().get_range("k", 10, 5);
+        assert_eq!(request.headers()[http::header::RANGE], "bytes=10-14");
+        assert!(request.uri().to_string().contains("X-Amz-Signature="));
     }
 
     #[test]

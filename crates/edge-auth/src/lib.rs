@@ -9,6 +9,7 @@
 //! [`check_revocation`]. Everything here is pure; the caller does the I/O.
 
 mod keys;
+pub mod receipt;
 
 use std::collections::HashSet;
 

@@ -29,6 +29,13 @@ pub fn json_body<T: DeserializeOwned>(request: &Request, limit: usize) -> Result
     })
 }
 
+/// Parses the query string into `T` (absent query = empty). A value that does not fit `T`
+/// is a 400 `invalid-query` naming the parameter.
+pub fn query<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
+    serde_urlencoded::from_str(request.uri().query().unwrap_or(""))
+        .map_err(|error| Problem::bad_request("invalid-query", format!("query string: {error}")))
+}
+
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     // Serialising plain data into a Vec cannot fail; an empty object is the safe fallback.
@@ -64,6 +71,22 @@ mod tests {
             builder = builder.header(CONTENT_TYPE, ct);
         }
         builder.body(body.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn parses_query_strings() {
+        #[derive(Debug, Deserialize)]
+        struct Page {
+            limit: Option<u32>,
+            key: String,
+        }
+        let req = http::Request::builder().uri("/x?key=a%2Fb&limit=5").body(Vec::new()).unwrap();
+        let page: Page = query(&req).unwrap();
+        assert_eq!((page.key.as_str(), page.limit), ("a/b", Some(5)));
+        let bad = http::Request::builder().uri("/x?key=a&limit=-1").body(Vec::new()).unwrap();
+        assert_eq!(query::<Page>(&bad).unwrap_err().code(), "invalid-query");
+        let missing = http::Request::builder().uri("/x").body(Vec::new()).unwrap();
+        assert_eq!(query::<Page>(&missing).unwrap_err().code(), "invalid-query");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! - [`Problem`]: the one RFC 9457 `application/problem+json` error with stable codes;
 //! - [`Exchange`]: request-id propagation and CORS around a handler;
-//! - [`json_body`]: JSON request bodies with clear 400/413/415 errors;
+//! - [`json_body`] and [`query`]: JSON bodies and query strings into typed values, with clear
+//!   400/413/415 errors;
 //! - [`Router`]: method + path routing with `:param` segments and 404/405 answers.
 
 mod body;
@@ -12,7 +13,7 @@ mod exchange;
 mod problem;
 mod router;
 
-pub use body::{json_body, json_response};
+pub use body::{json_body, json_response, query};
 pub use cors::{Cors, CorsConfigError};
 pub use exchange::{random_id, request_id, Exchange, REQUEST_ID};
 pub use problem::Problem;

@@ -1,6 +1,8 @@
 //! upload-sign end to end: parts PUT over real HTTP to the signature-checking S3 server with the
-//! URLs the component signed; resume from the store's part list; verified completion; and the
-//! refusals (checksums, signatures, owners, part numbers, sizes, ETags, filenames).
+//! URLs the component signed; resume from the store's part list; verified completion; instant
+//! upload by proof of possession; form (POST policy) uploads; the Uppy routes; expiry and
+//! cleanup; and the refusals (checksums, signatures, owners, part numbers, sizes, ETags,
+//! filenames).
 
 use std::sync::OnceLock;
 
@@ -16,18 +18,29 @@ fn app() -> &'static Devhost {
     APP.get_or_init(Devhost::app)
 }
 
-fn user() -> String {
+fn username() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let name = format!("up{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed));
-    let reply = app().request("POST", "/auth/register").json(&json!({ "username": name, "password": "upload password" }));
+    format!("up{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn register(app: &Devhost, name: &str) -> String {
+    let reply = app.request("POST", "/auth/register").json(&json!({ "username": name, "password": "upload password" }));
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()["access_token"].as_str().unwrap().to_owned()
 }
 
+fn user() -> String {
+    register(app(), &username())
+}
+
 /// Deterministic pseudo-random bytes.
 fn file(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e3779b97f4a7c15;
+    seeded_file(0x9e3779b97f4a7c15, len)
+}
+
+fn seeded_file(seed: u64, len: usize) -> Vec<u8> {
+    let mut x: u64 = seed;
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -43,7 +56,11 @@ fn hex_sha(bytes: &[u8]) -> String {
 }
 
 fn call(token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let req = app().request(method, path).header("authorization", &format!("Bearer {token}"));
+    call_on(app(), token, method, path, body)
+}
+
+fn call_on(app: &Devhost, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let req = app.request(method, path).header("authorization", &format!("Bearer {token}"));
     match body {
         Some(body) => req.json(&body),
         None => req.send(None),
@@ -203,4 +220,216 @@ fn refusals_are_clear_and_record_nothing() {
     assert_eq!(status["state"], "active", "nothing was recorded as complete");
     assert_eq!(call(&token, "DELETE", &format!("/uploads/{id}"), None).status, 204);
     assert_eq!(call(&token, "GET", &format!("/uploads/{id}"), None).json()["state"], "aborted");
+}
+
+/// Uploads `data` as one part and completes it; returns the completion answer.
+fn upload_whole(token: &str, data: &[u8], filename: &str) -> Value {
+    let upload = create(token, data, filename);
+    let id = upload["id"].as_str().unwrap();
+    let part = &sign(token, id, &[1], json!({}))[0];
+    let etag = put(part, data).header("etag").unwrap().to_owned();
+    let done = call(token, "POST", &format!("/uploads/{id}/complete"), Some(json!({ "parts": [{ "part_number": 1, "etag": etag }] })));
+    assert_eq!(done.status, 200, "{}", done.text());
+    done.json()
+}
+
+fn hmac_hex(key: &str, bytes: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(bytes);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn challenge(token: &str, data: &[u8]) -> Value {
+    let ask = json!({ "filename": "again.mp4", "size": data.len(), "content_type": "video/mp4", "sha256": hex_sha(data) });
+    let reply = call(token, "POST", "/uploads/instant", Some(ask));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+fn answer(token: &str, challenge: &Value, bytes: &[u8]) -> Reply {
+    let nonce = challenge["nonce"].as_str().unwrap();
+    let id = challenge["challenge_id"].as_str().unwrap();
+    call(token, "POST", &format!("/uploads/instant/{id}"), Some(json!({ "answer": hmac_hex(nonce, bytes) })))
+}
+
+fn range<'a>(data: &'a [u8], challenge: &Value) -> &'a [u8] {
+    let offset = challenge["offset"].as_u64().unwrap() as usize;
+    &data[offset..offset + challenge["length"].as_u64().unwrap() as usize]
+}
+
+#[test]
+fn instant_upload_needs_the_bytes_not_just_the_hash() {
+    let data = seeded_file(42, 300 * 1024 + 5);
+    let original = upload_whole(&user(), &data, "original.mp4");
+    let key = original["upload"]["key"].as_str().unwrap();
+
+    let other = user();
+    // Knowing the hash and size only: the answer over anything else is refused.
+    let guess = challenge(&other, &data);
+    assert_eq!(guess["length"], 64 * 1024, "{guess}");
+    let refused = answer(&other, &guess, &vec![0; 64 * 1024]);
+    assert_eq!((refused.status, refused.json()["code"].as_str()), (403, Some("challenge-failed")), "{}", refused.text());
+    let replay = answer(&other, &guess, range(&data, &guess));
+    assert_eq!((replay.status, replay.json()["code"].as_str()), (404, Some("no-such-challenge")), "a challenge is answered once");
+
+    // Holding the file: a fresh challenge answered over the right bytes.
+    let fresh = challenge(&other, &data);
+    let stolen = answer(&user(), &fresh, range(&data, &fresh));
+    assert_eq!(stolen.status, 404, "another user cannot answer my challenge");
+    let fresh = challenge(&other, &data);
+    let granted = answer(&other, &fresh, range(&data, &fresh));
+    assert_eq!(granted.status, 200, "{}", granted.text());
+    let granted = granted.json();
+    assert_eq!(granted["upload"]["key"].as_str(), Some(key), "the stored object is shared, not uploaded again");
+    assert_eq!(granted["upload"]["state"], "complete");
+    let id = granted["upload"]["id"].as_str().unwrap();
+    let download = call(&other, "GET", &format!("/uploads/{id}/download"), None).json();
+    assert_eq!(hex_sha(&e2e::http("GET", download["url"].as_str().unwrap()).send(None).body), hex_sha(&data));
+
+    // A file nobody stored gets a challenge too, and the same refusal: nothing is revealed.
+    let unknown = seeded_file(7, 1000);
+    let probe = challenge(&other, &unknown);
+    let none = answer(&other, &probe, range(&unknown, &probe));
+    assert_eq!((none.status, none.json()["code"].as_str()), (403, Some("challenge-failed")));
+    let no_hash = call(&other, "POST", "/uploads/instant", Some(json!({ "filename": "a.mp4", "size": 10, "content_type": "video/mp4" })));
+    assert_eq!((no_hash.status, no_hash.json()["code"].as_str()), (400, Some("missing-fields")));
+}
+
+/// A `multipart/form-data` body: the fields in order, then the file.
+fn form_body(fields: &[(String, String)], file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "e2e-boundary-7d3f";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn post_form(url: &str, fields: &[(String, String)], file: &[u8]) -> Reply {
+    let (content_type, body) = form_body(fields, file);
+    e2e::http("POST", url).header("content-type", &content_type).send(Some(&body))
+}
+
+fn pairs(fields: &Value) -> Vec<(String, String)> {
+    fields.as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned())).collect()
+}
+
+#[test]
+fn covers_upload_by_form_policy_within_its_rules() {
+    let token = user();
+    let cover = seeded_file(3, 20_000);
+    let ask = |size: usize, content_type: &str| call(&token, "POST", "/uploads/form", Some(json!({ "filename": "cover.png", "size": size, "content_type": content_type })));
+    let granted = ask(cover.len(), "image/png");
+    assert_eq!(granted.status, 200, "{}", granted.text());
+    let granted = granted.json();
+    let key = granted["key"].as_str().unwrap();
+    assert!(key.starts_with("covers/") && key.ends_with(".png"), "{key}");
+    let fields = pairs(&granted["fields"]);
+    let url = granted["url"].as_str().unwrap();
+
+    let too_long = post_form(url, &fields, &seeded_file(3, 20_001));
+    assert_eq!(too_long.status, 400, "content-length-range: {}", too_long.text());
+    let mut retyped = fields.clone();
+    retyped.iter_mut().find(|(k, _)| k == "Content-Type").unwrap().1 = "text/html".into();
+    // AWS answers 403 to a broken policy condition, s3s 400 InvalidPolicyDocument: both refuse.
+    let retyped = post_form(url, &retyped, &cover);
+    assert!([400, 403].contains(&retyped.status) && retyped.text().contains("content-type"), "the type is pinned: {}", retyped.text());
+    let mut rekeyed = fields.clone();
+    rekeyed.iter_mut().find(|(k, _)| k == "key").unwrap().1 = "uploads/someone-else/x.png".into();
+    let rekeyed = post_form(url, &rekeyed, &cover);
+    assert!([400, 403].contains(&rekeyed.status), "the key is pinned: {}", rekeyed.text());
+    let mut resigned = fields.clone();
+    resigned.iter_mut().find(|(k, _)| k == "x-amz-signature").unwrap().1 = "0".repeat(64);
+    assert_eq!(post_form(url, &resigned, &cover).status, 403, "the policy signature is checked");
+
+    let stored = post_form(url, &fields, &cover);
+    assert!(stored.status == 204 || stored.status == 200 || stored.status == 201, "{} {}", stored.status, stored.text());
+    let big = ask(21 * MIB, "image/png");
+    assert_eq!((big.status, big.json()["code"].as_str()), (413, Some("use-multipart")));
+    let exe = ask(10, "application/x-msdownload");
+    assert_eq!(exe.status, 415);
+}
+
+#[test]
+fn uppy_routes_speak_companions_shapes() {
+    let token = user();
+    let data = seeded_file(11, 5 * MIB + 4321);
+    let created = call(&token, "POST", "/uploads/s3/multipart", Some(json!({ "filename": "uppy.mp4", "type": "video/mp4", "metadata": { "name": "uppy.mp4" } })));
+    assert_eq!(created.status, 200, "{}", created.text());
+    let created = created.json();
+    let (key, id) = (created["key"].as_str().unwrap(), created["uploadId"].as_str().unwrap());
+    let q = format!("key={}", key.replace('/', "%2F"));
+
+    let batch = call(&token, "GET", &format!("/uploads/s3/multipart/{id}/batch?{q}&partNumbers=1,2"), None);
+    assert_eq!(batch.status, 200, "{}", batch.text());
+    let urls = batch.json()["presignedUrls"].clone();
+    let first = e2e::http("PUT", urls["1"].as_str().unwrap()).send(Some(&data[..5 * MIB]));
+    assert_eq!(first.status, 200, "{}", first.text());
+    let one = call(&token, "GET", &format!("/uploads/s3/multipart/{id}/2?{q}"), None).json();
+    assert_eq!(one["expires"], 900, "{one}");
+    let second = e2e::http("PUT", one["url"].as_str().unwrap()).send(Some(&data[5 * MIB..]));
+    assert_eq!(second.status, 200);
+
+    let listed = call(&token, "GET", &format!("/uploads/s3/multipart/{id}?{q}"), None).json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed[0]["PartNumber"], 1);
+    assert_eq!(listed[1]["Size"], 4321);
+    let parts: Vec<Value> = listed.as_array().unwrap().iter().map(|p| json!({ "PartNumber": p["PartNumber"], "ETag": p["ETag"] })).collect();
+    let wrong_key = call(&token, "POST", &format!("/uploads/s3/multipart/{id}/complete?key=uploads%2Fx"), Some(json!({ "parts": parts })));
+    assert_eq!(wrong_key.status, 404);
+    let done = call(&token, "POST", &format!("/uploads/s3/multipart/{id}/complete?{q}"), Some(json!({ "parts": parts })));
+    assert_eq!(done.status, 200, "{}", done.text());
+    let location = done.json()["location"].as_str().unwrap().to_owned();
+    assert_eq!(hex_sha(&e2e::http("GET", &location).send(None).body), hex_sha(&data));
+
+    let params = call(&token, "GET", "/uploads/s3/params?filename=c.png&type=image%2Fpng&metadata%5Bname%5D=c.png", None);
+    assert_eq!(params.status, 200, "{}", params.text());
+    let params = params.json();
+    assert_eq!(params["method"], "POST");
+    let fields: Vec<(String, String)> = params["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
+    let posted = post_form(params["url"].as_str().unwrap(), &fields, b"tiny cover");
+    assert!(posted.status < 300, "{} {}", posted.status, posted.text());
+
+    let doomed = call(&token, "POST", "/uploads/s3/multipart", Some(json!({ "filename": "d.mp4", "type": "video/mp4" }))).json();
+    let dq = format!("key={}", doomed["key"].as_str().unwrap().replace('/', "%2F"));
+    let aborted = call(&token, "DELETE", &format!("/uploads/s3/multipart/{}?{dq}", doomed["uploadId"].as_str().unwrap()), None);
+    assert_eq!((aborted.status, aborted.json()), (200, json!({})));
+    let bad = call(&token, "GET", &format!("/uploads/s3/multipart/{id}/batch?{q}&partNumbers=1,x"), None);
+    assert_eq!(bad.status, 400);
+}
+
+#[test]
+fn expired_urls_are_refused_and_cleanup_aborts_stale_uploads() {
+    let admin = username();
+    let env = vec![
+        ("SPIN_VARIABLE_PART_URL_TTL_SECS".to_owned(), "1".to_owned()),
+        ("SPIN_VARIABLE_UPLOAD_TTL_SECS".to_owned(), "1".to_owned()),
+        ("SPIN_VARIABLE_ADMIN_USERNAMES".to_owned(), admin.clone()),
+    ];
+    let short = Devhost::start(e2e::DevhostOptions { env, ..Default::default() });
+    let admin = register(&short, &admin);
+    let token = register(&short, &username());
+    let data = file(1000);
+    let ask = json!({ "filename": "e.mp4", "size": data.len(), "content_type": "video/mp4" });
+    let upload = call_on(&short, &token, "POST", "/uploads", Some(ask)).json();
+    let id = upload["id"].as_str().unwrap();
+    let part = call_on(&short, &token, "POST", &format!("/uploads/{id}/parts"), Some(json!({ "part_numbers": [1] }))).json();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    match put_request(&part["parts"][0]).try_send(Some(&data)) {
+        Ok(reply) => assert_eq!(reply.status, 403, "expired: {}", reply.text()),
+        Err(transport) => assert!(transport.contains("Broken pipe") || transport.contains("reset"), "{transport}"),
+    }
+    let late = call_on(&short, &token, "POST", &format!("/uploads/{id}/parts"), Some(json!({ "part_numbers": [1] })));
+    assert_eq!((late.status, late.json()["code"].as_str()), (409, Some("upload-expired")));
+
+    let forbidden = call_on(&short, &token, "POST", "/uploads/cleanup", None);
+    assert_eq!(forbidden.status, 403);
+    let swept = call_on(&short, &admin, "POST", "/uploads/cleanup", None);
+    assert_eq!(swept.status, 200, "{}", swept.text());
+    assert!(swept.json()["aborted"].as_u64().unwrap() >= 1, "{}", swept.text());
+    assert_eq!(call_on(&short, &token, "GET", &format!("/uploads/{id}"), None).json()["state"], "aborted");
 }

@@ -1,4 +1,4 @@
-//! The upload receipt: proof, signed by this component, that an object is complete in the store.
+//! The upload receipt: proof, signed by upload-sign, that an object is complete in the store;
 //! feed accepts it when a video record is created. Format: `base64url(JSON).base64url(HMAC)`,
 //! HMAC-SHA256 with the `upload_receipt_key` variable shared with the verifier.
 
