@@ -220,6 +220,25 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Runs `redis-cli` against this Redis and returns its output (for tests that fabricate
+    /// or inspect state the API does not expose).
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli").arg("-u").arg(&self.redis_url).args(args).output().expect("redis-cli runs");
+        assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+/// An access token for `user_id` signed with this test binary's key, as auth would issue it
+/// (for tests that need many users without signing each one in).
+pub fn access_token(user_id: &str) -> String {
+    let audience = edge_auth::Audience { issuer: "video-edge".into(), audience: "video-edge-api".into() };
+    let (active, _) = edge_auth::KeySet::from_signing_config(&signing_key().to_config()).unwrap();
+    let session = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    edge_auth::Issuer::new(active, audience).issue(user_id, &session, 0, Vec::new()).unwrap()
+}
+
 /// The signing key every devhost of this test binary uses (kid `e2e`).
 pub fn signing_key() -> &'static edge_auth::SigningKey {
     static KEY: OnceLock<edge_auth::SigningKey> = OnceLock::new();

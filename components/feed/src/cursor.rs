@@ -1,0 +1,105 @@
+//! Keyset paging over descending ids: opaque cursors and page sizes. Pure.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use edge_http::Problem;
+
+use crate::ids::decimal_id;
+
+/// Where the next page of a newest-first list starts: it holds only ids below `before`.
+///
+/// Keyset rather than offset paging, so items added while a client pages neither repeat nor
+/// shift the pages it has not read yet. Clients see an opaque, versioned token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Exclusive upper bound of the next page's ids.
+    pub before: u64,
+}
+
+impl Cursor {
+    /// The cursor after `page` when it is full (`limit` ids), else `None`: the list has ended.
+    /// A full page may happen to be the last one; the next request then comes back empty, which
+    /// is cheaper than reading one extra id from every source on every page.
+    pub fn after(page: &[u64], limit: usize) -> Option<Cursor> {
+        match page.last() {
+            Some(&before) if page.len() >= limit => Some(Cursor { before }),
+            _ => None,
+        }
+    }
+
+    /// The token sent to clients: base64url (no padding) of `v1:<id>`.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("v1:{}", self.before))
+    }
+
+    /// Reads a token made by [`Cursor::encode`]; anything else is 400 `invalid-cursor`.
+    pub fn decode(token: &str) -> Result<Cursor, Problem> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok();
+        let before = bytes.as_deref().and_then(|b| b.strip_prefix(b"v1:")).and_then(|id| std::str::from_utf8(id).ok());
+        match before.and_then(decimal_id) {
+            Some(before) => Ok(Cursor { before }),
+            None => Err(Problem::bad_request(
+                "invalid-cursor",
+                "cursor must be a value returned as next_cursor by this endpoint; omit it for the first page",
+            )
+            .with("field", "cursor")),
+        }
+    }
+}
+
+/// The page size from a `limit` query value: `default` when absent, else 1 to `max`.
+pub fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, Problem> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.parse::<usize>() {
+        Ok(limit) if raw.bytes().all(|b| b.is_ascii_digit()) && (1..=max).contains(&limit) => Ok(limit),
+        _ => Err(Problem::bad_request("invalid-limit", format!("limit must be a whole number from 1 to {max}"))
+            .with("field", "limit")
+            .with("max", max)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::MAX_ID;
+
+    #[test]
+    fn cursors_round_trip_and_are_opaque() {
+        let cursor = Cursor { before: 1_234_567_890_123 };
+        let token = cursor.encode();
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token}");
+        assert!(!token.contains("1234567890123"));
+        assert_eq!(Cursor::decode(&token).unwrap(), cursor);
+        assert_eq!(Cursor::decode(&Cursor { before: MAX_ID }.encode()).unwrap().before, MAX_ID);
+    }
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let too_big = enc(&format!("v1:{}", MAX_ID + 1));
+        for bad in [enc("v1:0"), enc("v2:5"), enc("v1:"), enc("v1:5x"), enc("v1:-5"), enc("5"), too_big] {
+            assert_eq!(Cursor::decode(&bad).unwrap_err().code(), "invalid-cursor", "{bad}");
+        }
+        for bad in ["", "!!!", "djE6NQ==", "djE6NR"] {
+            assert_eq!(Cursor::decode(bad).unwrap_err().code(), "invalid-cursor", "{bad}");
+        }
+        assert_eq!(Cursor::decode("djE6NQ").unwrap().before, 5, "the canonical form of v1:5 decodes");
+    }
+
+    #[test]
+    fn a_next_cursor_follows_only_full_pages() {
+        assert_eq!(Cursor::after(&[9, 7, 4], 3), Some(Cursor { before: 4 }));
+        assert_eq!(Cursor::after(&[9, 7], 3), None);
+        assert_eq!(Cursor::after(&[], 0), None);
+    }
+
+    #[test]
+    fn limits_default_and_are_bounded() {
+        assert_eq!(page_limit(None, 20, 100).unwrap(), 20);
+        assert_eq!(page_limit(Some("100"), 20, 100).unwrap(), 100);
+        assert_eq!(page_limit(Some("1"), 20, 100).unwrap(), 1);
+        for bad in ["0", "101", "", "-1", "+5", "ten", "99999999999999999999999"] {
+            assert_eq!(page_limit(Some(bad), 20, 100).unwrap_err().code(), "invalid-limit", "{bad:?}");
+        }
+    }
+}
