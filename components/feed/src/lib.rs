@@ -411,11 +411,20 @@ impl Feed {
         Ok(Self::page(&reply, limit))
     }
 
+    /// The ranking, rendered once per `ranking_cache_secs` and served from Redis as is between.
     fn ranking(&self, request: &Request) -> Result<Response, Problem> {
         let q: RankingQuery = query(request)?;
         let limit = ranking::top_limit(q.limit.as_deref())?;
-        let now = now_ms();
         let cache_secs = number("ranking_cache_secs", 10)?;
+        let rendered_key = format!("rank:json:{limit}");
+        if cache_secs > 0 {
+            if let Some(RedisResult::Binary(body)) = self.redis.exec("GET", &[arg(&rendered_key)])?.into_iter().next() {
+                let mut response = json_response(StatusCode::OK, &());
+                *response.body_mut() = body;
+                return Ok(response);
+            }
+        }
+        let now = now_ms();
         let mut keys = ranking::window_keys(now);
         keys.push(format!("rank:top:{}", now / 60_000));
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -428,7 +437,11 @@ impl Feed {
                 Some(json!({ "score": score, "video": video }))
             })
             .collect();
-        Ok(json_response(StatusCode::OK, &json!({ "window_hours": ranking::WINDOW_BUCKETS, "items": items })))
+        let response = json_response(StatusCode::OK, &json!({ "window_hours": ranking::WINDOW_BUCKETS, "items": items }));
+        if cache_secs > 0 {
+            self.redis.exec("SET", &[arg(rendered_key), arg(response.body().clone()), arg("EX"), arg(cache_secs)])?;
+        }
+        Ok(response)
     }
 
     fn follow(&self, params: &Params, follow: bool) -> Result<Response, Problem> {

@@ -1,0 +1,112 @@
+//! Feed benchmark (run by `scripts/bench-feed`; prints figures, asserts nothing).
+//!
+//! The optimised devhost serves the real feed component against real Redis; wrk drives it with
+//! keep-alive connections, rotating 1,000 users' access tokens:
+//! 1. danmaku posts/s (distinct texts, times spread over ten minutes of playback);
+//! 2. segment reads/s of a minute holding 300 danmaku (merging included);
+//! 3. like requests/s on one hot video;
+//! 4. ranking read latency (top 20 and top 200 of 300 ranked videos), one connection.
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use e2e::{json, Devhost, DevhostOptions, TempDir};
+use edge_auth::receipt::Receipt;
+
+const USERS: usize = 1000;
+
+fn receipt(owner: &str, n: usize) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let upload_id = format!("{nanos:016x}{n:016x}");
+    Receipt {
+        upload_id: upload_id.clone(),
+        key: format!("uploads/{owner}/{upload_id}.mp4"),
+        size: 1,
+        sha256: None,
+        owner: owner.into(),
+        content_type: "video/mp4".into(),
+        etag: "\"e\"".into(),
+        completed_at: 1,
+    }
+    .sign(e2e::UPLOAD_RECEIPT_KEY.as_bytes())
+}
+
+/// Runs wrk with a request script and prints its summary lines under `label`.
+fn wrk(app: &Devhost, dir: &TempDir, label: &str, connections: u32, script: &str) {
+    let path = dir.path().join(format!("{}.lua", label.replace(' ', "-")));
+    std::fs::write(&path, script).unwrap();
+    let threads = connections.min(2).to_string();
+    let output = Command::new("wrk")
+        .args(["-t", &threads, "-c", &connections.to_string(), "-d", "8s", "--latency", "-s"])
+        .arg(&path)
+        .arg(&app.url)
+        .output()
+        .expect("wrk runs (scripts/setup --bench installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let pick = |prefix: &str| text.lines().find(|l| l.trim_start().starts_with(prefix)).map(str::trim).unwrap_or("-").to_owned();
+    let non_2xx = pick("Non-2xx");
+    println!(
+        "{label} ({connections} connections): {} | p50 {} | p99 {} | {}",
+        pick("Requests/sec"),
+        pick("50%").trim_start_matches("50%").trim(),
+        pick("99%").trim_start_matches("99%").trim(),
+        if non_2xx == "-" { "all 2xx".to_owned() } else { non_2xx }
+    );
+}
+
+fn tokens_lua(tokens: &[String]) -> String {
+    let mut lua = String::from("local tokens = {\n");
+    for t in tokens {
+        writeln!(lua, "  \"{t}\",").unwrap();
+    }
+    lua.push_str("}\nlocal id = 0\nlocal n = 0\nfunction setup(thread) id = id + 1; thread:set(\"tid\", id) end\n");
+    lua
+}
+
+fn main() {
+    let app = Devhost::start(DevhostOptions {
+        env: vec![("SPIN_VARIABLE_DANMAKU_PER_10S".into(), "100000".into())],
+        ..DevhostOptions::default()
+    });
+    let dir = TempDir::new("bench-feed");
+    let users: Vec<String> = (0..USERS).map(|i| format!("bench-user-{i}")).collect();
+    let tokens: Vec<String> = users.iter().map(|u| e2e::access_token(u)).collect();
+    let bearer = |i: usize| format!("Bearer {}", tokens[i % USERS]);
+    let publish = |i: usize| {
+        let reply = app
+            .request("POST", "/videos")
+            .header("authorization", &bearer(i))
+            .json(&json!({ "receipt": receipt(&users[i % USERS], i), "title": format!("video {i}") }));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()["id"].as_u64().unwrap()
+    };
+    let videos: Vec<u64> = (0..300).map(publish).collect();
+    for (rank, &video) in videos.iter().enumerate() {
+        for u in 0..(rank % 4) {
+            let reply = app.request("PUT", &format!("/videos/{video}/like")).header("authorization", &bearer(u)).send(None);
+            assert_eq!(reply.status, 200);
+        }
+    }
+    let (hot, read) = (videos[0], videos[1]);
+    for i in 0..300 {
+        let text = if i % 3 == 0 { "666".to_owned() } else { format!("comment {i}") };
+        let reply = app
+            .request("POST", &format!("/videos/{read}/danmaku"))
+            .header("authorization", &bearer(i))
+            .json(&json!({ "time_ms": (i * 199) % 60_000, "text": text }));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+    }
+    println!("setup: 300 videos, 1,000 users, a 300-danmaku minute; devhost {}", app.url);
+
+    let lua = tokens_lua(&tokens);
+    wrk(&app, &dir, "danmaku posts", 16, &format!(
+        "{lua}function request()\n  n = n + 1\n  local tid = wrk.thread:get(\"tid\")\n  local body = '{{\"time_ms\":' .. ((n * 7919) % 600000) .. ',\"text\":\"bench ' .. tid .. '-' .. n .. '\"}}'\n  return wrk.format(\"POST\", \"/videos/{hot}/danmaku\", {{[\"content-type\"] = \"application/json\", [\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}}, body)\nend\n"
+    ));
+    wrk(&app, &dir, "segment reads", 16, &format!("wrk.path = \"/videos/{read}/danmaku?segment=0\"\n"));
+    wrk(&app, &dir, "likes on one video", 16, &format!(
+        "{lua}function request()\n  n = n + 1\n  return wrk.format(\"PUT\", \"/videos/{hot}/like\", {{[\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}})\nend\n"
+    ));
+    wrk(&app, &dir, "ranking top 20", 1, "wrk.path = \"/feed/rankings?limit=20\"\n");
+    wrk(&app, &dir, "ranking top 200", 1, "wrk.path = \"/feed/rankings?limit=200\"\n");
+}
