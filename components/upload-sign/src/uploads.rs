@@ -365,7 +365,11 @@ impl Uploads {
             parts.extend(page.parts);
             match page.next_marker {
                 Some(next) if Some(next) != marker => marker = Some(next),
-                _ => return Ok(parts),
+                _ => {
+                    // S3 lists in part order; some compatible stores (s3s-fs) in directory order.
+                    parts.sort_by_key(|p| p.number);
+                    return Ok(parts);
+                }
             }
         }
     }
