@@ -459,11 +459,10 @@ impl Feed {
         if !kv.exists(&format!("user:{target}")).map_err(kv_unavailable)? {
             return Err(Problem::not_found("no-such-user", "there is no user with this id"));
         }
-        let count = self.redis.exec("ZCARD", &[arg(&key)])?.first().and_then(int).unwrap_or(0);
-        if count as u64 >= MAX_FOLLOWS {
+        let followed = self.redis.eval(store::FOLLOW, &[&key], vec![arg(target), arg(now_ms()), arg(MAX_FOLLOWS)])?;
+        if followed.first().and_then(int) != Some(1) {
             return Err(Problem::bad_request("too-many-follows", format!("you can follow at most {MAX_FOLLOWS} users")).with("limit", MAX_FOLLOWS));
         }
-        self.redis.exec("ZADD", &[arg(&key), arg(now_ms()), arg(target)])?;
         Ok(no_content())
     }
 }

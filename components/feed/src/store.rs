@@ -125,6 +125,14 @@ end
 return out
 "#;
 
+/// Follows an author unless the follow set is full: KEYS = the follow set; ARGV = author, now,
+/// most follows. Answers 1 (following), or 0 (full; following again is not refused).
+pub const FOLLOW: &str = r#"
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"#;
+
 /// One video with its counters: KEYS = record; ARGV = video id, shards, caller (may be empty),
 /// caller's shard. Answers record, likes, plays, liked (0/1); nil record when missing.
 pub const VIDEO: &str = r#"
