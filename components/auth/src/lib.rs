@@ -11,9 +11,9 @@ pub mod sessions;
 pub mod settings;
 
 use edge_auth::{epoch_key, Issuer, KeySet, Principal, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, REVOCATION_MARKER_TTL_SECS};
-use edge_http::{json_body, json_response, Problem, Request, Response, Router};
+use edge_http::{json_body, json_response, no_content, Problem, Request, Response, Router};
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
-use edge_spin::{auth as bearer, health};
+use edge_spin::{auth as bearer, health, kv_unavailable};
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode};
 use serde::Deserialize;
@@ -88,14 +88,6 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
     }
 }
 
-fn misconfigured(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", detail)
-}
-
-fn store_unavailable(error: impl std::fmt::Display) -> Problem {
-    Problem::unavailable("store-unavailable", format!("the account store did not answer ({error}); retry shortly"))
-}
-
 fn invalid_credentials() -> Problem {
     Problem::unauthorized("invalid-credentials", "the username or password is wrong")
 }
@@ -136,12 +128,12 @@ struct Auth {
 impl Auth {
     fn open() -> Result<Self, Problem> {
         let (signing, keys): (SigningKey, KeySet) = KeySet::from_signing_config(&edge_spin::variable("jwt_signing_keys")?)
-            .map_err(|e| misconfigured(format!("jwt_signing_keys: {e}")))?;
+            .map_err(|e| Problem::misconfigured(format!("jwt_signing_keys: {e}")))?;
         let audience = bearer::audience()?;
-        let settings = Settings::parse(|name| spin_sdk::variables::get(name).ok()).map_err(misconfigured)?;
+        let settings = Settings::parse(|name| spin_sdk::variables::get(name).ok()).map_err(Problem::misconfigured)?;
         Ok(Auth {
             redis: Redis::open()?,
-            store: Store::open_default().map_err(store_unavailable)?,
+            store: Store::open_default().map_err(kv_unavailable)?,
             issuer: Issuer::new(signing, audience.clone()),
             verifier: Verifier::new(keys, audience),
             settings,
@@ -160,15 +152,15 @@ impl Auth {
     }
 
     fn user(&self, id: &str) -> Result<Option<User>, Problem> {
-        self.store.get_json::<User>(accounts::user_key(id)).map_err(store_unavailable)
+        self.store.get_json::<User>(accounts::user_key(id)).map_err(kv_unavailable)
     }
 
     fn save_user(&self, user: &User) -> Result<(), Problem> {
-        self.store.set_json(accounts::user_key(&user.id), user).map_err(store_unavailable)
+        self.store.set_json(accounts::user_key(&user.id), user).map_err(kv_unavailable)
     }
 
     fn user_by_name(&self, username: &str) -> Result<Option<User>, Problem> {
-        let id = self.store.get(&accounts::username_key(username)).map_err(store_unavailable)?;
+        let id = self.store.get(&accounts::username_key(username)).map_err(kv_unavailable)?;
         match id.and_then(|id| String::from_utf8(id).ok()) {
             Some(id) => self.user(&id),
             None => Ok(None),
@@ -181,7 +173,7 @@ impl Auth {
         accounts::check_password(&body.password, &username)?;
         let display_name = accounts::display_name(body.display_name.as_deref(), &username)?;
         let taken = || Problem::conflict("username-taken", format!("the username {username:?} is taken")).with("field", "username");
-        if self.store.exists(&accounts::username_key(&username)).map_err(store_unavailable)? {
+        if self.store.exists(&accounts::username_key(&username)).map_err(kv_unavailable)? {
             return Err(taken());
         }
         // The key-value store has no compare-and-set: a short Redis claim makes two concurrent
@@ -203,7 +195,7 @@ impl Auth {
             created_at: now_ms(),
         };
         self.save_user(&user)?;
-        self.store.set(&accounts::username_key(&username), id.as_bytes()).map_err(store_unavailable)?;
+        self.store.set(&accounts::username_key(&username), id.as_bytes()).map_err(kv_unavailable)?;
         let mut response = self.start_session(request, &user, body.device_name.as_deref())?;
         *response.status_mut() = StatusCode::CREATED;
         Ok(response)
@@ -280,7 +272,7 @@ impl Auth {
         let access = self
             .issuer
             .issue(&user.id, sid, epoch, user.roles.clone())
-            .map_err(|e| misconfigured(format!("cannot sign tokens: {e}")))?;
+            .map_err(|e| Problem::misconfigured(format!("cannot sign tokens: {e}")))?;
         let body = json!({
             "access_token": access,
             "token_type": "Bearer",
@@ -377,8 +369,7 @@ impl Auth {
     }
 
     fn signed_out(&self) -> Result<Response, Problem> {
-        let mut response = http::Response::new(Vec::new());
-        *response.status_mut() = StatusCode::NO_CONTENT;
+        let mut response = no_content();
         response.headers_mut().append(SET_COOKIE, header(&sessions::refresh_cookie("", 0))?);
         Ok(response)
     }
@@ -442,9 +433,7 @@ impl Auth {
         if self.revoke(&principal.user_id, vec![sid.to_owned()])? == 0 {
             return Err(not_found());
         }
-        let mut response = http::Response::new(Vec::new());
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        Ok(response)
+        Ok(no_content())
     }
 
     fn change_password(&self, request: &Request) -> Result<Response, Problem> {
@@ -470,7 +459,7 @@ impl Auth {
         let access = self
             .issuer
             .issue(&user.id, &principal.session_id, epoch, user.roles.clone())
-            .map_err(|e| misconfigured(format!("cannot sign tokens: {e}")))?;
+            .map_err(|e| Problem::misconfigured(format!("cannot sign tokens: {e}")))?;
         let body = json!({ "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL_SECS });
         let mut response = json_response(StatusCode::OK, &body);
         response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -486,12 +475,10 @@ impl Auth {
         user.banned = true;
         self.save_user(&user)?;
         self.revoke_all(&user.id, None)?;
-        let mut response = http::Response::new(Vec::new());
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        Ok(response)
+        Ok(no_content())
     }
 }
 
 fn header(value: &str) -> Result<HeaderValue, Problem> {
-    HeaderValue::from_str(value).map_err(|_| misconfigured("a cookie value is not a valid header"))
+    HeaderValue::from_str(value).map_err(|_| Problem::misconfigured("a cookie value is not a valid header"))
 }

@@ -14,9 +14,9 @@ pub mod video;
 
 use edge_auth::receipt::Receipt;
 use edge_auth::Principal;
-use edge_http::{json_body, json_response, query, Params, Problem, Request, Response, Router};
+use edge_http::{json_body, json_response, no_content, query, Params, Problem, Request, Response, Router};
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
-use edge_spin::{auth as bearer, health};
+use edge_spin::{auth as bearer, health, kv_unavailable, number_variable as number};
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -97,9 +97,10 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
     }
     let redis = Redis::open()?;
     // Reads are public; a token, when sent, must be valid and personalises them.
-    let caller = match request.headers().contains_key(http::header::AUTHORIZATION) {
-        true => Some(bearer::authenticate(&request, &bearer::verifier()?, &redis)?),
-        false => None,
+    let caller = if request.headers().contains_key(http::header::AUTHORIZATION) {
+        Some(bearer::authenticate(&request, &bearer::verifier()?, &redis)?)
+    } else {
+        None
     };
     let feed = Feed { redis, caller };
     let r = &request;
@@ -123,25 +124,12 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
     }
 }
 
-fn misconfigured(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", detail)
-}
-
-fn number(name: &str, default: u64) -> Result<u64, Problem> {
-    match spin_sdk::variables::get(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| misconfigured(format!("{name} must be a whole number"))),
-        _ => Ok(default),
-    }
+fn kv() -> Result<spin_sdk::key_value::Store, Problem> {
+    spin_sdk::key_value::Store::open_default().map_err(kv_unavailable)
 }
 
 fn no_video() -> Problem {
     Problem::not_found("no-such-video", "there is no video with this id")
-}
-
-fn no_content() -> Response {
-    let mut response = http::Response::new(Vec::new());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
 }
 
 /// A stored record; `created_at` is the id's timestamp, the one clock every instance agrees on.
@@ -188,8 +176,7 @@ impl Feed {
     }
 
     fn mirror(&self, video: &Video) -> Result<(), Problem> {
-        let kv = spin_sdk::key_value::Store::open_default().map_err(kv_unavailable)?;
-        kv.set_json(store::video_key(video.id), video).map_err(kv_unavailable)
+        kv()?.set_json(store::video_key(video.id), video).map_err(kv_unavailable)
     }
 
     fn load(&self, id: u64) -> Result<Video, Problem> {
@@ -210,7 +197,7 @@ impl Feed {
         let mut video = Video::create(0, &author, &body, object)?;
         video.updated_at = now_ms();
         let json = serde_json::to_string(&video).unwrap_or_default();
-        let rest = store::after_id_placeholder(&json).ok_or_else(|| misconfigured("video records must serialise with the id first"))?;
+        let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
         let keys = [store::LAST_ID.to_owned(), format!("feed:receipt:{upload_id}"), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned()];
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let reply = self.redis.eval(store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?;
@@ -264,7 +251,7 @@ impl Feed {
                 return Err(Problem::conflict("version-conflict", "the video was edited since you read it; fetch it again and reapply your edit")
                     .with("version", current));
             }
-            None => return Err(misconfigured("the update script answered nothing")),
+            None => return Err(Problem::misconfigured("the update script answered nothing")),
         }
         self.mirror(&video)?;
         Ok(json_response(StatusCode::OK, &video))
@@ -278,8 +265,7 @@ impl Feed {
         let reply = self.redis.eval(store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?;
         match reply.first().and_then(text).as_deref() {
             Some("ok") => {
-                let kv = spin_sdk::key_value::Store::open_default().map_err(kv_unavailable)?;
-                kv.delete(&store::video_key(id)).map_err(kv_unavailable)?;
+                kv()?.delete(&store::video_key(id)).map_err(kv_unavailable)?;
                 Ok(no_content())
             }
             Some("not-owner") => Err(Problem::forbidden("not-your-video", "only the author can delete this video")),
@@ -334,7 +320,7 @@ impl Feed {
         let repeat_key = format!("dm:dup:{id}:{user}:{}", danmaku::dedup_key_text(&checked.text));
         let mut item = checked.into_danmaku(0, user, now_ms());
         let json = serde_json::to_string(&item).unwrap_or_default();
-        let rest = store::after_id_placeholder(&json).ok_or_else(|| misconfigured("danmaku must serialise with the id first"))?;
+        let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("danmaku must serialise with the id first"))?;
         let keys = [store::video_key(id), repeat_key, format!("dm:seq:{id}"), format!("dm:{id}:{}", danmaku::segment(time_ms)), format!("dm:recent:{id}")];
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let reply = self.redis.eval(store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?;
@@ -455,8 +441,7 @@ impl Feed {
             self.redis.exec("ZREM", &[arg(&key), arg(target)])?;
             return Ok(no_content());
         }
-        let kv = spin_sdk::key_value::Store::open_default().map_err(kv_unavailable)?;
-        if !kv.exists(&format!("user:{target}")).map_err(kv_unavailable)? {
+        if !kv()?.exists(&format!("user:{target}")).map_err(kv_unavailable)? {
             return Err(Problem::not_found("no-such-user", "there is no user with this id"));
         }
         let followed = self.redis.eval(store::FOLLOW, &[&key], vec![arg(target), arg(now_ms()), arg(MAX_FOLLOWS)])?;
@@ -465,10 +450,6 @@ impl Feed {
         }
         Ok(no_content())
     }
-}
-
-fn kv_unavailable(error: impl std::fmt::Display) -> Problem {
-    Problem::unavailable("store-unavailable", format!("the video store did not answer ({error}); retry shortly"))
 }
 
 #[cfg(test)]

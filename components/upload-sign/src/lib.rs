@@ -14,7 +14,7 @@ pub mod uppy;
 
 use std::collections::BTreeMap;
 
-use edge_http::{json_body, json_response, Params, Problem, Request, Response, Router};
+use edge_http::{json_body, json_response, no_content, Params, Problem, Request, Response, Router};
 use edge_spin::redis::Redis;
 use edge_spin::{auth as bearer, health};
 use http::{Method, StatusCode};
@@ -191,9 +191,7 @@ async fn complete(uploads: &Uploads, request: &Request, params: &Params) -> Resu
 async fn abort(uploads: &Uploads, params: &Params) -> Result<Response, Problem> {
     let upload = uploads.load(id(params))?;
     uploads.abort(upload).await?;
-    let mut response = http::Response::new(Vec::new());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    Ok(response)
+    Ok(no_content())
 }
 
 fn download(uploads: &Uploads, params: &Params) -> Result<Response, Problem> {

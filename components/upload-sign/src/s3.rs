@@ -76,10 +76,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn misconfigured(detail: String) -> Problem {
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", detail)
-}
-
 /// A 502 for an answer from the store that is not what S3 promises.
 pub fn bad_gateway(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_GATEWAY, "storage-error", detail)
@@ -100,9 +96,9 @@ impl Store {
     pub fn new(endpoint: &str, bucket: &str, region: &str, access_key: &str, secret_key: &str) -> Result<Self, Problem> {
         let endpoint = endpoint
             .parse()
-            .map_err(|e| misconfigured(format!("s3_endpoint {endpoint:?} is not a URL: {e}")))?;
+            .map_err(|e| Problem::misconfigured(format!("s3_endpoint {endpoint:?} is not a URL: {e}")))?;
         let bucket = Bucket::new(endpoint, UrlStyle::Path, bucket.to_owned(), region.to_owned())
-            .map_err(|e| misconfigured(format!("s3 bucket settings are invalid: {e}")))?;
+            .map_err(|e| Problem::misconfigured(format!("s3 bucket settings are invalid: {e}")))?;
         Ok(Store { bucket, credentials: Credentials::new(access_key, secret_key) })
     }
 

@@ -12,6 +12,7 @@ use edge_auth::receipt::Receipt;
 use edge_auth::Principal;
 use edge_http::Problem;
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
+use edge_spin::{kv_unavailable, number_variable as number};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -139,22 +140,6 @@ redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 0
 "#;
-
-fn number(name: &str, default: u64) -> Result<u64, Problem> {
-    match spin_sdk::variables::get(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| misconfigured(format!("{name} must be a whole number"))),
-        _ => Ok(default),
-    }
-}
-
-fn misconfigured(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", detail)
-}
-
-/// A 503 for a key-value store that did not answer.
-pub fn kv_unavailable(error: impl std::fmt::Display) -> Problem {
-    Problem::unavailable("store-unavailable", format!("the upload store did not answer ({error}); retry shortly"))
-}
 
 fn active_key(owner: &str) -> String {
     format!("uploads:active:{owner}")

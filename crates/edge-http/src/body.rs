@@ -36,6 +36,13 @@ pub fn query<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
         .map_err(|error| Problem::bad_request("invalid-query", format!("query string: {error}")))
 }
 
+/// An empty `204 No Content` response.
+pub fn no_content() -> Response {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     // Serialising plain data into a Vec cannot fail; an empty object is the safe fallback.

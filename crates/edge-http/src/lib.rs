@@ -13,7 +13,7 @@ mod exchange;
 mod problem;
 mod router;
 
-pub use body::{json_body, json_response, query};
+pub use body::{json_body, json_response, no_content, query};
 pub use cors::{Cors, CorsConfigError};
 pub use exchange::{random_id, request_id, Exchange, REQUEST_ID};
 pub use problem::Problem;

@@ -98,6 +98,12 @@ impl Problem {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
     }
 
+    /// 500 `misconfigured`: the deployment is wrong (a setting missing or malformed); the detail
+    /// tells the operator what to fix.
+    pub fn misconfigured(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", detail)
+    }
+
     /// Adds an extension member to the body (for example the limit that was exceeded).
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extensions.insert(key.to_owned(), value.into());

@@ -19,7 +19,7 @@ pub fn audience() -> Result<Audience, Problem> {
 /// The verifier for the `jwt_public_keys` variable.
 pub fn verifier() -> Result<Verifier, Problem> {
     let keys = KeySet::from_public_config(&crate::variable("jwt_public_keys")?).map_err(|e| {
-        Problem::new(http::StatusCode::INTERNAL_SERVER_ERROR, "misconfigured", format!("jwt_public_keys: {e}"))
+        Problem::misconfigured(format!("jwt_public_keys: {e}"))
     })?;
     Ok(Verifier::new(keys, audience()?))
 }

@@ -91,13 +91,22 @@ macro_rules! export {
 
 /// The value of a component variable, or a 500 naming the variable an operator must set.
 pub fn variable(name: &str) -> Result<String, Problem> {
-    spin_sdk::variables::get(name).map_err(|error| {
-        Problem::new(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            "misconfigured",
-            format!("the service is missing its `{name}` setting ({error}); ask the operator"),
-        )
-    })
+    spin_sdk::variables::get(name)
+        .map_err(|error| Problem::misconfigured(format!("the service is missing its `{name}` setting ({error}); ask the operator")))
+}
+
+/// A whole-number variable; `default` when it is unset or empty, a 500 naming it when it is not
+/// a number.
+pub fn number_variable(name: &str, default: u64) -> Result<u64, Problem> {
+    match spin_sdk::variables::get(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| Problem::misconfigured(format!("{name} must be a whole number"))),
+        _ => Ok(default),
+    }
+}
+
+/// A 503 for a key-value store that did not answer.
+pub fn kv_unavailable(error: impl std::fmt::Display) -> Problem {
+    Problem::unavailable("store-unavailable", format!("the key-value store did not answer ({error}); retry shortly"))
 }
 
 /// The client's socket address as the runtime saw it. Spin appends its `spin-client-addr`
