@@ -199,7 +199,6 @@ impl Feed {
         let json = serde_json::to_string(&video).unwrap_or_default();
         let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
         let keys = [store::LAST_ID.to_owned(), format!("feed:receipt:{upload_id}"), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned()];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let reply = self.redis.eval(store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?;
         let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
             Some(id) if id > 0 => id as u64,
@@ -241,7 +240,7 @@ impl Feed {
             return Ok(json_response(StatusCode::OK, &video));
         }
         let json = serde_json::to_string(&video).unwrap_or_default();
-        let reply = self.redis.eval(store::UPDATE, &[&store::video_key(id), store::CHANGES], vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)])?;
+        let reply = self.redis.eval(store::UPDATE, &[store::video_key(id).as_str(), store::CHANGES], vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)])?;
         match reply.first().and_then(text).as_deref() {
             Some("ok") => {}
             Some("missing") => return Err(no_video()),
@@ -261,7 +260,6 @@ impl Feed {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let author = self.caller()?.user_id.clone();
         let keys = [store::video_key(id), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned()];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let reply = self.redis.eval(store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?;
         match reply.first().and_then(text).as_deref() {
             Some("ok") => {
@@ -297,7 +295,6 @@ impl Feed {
             format!("plays:{id}:{}", ranking::like_shard(&user, LIKE_SHARDS)),
             ranking::bucket_key(ranking::bucket(now_ms())),
         ];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let args = vec![arg(window), arg(PLAY_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
         match self.redis.eval(store::PLAY, &keys, args)?.first().and_then(int) {
             Some(counted) if counted >= 0 => Ok(json_response(StatusCode::OK, &json!({ "counted": counted == 1 }))),
@@ -322,7 +319,6 @@ impl Feed {
         let json = serde_json::to_string(&item).unwrap_or_default();
         let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("danmaku must serialise with the id first"))?;
         let keys = [store::video_key(id), repeat_key, format!("dm:seq:{id}"), format!("dm:{id}:{}", danmaku::segment(time_ms)), format!("dm:recent:{id}")];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let reply = self.redis.eval(store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?;
         match reply.first().and_then(int) {
             Some(n) if n > 0 => {
@@ -410,11 +406,10 @@ impl Feed {
                 return Ok(response);
             }
         }
-        let now = now_ms();
-        let mut keys = ranking::window_keys(now);
-        keys.push(format!("rank:top:{}", now / 60_000));
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let reply = self.redis.eval(store::RANKING, &keys, vec![arg(limit as u64), arg(cache_secs)])?;
+        let mut keys = ranking::window_keys(now_ms());
+        // Scripts run one at a time, so one scratch key serves every request.
+        keys.push("rank:union".to_owned());
+        let reply = self.redis.eval(store::RANKING, &keys, vec![arg(limit as u64)])?;
         let items: Vec<Value> = reply
             .chunks(3)
             .filter_map(|c| {

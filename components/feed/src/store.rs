@@ -10,7 +10,7 @@
 //! - `feed:follows:<user>`: who a user follows, scored by when.
 //! - `feed:changes`: the change stream search-proxy consumes (`kind id version op`).
 //! - `likes:<video>:<shard>`, `plays:<video>:<shard>`: sharded like sets and play counters.
-//! - `rank:h:<hour>`: hourly ranking buckets; `rank:top:<minute>`: the merged 24 h window.
+//! - `rank:h:<hour>`: hourly ranking buckets; `rank:json:<limit>`: the rendered 24 h ranking.
 //! - `dm:<video>:<segment>`, `dm:recent:<video>`, `dm:seq:<video>`: danmaku by playback
 //!   minute, by id (for reconnects), and their id counter; `dm:dup:...` repeat markers.
 
@@ -178,16 +178,14 @@ redis.call('EXPIRE', KEYS[4], ARGV[3])
 return 1
 "#;
 
-/// The top of the 24 h window: KEYS = the 24 hourly buckets, then the cache key; ARGV = limit,
-/// cache lifetime (0: do not keep). Answers `id, score, record` triples, best first.
+/// The top of the 24 h window: KEYS = the 24 hourly buckets, then a scratch key for their
+/// union; ARGV = limit. Answers `id, score, record` triples, best first. (The rendered answer is
+/// cached by the caller, so this runs once per cache lifetime.)
 pub const RANKING: &str = r#"
-local cache = KEYS[#KEYS]
-if redis.call('EXISTS', cache) == 0 then
-  redis.call('ZUNIONSTORE', cache, #KEYS - 1, unpack(KEYS, 1, #KEYS - 1))
-  if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', cache, ARGV[2]) end
-end
-local top = redis.call('ZREVRANGEBYSCORE', cache, '+inf', '(0', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
-if tonumber(ARGV[2]) == 0 then redis.call('DEL', cache) end
+local union = KEYS[#KEYS]
+redis.call('ZUNIONSTORE', union, #KEYS - 1, unpack(KEYS, 1, #KEYS - 1))
+local top = redis.call('ZREVRANGEBYSCORE', union, '+inf', '(0', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
+redis.call('DEL', union)
 local out = {}
 for i = 1, #top, 2 do
   out[#out + 1] = top[i]

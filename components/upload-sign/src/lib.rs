@@ -176,7 +176,7 @@ fn sign(uploads: &Uploads, request: &Request, params: &Params) -> Result<Respons
     let body: SignBody = json_body(request, BODY_LIMIT)?;
     let upload = uploads.load(id(params))?;
     let parts = uploads.sign(&upload, &body.part_numbers, &body.checksums)?;
-    let expires_at = edge_spin::redis::now_ms() + uploads.part_url_ttl().as_millis() as u64;
+    let expires_at = edge_spin::redis::now_ms() + Uploads::part_url_ttl()?.as_millis() as u64;
     Ok(json_response(StatusCode::OK, &json!({ "parts": parts, "expires_at": expires_at })))
 }
 

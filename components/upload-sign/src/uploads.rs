@@ -171,26 +171,17 @@ pub struct Uploads {
     redis: Redis,
     kv: Kv,
     principal: Principal,
-    part_url_ttl: Duration,
-    upload_ttl_ms: u64,
 }
 
 impl Uploads {
     /// The service acting for `principal`.
     pub fn new(store: Store, redis: Redis, principal: Principal) -> Result<Self, Problem> {
-        Ok(Uploads {
-            store,
-            redis,
-            kv: Kv::open_default().map_err(kv_unavailable)?,
-            principal,
-            part_url_ttl: Duration::from_secs(number("part_url_ttl_secs", 15 * 60)?),
-            upload_ttl_ms: number("upload_ttl_secs", 24 * 60 * 60)? * 1000,
-        })
+        Ok(Uploads { store, redis, kv: Kv::open_default().map_err(kv_unavailable)?, principal })
     }
 
     /// How long a signed part URL stays valid (`part_url_ttl_secs`).
-    pub fn part_url_ttl(&self) -> Duration {
-        self.part_url_ttl
+    pub fn part_url_ttl() -> Result<Duration, Problem> {
+        Ok(Duration::from_secs(number("part_url_ttl_secs", 15 * 60)?))
     }
 
     fn limits() -> Result<Limits, Problem> {
@@ -249,11 +240,10 @@ impl Uploads {
         let max_daily = Self::max_daily()?;
         let daily = daily_key(&owner);
         let now = now_ms();
-        let expires_at = now + self.upload_ttl_ms;
+        let expires_at = now + number("upload_ttl_secs", 24 * 60 * 60)? * 1000;
         // An upload of unknown size is charged when it completes.
         let charged = body.size.unwrap_or(0);
         let keys = [active_key(&owner), daily.clone(), EXPIRING.to_owned()];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let admitted = self.redis.eval(ADMIT, &keys, vec![arg(&id), arg(charged), arg(max_active), arg(max_daily), arg(expires_at)])?;
         match admitted.first().and_then(int) {
             Some(0) => {}
@@ -278,7 +268,7 @@ impl Uploads {
             Ok(s3_id) => s3_id,
             Err(problem) => {
                 // Give back what was reserved so a store outage does not eat the user's quota.
-                self.redis.eval(FINISH, &[&active_key(&owner), EXPIRING], vec![arg(&id)])?;
+                self.redis.eval(FINISH, &[active_key(&owner).as_str(), EXPIRING], vec![arg(&id)])?;
                 self.redis.exec("DECRBY", &[arg(&daily), arg(charged)])?;
                 return Err(problem);
             }
@@ -310,6 +300,7 @@ impl Uploads {
             return Err(Problem::bad_request("invalid-part-numbers", format!("ask for 1 to {max} part numbers")));
         }
         let s3_id = upload.s3_upload_id.as_deref().unwrap_or_default();
+        let ttl = Self::part_url_ttl()?;
         numbers
             .iter()
             .map(|&n| {
@@ -323,7 +314,7 @@ impl Uploads {
                         return Err(Problem::bad_request("invalid-checksum", "a part checksum is the base64 SHA-256 of its bytes").with("part_number", n));
                     }
                 }
-                let (url, headers) = self.store.sign_part(&upload.key, s3_id, n as u16, checksum, self.part_url_ttl);
+                let (url, headers) = self.store.sign_part(&upload.key, s3_id, n as u16, checksum, ttl);
                 let size = match (&upload.layout, upload.size) {
                     (Some(layout), Some(total)) => layout.part_len(n, total),
                     _ => None,
@@ -433,7 +424,7 @@ impl Uploads {
         upload.state = State::Complete;
         upload.receipt = Some(receipt.clone());
         self.save(&upload)?;
-        self.redis.eval(FINISH, &[&active_key(&upload.owner), EXPIRING], vec![arg(&upload.id)])?;
+        self.redis.eval(FINISH, &[active_key(&upload.owner).as_str(), EXPIRING], vec![arg(&upload.id)])?;
         if let Some(sha) = &upload.sha256 {
             self.redis.exec("SET", &[arg(format!("uploads:sha256:{sha}:{total}")), arg(&upload.key)])?;
         }
@@ -466,7 +457,7 @@ impl Uploads {
         }
         upload.state = State::Aborted;
         self.save(&upload)?;
-        self.redis.eval(FINISH, &[&active_key(&upload.owner), EXPIRING], vec![arg(&upload.id)])?;
+        self.redis.eval(FINISH, &[active_key(&upload.owner).as_str(), EXPIRING], vec![arg(&upload.id)])?;
         Ok(upload)
     }
 
@@ -604,7 +595,7 @@ impl Uploads {
                         return Err(s3::bad_gateway(format!("the store refused to abort (HTTP {})", reply.status().as_u16())));
                     }
                     self.save(&Upload { state: State::Aborted, ..upload })?;
-                    self.redis.eval(FINISH, &[&active_key(&owner), EXPIRING], vec![arg(id)])?;
+                    self.redis.eval(FINISH, &[active_key(&owner).as_str(), EXPIRING], vec![arg(id)])?;
                     aborted += 1;
                 }
                 _ => {

@@ -99,7 +99,7 @@ pub fn sign_one(uploads: &Uploads, request: &Request, params: &Params) -> Result
     let upload = load(uploads, request, params)?;
     let number = params.get("part").and_then(|p| p.parse().ok()).unwrap_or(0);
     let signed = uploads.sign(&upload, &[number], &BTreeMap::new())?;
-    Ok(json_response(StatusCode::OK, &json!({ "url": signed[0].url, "expires": uploads.part_url_ttl().as_secs() })))
+    Ok(json_response(StatusCode::OK, &json!({ "url": signed[0].url, "expires": Uploads::part_url_ttl()?.as_secs() })))
 }
 
 /// `GET /s3/multipart/:id/batch?key&partNumbers=1,2`: several presigned part URLs.

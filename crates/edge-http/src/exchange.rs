@@ -39,14 +39,14 @@ pub struct Exchange {
 
 impl Exchange {
     /// Starts an exchange. `Err` carries the complete response when nothing else is to be done
-    /// (a CORS preflight, answered or refused).
-    pub fn begin(request: &Request, cors: &Cors) -> Result<Self, Response> {
+    /// (a CORS preflight, answered or refused), boxed because it is the rare case.
+    pub fn begin(request: &Request, cors: &Cors) -> Result<Self, Box<Response>> {
         let exchange = Exchange {
             request_id: request_id(request.headers()),
             cors_headers: cors.response_headers(request.headers()),
         };
         match cors.preflight(request) {
-            Some(answer) => Err(exchange.finish(answer)),
+            Some(answer) => Err(Box::new(exchange.finish(answer))),
             None => Ok(exchange),
         }
     }

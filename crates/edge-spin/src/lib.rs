@@ -60,7 +60,7 @@ where
         Err((head, problem)) => {
             return match Exchange::begin(&head, &cors) {
                 Ok(exchange) => exchange.finish(Err(problem)),
-                Err(preflight) => preflight,
+                Err(preflight) => *preflight,
             }
         }
     };
@@ -69,7 +69,7 @@ where
             let result = handler(request).await;
             exchange.finish(result)
         }
-        Err(preflight) => preflight,
+        Err(preflight) => *preflight,
     }
 }
 

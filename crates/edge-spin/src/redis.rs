@@ -90,9 +90,9 @@ impl Redis {
     }
 
     /// Runs a Lua script atomically (`EVAL`) with `keys` and `args`.
-    pub fn eval(&self, script: &str, keys: &[&str], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, Problem> {
+    pub fn eval<K: AsRef<str>>(&self, script: &str, keys: &[K], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, Problem> {
         let mut all = vec![arg(script), arg(keys.len() as i64)];
-        all.extend(keys.iter().map(|k| arg(*k)));
+        all.extend(keys.iter().map(|k| arg(k.as_ref())));
         all.extend(args);
         self.exec("EVAL", &all)
     }
