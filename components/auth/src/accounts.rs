@@ -29,6 +29,9 @@ pub struct User {
     pub banned: bool,
     /// Creation time, ms since the Unix epoch.
     pub created_at: u64,
+    /// Bumped by every save, so search applies changes in order.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// What the API shows of a user.

@@ -155,8 +155,11 @@ impl Auth {
         self.store.get_json::<User>(accounts::user_key(id)).map_err(kv_unavailable)
     }
 
-    fn save_user(&self, user: &User) -> Result<(), Problem> {
-        self.store.set_json(accounts::user_key(&user.id), user).map_err(kv_unavailable)
+    /// Saves a new version of `user` and announces it to search (suspended users leave it).
+    fn save_user(&self, user: &mut User) -> Result<(), Problem> {
+        user.version += 1;
+        self.store.set_json(accounts::user_key(&user.id), &*user).map_err(kv_unavailable)?;
+        edge_spin::changes::announce(&self.redis, "user", &user.id, user.version, user.banned)
     }
 
     fn user_by_name(&self, username: &str) -> Result<Option<User>, Problem> {
@@ -185,7 +188,7 @@ impl Auth {
             return Err(taken());
         }
         let roles = if self.settings.admin_usernames.contains(&username) { vec!["admin".to_owned()] } else { Vec::new() };
-        let user = User {
+        let mut user = User {
             id: id.clone(),
             username: username.clone(),
             display_name,
@@ -193,8 +196,9 @@ impl Auth {
             roles,
             banned: false,
             created_at: now_ms(),
+            version: 0,
         };
-        self.save_user(&user)?;
+        self.save_user(&mut user)?;
         self.store.set(&accounts::username_key(&username), id.as_bytes()).map_err(kv_unavailable)?;
         let mut response = self.start_session(request, &user, body.device_name.as_deref())?;
         *response.status_mut() = StatusCode::CREATED;
@@ -453,7 +457,7 @@ impl Auth {
         self.redis.del(&[&account_key])?;
         accounts::check_password(&body.new_password, &user.username)?;
         user.password_hash = password::hash(&body.new_password);
-        self.save_user(&user)?;
+        self.save_user(&mut user)?;
         // Every other device is signed out; this one continues with a token of the new epoch.
         let epoch = self.revoke_all(&user.id, Some(&principal.session_id))?;
         let access = self
@@ -473,7 +477,7 @@ impl Auth {
         }
         let mut user = self.user(user_id)?.ok_or_else(|| Problem::not_found("no-such-user", "no account has this id"))?;
         user.banned = true;
-        self.save_user(&user)?;
+        self.save_user(&mut user)?;
         self.revoke_all(&user.id, None)?;
         Ok(no_content())
     }

@@ -1,6 +1,4 @@
-//! Video ids: `(ms since FEED_EPOCH_MS) << SEQ_BITS | seq`, at most 53 bits, so an id is exact
-//! as a JavaScript number and as a Redis sorted-set score (a double), and sorting by id is
-//! sorting by creation time.
+//! Video ids, laid out as the `video-ids` crate says (time-ordered, at most 53 bits).
 //!
 //! Ids stay unique across any number of edge instances because one Redis script is the only
 //! issuer: it reads Redis `TIME`, never the edge's clock, so skew between edges cannot matter,
@@ -10,17 +8,7 @@
 
 use edge_http::Problem;
 
-/// Bits of the per-millisecond sequence (0 to 4,095).
-pub const SEQ_BITS: u32 = 12;
-/// 2025-01-01T00:00:00Z in ms since the Unix epoch; 41 bits of milliseconds last until 2094.
-pub const FEED_EPOCH_MS: u64 = 1_735_689_600_000;
-/// Largest id: 2^53 - 1, the largest integer a double holds exactly.
-pub const MAX_ID: u64 = (1 << 53) - 1;
-
-/// When the id was issued, in ms since the Unix epoch (by Redis's clock).
-pub fn timestamp_ms(id: u64) -> u64 {
-    (id >> SEQ_BITS) + FEED_EPOCH_MS
-}
+pub use video_ids::{decimal_id, timestamp_ms, FEED_EPOCH_MS, MAX_ID, SEQ_BITS};
 
 /// A video id from a path segment or query value.
 pub fn parse_id(s: &str) -> Result<u64, Problem> {
@@ -29,27 +17,9 @@ pub fn parse_id(s: &str) -> Result<u64, Problem> {
     })
 }
 
-/// An id in canonical decimal (digits only, no leading zero, 1 to [`MAX_ID`]), so each id has
-/// one spelling; `+5`, `05` and ` 5` are refused rather than read as 5.
-pub(crate) fn decimal_id(s: &str) -> Option<u64> {
-    if s.is_empty() || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok().filter(|id| *id <= MAX_ID)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_carry_their_timestamp() {
-        let at = FEED_EPOCH_MS + 86_400_000;
-        let id = (86_400_000 << SEQ_BITS) | 4095;
-        assert_eq!(timestamp_ms(id), at);
-        assert_eq!(timestamp_ms(id + 1), at + 1, "seq overflow moves to the next ms");
-        assert!(timestamp_ms(MAX_ID) > 3_913_142_400_000, "ids last past 2094-01-01");
-    }
 
     #[test]
     fn only_canonical_ids_in_range_parse() {

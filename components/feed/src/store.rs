@@ -14,11 +14,8 @@
 //! - `dm:<video>:<segment>`, `dm:recent:<video>`, `dm:seq:<video>`: danmaku by playback
 //!   minute, by id (for reconnects), and their id counter; `dm:dup:...` repeat markers.
 
-/// The change stream.
-pub const CHANGES: &str = "feed:changes";
-/// Entries kept in the change stream (approximately): a consumer may be down this many changes
-/// long before it must reindex.
-pub const CHANGES_MAXLEN: u64 = 1_000_000;
+/// The change stream (shared with auth, read by search-proxy).
+pub use edge_spin::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
 /// The latest-videos timeline.
 pub const LATEST: &str = "feed:latest";
 /// The id issuer's last id.

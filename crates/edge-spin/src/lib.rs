@@ -6,6 +6,7 @@
 //! Everything Spin-specific lives here so component cores stay pure and natively testable.
 
 pub mod auth;
+pub mod changes;
 pub mod health;
 pub mod redis;
 
