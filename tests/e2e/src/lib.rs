@@ -233,10 +233,19 @@ impl Services {
 /// An access token for `user_id` signed with this test binary's key, as auth would issue it
 /// (for tests that need many users without signing each one in).
 pub fn access_token(user_id: &str) -> String {
+    token_with_roles(user_id, Vec::new())
+}
+
+/// Like [`access_token`], for an administrator.
+pub fn admin_token(user_id: &str) -> String {
+    token_with_roles(user_id, vec!["admin".to_owned()])
+}
+
+fn token_with_roles(user_id: &str, roles: Vec<String>) -> String {
     let audience = edge_auth::Audience { issuer: "video-edge".into(), audience: "video-edge-api".into() };
     let (active, _) = edge_auth::KeySet::from_signing_config(&signing_key().to_config()).unwrap();
     let session = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    edge_auth::Issuer::new(active, audience).issue(user_id, &session, 0, Vec::new()).unwrap()
+    edge_auth::Issuer::new(active, audience).issue(user_id, &session, 0, roles).unwrap()
 }
 
 /// The signing key every devhost of this test binary uses (kid `e2e`).
@@ -259,7 +268,7 @@ pub struct Devhost {
     pub url: String,
     log: Arc<Mutex<String>>,
     _process: Process,
-    _state: TempDir,
+    state: TempDir,
 }
 
 /// What to run devhost with.
@@ -335,7 +344,12 @@ impl Devhost {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Devhost { url: format!("http://127.0.0.1:{port}"), log, _process: Process(child), _state: state })
+        Ok(Devhost { url: format!("http://127.0.0.1:{port}"), log, _process: Process(child), state })
+    }
+
+    /// Where this devhost keeps its state files (`sqlite_db.db`, `sqlite_key_value.db`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state.path().join(".spin")
     }
 
     /// The real app with the shared services.

@@ -1,0 +1,78 @@
+//! The circuit breaker around the engine, its state in Redis so every instance agrees: after
+//! `breaker_failures` failures within a window it opens for `breaker_cooldown_ms`; then one
+//! request probes the engine, closing the breaker on success and reopening it on failure.
+
+/// Redis key: when the open breaker may be probed (ms since the Unix epoch); absent = closed.
+pub const OPEN_UNTIL: &str = "search:breaker:open_until";
+/// Redis key: failures counted in the current window.
+pub const FAILURES: &str = "search:breaker:failures";
+/// Redis key: held by the one request probing a breaker whose cool-down has passed.
+pub const PROBE: &str = "search:breaker:probe";
+/// Failures count towards opening within this window.
+pub const FAILURE_WINDOW_MS: u64 = 30_000;
+
+/// The breaker as read at the start of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Breaker {
+    /// When the breaker may be probed; `None` when closed.
+    pub open_until: Option<u64>,
+    /// Failures in the current window.
+    pub failures: u64,
+}
+
+/// What a request may do with the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Call it.
+    Closed,
+    /// Do not call it: serve stale results or the fallback.
+    Open,
+    /// The cool-down has passed: one request (the one that wins [`PROBE`]) calls it.
+    Probe,
+}
+
+impl Breaker {
+    /// The gate at `now`.
+    pub fn gate(&self, now: u64) -> Gate {
+        match self.open_until {
+            None => Gate::Closed,
+            Some(until) if now < until => Gate::Open,
+            Some(_) => Gate::Probe,
+        }
+    }
+
+    /// Whether a success has anything to reset.
+    pub fn needs_reset(&self) -> bool {
+        self.open_until.is_some() || self.failures > 0
+    }
+}
+
+/// Counts a failure (`KEYS`: [`FAILURES`], [`OPEN_UNTIL`], [`PROBE`]; `ARGV`: now, threshold,
+/// cool-down, window, `probe` when the failed call was the probe) and opens the breaker when
+/// the threshold is reached or a probe failed. Answers 1 when it opened.
+pub const RECORD_FAILURE: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if n >= tonumber(ARGV[2]) or ARGV[5] == 'probe' then
+  redis.call('SET', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[3]))
+  redis.call('DEL', KEYS[1], KEYS[3])
+  return 1
+end
+return 0
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_follows_the_cool_down() {
+        assert_eq!(Breaker::default().gate(5), Gate::Closed);
+        let open = Breaker { open_until: Some(100), failures: 0 };
+        assert_eq!(open.gate(99), Gate::Open);
+        assert_eq!(open.gate(100), Gate::Probe);
+        assert!(open.needs_reset());
+        assert!(Breaker { open_until: None, failures: 2 }.needs_reset());
+        assert!(!Breaker::default().needs_reset());
+    }
+}

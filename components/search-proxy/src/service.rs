@@ -1,0 +1,636 @@
+//! The Spin side of search: answering through the cache, coalescing and the breaker; sync
+//! passes; reindexing. Host calls live here; every decision is made by the pure modules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use edge_http::{json_response, Problem, Response};
+use edge_spin::number_variable as number;
+use edge_spin::redis::{arg, int, now_ms, text, Redis};
+use http::{HeaderValue, StatusCode};
+use serde_json::{json, Value};
+use spin_sdk::key_value::Store;
+
+use crate::breaker::{self, Breaker, Gate};
+use crate::cache::{self, Entry};
+use crate::elastic::Elastic;
+use crate::engine::{Doc, DocResult, Engine, EngineError, Page, Suggestion};
+use crate::params::{Kind, SearchQuery, SuggestQuery};
+use crate::sqlite::Sqlite;
+use crate::sync::{self, Read, Settle};
+use crate::{fallback, records};
+
+/// Redis counter of calls to the engine for searches and suggestions (coalescing is observable
+/// through it).
+pub const ENGINE_QUERIES: &str = "search:engine:queries";
+/// Records a reindex call handles at most.
+pub const REINDEX_BATCH: usize = 1000;
+/// Stale cache entries removed per pass.
+const CACHE_GC_BATCH: u64 = 50;
+
+/// Tuning from variables.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `search_cache_secs`: how long an answer is fresh.
+    pub cache_ms: u64,
+    /// `search_stale_secs`: how long an answer may stand in while the engine is down.
+    pub stale_ms: u64,
+    /// `search_coalesce_wait_ms`: how long a request waits for another one computing its answer.
+    pub coalesce_wait_ms: u64,
+    /// `search_breaker_failures`: failures within 30 s that open the breaker.
+    pub breaker_failures: u64,
+    /// `search_breaker_cooldown_ms`: how long an open breaker keeps the engine out.
+    pub breaker_cooldown_ms: u64,
+    /// `search_sync_batch`: changes a search that misses the cache applies first.
+    pub sync_batch: u64,
+    /// `search_sync_retry_ms`: first retry delay of a failing change (doubling each time).
+    pub retry_base_ms: u64,
+    /// `search_sync_attempts`: attempts before a failing change is parked.
+    pub max_attempts: u32,
+}
+
+impl Settings {
+    /// Reads the variables, with defaults for unset ones.
+    pub fn read() -> Result<Settings, Problem> {
+        Ok(Settings {
+            cache_ms: number("search_cache_secs", 30)? * 1000,
+            stale_ms: number("search_stale_secs", 600)? * 1000,
+            coalesce_wait_ms: number("search_coalesce_wait_ms", 1000)?,
+            breaker_failures: number("search_breaker_failures", 5)?.max(1),
+            breaker_cooldown_ms: number("search_breaker_cooldown_ms", 10_000)?,
+            sync_batch: number("search_sync_batch", 100)?.clamp(1, 1000),
+            retry_base_ms: number("search_sync_retry_ms", 1000)?,
+            max_attempts: number("search_sync_attempts", 5)?.clamp(1, 100) as u32,
+        })
+    }
+}
+
+/// The configured engine.
+pub enum Backend {
+    /// SQLite FTS5 (default).
+    Sqlite(Sqlite),
+    /// Elasticsearch or OpenSearch.
+    Elastic(Elastic),
+}
+
+impl Backend {
+    /// The engine the `search_backend` variable names.
+    pub fn configured() -> Result<Backend, Problem> {
+        let engine_error = |e: EngineError| Problem::unavailable("search-unavailable", e.to_string());
+        match edge_spin::variable("search_backend")?.as_str() {
+            "sqlite" => Sqlite::open().map(Backend::Sqlite).map_err(engine_error),
+            "elasticsearch" | "opensearch" => {
+                let url = edge_spin::variable("search_url")?;
+                let index = spin_sdk::variables::get("search_index").ok().filter(|i| !i.is_empty()).unwrap_or_else(|| "video-edge".into());
+                Elastic::new(&url, &index).map(Backend::Elastic).map_err(|e| Problem::misconfigured(format!("search_url or search_index: {e}")))
+            }
+            other => Err(Problem::misconfigured(format!("search_backend {other:?} is unknown: use sqlite or elasticsearch"))),
+        }
+    }
+}
+
+impl Engine for Backend {
+    async fn prepare(&self) -> Result<(), EngineError> {
+        match self {
+            Backend::Sqlite(e) => e.prepare().await,
+            Backend::Elastic(e) => e.prepare().await,
+        }
+    }
+    async fn search(&self, query: &SearchQuery) -> Result<Page, EngineError> {
+        match self {
+            Backend::Sqlite(e) => e.search(query).await,
+            Backend::Elastic(e) => e.search(query).await,
+        }
+    }
+    async fn suggest(&self, query: &SuggestQuery) -> Result<Vec<Suggestion>, EngineError> {
+        match self {
+            Backend::Sqlite(e) => e.suggest(query).await,
+            Backend::Elastic(e) => e.suggest(query).await,
+        }
+    }
+    async fn apply(&self, docs: &[Doc], replace_equal: bool) -> Result<Vec<DocResult>, EngineError> {
+        match self {
+            Backend::Sqlite(e) => e.apply(docs, replace_equal).await,
+            Backend::Elastic(e) => e.apply(docs, replace_equal).await,
+        }
+    }
+    async fn live_keys(&self, after: &str, limit: usize) -> Result<Vec<(String, u64)>, EngineError> {
+        match self {
+            Backend::Sqlite(e) => e.live_keys(after, limit).await,
+            Backend::Elastic(e) => e.live_keys(after, limit).await,
+        }
+    }
+}
+
+/// A question a client asks.
+pub enum Ask {
+    /// `GET /search`.
+    Search(SearchQuery),
+    /// `GET /search/suggest`.
+    Suggest(SuggestQuery),
+}
+
+impl Ask {
+    fn hash(&self) -> String {
+        match self {
+            Ask::Search(q) => q.cache_key(),
+            Ask::Suggest(q) => q.cache_key(),
+        }
+    }
+
+    async fn ask(&self, engine: &Backend) -> Result<Value, EngineError> {
+        Ok(match self {
+            Ask::Search(q) => render_page(engine.search(q).await?, q),
+            Ask::Suggest(q) => json!({ "suggestions": engine.suggest(q).await?, "degraded": false }),
+        })
+    }
+
+    fn fallback(&self, recent: &[Doc]) -> Value {
+        match self {
+            Ask::Search(q) => render_page(fallback::search(recent, q), q),
+            Ask::Suggest(q) => json!({ "suggestions": fallback::suggest(recent, q), "degraded": false }),
+        }
+    }
+}
+
+fn render_page(page: Page, q: &SearchQuery) -> Value {
+    json!({ "items": page.hits, "next_cursor": if page.more { q.next_cursor() } else { None }, "degraded": false })
+}
+
+fn engine_problem(error: &EngineError) -> Problem {
+    Problem::unavailable("search-unavailable", format!("the search engine failed ({error}); retry shortly"))
+}
+
+fn kv_error(error: impl std::fmt::Display) -> Problem {
+    edge_spin::kv_unavailable(error)
+}
+
+/// What a sync pass did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct PassReport {
+    /// Another pass held the lease, so this one did nothing.
+    pub busy: bool,
+    /// Entries read (retries included).
+    pub read: usize,
+    /// Documents written.
+    pub applied: usize,
+    /// Entries scheduled for a retry.
+    pub retried: usize,
+    /// Entries parked.
+    pub parked: usize,
+    /// The index generation after the pass.
+    pub generation: u64,
+}
+
+/// One request's view of search.
+pub struct Search {
+    redis: Redis,
+    kv: Store,
+    engine: Backend,
+    settings: Settings,
+    generation: u64,
+    breaker: Breaker,
+}
+
+impl Search {
+    /// Connects and reads the generation and breaker state (one Redis round trip).
+    pub fn open() -> Result<Search, Problem> {
+        let redis = Redis::open()?;
+        let kv = Store::open_default().map_err(kv_error)?;
+        let state = redis.exec("MGET", &[arg(sync::GENERATION), arg(breaker::OPEN_UNTIL), arg(breaker::FAILURES)])?;
+        let value = |i: usize| state.get(i).and_then(int).map(|v| v.max(0) as u64);
+        let breaker = Breaker { open_until: value(1), failures: value(2).unwrap_or(0) };
+        Ok(Search { redis, kv, engine: Backend::configured()?, settings: Settings::read()?, generation: value(0).unwrap_or(0), breaker })
+    }
+
+    fn cached(&self, hash: &str) -> Option<Entry> {
+        self.kv.get(&cache::key(hash)).ok().flatten().and_then(|bytes| Entry::decode(&bytes))
+    }
+
+    fn take(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, Problem> {
+        let reply = self.redis.exec("SET", &[arg(key), arg(token), arg("NX"), arg("PX"), arg(ttl_ms.max(1))])?;
+        Ok(reply.first().and_then(text).as_deref() == Some("OK"))
+    }
+
+    fn release(&self, key: &str, token: &str) -> Result<(), Problem> {
+        self.redis.eval(sync::RELEASE, &[key], vec![arg(token)]).map(drop)
+    }
+
+    /// Answers `ask`: fresh cache; else one request computes (the others wait for its answer);
+    /// while the engine is down, a stale answer or the fallback, marked degraded.
+    pub async fn answer(&self, ask: &Ask) -> Result<Response, Problem> {
+        let hash = ask.hash();
+        let started = now_ms();
+        let entry = self.cached(&hash);
+        if let Some(entry) = entry.as_ref().filter(|e| e.is_fresh(self.generation, started)) {
+            return Ok(raw(entry.body.clone(), "hit"));
+        }
+        let probing = match self.breaker.gate(started) {
+            Gate::Closed => false,
+            Gate::Probe if self.take(breaker::PROBE, "1", self.settings.breaker_cooldown_ms.max(1000))? => true,
+            _ => return self.degraded(ask, entry, "engine-unavailable"),
+        };
+        let lock = cache::lock_key(&hash);
+        let token = edge_http::random_id();
+        let wait = self.settings.coalesce_wait_ms;
+        let mut holding = self.take(&lock, &token, wait.saturating_mul(2).max(1000))?;
+        if !holding {
+            let mut pause = 2;
+            while now_ms() < started + wait {
+                std::thread::sleep(Duration::from_millis(pause));
+                pause = (pause * 2).min(20);
+                if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(self.generation, now_ms())) {
+                    return Ok(raw(e.body, "coalesced"));
+                }
+                if self.take(&lock, &token, wait.saturating_mul(2).max(1000))? {
+                    holding = true;
+                    break;
+                }
+            }
+        }
+        // Another request may have finished between our read and our lock.
+        if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(self.generation, now_ms())) {
+            if holding {
+                self.release(&lock, &token)?;
+            }
+            return Ok(raw(e.body, "hit"));
+        }
+        let result = self.compute(ask, probing).await;
+        if holding {
+            self.release(&lock, &token)?;
+        }
+        match result {
+            Ok(response) => Ok(response),
+            Err(error) => {
+                eprintln!("search engine failed: {error}");
+                self.degraded(ask, entry, "engine-failed")
+            }
+        }
+    }
+
+    /// Computes an answer with the engine (after applying pending changes) and caches it.
+    async fn compute(&self, ask: &Ask, probing: bool) -> Result<Response, EngineError> {
+        let generation = if probing {
+            self.generation
+        } else {
+            self.pass(self.settings.sync_batch).await.map(|r| r.generation).unwrap_or(self.generation)
+        };
+        let _ = self.redis.exec("INCR", &[arg(ENGINE_QUERIES)]);
+        let outcome = match ask.ask(&self.engine).await {
+            Err(e) if e.is_missing_index() => match self.engine.prepare().await {
+                Ok(()) => ask.ask(&self.engine).await,
+                Err(e) => Err(e),
+            },
+            other => other,
+        };
+        let value = match outcome {
+            Ok(value) => value,
+            Err(error) => {
+                self.record_failure(probing);
+                return Err(error);
+            }
+        };
+        if probing || self.breaker.needs_reset() {
+            let _ = self.redis.exec("DEL", &[arg(breaker::OPEN_UNTIL), arg(breaker::FAILURES), arg(breaker::PROBE)]);
+        }
+        let body = serde_json::to_vec(&value).unwrap_or_default();
+        let now = now_ms();
+        let hash = ask.hash();
+        let entry = Entry { generation, fresh_until: now + self.settings.cache_ms, stale_until: now + self.settings.stale_ms, body };
+        if self.settings.cache_ms > 0 && self.kv.set(&cache::key(&hash), &entry.encode()).is_ok() {
+            let _ = self.redis.exec("ZADD", &[arg(cache::EXPIRY_INDEX), arg(entry.stale_until), arg(hash)]);
+        }
+        Ok(raw(entry.body, "miss"))
+    }
+
+    fn record_failure(&self, probing: bool) {
+        let s = &self.settings;
+        let args = vec![
+            arg(now_ms()),
+            arg(s.breaker_failures),
+            arg(s.breaker_cooldown_ms),
+            arg(breaker::FAILURE_WINDOW_MS),
+            arg(if probing { "probe" } else { "" }),
+        ];
+        if let Err(e) = self.redis.eval(breaker::RECORD_FAILURE, &[breaker::FAILURES, breaker::OPEN_UNTIL, breaker::PROBE], args) {
+            eprintln!("could not record an engine failure: {}", e.detail());
+        }
+    }
+
+    /// A stale answer if one is cached, else the fallback; marked degraded either way.
+    fn degraded(&self, ask: &Ask, entry: Option<Entry>, reason: &'static str) -> Result<Response, Problem> {
+        let stale = entry.filter(|e| e.is_usable_stale(now_ms())).and_then(|e| serde_json::from_slice::<Value>(&e.body).ok());
+        let (mut value, source) = match stale {
+            Some(value) => (value, "stale-cache"),
+            None => (ask.fallback(&self.recent_videos()?), "fallback"),
+        };
+        value["degraded"] = json!(true);
+        value["degraded_reason"] = json!(reason);
+        value["served_from"] = json!(source);
+        let mut response = json_response(StatusCode::OK, &value);
+        response.headers_mut().insert("x-search-degraded", HeaderValue::from_static(source));
+        response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(response)
+    }
+
+    /// The newest videos from feed's Redis records, for the fallback.
+    fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
+        const RECENT: &str = r#"
+local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  local v = redis.call('GET', 'video:' .. id)
+  if v then table.insert(out, v) end
+end
+return out
+"#;
+        let reply = self.redis.eval(RECENT, &["feed:latest"], vec![arg(fallback::RECENT)])?;
+        Ok(reply.iter().filter_map(|r| records::video_doc(&text(r)?, None).ok()).collect())
+    }
+
+    /// One sync pass of at most `batch` changes; skipped while another pass runs or the
+    /// breaker keeps the engine out.
+    pub async fn pass(&self, batch: u64) -> Result<PassReport, EngineError> {
+        let redis_error = |p: Problem| EngineError(p.detail().to_owned());
+        let mut report = PassReport { generation: self.generation, ..PassReport::default() };
+        if self.breaker.gate(now_ms()) != Gate::Closed {
+            report.busy = true;
+            return Ok(report);
+        }
+        let token = edge_http::random_id();
+        if !self.take(sync::LEASE, &token, sync::LEASE_MS).map_err(redis_error)? {
+            report.busy = true;
+            return Ok(report);
+        }
+        let result = self.pass_holding_lease(batch, &mut report).await;
+        let _ = self.release(sync::LEASE, &token);
+        if result.is_err() {
+            self.record_failure(false);
+        }
+        result.map(|()| report)
+    }
+
+    async fn pass_holding_lease(&self, batch: u64, report: &mut PassReport) -> Result<(), EngineError> {
+        let redis_error = |p: Problem| EngineError(p.detail().to_owned());
+        self.collect_stale_cache().map_err(redis_error)?;
+        let now = now_ms();
+        let reply = self
+            .redis
+            .eval(sync::READ, &[sync::STREAM, sync::RETRY, sync::RETRY_DATA], vec![arg(sync::GROUP), arg(sync::CONSUMER), arg(batch), arg(now)])
+            .map_err(redis_error)?;
+        let reads = sync::parse_read(&reply.iter().map(text).collect::<Vec<_>>());
+        report.read = reads.len();
+        if reads.is_empty() {
+            return Ok(());
+        }
+        self.engine.prepare().await?;
+        let winners = sync::winners(&reads);
+        let mut settles: Vec<Settle> = vec![Settle::Ack; reads.len()];
+        let mut docs = Vec::new();
+        let mut doc_reads = Vec::new();
+        let built = self.documents(&reads, &winners).map_err(redis_error)?;
+        for (i, doc) in winners.into_iter().zip(built) {
+            match doc {
+                Ok(doc) => {
+                    docs.push(doc);
+                    doc_reads.push(i);
+                }
+                Err(error) => settles[i] = self.after_failure(&reads[i], error, now),
+            }
+        }
+        for (i, read) in reads.iter().enumerate() {
+            if let Err(error) = &read.change {
+                settles[i] = self.after_failure(read, error.clone(), now);
+            }
+        }
+        let results = self.engine.apply(&docs, false).await?;
+        for (i, result) in doc_reads.into_iter().zip(results) {
+            match result {
+                Ok(()) => report.applied += 1,
+                Err(error) => settles[i] = self.after_failure(&reads[i], error, now),
+            }
+        }
+        let mut args = vec![arg(sync::GROUP), arg(report.applied as u64), arg(now)];
+        for (read, settle) in reads.iter().zip(&settles) {
+            let (op, score, json) = match settle {
+                Settle::Ack => ("ack", 0, String::new()),
+                Settle::Retry(at, failure) => {
+                    report.retried += 1;
+                    ("retry", *at, serde_json::to_string(failure).unwrap_or_default())
+                }
+                Settle::Park(failure) => {
+                    report.parked += 1;
+                    ("park", 0, serde_json::to_string(failure).unwrap_or_default())
+                }
+            };
+            args.extend([arg(op), arg(read.entry.as_str()), arg(score), arg(json)]);
+        }
+        let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::PARKED, sync::GENERATION, sync::STATS];
+        let settled = self.redis.eval(sync::SETTLE, &keys, args).map_err(redis_error)?;
+        report.generation = settled.first().and_then(int).unwrap_or(0).max(0) as u64;
+        Ok(())
+    }
+
+    fn after_failure(&self, read: &Read, error: String, now: u64) -> Settle {
+        sync::after_failure(read, error, now, self.settings.retry_base_ms, self.settings.max_attempts)
+    }
+
+    /// The documents of the winning changes, in order: tombstones for deletes (and for records
+    /// gone since), else the current record (videos from feed's Redis records, users from the
+    /// key-value store). `Err` for a record that cannot be read as a document.
+    fn documents(&self, reads: &[Read], winners: &[usize]) -> Result<Vec<Result<Doc, String>>, Problem> {
+        let changes: Vec<&sync::Change> = winners.iter().filter_map(|&i| reads[i].change.as_ref().ok()).collect();
+        let video_keys: Vec<String> =
+            changes.iter().filter(|c| c.kind() == Kind::Video && !c.is_delete()).map(|c| format!("video:{}", c.id)).collect();
+        let mut videos: BTreeMap<String, Option<String>> = BTreeMap::new();
+        if !video_keys.is_empty() {
+            let refs: Vec<&str> = video_keys.iter().map(String::as_str).collect();
+            for (key, value) in video_keys.iter().zip(self.redis.mget(&refs)?) {
+                videos.insert(key.clone(), value.and_then(|v| String::from_utf8(v).ok()));
+            }
+        }
+        let mut names = UserNames::default();
+        Ok(changes
+            .iter()
+            .map(|change| {
+                if change.is_delete() {
+                    return Ok(Doc::tombstone(change.kind(), &change.id, change.version));
+                }
+                let record = match change.kind() {
+                    Kind::Video => videos.get(&change.key()).cloned().flatten(),
+                    Kind::User => self.kv.get(&change.key()).map_err(|e| format!("key-value store: {e}"))?.and_then(|v| String::from_utf8(v).ok()),
+                };
+                let Some(record) = record else {
+                    // Deleted since; its delete change follows with a higher version.
+                    return Ok(Doc::tombstone(change.kind(), &change.id, change.version));
+                };
+                match change.kind() {
+                    Kind::Video => {
+                        let author = serde_json::from_str::<Value>(&record).ok().and_then(|v| v["author"].as_str().map(str::to_owned)).unwrap_or_default();
+                        records::video_doc(&record, names.get(&self.kv, &author).as_deref())
+                    }
+                    Kind::User => records::user_doc(&record, change.version),
+                }
+            })
+            .collect())
+    }
+
+    fn collect_stale_cache(&self) -> Result<(), Problem> {
+        let old = self.redis.exec("ZRANGEBYSCORE", &[arg(cache::EXPIRY_INDEX), arg("-inf"), arg(now_ms()), arg("LIMIT"), arg(0u64), arg(CACHE_GC_BATCH)])?;
+        let hashes: Vec<String> = old.iter().filter_map(text).collect();
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        for hash in &hashes {
+            let _ = self.kv.delete(&cache::key(hash));
+        }
+        let mut args = vec![arg(cache::EXPIRY_INDEX)];
+        args.extend(hashes.iter().map(|h| arg(h.as_str())));
+        self.redis.exec("ZREM", &args).map(drop)
+    }
+
+    /// Rewrites the documents of up to [`REINDEX_BATCH`] records after key `after` from the
+    /// key-value store, and turns live documents in that key range whose record is gone into
+    /// tombstones. Answers the report and the key to continue after, if any.
+    pub async fn reindex(&self, after: &str) -> Result<Value, Problem> {
+        let engine = |e: EngineError| engine_problem(&e);
+        self.engine.prepare().await.map_err(engine)?;
+        let mut keys: Vec<String> = self
+            .kv
+            .get_keys()
+            .map_err(kv_error)?
+            .into_iter()
+            .filter(|k| (k.starts_with("video:") || k.starts_with("user:")) && k.as_str() > after)
+            .collect();
+        keys.sort();
+        let more = keys.len() > REINDEX_BATCH;
+        keys.truncate(REINDEX_BATCH);
+        let mut names = UserNames::default();
+        let mut docs = Vec::new();
+        let mut unreadable = Vec::new();
+        for key in &keys {
+            let Some(bytes) = self.kv.get(key).map_err(kv_error)? else { continue };
+            let record = String::from_utf8_lossy(&bytes);
+            let doc = if key.starts_with("video:") {
+                let author = serde_json::from_str::<Value>(&record).ok().and_then(|v| v["author"].as_str().map(str::to_owned)).unwrap_or_default();
+                records::video_doc(&record, names.get(&self.kv, &author).as_deref())
+            } else {
+                records::user_doc(&record, 1)
+            };
+            match doc {
+                Ok(doc) => docs.push(doc),
+                Err(error) => unreadable.push(json!({ "key": key, "error": error })),
+            }
+        }
+        let results = self.engine.apply(&docs, true).await.map_err(engine)?;
+        let failed: Vec<Value> =
+            docs.iter().zip(&results).filter_map(|(d, r)| r.as_ref().err().map(|e| json!({ "key": d.key(), "error": e }))).collect();
+        // Documents in the range just covered whose record no longer exists.
+        let last = if more { keys.last().cloned().unwrap_or_default() } else { String::from("\u{10ffff}") };
+        let present: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut orphans = Vec::new();
+        let mut cursor = after.to_owned();
+        loop {
+            let page = self.engine.live_keys(&cursor, 500).await.map_err(engine)?;
+            let done = page.len() < 500;
+            for (key, version) in &page {
+                if key.as_str() > last.as_str() {
+                    break;
+                }
+                if !present.contains(key.as_str()) {
+                    if let Some((kind, id)) = key.split_once(':').and_then(|(k, id)| Some((Kind::parse(k)?, id))) {
+                        orphans.push(Doc::tombstone(kind, id, version + 1));
+                    }
+                }
+            }
+            match page.last() {
+                Some((key, _)) if !done && key.as_str() <= last.as_str() => cursor = key.clone(),
+                _ => break,
+            }
+        }
+        if !orphans.is_empty() {
+            self.engine.apply(&orphans, false).await.map_err(engine)?;
+        }
+        let generation = self.redis.exec("INCR", &[arg(sync::GENERATION)])?.first().and_then(int).unwrap_or(0);
+        Ok(json!({
+            "indexed": docs.len() - failed.len(),
+            "removed": orphans.len(),
+            "failed": failed,
+            "unreadable": unreadable,
+            "generation": generation,
+            "next_after": if more { keys.last().cloned() } else { None },
+        }))
+    }
+
+    /// The indexer's and the breaker's state.
+    pub fn status(&self) -> Result<Value, Problem> {
+        let keys = [sync::STREAM, sync::RETRY, sync::PARKED, sync::GENERATION, sync::STATS];
+        let reply = self.redis.eval(sync::STATUS, &keys, vec![arg(sync::GROUP)])?;
+        let n = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
+        let queries = self.redis.exec("GET", &[arg(ENGINE_QUERIES)])?.first().and_then(int).unwrap_or(0);
+        let now = now_ms();
+        let breaker = match self.breaker.gate(now) {
+            Gate::Closed => "closed",
+            Gate::Open => "open",
+            Gate::Probe => "half-open",
+        };
+        let backend = match self.engine {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Elastic(_) => "elasticsearch",
+        };
+        Ok(json!({
+            "backend": backend,
+            "generation": n(5),
+            "sync": {
+                "stream": sync::STREAM,
+                "pending": n(0),
+                "lag": if n(1) < 0 { Value::Null } else { json!(n(1)) },
+                "stream_length": n(2),
+                "retrying": n(3),
+                "parked": n(4),
+                "last_pass_at": if n(6) > 0 { json!(n(6)) } else { Value::Null },
+                "applied": n(7),
+            },
+            "breaker": { "state": breaker, "open_until": self.breaker.open_until, "failures": self.breaker.failures },
+            "engine_queries": queries,
+        }))
+    }
+
+    /// Up to 100 parked changes with their errors.
+    pub fn parked(&self) -> Result<Value, Problem> {
+        let reply = self.redis.exec("HSCAN", &[arg(sync::PARKED), arg("0"), arg("COUNT"), arg(100u64)])?;
+        let fields: Vec<Option<String>> = reply.iter().skip(1).map(text).collect();
+        let items: Vec<Value> = fields
+            .chunks(2)
+            .filter_map(|kv| {
+                let failure: Value = serde_json::from_str(kv.get(1)?.as_deref()?).ok()?;
+                Some(json!({ "entry": kv[0], "failure": failure }))
+            })
+            .collect();
+        Ok(json!({ "items": items }))
+    }
+}
+
+/// Authors' usernames, read once per pass.
+#[derive(Default)]
+struct UserNames(BTreeMap<String, Option<String>>);
+
+impl UserNames {
+    fn get(&mut self, kv: &Store, user_id: &str) -> Option<String> {
+        if user_id.is_empty() {
+            return None;
+        }
+        self.0
+            .entry(user_id.to_owned())
+            .or_insert_with(|| kv.get(&format!("user:{user_id}")).ok().flatten().and_then(|b| records::username(&String::from_utf8_lossy(&b))))
+            .clone()
+    }
+}
+
+/// A JSON answer from bytes already rendered, with how the cache served it.
+fn raw(body: Vec<u8>, cache: &'static str) -> Response {
+    let mut response = json_response(StatusCode::OK, &());
+    *response.body_mut() = body;
+    response.headers_mut().insert("x-cache", HeaderValue::from_static(cache));
+    response
+}
