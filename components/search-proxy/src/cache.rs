@@ -18,6 +18,33 @@ pub fn lock_key(hash: &str) -> String {
 /// Redis sorted set of cached hashes by `stale_until`, for removing old entries.
 pub const EXPIRY_INDEX: &str = "search:cache:expiry";
 
+/// Starts an answer in one round trip (`KEYS`: generation, breaker open-until, breaker
+/// failures, the query's lock; `ARGV`: the cached entry's generation (-1: none) and fresh-until,
+/// now, a lock token, the lock's time to live). Answers generation, open-until, failures,
+/// whether the entry is fresh, and, when it is not, whether this request took the lock.
+pub const START: &str = r#"
+local generation = tonumber(redis.call('GET', KEYS[1]) or '0')
+local open = redis.call('GET', KEYS[2]) or '0'
+local failures = redis.call('GET', KEYS[3]) or '0'
+if tonumber(ARGV[1]) >= generation and tonumber(ARGV[3]) < tonumber(ARGV[2]) then
+  return { generation, open, failures, 1, 0 }
+end
+local locked = redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) and 1 or 0
+return { generation, open, failures, 0, locked }
+"#;
+
+/// Finishes an engine call in one round trip (`KEYS`: engine-query counter, [`EXPIRY_INDEX`],
+/// the lock, breaker open-until, failures, probe; `ARGV`: stale-until of the cached entry (0:
+/// nothing cached), its hash, the lock token, `1` to reset the breaker): counts the call,
+/// indexes the entry for removal, releases the lock if held, resets the breaker after a success.
+pub const FINISH: &str = r#"
+redis.call('INCR', KEYS[1])
+if ARGV[1] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) end
+if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
+if ARGV[4] == '1' then redis.call('DEL', KEYS[4], KEYS[5], KEYS[6]) end
+return 1
+"#;
+
 /// One cached answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

@@ -9,6 +9,17 @@ use crate::text::{self, Term};
 /// How many of the newest videos the fallback looks through.
 pub const RECENT: u64 = 500;
 
+/// Reads the newest `ARGV[1]` video records of the timeline `KEYS[1]` (feed's `feed:latest`).
+pub const RECENT_SCRIPT: &str = r#"
+local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  local v = redis.call('GET', 'video:' .. id)
+  if v then table.insert(out, v) end
+end
+return out
+"#;
+
 fn matches_all(doc: &Doc, terms: &[Term]) -> bool {
     let tags = doc.tags.join(" ");
     terms.iter().all(|term| {

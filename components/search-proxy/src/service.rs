@@ -182,25 +182,40 @@ pub struct PassReport {
     pub generation: u64,
 }
 
+/// The shared state a request starts from: the index generation and the breaker.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State {
+    /// The index generation.
+    pub generation: u64,
+    /// The circuit breaker.
+    pub breaker: Breaker,
+}
+
 /// One request's view of search.
 pub struct Search {
     redis: Redis,
     kv: Store,
     engine: Backend,
     settings: Settings,
-    generation: u64,
-    breaker: Breaker,
+}
+
+fn number_at(reply: &[spin_sdk::redis::RedisResult], i: usize) -> Option<u64> {
+    reply.get(i).and_then(int).map(|v| v.max(0) as u64)
 }
 
 impl Search {
-    /// Connects and reads the generation and breaker state (one Redis round trip).
+    /// Connects to Redis, the key-value store and the engine.
     pub fn open() -> Result<Search, Problem> {
         let redis = Redis::open()?;
         let kv = Store::open_default().map_err(kv_error)?;
-        let state = redis.exec("MGET", &[arg(sync::GENERATION), arg(breaker::OPEN_UNTIL), arg(breaker::FAILURES)])?;
-        let value = |i: usize| state.get(i).and_then(int).map(|v| v.max(0) as u64);
-        let breaker = Breaker { open_until: value(1), failures: value(2).unwrap_or(0) };
-        Ok(Search { redis, kv, engine: Backend::configured()?, settings: Settings::read()?, generation: value(0).unwrap_or(0), breaker })
+        Ok(Search { redis, kv, engine: Backend::configured()?, settings: Settings::read()? })
+    }
+
+    /// The generation and the breaker (one Redis round trip).
+    pub fn state(&self) -> Result<State, Problem> {
+        let reply = self.redis.exec("MGET", &[arg(sync::GENERATION), arg(breaker::OPEN_UNTIL), arg(breaker::FAILURES)])?;
+        let breaker = Breaker { open_until: number_at(&reply, 1), failures: number_at(&reply, 2).unwrap_or(0) };
+        Ok(State { generation: number_at(&reply, 0).unwrap_or(0), breaker })
     }
 
     fn cached(&self, hash: &str) -> Option<Entry> {
@@ -218,48 +233,57 @@ impl Search {
 
     /// Answers `ask`: fresh cache; else one request computes (the others wait for its answer);
     /// while the engine is down, a stale answer or the fallback, marked degraded.
+    ///
+    /// A hit costs one key-value read and one Redis round trip; a miss with nothing to sync
+    /// three more Redis round trips (lock, sync check, finish) around the engine call.
     pub async fn answer(&self, ask: &Ask) -> Result<Response, Problem> {
         let hash = ask.hash();
         let started = now_ms();
         let entry = self.cached(&hash);
-        if let Some(entry) = entry.as_ref().filter(|e| e.is_fresh(self.generation, started)) {
-            return Ok(raw(entry.body.clone(), "hit"));
-        }
-        let probing = match self.breaker.gate(started) {
-            Gate::Closed => false,
-            Gate::Probe if self.take(breaker::PROBE, "1", self.settings.breaker_cooldown_ms.max(1000))? => true,
-            _ => return self.degraded(ask, entry, "engine-unavailable"),
-        };
         let lock = cache::lock_key(&hash);
         let token = edge_http::random_id();
-        let wait = self.settings.coalesce_wait_ms;
-        let mut holding = self.take(&lock, &token, wait.saturating_mul(2).max(1000))?;
+        let lock_ms = self.settings.coalesce_wait_ms.saturating_mul(2).max(1000);
+        let (entry_generation, fresh_until) = entry.as_ref().map_or((-1, 0), |e| (e.generation as i64, e.fresh_until));
+        let keys = [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, lock.as_str()];
+        let reply = self.redis.eval(cache::START, &keys, vec![arg(entry_generation), arg(fresh_until), arg(started), arg(token.as_str()), arg(lock_ms)])?;
+        let breaker = Breaker { open_until: number_at(&reply, 1).filter(|&t| t > 0), failures: number_at(&reply, 2).unwrap_or(0) };
+        let state = State { generation: number_at(&reply, 0).unwrap_or(0), breaker };
+        if let (Some(entry), Some(1)) = (entry.as_ref(), number_at(&reply, 3)) {
+            return Ok(raw(entry.body.clone(), "hit"));
+        }
+        let mut holding = number_at(&reply, 4) == Some(1);
+        let probing = match breaker.gate(started) {
+            Gate::Closed => false,
+            Gate::Probe if self.take(breaker::PROBE, "1", self.settings.breaker_cooldown_ms.max(1000))? => true,
+            _ => {
+                if holding {
+                    self.release(&lock, &token)?;
+                }
+                return self.degraded(ask, entry, "engine-unavailable");
+            }
+        };
         if !holding {
             let mut pause = 2;
-            while now_ms() < started + wait {
+            while now_ms() < started + self.settings.coalesce_wait_ms {
                 std::thread::sleep(Duration::from_millis(pause));
                 pause = (pause * 2).min(20);
-                if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(self.generation, now_ms())) {
+                if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(state.generation, now_ms())) {
                     return Ok(raw(e.body, "coalesced"));
                 }
-                if self.take(&lock, &token, wait.saturating_mul(2).max(1000))? {
+                if self.take(&lock, &token, lock_ms)? {
                     holding = true;
                     break;
                 }
             }
         }
         // Another request may have finished between our read and our lock.
-        if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(self.generation, now_ms())) {
+        if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(state.generation, now_ms())) {
             if holding {
                 self.release(&lock, &token)?;
             }
             return Ok(raw(e.body, "hit"));
         }
-        let result = self.compute(ask, probing).await;
-        if holding {
-            self.release(&lock, &token)?;
-        }
-        match result {
+        match self.compute(ask, &state, probing, &lock, &token).await {
             Ok(response) => Ok(response),
             Err(error) => {
                 eprintln!("search engine failed: {error}");
@@ -268,14 +292,10 @@ impl Search {
         }
     }
 
-    /// Computes an answer with the engine (after applying pending changes) and caches it.
-    async fn compute(&self, ask: &Ask, probing: bool) -> Result<Response, EngineError> {
-        let generation = if probing {
-            self.generation
-        } else {
-            self.pass(self.settings.sync_batch).await.map(|r| r.generation).unwrap_or(self.generation)
-        };
-        let _ = self.redis.exec("INCR", &[arg(ENGINE_QUERIES)]);
+    /// Computes an answer with the engine (after applying pending changes), caches it, and
+    /// releases the lock.
+    async fn compute(&self, ask: &Ask, state: &State, probing: bool, lock: &str, token: &str) -> Result<Response, EngineError> {
+        let generation = if probing { state.generation } else { self.pass(self.settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation) };
         let outcome = match ask.ask(&self.engine).await {
             Err(e) if e.is_missing_index() => match self.engine.prepare().await {
                 Ok(()) => ask.ask(&self.engine).await,
@@ -283,23 +303,27 @@ impl Search {
             },
             other => other,
         };
+        let finish = |stale_until: u64, hash: &str, reset: bool| {
+            let keys = [ENGINE_QUERIES, cache::EXPIRY_INDEX, lock, breaker::OPEN_UNTIL, breaker::FAILURES, breaker::PROBE];
+            let args = vec![arg(stale_until), arg(hash), arg(token), arg(u64::from(reset))];
+            if let Err(e) = self.redis.eval(cache::FINISH, &keys, args) {
+                eprintln!("could not finish a search: {}", e.detail());
+            }
+        };
         let value = match outcome {
             Ok(value) => value,
             Err(error) => {
                 self.record_failure(probing);
+                finish(0, "", false);
                 return Err(error);
             }
         };
-        if probing || self.breaker.needs_reset() {
-            let _ = self.redis.exec("DEL", &[arg(breaker::OPEN_UNTIL), arg(breaker::FAILURES), arg(breaker::PROBE)]);
-        }
         let body = serde_json::to_vec(&value).unwrap_or_default();
         let now = now_ms();
         let hash = ask.hash();
         let entry = Entry { generation, fresh_until: now + self.settings.cache_ms, stale_until: now + self.settings.stale_ms, body };
-        if self.settings.cache_ms > 0 && self.kv.set(&cache::key(&hash), &entry.encode()).is_ok() {
-            let _ = self.redis.exec("ZADD", &[arg(cache::EXPIRY_INDEX), arg(entry.stale_until), arg(hash)]);
-        }
+        let cached = self.settings.cache_ms > 0 && self.kv.set(&cache::key(&hash), &entry.encode()).is_ok();
+        finish(if cached { entry.stale_until } else { 0 }, &hash, probing || state.breaker.needs_reset());
         Ok(raw(entry.body, "miss"))
     }
 
@@ -335,34 +359,39 @@ impl Search {
 
     /// The newest videos from feed's Redis records, for the fallback.
     fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
-        const RECENT: &str = r#"
-local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-local out = {}
-for _, id in ipairs(ids) do
-  local v = redis.call('GET', 'video:' .. id)
-  if v then table.insert(out, v) end
-end
-return out
-"#;
-        let reply = self.redis.eval(RECENT, &["feed:latest"], vec![arg(fallback::RECENT)])?;
+        let reply = self.redis.eval(fallback::RECENT_SCRIPT, &["feed:latest"], vec![arg(fallback::RECENT)])?;
         Ok(reply.iter().filter_map(|r| records::video_doc(&text(r)?, None).ok()).collect())
     }
 
     /// One sync pass of at most `batch` changes; skipped while another pass runs or the
-    /// breaker keeps the engine out.
-    pub async fn pass(&self, batch: u64) -> Result<PassReport, EngineError> {
+    /// breaker keeps the engine out. Also drops cache entries past their stale time.
+    pub async fn pass(&self, batch: u64, state: &State) -> Result<PassReport, EngineError> {
         let redis_error = |p: Problem| EngineError(p.detail().to_owned());
-        let mut report = PassReport { generation: self.generation, ..PassReport::default() };
-        if self.breaker.gate(now_ms()) != Gate::Closed {
+        let mut report = PassReport { generation: state.generation, ..PassReport::default() };
+        if state.breaker.gate(now_ms()) != Gate::Closed {
             report.busy = true;
             return Ok(report);
         }
         let token = edge_http::random_id();
-        if !self.take(sync::LEASE, &token, sync::LEASE_MS).map_err(redis_error)? {
+        let now = now_ms();
+        let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::LEASE, cache::EXPIRY_INDEX];
+        let args = vec![arg(sync::GROUP), arg(sync::CONSUMER), arg(batch), arg(now), arg(token.as_str()), arg(sync::LEASE_MS), arg(CACHE_GC_BATCH)];
+        let reply = self.redis.eval(sync::BEGIN, &keys, args).map_err(redis_error)?;
+        if number_at(&reply, 0) != Some(1) {
             report.busy = true;
             return Ok(report);
         }
-        let result = self.pass_holding_lease(batch, &mut report).await;
+        let stale = number_at(&reply, 1).unwrap_or(0) as usize;
+        for hash in reply.iter().skip(2).take(stale).filter_map(text) {
+            let _ = self.kv.delete(&cache::key(&hash));
+        }
+        let reads = sync::parse_read(&reply.iter().skip(2 + stale).map(text).collect::<Vec<_>>());
+        report.read = reads.len();
+        if reads.is_empty() {
+            // The script released the lease itself.
+            return Ok(report);
+        }
+        let result = self.apply_reads(&reads, now, &mut report).await;
         let _ = self.release(sync::LEASE, &token);
         if result.is_err() {
             self.record_failure(false);
@@ -370,25 +399,14 @@ return out
         result.map(|()| report)
     }
 
-    async fn pass_holding_lease(&self, batch: u64, report: &mut PassReport) -> Result<(), EngineError> {
+    async fn apply_reads(&self, reads: &[Read], now: u64, report: &mut PassReport) -> Result<(), EngineError> {
         let redis_error = |p: Problem| EngineError(p.detail().to_owned());
-        self.collect_stale_cache().map_err(redis_error)?;
-        let now = now_ms();
-        let reply = self
-            .redis
-            .eval(sync::READ, &[sync::STREAM, sync::RETRY, sync::RETRY_DATA], vec![arg(sync::GROUP), arg(sync::CONSUMER), arg(batch), arg(now)])
-            .map_err(redis_error)?;
-        let reads = sync::parse_read(&reply.iter().map(text).collect::<Vec<_>>());
-        report.read = reads.len();
-        if reads.is_empty() {
-            return Ok(());
-        }
         self.engine.prepare().await?;
-        let winners = sync::winners(&reads);
+        let winners = sync::winners(reads);
         let mut settles: Vec<Settle> = vec![Settle::Ack; reads.len()];
         let mut docs = Vec::new();
         let mut doc_reads = Vec::new();
-        let built = self.documents(&reads, &winners).map_err(redis_error)?;
+        let built = self.documents(reads, &winners).map_err(redis_error)?;
         for (i, doc) in winners.into_iter().zip(built) {
             match doc {
                 Ok(doc) => {
@@ -475,20 +493,6 @@ return out
             .collect())
     }
 
-    fn collect_stale_cache(&self) -> Result<(), Problem> {
-        let old = self.redis.exec("ZRANGEBYSCORE", &[arg(cache::EXPIRY_INDEX), arg("-inf"), arg(now_ms()), arg("LIMIT"), arg(0u64), arg(CACHE_GC_BATCH)])?;
-        let hashes: Vec<String> = old.iter().filter_map(text).collect();
-        if hashes.is_empty() {
-            return Ok(());
-        }
-        for hash in &hashes {
-            let _ = self.kv.delete(&cache::key(hash));
-        }
-        let mut args = vec![arg(cache::EXPIRY_INDEX)];
-        args.extend(hashes.iter().map(|h| arg(h.as_str())));
-        self.redis.exec("ZREM", &args).map(drop)
-    }
-
     /// Rewrites the documents of up to [`REINDEX_BATCH`] records after key `after` from the
     /// key-value store, and turns live documents in that key range whose record is gone into
     /// tombstones. Answers the report and the key to continue after, if any.
@@ -568,8 +572,8 @@ return out
         let reply = self.redis.eval(sync::STATUS, &keys, vec![arg(sync::GROUP)])?;
         let n = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
         let queries = self.redis.exec("GET", &[arg(ENGINE_QUERIES)])?.first().and_then(int).unwrap_or(0);
-        let now = now_ms();
-        let breaker = match self.breaker.gate(now) {
+        let state = self.state()?;
+        let breaker = match state.breaker.gate(now_ms()) {
             Gate::Closed => "closed",
             Gate::Open => "open",
             Gate::Probe => "half-open",
@@ -591,7 +595,7 @@ return out
                 "last_pass_at": if n(6) > 0 { json!(n(6)) } else { Value::Null },
                 "applied": n(7),
             },
-            "breaker": { "state": breaker, "open_until": self.breaker.open_until, "failures": self.breaker.failures },
+            "breaker": { "state": breaker, "open_until": state.breaker.open_until, "failures": state.breaker.failures },
             "engine_queries": queries,
         }))
     }

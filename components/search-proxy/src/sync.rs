@@ -104,7 +104,7 @@ pub struct Read {
     pub fields: Vec<String>,
 }
 
-/// Entries from the `READ` script's flat reply: `retry, <id>, <failure json>` for due retries
+/// Entries from the [`BEGIN`] script's flat reply: `retry, <id>, <failure json>` for due retries
 /// and `<id>, <fields json>` for stream entries (`false` fields: the entry was trimmed away).
 pub fn parse_read(reply: &[Option<String>]) -> Vec<Read> {
     let mut out = Vec::new();
@@ -181,36 +181,47 @@ pub fn after_failure(read: &Read, error: String, now: u64, base_ms: u64, max_att
     }
 }
 
-/// Reads a batch (`KEYS`: stream, retry set, retry data; `ARGV`: group, consumer, count, now):
-/// due retries, then this consumer's pending entries, then new ones, creating the group (from
-/// the start of the stream) the first time.
-pub const READ: &str = r#"
+/// Starts a pass (`KEYS`: stream, retry set, retry data, lease, cache expiry index; `ARGV`:
+/// group, consumer, count, now, lease token, lease ms, cache entries to drop). Without the lease
+/// it answers `{0}`. With it: takes cache entries past their stale time off the expiry index
+/// (the caller deletes them), creates the group the first time (from the start of the stream),
+/// and reads due retries, then this consumer's pending entries, then new ones. Answers
+/// `{1, n, <n hashes>, <entries>}` with entries as [`parse_read`] reads them; with no entries it
+/// has already released the lease.
+pub const BEGIN: &str = r#"
+if not redis.call('SET', KEYS[4], ARGV[5], 'NX', 'PX', ARGV[6]) then return { 0 } end
+local reply = { 1, 0 }
+local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[4], 'LIMIT', 0, ARGV[7])
+if #old > 0 then
+  redis.call('ZREM', KEYS[5], unpack(old))
+  reply[2] = #old
+  for _, hash in ipairs(old) do table.insert(reply, hash) end
+end
 pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 local count = tonumber(ARGV[3])
-local out = {}
+local read = 0
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, count)
 for _, id in ipairs(due) do
-  table.insert(out, 'retry')
-  table.insert(out, id)
-  table.insert(out, redis.call('HGET', KEYS[3], id) or '')
+  table.insert(reply, 'retry')
+  table.insert(reply, id)
+  table.insert(reply, redis.call('HGET', KEYS[3], id) or '')
+  read = read + 1
 end
 local function take(from, n)
-  if n <= 0 then return 0 end
-  local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', n, 'STREAMS', KEYS[1], from)
-  local got = 0
-  if reply and reply[1] then
-    for _, e in ipairs(reply[1][2]) do
-      table.insert(out, e[1])
-      table.insert(out, e[2] and cjson.encode(e[2]) or 'false')
-      got = got + 1
+  if n <= 0 then return end
+  local streams = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', n, 'STREAMS', KEYS[1], from)
+  if streams and streams[1] then
+    for _, e in ipairs(streams[1][2]) do
+      table.insert(reply, e[1])
+      table.insert(reply, e[2] and cjson.encode(e[2]) or 'false')
+      read = read + 1
     end
   end
-  return got
 end
-local left = count - #due
-left = left - take('0', left)
-take('>', left)
-return out
+take('0', count - read)
+take('>', count - read)
+if read == 0 then redis.call('DEL', KEYS[4]) end
+return reply
 "#;
 
 /// Settles a pass (`KEYS`: stream, retry set, retry data, parked, generation, stats; `ARGV`:
