@@ -19,18 +19,34 @@ pub fn lock_key(hash: &str) -> String {
 pub const EXPIRY_INDEX: &str = "search:cache:expiry";
 
 /// Starts an answer in one round trip (`KEYS`: generation, breaker open-until, breaker
-/// failures, the query's lock; `ARGV`: the cached entry's generation (-1: none) and fresh-until,
-/// now, a lock token, the lock's time to live). Answers generation, open-until, failures,
-/// whether the entry is fresh, and, when it is not, whether this request took the lock.
+/// failures, the query's lock, the change stream, the retry set, [`EXPIRY_INDEX`]; `ARGV`: the
+/// cached entry's generation (-1: none) and fresh-until, now, a lock token, the lock's time to
+/// live, the indexer's group). Answers generation, open-until, failures, whether the entry is
+/// fresh, whether this request took the lock, and (when it did) whether a sync pass has work:
+/// unread or pending changes, due retries or cache entries to drop.
 pub const START: &str = r#"
 local generation = tonumber(redis.call('GET', KEYS[1]) or '0')
 local open = redis.call('GET', KEYS[2]) or '0'
 local failures = redis.call('GET', KEYS[3]) or '0'
-if tonumber(ARGV[1]) >= generation and tonumber(ARGV[3]) < tonumber(ARGV[2]) then
-  return { generation, open, failures, 1, 0 }
+local now = tonumber(ARGV[3])
+if tonumber(ARGV[1]) >= generation and now < tonumber(ARGV[2]) then
+  return { generation, open, failures, 1, 0, 0 }
 end
-local locked = redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) and 1 or 0
-return { generation, open, failures, 0, locked }
+if not redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) then
+  return { generation, open, failures, 0, 0, 0 }
+end
+local work = 1
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[5])
+if ok then
+  for _, g in ipairs(groups) do
+    local info = {}
+    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+    if info['name'] == ARGV[6] and info['pending'] == 0 and info['lag'] == 0 then work = 0 end
+  end
+end
+if work == 0 and #redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, 1) > 0 then work = 1 end
+if work == 0 and #redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 1) > 0 then work = 1 end
+return { generation, open, failures, 0, 1, work }
 "#;
 
 /// Finishes an engine call in one round trip (`KEYS`: engine-query counter, [`EXPIRY_INDEX`],

@@ -112,7 +112,7 @@ impl Engine for Elastic {
 
     async fn suggest(&self, query: &SuggestQuery) -> Result<Vec<Suggestion>, EngineError> {
         let (status, body) = self.search_index("suggest", &suggest_body(query)).await?;
-        parse_suggest(status, &body)
+        parse_suggest(status, &body, query.limit)
     }
 
     async fn apply(&self, docs: &[Doc], replace_equal: bool) -> Result<Vec<DocResult>, EngineError> {
@@ -234,7 +234,8 @@ fn suggest_body(query: &SuggestQuery) -> Value {
                 "query": words(&query.terms), "type": "bool_prefix", "fields": SUGGEST_FIELDS, "operator": "and",
             } }],
         } },
-        "size": query.limit, "track_total_hits": false, "_source": ["title", "username"],
+        // Extra hits make up for titles that repeat.
+        "size": query.limit * 2, "track_total_hits": false, "_source": ["title", "username"],
     })
 }
 
@@ -327,20 +328,21 @@ fn parse_search(status: StatusCode, body: &[u8], limit: usize) -> Result<Page, E
         }
         // `_score` is null when sorting by date.
         let score = hit["_score"].as_f64().unwrap_or(0.0);
-        page.hits.push(Hit { kind, id, score, highlight, item: hit["_source"]["item"].clone() });
+        let item = serde_json::value::to_raw_value(&hit["_source"]["item"]).map_err(|e| EngineError(format!("Elasticsearch search answer: {e}")))?;
+        page.hits.push(Hit { kind, id, score, highlight, item });
     }
     Ok(page)
 }
 
 /// Completions from a `_search` answer: titles of videos, usernames of users, each text once.
-fn parse_suggest(status: StatusCode, body: &[u8]) -> Result<Vec<Suggestion>, EngineError> {
+fn parse_suggest(status: StatusCode, body: &[u8], limit: usize) -> Result<Vec<Suggestion>, EngineError> {
     let answer = answer("suggest", status, body)?;
     let mut out: Vec<Suggestion> = Vec::new();
     for hit in hits("suggest", &answer)? {
         let (kind, id) = key_of("suggest", hit)?;
         let field = if kind == Kind::Video { "title" } else { "username" };
         let text = hit["_source"][field].as_str().unwrap_or("");
-        if !text.is_empty() && !out.iter().any(|s| s.text == text) {
+        if !text.is_empty() && out.len() < limit && !out.iter().any(|s| s.text == text) {
             out.push(Suggestion { text: text.to_owned(), kind, id });
         }
     }
@@ -497,7 +499,7 @@ mod tests {
                     "username.suggest", "username.suggest._2gram", "username.suggest._3gram",
                 ] } }],
             } },
-            "size": 8, "track_total_hits": false, "_source": ["title", "username"],
+            "size": 16, "track_total_hits": false, "_source": ["title", "username"],
         });
         assert_eq!(suggest_body(&q), expected);
     }
@@ -559,7 +561,7 @@ mod tests {
         assert!(page.more);
         assert_eq!(page.hits.len(), 2);
         let first = &page.hits[0];
-        assert_eq!((first.kind, first.id.as_str(), first.score, &first.item), (Kind::Video, "42", 1.25, &json!({ "id": "42" })));
+        assert_eq!((first.kind, first.id.as_str(), first.score, first.item.get()), (Kind::Video, "42", 1.25, r#"{"id":"42"}"#));
         assert_eq!(Value::Object(first.highlight.clone()), json!({ "title": "<mark>Rust</mark> &amp; cats", "description": "… learn <mark>rust</mark>" }));
         assert_eq!((page.hits[1].kind, page.hits[1].score, page.hits[1].highlight.len()), (Kind::User, 0.0, 0));
         assert!(!parse_search(status, &body, 3).unwrap().more);
@@ -574,7 +576,7 @@ mod tests {
             { "_id": "video:2", "_score": 2.0, "_source": { "title": "Rust tutorial", "username": "ann" } },
             { "_id": "user:u7", "_score": 1.0, "_source": { "title": "Rusty Ann", "username": "rusty" } },
         ] } }));
-        let texts: Vec<_> = parse_suggest(status, &body).unwrap().into_iter().map(|s| (s.text, s.kind, s.id)).collect();
+        let texts: Vec<_> = parse_suggest(status, &body, 10).unwrap().into_iter().map(|s| (s.text, s.kind, s.id)).collect();
         assert_eq!(texts, [("Rust tutorial".into(), Kind::Video, "1".into()), ("rusty".into(), Kind::User, "u7".into())]);
     }
 
@@ -623,12 +625,12 @@ mod tests {
         let busy = json!({ "error": { "type": "cluster_block_exception", "reason": "blocked" }, "status": 503 }).to_string();
         assert!(parse_bulk(unavailable, busy.as_bytes(), 1).unwrap_err().0.ends_with("HTTP 503: cluster_block_exception: blocked"));
         let missing = json!({ "error": { "type": "index_not_found_exception", "reason": "no such index [videos]" }, "status": 404 });
-        assert!(parse_suggest(StatusCode::NOT_FOUND, missing.to_string().as_bytes()).unwrap_err().is_missing_index());
+        assert!(parse_suggest(StatusCode::NOT_FOUND, missing.to_string().as_bytes(), 10).unwrap_err().is_missing_index());
         assert!(parse_live_keys(StatusCode::NOT_FOUND, b"").unwrap_err().0.contains("empty body"));
         assert!(parse_prepare(StatusCode::BAD_REQUEST, b"not json").is_err());
         for garbage in [&b"not json"[..], b"{}", b"{\"hits\":{\"hits\":7}}"] {
             assert!(parse_search(StatusCode::OK, garbage, 20).is_err());
-            assert!(parse_suggest(StatusCode::OK, garbage).is_err());
+            assert!(parse_suggest(StatusCode::OK, garbage, 10).is_err());
             assert!(parse_live_keys(StatusCode::OK, garbage).is_err());
             assert!(parse_bulk(StatusCode::OK, garbage, 1).is_err());
         }

@@ -1,6 +1,7 @@
 //! The one interface every search backend implements, and the records that cross it.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::params::{Kind, SearchQuery, SuggestQuery};
@@ -65,7 +66,7 @@ impl Doc {
 }
 
 /// One search result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Hit {
     /// Video or user.
     #[serde(serialize_with = "kind_name")]
@@ -76,8 +77,8 @@ pub struct Hit {
     pub score: f64,
     /// HTML with matches in `<mark>` (text escaped): `title`, `description`, `username`.
     pub highlight: serde_json::Map<String, Value>,
-    /// The record.
-    pub item: Value,
+    /// The record, as stored (passed through without being parsed again).
+    pub item: Box<RawValue>,
 }
 
 fn kind_name<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error> {
@@ -87,7 +88,7 @@ fn kind_name<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error>
 impl Hit {
     /// A hit for `item`, highlighted by the proxy from the stored text (engines without their
     /// own highlighter, and the fallback).
-    pub fn highlighted(kind: Kind, id: String, score: f64, item: Value, fields: &Fields<'_>, terms: &[Term]) -> Hit {
+    pub fn highlighted(kind: Kind, id: String, score: f64, item: Box<RawValue>, fields: &Fields<'_>, terms: &[Term]) -> Hit {
         let mut highlight = serde_json::Map::new();
         if let Some(h) = text::highlight(fields.title, terms) {
             highlight.insert("title".into(), h.into());
@@ -113,7 +114,7 @@ pub struct Fields<'a> {
 }
 
 /// A page of results.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Page {
     /// Results in order.
     pub hits: Vec<Hit>,

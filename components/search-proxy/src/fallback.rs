@@ -44,9 +44,10 @@ pub fn search(recent: &[Doc], q: &SearchQuery) -> Page {
     let hits: Vec<Hit> = found
         .by_ref()
         .take(q.limit)
-        .map(|d| {
+        .filter_map(|d| {
             let fields = Fields { title: &d.title, description: &d.description, username: &d.username };
-            Hit::highlighted(d.kind, d.id.clone(), 0.0, d.item.clone(), &fields, &q.terms)
+            let item = serde_json::value::to_raw_value(&d.item).ok()?;
+            Some(Hit::highlighted(d.kind, d.id.clone(), 0.0, item, &fields, &q.terms))
         })
         .collect();
     Page { hits, more: found.next().is_some() }

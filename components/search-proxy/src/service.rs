@@ -234,8 +234,9 @@ impl Search {
     /// Answers `ask`: fresh cache; else one request computes (the others wait for its answer);
     /// while the engine is down, a stale answer or the fallback, marked degraded.
     ///
-    /// A hit costs one key-value read and one Redis round trip; a miss with nothing to sync
-    /// three more Redis round trips (lock, sync check, finish) around the engine call.
+    /// A hit costs one key-value read and one Redis round trip, which also takes the lock on a
+    /// miss and tells whether changes wait; a miss with nothing to sync adds one round trip
+    /// (finish) around the engine call.
     pub async fn answer(&self, ask: &Ask) -> Result<Response, Problem> {
         let hash = ask.hash();
         let started = now_ms();
@@ -244,14 +245,17 @@ impl Search {
         let token = edge_http::random_id();
         let lock_ms = self.settings.coalesce_wait_ms.saturating_mul(2).max(1000);
         let (entry_generation, fresh_until) = entry.as_ref().map_or((-1, 0), |e| (e.generation as i64, e.fresh_until));
-        let keys = [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, lock.as_str()];
-        let reply = self.redis.eval(cache::START, &keys, vec![arg(entry_generation), arg(fresh_until), arg(started), arg(token.as_str()), arg(lock_ms)])?;
+        let keys = [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, lock.as_str(), sync::STREAM, sync::RETRY, cache::EXPIRY_INDEX];
+        let args = vec![arg(entry_generation), arg(fresh_until), arg(started), arg(token.as_str()), arg(lock_ms), arg(sync::GROUP)];
+        let reply = self.redis.eval(cache::START, &keys, args)?;
         let breaker = Breaker { open_until: number_at(&reply, 1).filter(|&t| t > 0), failures: number_at(&reply, 2).unwrap_or(0) };
         let state = State { generation: number_at(&reply, 0).unwrap_or(0), breaker };
         if let (Some(entry), Some(1)) = (entry.as_ref(), number_at(&reply, 3)) {
             return Ok(raw(entry.body.clone(), "hit"));
         }
         let mut holding = number_at(&reply, 4) == Some(1);
+        // A request that waited for the lock does not know; it lets the pass find out.
+        let mut sync_work = number_at(&reply, 5) == Some(1);
         let probing = match breaker.gate(started) {
             Gate::Closed => false,
             Gate::Probe if self.take(breaker::PROBE, "1", self.settings.breaker_cooldown_ms.max(1000))? => true,
@@ -272,6 +276,7 @@ impl Search {
                 }
                 if self.take(&lock, &token, lock_ms)? {
                     holding = true;
+                    sync_work = true;
                     break;
                 }
             }
@@ -283,7 +288,8 @@ impl Search {
             }
             return Ok(raw(e.body, "hit"));
         }
-        match self.compute(ask, &state, probing, &lock, &token).await {
+        let sync_first = !probing && (sync_work || !holding);
+        match self.compute(ask, &state, sync_first, probing, &lock, &token).await {
             Ok(response) => Ok(response),
             Err(error) => {
                 eprintln!("search engine failed: {error}");
@@ -294,8 +300,8 @@ impl Search {
 
     /// Computes an answer with the engine (after applying pending changes), caches it, and
     /// releases the lock.
-    async fn compute(&self, ask: &Ask, state: &State, probing: bool, lock: &str, token: &str) -> Result<Response, EngineError> {
-        let generation = if probing { state.generation } else { self.pass(self.settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation) };
+    async fn compute(&self, ask: &Ask, state: &State, sync_first: bool, probing: bool, lock: &str, token: &str) -> Result<Response, EngineError> {
+        let generation = if sync_first { self.pass(self.settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation) } else { state.generation };
         let outcome = match ask.ask(&self.engine).await {
             Err(e) if e.is_missing_index() => match self.engine.prepare().await {
                 Ok(()) => ask.ask(&self.engine).await,

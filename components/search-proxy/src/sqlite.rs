@@ -216,7 +216,7 @@ pub fn page(result: &QueryResult, q: &SearchQuery) -> Page {
         .filter_map(|row| {
             let v = &row.values;
             let kind = Kind::parse(column(v, 0))?;
-            let item = serde_json::from_str(column(v, 2)).ok()?;
+            let item = serde_json::value::RawValue::from_string(column(v, 2).to_owned()).ok()?;
             let score = match v.get(6) {
                 Some(Value::Real(r)) => *r,
                 _ => 0.0,

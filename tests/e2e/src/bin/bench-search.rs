@@ -160,7 +160,7 @@ fn main() {
 
     let list: String = words.iter().map(|w| format!("\"{w}\",")).collect();
     let misses = format!(
-        "local words = {{{list}}}\nlocal n = 0\nlocal id = 0\nfunction setup(thread) id = id + 1; thread:set(\"tid\", id) end\nfunction init() tid = wrk.thread:get(\"tid\"); math.randomseed(os.time() * 1000 + tid); n = math.random(0, 1000000) end\nfunction request()\n  n = n + 1\n  local a = words[(n % #words) + 1]\n  local b = words[((n * 31 + 7 + tid * 97) % #words) + 1]\n  return wrk.format(\"GET\", \"/search?q=\" .. a .. \"+\" .. b .. \"&limit=\" .. ((math.floor(n / #words) % 50) + 1))\nend\n"
+        "local words = {{{list}}}\nlocal n = 0\nlocal id = 0\nfunction setup(thread) id = id + 1; thread:set(\"tid\", id) end\nfunction init() tid = wrk.thread:get(\"tid\"); math.randomseed(os.time() * 1000 + tid); n = math.random(0, 1000000) end\nfunction request()\n  n = n + 1\n  local a = words[(n % #words) + 1]\n  local b = words[((math.floor(n / #words) + tid * 97) % #words) + 1]\n  return wrk.format(\"GET\", \"/search?q=\" .. a .. \"+\" .. b)\nend\n"
     );
     wrk(&app, &dir, "cache miss", 1, &misses);
     wrk(&app, &dir, "cache miss", 16, &misses);
