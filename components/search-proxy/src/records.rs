@@ -32,13 +32,16 @@ struct UserRecord {
     version: u64,
 }
 
-/// The document of a video record (feed's JSON), with its author's username when known.
+/// The document of a video record (feed's JSON); `author_name` looks up the author's username
+/// by user id.
 ///
 /// The creation time comes from the id, as feed serves it; the item is the record as feed
 /// shows it plus `author_name`.
-pub fn video_doc(json: &str, author_name: Option<&str>) -> Result<Doc, String> {
-    let record: VideoRecord = serde_json::from_str(json).map_err(|e| format!("video record is not valid: {e}"))?;
-    let mut item: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+pub fn video_doc(json: &str, author_name: impl FnOnce(&str) -> Option<String>) -> Result<Doc, String> {
+    let invalid = |e: serde_json::Error| format!("video record is not valid: {e}");
+    let mut item: Value = serde_json::from_str(json).map_err(invalid)?;
+    let record = VideoRecord::deserialize(&item).map_err(invalid)?;
+    let author_name = author_name(&record.author);
     let created_at = video_ids::timestamp_ms(record.id);
     item["created_at"] = json!(created_at);
     if item["updated_at"].as_u64().unwrap_or(0) < created_at {
@@ -55,7 +58,7 @@ pub fn video_doc(json: &str, author_name: Option<&str>) -> Result<Doc, String> {
         title: record.title,
         description: record.description,
         tags: record.tags.iter().map(|t| t.to_lowercase()).collect(),
-        username: author_name.unwrap_or_default().to_owned(),
+        username: author_name.unwrap_or_default(),
         item,
     })
 }
@@ -98,15 +101,15 @@ mod tests {
         let json = format!(
             r#"{{"id":{id},"author":"u1","title":"Rust 教程","description":"d","tags":["Rust","Web"],"cover_key":null,"object_key":"k","size":1,"content_type":"video/mp4","sha256":null,"created_at":0,"updated_at":0,"version":3}}"#
         );
-        let doc = video_doc(&json, Some("ann")).unwrap();
+        let doc = video_doc(&json, |author| (author == "u1").then(|| "ann".to_owned())).unwrap();
         assert_eq!(doc.key(), format!("video:{id}"));
         assert_eq!((doc.version, doc.created_at), (3, video_ids::FEED_EPOCH_MS + 5000));
         assert_eq!(doc.tags, vec!["rust", "web"]);
         assert_eq!(doc.item["author_name"], "ann");
         assert_eq!(doc.item["created_at"], doc.created_at);
         assert_eq!(doc.item["object_key"], "k");
-        assert!(video_doc("{", None).is_err());
-        assert!(video_doc(r#"{"id":1}"#, None).is_err());
+        assert!(video_doc("{", |_| None).is_err());
+        assert!(video_doc(r#"{"id":1}"#, |_| None).is_err());
     }
 
     #[test]

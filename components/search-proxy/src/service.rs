@@ -161,6 +161,11 @@ fn engine_problem(error: &EngineError) -> Problem {
     Problem::unavailable("search-unavailable", format!("the search engine failed ({error}); retry shortly"))
 }
 
+/// A Redis failure inside a sync pass, which fails the pass like an engine failure would.
+fn pass_failed(problem: Problem) -> EngineError {
+    EngineError(problem.detail().to_owned())
+}
+
 fn kv_error(error: impl std::fmt::Display) -> Problem {
     edge_spin::kv_unavailable(error)
 }
@@ -366,13 +371,12 @@ impl Search {
     /// The newest videos from feed's Redis records, for the fallback.
     fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
         let reply = self.redis.eval(fallback::RECENT_SCRIPT, &["feed:latest"], vec![arg(fallback::RECENT)])?;
-        Ok(reply.iter().filter_map(|r| records::video_doc(&text(r)?, None).ok()).collect())
+        Ok(reply.iter().filter_map(|r| records::video_doc(&text(r)?, |_| None).ok()).collect())
     }
 
     /// One sync pass of at most `batch` changes; skipped while another pass runs or the
     /// breaker keeps the engine out. Also drops cache entries past their stale time.
     pub async fn pass(&self, batch: u64, state: &State) -> Result<PassReport, EngineError> {
-        let redis_error = |p: Problem| EngineError(p.detail().to_owned());
         let mut report = PassReport { generation: state.generation, ..PassReport::default() };
         if state.breaker.gate(now_ms()) != Gate::Closed {
             report.busy = true;
@@ -382,7 +386,7 @@ impl Search {
         let now = now_ms();
         let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::LEASE, cache::EXPIRY_INDEX];
         let args = vec![arg(sync::GROUP), arg(sync::CONSUMER), arg(batch), arg(now), arg(token.as_str()), arg(sync::LEASE_MS), arg(CACHE_GC_BATCH)];
-        let reply = self.redis.eval(sync::BEGIN, &keys, args).map_err(redis_error)?;
+        let reply = self.redis.eval(sync::BEGIN, &keys, args).map_err(pass_failed)?;
         if number_at(&reply, 0) != Some(1) {
             report.busy = true;
             return Ok(report);
@@ -406,13 +410,12 @@ impl Search {
     }
 
     async fn apply_reads(&self, reads: &[Read], now: u64, report: &mut PassReport) -> Result<(), EngineError> {
-        let redis_error = |p: Problem| EngineError(p.detail().to_owned());
         self.engine.prepare().await?;
         let winners = sync::winners(reads);
         let mut settles: Vec<Settle> = vec![Settle::Ack; reads.len()];
         let mut docs = Vec::new();
         let mut doc_reads = Vec::new();
-        let built = self.documents(reads, &winners).map_err(redis_error)?;
+        let built = self.documents(reads, &winners).map_err(pass_failed)?;
         for (i, doc) in winners.into_iter().zip(built) {
             match doc {
                 Ok(doc) => {
@@ -450,7 +453,7 @@ impl Search {
             args.extend([arg(op), arg(read.entry.as_str()), arg(score), arg(json)]);
         }
         let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::PARKED, sync::GENERATION, sync::STATS];
-        let settled = self.redis.eval(sync::SETTLE, &keys, args).map_err(redis_error)?;
+        let settled = self.redis.eval(sync::SETTLE, &keys, args).map_err(pass_failed)?;
         report.generation = settled.first().and_then(int).unwrap_or(0).max(0) as u64;
         Ok(())
     }
@@ -489,10 +492,7 @@ impl Search {
                     return Ok(Doc::tombstone(change.kind(), &change.id, change.version));
                 };
                 match change.kind() {
-                    Kind::Video => {
-                        let author = serde_json::from_str::<Value>(&record).ok().and_then(|v| v["author"].as_str().map(str::to_owned)).unwrap_or_default();
-                        records::video_doc(&record, names.get(&self.kv, &author).as_deref())
-                    }
+                    Kind::Video => records::video_doc(&record, |author| names.get(&self.kv, author)),
                     Kind::User => records::user_doc(&record, change.version),
                 }
             })
@@ -522,8 +522,7 @@ impl Search {
             let Some(bytes) = self.kv.get(key).map_err(kv_error)? else { continue };
             let record = String::from_utf8_lossy(&bytes);
             let doc = if key.starts_with("video:") {
-                let author = serde_json::from_str::<Value>(&record).ok().and_then(|v| v["author"].as_str().map(str::to_owned)).unwrap_or_default();
-                records::video_doc(&record, names.get(&self.kv, &author).as_deref())
+                records::video_doc(&record, |author| names.get(&self.kv, author))
             } else {
                 records::user_doc(&record, 1)
             };
