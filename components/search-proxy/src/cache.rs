@@ -15,6 +15,10 @@ pub fn lock_key(hash: &str) -> String {
     format!("search:lock:{hash}")
 }
 
+/// How long a computing request holds its lock at most: longer than an engine call should take,
+/// so the lock is released explicitly; a holder that died frees it then.
+pub const LOCK_MS: u64 = 10_000;
+
 /// Redis sorted set of cached hashes by `stale_until`, for removing old entries.
 pub const EXPIRY_INDEX: &str = "search:cache:expiry";
 

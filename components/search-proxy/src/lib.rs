@@ -81,9 +81,7 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
             // Public: a pass is bounded and only one runs at a time, so a scheduler (or anyone)
             // calling it costs no more than a search that misses the cache.
             let search = Search::open()?;
-            let report = search.pass(SYNC_CALL_BATCH, &search.state()?).await.map_err(|e| {
-                Problem::unavailable("search-unavailable", format!("the sync pass failed ({e}); it is retried on the next pass"))
-            })?;
+            let report = search.pass(SYNC_CALL_BATCH, &search.state()?).await?;
             Ok(no_store(json_response(StatusCode::OK, &report)))
         }
         Endpoint::Parked => {

@@ -1,6 +1,7 @@
 //! The Spin side of search: answering through the cache, coalescing and the breaker; sync
 //! passes; reindexing. Host calls live here; every decision is made by the pure modules.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -161,7 +162,8 @@ fn engine_problem(error: &EngineError) -> Problem {
     Problem::unavailable("search-unavailable", format!("the search engine failed ({error}); retry shortly"))
 }
 
-/// A Redis failure inside a sync pass, which fails the pass like an engine failure would.
+/// A problem inside engine work (a Redis failure in a sync pass), which fails it like an engine
+/// failure would.
 fn pass_failed(problem: Problem) -> EngineError {
     EngineError(problem.detail().to_owned())
 }
@@ -197,11 +199,24 @@ pub struct State {
 }
 
 /// One request's view of search.
+///
+/// The engine and the tuning variables are read on first use, so a cache hit touches neither.
 pub struct Search {
     redis: Redis,
     kv: Store,
-    engine: Backend,
-    settings: Settings,
+    engine: OnceCell<Backend>,
+    settings: OnceCell<Settings>,
+}
+
+/// The value in `cell`, made by `init` the first time.
+fn lazy<T>(cell: &OnceCell<T>, init: impl FnOnce() -> Result<T, Problem>) -> Result<&T, Problem> {
+    match cell.get() {
+        Some(value) => Ok(value),
+        None => {
+            let value = init()?;
+            Ok(cell.get_or_init(|| value))
+        }
+    }
 }
 
 fn number_at(reply: &[spin_sdk::redis::RedisResult], i: usize) -> Option<u64> {
@@ -209,11 +224,19 @@ fn number_at(reply: &[spin_sdk::redis::RedisResult], i: usize) -> Option<u64> {
 }
 
 impl Search {
-    /// Connects to Redis, the key-value store and the engine.
+    /// Connects to Redis and the key-value store.
     pub fn open() -> Result<Search, Problem> {
         let redis = Redis::open()?;
         let kv = Store::open_default().map_err(kv_error)?;
-        Ok(Search { redis, kv, engine: Backend::configured()?, settings: Settings::read()? })
+        Ok(Search { redis, kv, engine: OnceCell::new(), settings: OnceCell::new() })
+    }
+
+    fn engine(&self) -> Result<&Backend, Problem> {
+        lazy(&self.engine, Backend::configured)
+    }
+
+    fn settings(&self) -> Result<&Settings, Problem> {
+        lazy(&self.settings, Settings::read)
     }
 
     /// The generation and the breaker (one Redis round trip).
@@ -248,10 +271,9 @@ impl Search {
         let entry = self.cached(&hash);
         let lock = cache::lock_key(&hash);
         let token = edge_http::random_id();
-        let lock_ms = self.settings.coalesce_wait_ms.saturating_mul(2).max(1000);
         let (entry_generation, fresh_until) = entry.as_ref().map_or((-1, 0), |e| (e.generation as i64, e.fresh_until));
         let keys = [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, lock.as_str(), sync::STREAM, sync::RETRY, cache::EXPIRY_INDEX];
-        let args = vec![arg(entry_generation), arg(fresh_until), arg(started), arg(token.as_str()), arg(lock_ms), arg(sync::GROUP)];
+        let args = vec![arg(entry_generation), arg(fresh_until), arg(started), arg(token.as_str()), arg(cache::LOCK_MS), arg(sync::GROUP)];
         let reply = self.redis.eval(cache::START, &keys, args)?;
         let breaker = Breaker { open_until: number_at(&reply, 1).filter(|&t| t > 0), failures: number_at(&reply, 2).unwrap_or(0) };
         let state = State { generation: number_at(&reply, 0).unwrap_or(0), breaker };
@@ -259,11 +281,14 @@ impl Search {
             return Ok(raw(entry.body.clone(), "hit"));
         }
         let mut holding = number_at(&reply, 4) == Some(1);
+        // A miss needs both; a misconfigured one is the operator's 500, not a degraded answer.
+        let settings = self.settings()?;
+        self.engine()?;
         // A request that waited for the lock does not know; it lets the pass find out.
         let mut sync_work = number_at(&reply, 5) == Some(1);
         let probing = match breaker.gate(started) {
             Gate::Closed => false,
-            Gate::Probe if self.take(breaker::PROBE, "1", self.settings.breaker_cooldown_ms.max(1000))? => true,
+            Gate::Probe if self.take(breaker::PROBE, "1", settings.breaker_cooldown_ms.max(1000))? => true,
             _ => {
                 if holding {
                     self.release(&lock, &token)?;
@@ -273,13 +298,13 @@ impl Search {
         };
         if !holding {
             let mut pause = 2;
-            while now_ms() < started + self.settings.coalesce_wait_ms {
+            while now_ms() < started + settings.coalesce_wait_ms {
                 std::thread::sleep(Duration::from_millis(pause));
                 pause = (pause * 2).min(20);
                 if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(state.generation, now_ms())) {
                     return Ok(raw(e.body, "coalesced"));
                 }
-                if self.take(&lock, &token, lock_ms)? {
+                if self.take(&lock, &token, cache::LOCK_MS)? {
                     holding = true;
                     sync_work = true;
                     break;
@@ -306,10 +331,11 @@ impl Search {
     /// Computes an answer with the engine (after applying pending changes), caches it, and
     /// releases the lock.
     async fn compute(&self, ask: &Ask, state: &State, sync_first: bool, probing: bool, lock: &str, token: &str) -> Result<Response, EngineError> {
-        let generation = if sync_first { self.pass(self.settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation) } else { state.generation };
-        let outcome = match ask.ask(&self.engine).await {
-            Err(e) if e.is_missing_index() => match self.engine.prepare().await {
-                Ok(()) => ask.ask(&self.engine).await,
+        let (engine, settings) = (self.engine().map_err(pass_failed)?, self.settings().map_err(pass_failed)?);
+        let generation = if sync_first { self.pass(settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation) } else { state.generation };
+        let outcome = match ask.ask(engine).await {
+            Err(e) if e.is_missing_index() => match engine.prepare().await {
+                Ok(()) => ask.ask(engine).await,
                 Err(e) => Err(e),
             },
             other => other,
@@ -332,14 +358,14 @@ impl Search {
         let body = serde_json::to_vec(&value).unwrap_or_default();
         let now = now_ms();
         let hash = ask.hash();
-        let entry = Entry { generation, fresh_until: now + self.settings.cache_ms, stale_until: now + self.settings.stale_ms, body };
-        let cached = self.settings.cache_ms > 0 && self.kv.set(&cache::key(&hash), &entry.encode()).is_ok();
+        let entry = Entry { generation, fresh_until: now + settings.cache_ms, stale_until: now + settings.stale_ms, body };
+        let cached = settings.cache_ms > 0 && self.kv.set(&cache::key(&hash), &entry.encode()).is_ok();
         finish(if cached { entry.stale_until } else { 0 }, &hash, probing || state.breaker.needs_reset());
         Ok(raw(entry.body, "miss"))
     }
 
     fn record_failure(&self, probing: bool) {
-        let s = &self.settings;
+        let Ok(s) = self.settings() else { return };
         let args = vec![
             arg(now_ms()),
             arg(s.breaker_failures),
@@ -376,17 +402,20 @@ impl Search {
 
     /// One sync pass of at most `batch` changes; skipped while another pass runs or the
     /// breaker keeps the engine out. Also drops cache entries past their stale time.
-    pub async fn pass(&self, batch: u64, state: &State) -> Result<PassReport, EngineError> {
+    pub async fn pass(&self, batch: u64, state: &State) -> Result<PassReport, Problem> {
         let mut report = PassReport { generation: state.generation, ..PassReport::default() };
         if state.breaker.gate(now_ms()) != Gate::Closed {
             report.busy = true;
             return Ok(report);
         }
+        // Misconfiguration is the operator's 500, not an engine failure.
+        self.engine()?;
+        self.settings()?;
         let token = edge_http::random_id();
         let now = now_ms();
         let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::LEASE, cache::EXPIRY_INDEX];
         let args = vec![arg(sync::GROUP), arg(sync::CONSUMER), arg(batch), arg(now), arg(token.as_str()), arg(sync::LEASE_MS), arg(CACHE_GC_BATCH)];
-        let reply = self.redis.eval(sync::BEGIN, &keys, args).map_err(pass_failed)?;
+        let reply = self.redis.eval(sync::BEGIN, &keys, args)?;
         if number_at(&reply, 0) != Some(1) {
             report.busy = true;
             return Ok(report);
@@ -403,14 +432,19 @@ impl Search {
         }
         let result = self.apply_reads(&reads, now, &mut report).await;
         let _ = self.release(sync::LEASE, &token);
-        if result.is_err() {
-            self.record_failure(false);
+        match result {
+            Ok(()) => Ok(report),
+            Err(error) => {
+                self.record_failure(false);
+                Err(Problem::unavailable("search-unavailable", format!("the sync pass failed ({error}); it is retried on the next pass")))
+            }
         }
-        result.map(|()| report)
     }
 
     async fn apply_reads(&self, reads: &[Read], now: u64, report: &mut PassReport) -> Result<(), EngineError> {
-        self.engine.prepare().await?;
+        let (engine, settings) = (self.engine().map_err(pass_failed)?, self.settings().map_err(pass_failed)?);
+        let after_failure = |read: &Read, error: String| sync::after_failure(read, error, now, settings.retry_base_ms, settings.max_attempts);
+        engine.prepare().await?;
         let winners = sync::winners(reads);
         let mut settles: Vec<Settle> = vec![Settle::Ack; reads.len()];
         let mut docs = Vec::new();
@@ -422,19 +456,19 @@ impl Search {
                     docs.push(doc);
                     doc_reads.push(i);
                 }
-                Err(error) => settles[i] = self.after_failure(&reads[i], error, now),
+                Err(error) => settles[i] = after_failure(&reads[i], error),
             }
         }
         for (i, read) in reads.iter().enumerate() {
             if let Err(error) = &read.change {
-                settles[i] = self.after_failure(read, error.clone(), now);
+                settles[i] = after_failure(read, error.clone());
             }
         }
-        let results = self.engine.apply(&docs, false).await?;
+        let results = engine.apply(&docs, false).await?;
         for (i, result) in doc_reads.into_iter().zip(results) {
             match result {
                 Ok(()) => report.applied += 1,
-                Err(error) => settles[i] = self.after_failure(&reads[i], error, now),
+                Err(error) => settles[i] = after_failure(&reads[i], error),
             }
         }
         let mut args = vec![arg(sync::GROUP), arg(report.applied as u64), arg(now)];
@@ -456,10 +490,6 @@ impl Search {
         let settled = self.redis.eval(sync::SETTLE, &keys, args).map_err(pass_failed)?;
         report.generation = settled.first().and_then(int).unwrap_or(0).max(0) as u64;
         Ok(())
-    }
-
-    fn after_failure(&self, read: &Read, error: String, now: u64) -> Settle {
-        sync::after_failure(read, error, now, self.settings.retry_base_ms, self.settings.max_attempts)
     }
 
     /// The documents of the winning changes, in order: tombstones for deletes (and for records
@@ -503,8 +533,9 @@ impl Search {
     /// key-value store, and turns live documents in that key range whose record is gone into
     /// tombstones. Answers the report and the key to continue after, if any.
     pub async fn reindex(&self, after: &str) -> Result<Value, Problem> {
-        let engine = |e: EngineError| engine_problem(&e);
-        self.engine.prepare().await.map_err(engine)?;
+        let engine = self.engine()?;
+        let failed_engine = |e: EngineError| engine_problem(&e);
+        engine.prepare().await.map_err(failed_engine)?;
         let mut keys: Vec<String> = self
             .kv
             .get_keys()
@@ -531,7 +562,7 @@ impl Search {
                 Err(error) => unreadable.push(json!({ "key": key, "error": error })),
             }
         }
-        let results = self.engine.apply(&docs, true).await.map_err(engine)?;
+        let results = engine.apply(&docs, true).await.map_err(failed_engine)?;
         let failed: Vec<Value> =
             docs.iter().zip(&results).filter_map(|(d, r)| r.as_ref().err().map(|e| json!({ "key": d.key(), "error": e }))).collect();
         // Documents in the range just covered whose record no longer exists.
@@ -540,7 +571,7 @@ impl Search {
         let mut orphans = Vec::new();
         let mut cursor = after.to_owned();
         loop {
-            let page = self.engine.live_keys(&cursor, 500).await.map_err(engine)?;
+            let page = engine.live_keys(&cursor, 500).await.map_err(failed_engine)?;
             let done = page.len() < 500;
             for (key, version) in &page {
                 if key.as_str() > last.as_str() {
@@ -558,7 +589,7 @@ impl Search {
             }
         }
         if !orphans.is_empty() {
-            self.engine.apply(&orphans, false).await.map_err(engine)?;
+            engine.apply(&orphans, false).await.map_err(failed_engine)?;
         }
         let generation = self.redis.exec("INCR", &[arg(sync::GENERATION)])?.first().and_then(int).unwrap_or(0);
         Ok(json!({
@@ -583,7 +614,7 @@ impl Search {
             Gate::Open => "open",
             Gate::Probe => "half-open",
         };
-        let backend = match self.engine {
+        let backend = match self.engine()? {
             Backend::Sqlite(_) => "sqlite",
             Backend::Elastic(_) => "elasticsearch",
         };
