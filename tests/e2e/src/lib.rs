@@ -230,6 +230,57 @@ impl Services {
     }
 }
 
+/// A name unique within this test run: `prefix`, this process's id and a counter.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A receipt as upload-sign signs it, for a fresh upload by `owner` (for tests and benchmarks
+/// that create videos without uploading).
+pub fn receipt(owner: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let upload_id = format!("{nanos:016x}{:016x}", N.fetch_add(1, Ordering::Relaxed));
+    edge_auth::receipt::Receipt {
+        upload_id: upload_id.clone(),
+        key: format!("uploads/{owner}/{upload_id}.mp4"),
+        size: 1234,
+        sha256: None,
+        owner: owner.to_owned(),
+        content_type: "video/mp4".into(),
+        etag: "\"e\"".into(),
+        completed_at: 1,
+    }
+    .sign(UPLOAD_RECEIPT_KEY.as_bytes())
+}
+
+/// Runs wrk for 8 s against `app` with the Lua request `script` (written into `dir`) and prints
+/// requests/s, p50, p99 and any non-2xx count under `label` (for the benchmarks).
+pub fn wrk(app: &Devhost, dir: &TempDir, label: &str, connections: u32, script: &str) {
+    let path = dir.path().join(format!("{}.lua", label.replace(' ', "-")));
+    std::fs::write(&path, script).unwrap();
+    let threads = connections.min(2).to_string();
+    let output = Command::new("wrk")
+        .args(["-t", &threads, "-c", &connections.to_string(), "-d", "8s", "--latency", "-s"])
+        .arg(&path)
+        .arg(&app.url)
+        .output()
+        .expect("wrk runs (scripts/setup --bench installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let pick = |prefix: &str| text.lines().find(|l| l.trim_start().starts_with(prefix)).map(str::trim).unwrap_or("-").to_owned();
+    let non_2xx = pick("Non-2xx");
+    println!(
+        "{label} ({connections} connections): {} | p50 {} | p99 {} | {}",
+        pick("Requests/sec"),
+        pick("50%").trim_start_matches("50%").trim(),
+        pick("99%").trim_start_matches("99%").trim(),
+        if non_2xx == "-" { "all 2xx".to_owned() } else { non_2xx }
+    );
+}
+
 /// An access token for `user_id` signed with this test binary's key, as auth would issue it
 /// (for tests that need many users without signing each one in).
 pub fn access_token(user_id: &str) -> String {

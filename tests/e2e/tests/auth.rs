@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use e2e::{json, Devhost, DevhostOptions, Reply, Value};
+use e2e::{json, unique, Devhost, DevhostOptions, Reply, Value};
 use jwt_simple::prelude::*;
 
 const PASSWORD: &str = "correct horse battery";
@@ -24,12 +24,6 @@ fn app() -> &'static Devhost {
             ..DevhostOptions::default()
         })
     })
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// One signed-in browser: its access token and cookies.

@@ -5,8 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use e2e::{json, Devhost, DevhostOptions, Reply, Services, Value};
-use edge_auth::receipt::Receipt;
+use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Services, Value};
 
 fn app() -> &'static Devhost {
     static APP: OnceLock<Devhost> = OnceLock::new();
@@ -17,12 +16,6 @@ fn app() -> &'static Devhost {
         ];
         Devhost::start(DevhostOptions { env, ..Default::default() })
     })
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A user known only by a token (no account): enough for everything but being followed.
@@ -48,25 +41,6 @@ fn call(token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> R
         Some(body) => req.json(&body),
         None => req.send(None),
     }
-}
-
-/// A receipt as upload-sign signs it, for an upload by `owner`.
-fn receipt(owner: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let upload_id = format!("{nanos:016x}{:016x}", N.fetch_add(1, Ordering::Relaxed));
-    Receipt {
-        upload_id: upload_id.clone(),
-        key: format!("uploads/{owner}/{upload_id}.mp4"),
-        size: 1234,
-        sha256: None,
-        owner: owner.to_owned(),
-        content_type: "video/mp4".into(),
-        etag: "\"e\"".into(),
-        completed_at: 1,
-    }
-    .sign(e2e::UPLOAD_RECEIPT_KEY.as_bytes())
 }
 
 fn publish(token: &str, owner: &str, title: &str) -> Value {

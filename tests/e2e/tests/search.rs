@@ -8,8 +8,7 @@
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
-use e2e::{json, Devhost, DevhostOptions, Reply, Services, Value};
-use edge_auth::receipt::Receipt;
+use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Services, Value};
 
 fn app() -> &'static Devhost {
     static APP: OnceLock<Devhost> = OnceLock::new();
@@ -20,12 +19,6 @@ fn app() -> &'static Devhost {
         ];
         Devhost::start(DevhostOptions { env, ..Default::default() })
     })
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Percent-encodes a query value.
@@ -53,21 +46,6 @@ fn account(host: &Devhost) -> (String, String, String) {
     assert_eq!(reply.status, 201, "{}", reply.text());
     let body = reply.json();
     (body["access_token"].as_str().unwrap().to_owned(), body["user"]["id"].as_str().unwrap().to_owned(), username)
-}
-
-fn receipt(owner: &str) -> String {
-    let upload_id = unique("upload");
-    Receipt {
-        upload_id: upload_id.clone(),
-        key: format!("uploads/{owner}/{upload_id}.mp4"),
-        size: 1234,
-        sha256: None,
-        owner: owner.to_owned(),
-        content_type: "video/mp4".into(),
-        etag: "\"e\"".into(),
-        completed_at: 1,
-    }
-    .sign(e2e::UPLOAD_RECEIPT_KEY.as_bytes())
 }
 
 fn publish(host: &Devhost, token: &str, owner: &str, title: &str, description: &str, tags: &[&str]) -> Value {

@@ -8,52 +8,10 @@
 //! 4. ranking read latency (top 20 and top 200 of 300 ranked videos), one connection.
 
 use std::fmt::Write as _;
-use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use e2e::{json, Devhost, DevhostOptions, TempDir};
-use edge_auth::receipt::Receipt;
+use e2e::{json, receipt, wrk, Devhost, DevhostOptions, TempDir};
 
 const USERS: usize = 1000;
-
-fn receipt(owner: &str, n: usize) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let upload_id = format!("{nanos:016x}{n:016x}");
-    Receipt {
-        upload_id: upload_id.clone(),
-        key: format!("uploads/{owner}/{upload_id}.mp4"),
-        size: 1,
-        sha256: None,
-        owner: owner.into(),
-        content_type: "video/mp4".into(),
-        etag: "\"e\"".into(),
-        completed_at: 1,
-    }
-    .sign(e2e::UPLOAD_RECEIPT_KEY.as_bytes())
-}
-
-/// Runs wrk with a request script and prints its summary lines under `label`.
-fn wrk(app: &Devhost, dir: &TempDir, label: &str, connections: u32, script: &str) {
-    let path = dir.path().join(format!("{}.lua", label.replace(' ', "-")));
-    std::fs::write(&path, script).unwrap();
-    let threads = connections.min(2).to_string();
-    let output = Command::new("wrk")
-        .args(["-t", &threads, "-c", &connections.to_string(), "-d", "8s", "--latency", "-s"])
-        .arg(&path)
-        .arg(&app.url)
-        .output()
-        .expect("wrk runs (scripts/setup --bench installs it)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let pick = |prefix: &str| text.lines().find(|l| l.trim_start().starts_with(prefix)).map(str::trim).unwrap_or("-").to_owned();
-    let non_2xx = pick("Non-2xx");
-    println!(
-        "{label} ({connections} connections): {} | p50 {} | p99 {} | {}",
-        pick("Requests/sec"),
-        pick("50%").trim_start_matches("50%").trim(),
-        pick("99%").trim_start_matches("99%").trim(),
-        if non_2xx == "-" { "all 2xx".to_owned() } else { non_2xx }
-    );
-}
 
 fn tokens_lua(tokens: &[String]) -> String {
     let mut lua = String::from("local tokens = {\n");
@@ -77,7 +35,7 @@ fn main() {
         let reply = app
             .request("POST", "/videos")
             .header("authorization", &bearer(i))
-            .json(&json!({ "receipt": receipt(&users[i % USERS], i), "title": format!("video {i}") }));
+            .json(&json!({ "receipt": receipt(&users[i % USERS]), "title": format!("video {i}") }));
         assert_eq!(reply.status, 201, "{}", reply.text());
         reply.json()["id"].as_u64().unwrap()
     };

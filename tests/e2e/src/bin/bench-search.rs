@@ -10,12 +10,10 @@
 //!    (one query), on one connection for latency and sixteen for throughput. The proxy's overhead
 //!    is the miss latency minus the direct latency.
 
-use std::process::Command;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use e2e::{json, Devhost, DevhostOptions, TempDir};
-use edge_auth::receipt::Receipt;
+use e2e::{json, receipt, wrk, Devhost, DevhostOptions, TempDir};
 use search_proxy::params::{RawSearch, SearchQuery};
 
 const VIDEOS: usize = 10_000;
@@ -39,45 +37,6 @@ fn vocabulary() -> Vec<String> {
         words.insert(word);
     }
     words.into_iter().collect()
-}
-
-fn receipt(owner: &str, n: usize) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let upload_id = format!("{nanos:016x}{n:016x}");
-    Receipt {
-        upload_id: upload_id.clone(),
-        key: format!("uploads/{owner}/{upload_id}.mp4"),
-        size: 1,
-        sha256: None,
-        owner: owner.into(),
-        content_type: "video/mp4".into(),
-        etag: "\"e\"".into(),
-        completed_at: 1,
-    }
-    .sign(e2e::UPLOAD_RECEIPT_KEY.as_bytes())
-}
-
-/// Runs wrk with a request script; prints and returns (requests/s, p50, p99) as text.
-fn wrk(app: &Devhost, dir: &TempDir, label: &str, connections: u32, script: &str) {
-    let path = dir.path().join(format!("{}.lua", label.replace(' ', "-")));
-    std::fs::write(&path, script).unwrap();
-    let threads = connections.min(2).to_string();
-    let output = Command::new("wrk")
-        .args(["-t", &threads, "-c", &connections.to_string(), "-d", "8s", "--latency", "-s"])
-        .arg(&path)
-        .arg(&app.url)
-        .output()
-        .expect("wrk runs (scripts/setup --bench installs it)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let pick = |prefix: &str| text.lines().find(|l| l.trim_start().starts_with(prefix)).map(str::trim).unwrap_or("-").to_owned();
-    let non_2xx = pick("Non-2xx");
-    println!(
-        "{label} ({connections} conn): {} | p50 {} | p99 {} | {}",
-        pick("Requests/sec"),
-        pick("50%").trim_start_matches("50%").trim(),
-        pick("99%").trim_start_matches("99%").trim(),
-        if non_2xx == "-" { "all 2xx".to_owned() } else { non_2xx }
-    );
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -105,7 +64,7 @@ fn main() {
                     if i % 5 == 0 {
                         title.push_str(&format!(" {}{}", CHINESE[i % 12], CHINESE[(i / 12) % 12]));
                     }
-                    let body = json!({ "receipt": receipt(&owner, i), "title": title, "description": format!("{} {} {}", pick(4), pick(5), pick(6)), "tags": [pick(7)] });
+                    let body = json!({ "receipt": receipt(&owner), "title": title, "description": format!("{} {} {}", pick(4), pick(5), pick(6)), "tags": [pick(7)] });
                     let reply = app.request("POST", "/videos").header("authorization", &format!("Bearer {}", e2e::access_token(&owner))).json(&body);
                     assert_eq!(reply.status, 201, "{}", reply.text());
                 }
