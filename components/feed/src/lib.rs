@@ -12,7 +12,7 @@ pub mod ranking;
 pub mod store;
 pub mod video;
 
-use edge_auth::receipt::Receipt;
+use edge_auth::receipt::{PlayTicket, Receipt};
 use edge_auth::Principal;
 use edge_http::{json_body, json_response, no_content, query, Params, Problem, Request, Response, Router};
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
@@ -40,6 +40,8 @@ const MAX_FOLLOWS: u64 = 2000;
 const SEGMENT_READ_MAX: u64 = 5000;
 /// Danmaku kept per video for reconnecting clients.
 const RECENT_KEPT: u64 = 5000;
+/// How long a play ticket lets a player fetch the video (its range requests each come back).
+const PLAY_TICKET_MS: u64 = 60 * 60 * 1000;
 /// Danmaku at the same text within this slice of playback merge into one counted item...
 const MERGE_WINDOW_MS: u64 = 1000;
 /// ...when there are at least this many.
@@ -50,6 +52,7 @@ enum Endpoint {
     Health,
     Create,
     Get,
+    Source,
     Update,
     Delete,
     Like,
@@ -71,6 +74,7 @@ fn router() -> Router<Endpoint> {
         .route(Method::GET, "/feed/health", Health)
         .route(Method::POST, "/videos", Create)
         .route(Method::GET, "/videos/:id", Get)
+        .route(Method::GET, "/videos/:id/source", Source)
         .route(Method::PATCH, "/videos/:id", Update)
         .route(Method::DELETE, "/videos/:id", Delete)
         .route(Method::PUT, "/videos/:id/like", Like)
@@ -108,6 +112,7 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
         Endpoint::Health => unreachable!("answered above"),
         Endpoint::Create => feed.create(r),
         Endpoint::Get => feed.get(&params),
+        Endpoint::Source => feed.source(&params),
         Endpoint::Update => feed.update(r, &params),
         Endpoint::Delete => feed.delete(&params),
         Endpoint::Like => feed.like(&params, true),
@@ -225,6 +230,17 @@ impl Feed {
             view["liked"] = json!(count(3) == 1);
         }
         Ok(json_response(StatusCode::OK, &view))
+    }
+
+    /// Where a player fetches the video: upload-sign's `/uploads/play`, which redirects the
+    /// holder of this ticket to a presigned `GET` of the object. feed decides who may play what
+    /// (any published video); upload-sign alone holds the store's credentials.
+    fn source(&self, params: &Params) -> Result<Response, Problem> {
+        let video = self.load(ids::parse_id(params.get("id").unwrap_or(""))?)?;
+        let key = edge_spin::variable("upload_receipt_key")?;
+        let expires_at = now_ms() + PLAY_TICKET_MS;
+        let ticket = PlayTicket { key: video.object_key, expires_at }.sign(key.as_bytes());
+        Ok(json_response(StatusCode::OK, &json!({ "url": format!("/uploads/play?ticket={ticket}"), "content_type": video.content_type, "expires_at": expires_at })))
     }
 
     fn update(&self, request: &Request, params: &Params) -> Result<Response, Problem> {

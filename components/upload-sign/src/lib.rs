@@ -21,6 +21,8 @@ use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
+use edge_auth::receipt::PlayTicket;
+
 use crate::plan::CreateRequest;
 use crate::s3::Store;
 use crate::uploads::Uploads;
@@ -41,6 +43,7 @@ enum Endpoint {
     Complete,
     Abort,
     Download,
+    Play,
     UppyParams,
     UppyCreate,
     UppyList,
@@ -64,6 +67,7 @@ fn router() -> Router<Endpoint> {
         .route(Method::POST, "/uploads/:id/parts", Sign)
         .route(Method::POST, "/uploads/:id/complete", Complete)
         .route(Method::GET, "/uploads/:id/download", Download)
+        .route(Method::GET, "/uploads/play", Play)
         .route(Method::GET, "/uploads/s3/params", UppyParams)
         .route(Method::POST, "/uploads/s3/multipart", UppyCreate)
         .route(Method::GET, "/uploads/s3/multipart/:id", UppyList)
@@ -84,12 +88,15 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
         let bucket = health::http("s3", store.head_bucket(), |status| status.is_success()).await;
         return Ok(health::report("upload-sign", vec![health::key_value("default"), health::redis(&redis), bucket]));
     }
+    if let Endpoint::Play = endpoint {
+        return play(&store, &request);
+    }
     let redis = Redis::open()?;
     let principal = bearer::authenticate(&request, &bearer::verifier()?, &redis)?;
     let uploads = Uploads::new(store, redis, principal)?;
     let r = &request;
     match endpoint {
-        Endpoint::Health => unreachable!("answered above"),
+        Endpoint::Health | Endpoint::Play => unreachable!("answered above"),
         Endpoint::Create => create(&uploads, r).await,
         Endpoint::Form => form(&uploads, r),
         Endpoint::Challenge => challenge(&uploads, r),
@@ -199,6 +206,28 @@ fn download(uploads: &Uploads, params: &Params) -> Result<Response, Problem> {
     Ok(json_response(StatusCode::OK, &json!({ "url": url, "expires_at": expires_at })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlayQuery {
+    ticket: String,
+}
+
+/// Redirects the holder of a feed play ticket to a presigned `GET` of its object. No token: a
+/// `<video>` element cannot send one, and the ticket is the permission.
+fn play(store: &Store, request: &Request) -> Result<Response, Problem> {
+    let ticket = edge_http::query::<PlayQuery>(request)?.ticket;
+    let key = edge_spin::variable("upload_receipt_key")?;
+    let ticket = PlayTicket::verify(&ticket, key.as_bytes(), edge_spin::redis::now_ms())
+        .ok_or_else(|| Problem::forbidden("invalid-ticket", "the play ticket is not feed's or has expired; ask feed for the video's source again"))?;
+    let url = store.sign_get(&ticket.key, uploads::DOWNLOAD_URL_TTL);
+    http::Response::builder()
+        .status(StatusCode::FOUND)
+        .header(http::header::LOCATION, url)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Vec::new())
+        .map_err(|e| Problem::misconfigured(format!("the store URL is not a valid header: {e}")))
+}
+
 fn form(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
     let body: FormBody = json_body(request, BODY_LIMIT)?;
     let (key, form, expires_at) = uploads.form(&body.filename, &body.content_type, Some(body.size))?;
@@ -236,5 +265,6 @@ mod tests {
         assert_eq!(find(Method::GET, "/uploads/s3/multipart/abc/7"), "UppySignOne");
         assert_eq!(find(Method::POST, "/uploads/s3/multipart/abc/complete"), "UppyComplete");
         assert_eq!(find(Method::GET, "/uploads/abc"), "Status");
+        assert_eq!(find(Method::GET, "/uploads/play"), "Play");
     }
 }

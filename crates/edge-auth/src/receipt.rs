@@ -1,6 +1,11 @@
-//! The upload receipt: proof, signed by upload-sign, that an object is complete in the store;
-//! feed accepts it when a video record is created. Format: `base64url(JSON).base64url(HMAC)`,
-//! HMAC-SHA256 with the `upload_receipt_key` variable shared with the verifier.
+//! Statements upload-sign and feed sign for each other with the `upload_receipt_key` variable
+//! they share. Format: `base64url(JSON).base64url(HMAC-SHA256)`; each kind's MAC also covers a
+//! purpose label, so one kind can never be passed off as another.
+//!
+//! - [`Receipt`]: upload-sign's proof that an object is complete in the store; feed accepts it
+//!   when a video record is created.
+//! - [`PlayTicket`]: feed's permission to play a published video's object; upload-sign
+//!   redirects its holder to a presigned `GET`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -29,26 +34,59 @@ pub struct Receipt {
     pub completed_at: u64,
 }
 
-fn mac(key: &[u8]) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length")
+/// A permission to read one object until a deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayTicket {
+    /// Object key in the bucket.
+    pub key: String,
+    /// Valid until, ms since the Unix epoch.
+    pub expires_at: u64,
 }
+
+fn mac(key: &[u8], purpose: &str, payload: &str) -> Hmac<Sha256> {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(purpose.as_bytes());
+    m.update(payload.as_bytes());
+    m
+}
+
+fn sign<T: Serialize>(value: &T, key: &[u8], purpose: &str) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+    let signature = mac(key, purpose, &payload).finalize().into_bytes();
+    format!("{payload}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+fn verify<T: for<'de> Deserialize<'de>>(signed: &str, key: &[u8], purpose: &str) -> Option<T> {
+    let (payload, signature) = signed.split_once('.')?;
+    mac(key, purpose, payload).verify_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+/// Receipts sign with no label, as they did before tickets existed, so outstanding receipts stay valid.
+const RECEIPT: &str = "";
+const PLAY: &str = "play-ticket:";
 
 impl Receipt {
     /// The signed form.
     pub fn sign(&self, key: &[u8]) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
-        let mut m = mac(key);
-        m.update(payload.as_bytes());
-        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(m.finalize().into_bytes()))
+        sign(self, key, RECEIPT)
     }
 
     /// The receipt in `signed`, if its signature is this key's.
     pub fn verify(signed: &str, key: &[u8]) -> Option<Receipt> {
-        let (payload, signature) = signed.split_once('.')?;
-        let mut m = mac(key);
-        m.update(payload.as_bytes());
-        m.verify_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+        verify(signed, key, RECEIPT)
+    }
+}
+
+impl PlayTicket {
+    /// The signed form.
+    pub fn sign(&self, key: &[u8]) -> String {
+        sign(self, key, PLAY)
+    }
+
+    /// The ticket in `signed`, if its signature is this key's and it is still valid at `now_ms`.
+    pub fn verify(signed: &str, key: &[u8], now_ms: u64) -> Option<PlayTicket> {
+        verify::<PlayTicket>(signed, key, PLAY).filter(|t| now_ms < t.expires_at)
     }
 }
 
@@ -76,5 +114,17 @@ mod tests {
         let tampered = format!("{}.{}", forged.sign(b"x").split_once('.').unwrap().0, signed.split_once('.').unwrap().1);
         assert_eq!(Receipt::verify(&tampered, b"k1"), None);
         assert_eq!(Receipt::verify("garbage", b"k1"), None);
+    }
+
+    #[test]
+    fn tickets_expire_and_are_not_receipts() {
+        let ticket = PlayTicket { key: "uploads/a/u.mp4".into(), expires_at: 100 };
+        let signed = ticket.sign(b"k1");
+        assert_eq!(PlayTicket::verify(&signed, b"k1", 99), Some(ticket));
+        assert_eq!(PlayTicket::verify(&signed, b"k1", 100), None);
+        assert_eq!(PlayTicket::verify(&signed, b"k2", 1), None);
+        // Same key, same format: the purpose label keeps the kinds apart.
+        let receipt_shaped = sign(&serde_json::json!({"key": "uploads/a/u.mp4", "expires_at": 100}), b"k1", RECEIPT);
+        assert_eq!(PlayTicket::verify(&receipt_shaped, b"k1", 1), None);
     }
 }
