@@ -23,7 +23,7 @@ use crate::host::key_value::KvStore;
 use crate::host::redis::RedisPool;
 use crate::host::sqlite::SqliteFile;
 use crate::host::{self, HostState};
-use crate::manifest::Manifest;
+use crate::manifest::{DirMount, FilesMount, Manifest};
 use crate::outbound::OutboundPolicy;
 use crate::routes::{RouteMatch, RouteTable};
 use crate::runtime_config::{KvBackend, RuntimeConfig};
@@ -66,6 +66,8 @@ pub struct ComponentConfig {
     pub outbound: OutboundPolicy,
     /// Guest environment variables.
     pub environment: BTreeMap<String, String>,
+    /// Host directories preopened read-only in the guest (absolute host paths).
+    pub files: Vec<DirMount>,
 }
 
 struct LoadedComponent {
@@ -159,6 +161,7 @@ impl App {
                 variables: component_variables[id].clone(),
                 outbound,
                 environment: decl.environment.clone(),
+                files: resolve_files(id, &decl.files, &manifest.dir)?,
             });
             let path = manifest.dir.join(&decl.source);
             let component = Component::from_file(&engine, &path).map_err(anyhow::Error::from).with_context(|| {
@@ -287,7 +290,7 @@ impl App {
     pub async fn call(self: &Arc<Self>, component: &str, request: Request<Body>) -> Result<Response<Body>> {
         let loaded = self.components.get(component).ok_or_else(|| anyhow!("no component {component:?}"))?;
         let output = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let state = HostState::new(self.clone(), loaded.config.clone(), output.clone());
+        let state = HostState::new(self.clone(), loaded.config.clone(), output.clone())?;
         let mut store = Store::new(&self.engine, state);
         let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
@@ -325,6 +328,28 @@ impl App {
             Err(_) => bail!("no response within {timeout:?}"),
         }
     }
+}
+
+/// Checks that every `files` entry of component `id` is a readable host directory and returns
+/// the mounts with absolute host paths.
+fn resolve_files(id: &str, files: &[FilesMount], manifest_dir: &Path) -> Result<Vec<DirMount>> {
+    let mut mounts = Vec::new();
+    for entry in files {
+        let mount = entry.plan().with_context(|| format!("component {id:?}"))?;
+        let host = manifest_dir.join(&mount.source);
+        let shown = host.display();
+        let host = std::fs::canonicalize(&host)
+            .with_context(|| format!("component {id:?}: files source {shown} does not exist or cannot be read"))?;
+        if !host.is_dir() {
+            bail!(
+                "component {id:?}: files source {shown} is a file; devhost mounts only directories \
+                 (mount the directory holding it with {{ source = \"dir\", destination = \"/\" }})"
+            );
+        }
+        std::fs::read_dir(&host).with_context(|| format!("component {id:?}: files source {shown} cannot be read"))?;
+        mounts.push(DirMount { source: host, guest_path: mount.guest_path });
+    }
+    Ok(mounts)
 }
 
 /// Every pooled instance slot is in use.
@@ -368,4 +393,27 @@ fn engine(limits: &Limits) -> Result<Engine> {
         config.cache(Some(cache));
     }
     Ok(Engine::new(&config)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_sources_must_be_existing_directories() {
+        let dir = std::env::temp_dir().join(format!("devhost-files-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("web")).unwrap();
+        std::fs::write(dir.join("index.html"), "<p>hi</p>").unwrap();
+        let table = |source: &str| FilesMount::Placement { source: source.into(), destination: "/".into() };
+
+        let mounts = resolve_files("site", &[table("web"), FilesMount::Pattern("web".into())], &dir).unwrap();
+        assert_eq!(mounts[0].source, std::fs::canonicalize(dir.join("web")).unwrap());
+        assert_eq!((mounts[0].guest_path.as_str(), mounts[1].guest_path.as_str()), ("/", "/web"));
+
+        let missing = format!("{:#}", resolve_files("site", &[table("nope")], &dir).unwrap_err());
+        assert!(missing.contains("\"site\"") && missing.contains(&dir.join("nope").display().to_string()), "{missing}");
+        let file = format!("{:#}", resolve_files("site", &[FilesMount::Pattern("index.html".into())], &dir).unwrap_err());
+        assert!(file.contains("\"site\"") && file.contains("is a file"), "{file}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,6 +1,6 @@
 //! `spin.toml` (manifest version 2): the parts devhost runs, parsed and checked up front.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -71,8 +71,95 @@ pub struct ComponentDecl {
     /// Environment variables set in the guest.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// Host directories the guest may read (see [`FilesMount`]).
+    #[serde(default)]
+    pub files: Vec<FilesMount>,
+    /// Spin's exclusions from `files`; devhost mounts directories directly, so only an empty
+    /// list is accepted (as with `spin up --direct-mounts`).
+    #[serde(default)]
+    pub exclude_files: Vec<String>,
     /// How `build` produces `source`.
     pub build: Option<BuildDecl>,
+}
+
+/// One entry of a component's `files`: a string (`"web"`, `"assets/**/*.png"`) or a table
+/// `{ source = "web", destination = "/" }`.
+///
+/// devhost mounts files the way `spin up --direct-mounts` does: each entry is a host directory
+/// preopened read-only in the guest, so edits show without a restart. A string must name a
+/// directory, mounted at the same relative path under `/`; globs and single files (which Spin
+/// copies into a scratch directory) are refused with a message naming the table form.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a directory path (\"web\") or a table { source = \"web\", destination = \"/\" }"
+)]
+pub enum FilesMount {
+    /// `"web"`: the directory `web` at `/web`.
+    Pattern(String),
+    /// `{ source = "web", destination = "/" }`: the directory `web` at `/`.
+    Placement {
+        /// The host directory, relative to the manifest directory.
+        source: PathBuf,
+        /// Where it appears in the guest (an absolute path; a relative one is taken from `/`).
+        destination: String,
+    },
+}
+
+/// A `files` entry resolved to what the guest gets: a host directory at a guest path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMount {
+    /// The host directory, relative to the manifest directory (or absolute).
+    pub source: PathBuf,
+    /// The absolute guest path, normalised (`/`, `/web`, `/static/img`).
+    pub guest_path: String,
+}
+
+impl FilesMount {
+    /// The directory mount this entry asks for, checked without touching the file system:
+    /// glob patterns are refused, and no guest path may contain `..` (a `source` may, as in
+    /// Spin: it resolves against the manifest directory like any path).
+    pub fn plan(&self) -> Result<DirMount> {
+        match self {
+            FilesMount::Pattern(pattern) => {
+                if pattern.contains(['*', '?', '[', ']']) {
+                    bail!(
+                        "files entry {pattern:?} is a glob pattern, which devhost does not support: \
+                         mount the directory instead, e.g. {{ source = \"web\", destination = \"/\" }}"
+                    );
+                }
+                if Path::new(pattern).is_absolute() {
+                    bail!("files entry {pattern:?} must be a path relative to the manifest directory");
+                }
+                let guest_path = guest_path(pattern).with_context(|| format!("files entry {pattern:?}"))?;
+                if guest_path == "/" {
+                    bail!(
+                        "files entry {pattern:?} names the application directory itself: \
+                         use {{ source = \".\", destination = \"/\" }} if that is really meant"
+                    );
+                }
+                Ok(DirMount { source: PathBuf::from(pattern), guest_path })
+            }
+            FilesMount::Placement { source, destination } => {
+                let guest_path = guest_path(destination).with_context(|| format!("files destination {destination:?}"))?;
+                Ok(DirMount { source: source.clone(), guest_path })
+            }
+        }
+    }
+}
+
+/// `"/static/"`, `"static"`, `"./static"` → `"/static"`; `""`, `"/"` → `"/"`; `..` refused.
+fn guest_path(path: &str) -> Result<String> {
+    let mut segments = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => bail!("a guest path may not contain `..`"),
+            s => segments.push(s),
+        }
+    }
+    Ok(format!("/{}", segments.join("/")))
 }
 
 /// `[component.<id>.build]`.
@@ -178,6 +265,16 @@ impl Manifest {
             for name in component.variables.keys() {
                 check_variable_name(name).with_context(|| format!("component {id:?}"))?;
             }
+            if !component.exclude_files.is_empty() {
+                bail!("component {id:?}: exclude_files is not supported (devhost mounts `files` directories directly)");
+            }
+            let mut guest_paths = BTreeSet::new();
+            for mount in &component.files {
+                let mount = mount.plan().with_context(|| format!("component {id:?}"))?;
+                if !guest_paths.insert(mount.guest_path.clone()) {
+                    bail!("component {id:?}: two files entries are mounted at {:?}", mount.guest_path);
+                }
+            }
         }
         Ok(Manifest {
             dir,
@@ -255,6 +352,47 @@ command = "cargo build"
         assert!(Manifest::parse(&bad, PathBuf::new()).is_err());
         let typo = MANIFEST.replace("key_value_stores", "key_value_store");
         assert!(Manifest::parse(&typo, PathBuf::new()).is_err());
+    }
+
+    fn component_files(files: &str) -> Result<Vec<FilesMount>> {
+        let text = MANIFEST.replace("key_value_stores = [\"default\"]", &format!("key_value_stores = [\"default\"]\n{files}"));
+        Ok(Manifest::parse(&text, PathBuf::from("/app"))?.components["a"].files.clone())
+    }
+
+    #[test]
+    fn parses_files_tables_and_directory_strings() {
+        let files = component_files(
+            r#"files = [{ source = "web", destination = "/" }, "assets", { source = "../shared", destination = "static/img/" }]"#,
+        )
+        .unwrap();
+        assert_eq!(files[0], FilesMount::Placement { source: "web".into(), destination: "/".into() });
+        assert_eq!(files[1], FilesMount::Pattern("assets".into()));
+        let plans: Vec<DirMount> = files.iter().map(|f| f.plan().unwrap()).collect();
+        assert_eq!(plans[0], DirMount { source: "web".into(), guest_path: "/".into() });
+        assert_eq!(plans[1], DirMount { source: "assets".into(), guest_path: "/assets".into() });
+        assert_eq!(plans[2], DirMount { source: "../shared".into(), guest_path: "/static/img".into() });
+        assert_eq!(FilesMount::Pattern("./web/".into()).plan().unwrap().guest_path, "/web");
+        assert!(component_files("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn rejects_unsupported_files_entries() {
+        let err = |files: &str| format!("{:#}", component_files(files).unwrap_err());
+        let glob = err(r#"files = ["web/**/*"]"#);
+        assert!(glob.contains("glob pattern") && glob.contains("destination"), "{glob}");
+        let typo = err(r#"files = [{ source = "web", destination = "/", mode = "rw" }]"#);
+        assert!(typo.contains("a directory path"), "{typo}");
+        let missing = err(r#"files = [{ source = "web" }]"#);
+        assert!(missing.contains("a directory path"), "{missing}");
+        assert!(err(r#"files = [{ source = "web", destination = "/../etc" }]"#).contains(".."));
+        assert!(err(r#"files = ["../web"]"#).contains(".."));
+        assert!(err(r#"files = ["/srv/web"]"#).contains("relative"));
+        assert!(err(r#"files = ["."]"#).contains("application directory"));
+        let twice = err(r#"files = ["web", { source = "other", destination = "/web/" }]"#);
+        assert!(twice.contains("\"/web\""), "{twice}");
+        let excluded = err(r#"files = ["web"]
+exclude_files = ["web/secret"]"#);
+        assert!(excluded.contains("exclude_files"), "{excluded}");
     }
 
     #[test]

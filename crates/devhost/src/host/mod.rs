@@ -10,7 +10,7 @@ pub mod variables;
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::app::{App, ComponentConfig};
@@ -43,14 +43,20 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Fresh state for one request to `component`; guest output goes to `output`.
-    pub fn new(app: Arc<App>, component: Arc<ComponentConfig>, output: wasmtime_wasi::p2::pipe::MemoryOutputPipe) -> Self {
+    /// Fresh state for one request to `component`; guest output goes to `output`. Fails only
+    /// when a `files` directory (checked at startup) can no longer be opened.
+    pub fn new(app: Arc<App>, component: Arc<ComponentConfig>, output: wasmtime_wasi::p2::pipe::MemoryOutputPipe) -> anyhow::Result<Self> {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(output.clone()).stderr(output);
         for (key, value) in &component.environment {
             wasi.env(key, value);
         }
-        HostState {
+        for mount in &component.files {
+            wasi.preopened_dir(&mount.source, &mount.guest_path, FsPerms::ReadOnly).map_err(|e| {
+                anyhow::Error::from(e).context(format!("cannot open files directory {}", mount.source.display()))
+            })?;
+        }
+        Ok(HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -58,7 +64,7 @@ impl HostState {
             app,
             component,
             open_resources: 0,
-        }
+        })
     }
 
     fn table_ref(&self) -> &ResourceTable {
