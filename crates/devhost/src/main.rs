@@ -1,7 +1,8 @@
 //! `devhost`: run a Spin application locally on wasmtime, with Spin's host APIs and semantics.
 //!
 //! `devhost up` is the local `spin up`; `devhost build` is `spin build`. Both read the same
-//! `spin.toml` and `runtime-config.toml` as the Spin CLI.
+//! `spin.toml` and `runtime-config.toml` as the Spin CLI. `devhost s3-cors` is a development
+//! aid: CORS in front of a local S3 server that has none.
 
 mod app;
 mod build_cmd;
@@ -10,6 +11,7 @@ mod manifest;
 mod outbound;
 mod routes;
 mod runtime_config;
+mod s3_cors;
 mod server;
 mod variables;
 
@@ -67,11 +69,33 @@ enum Command {
         #[arg(short = 'c', long = "component-id")]
         components: Vec<String>,
     },
+    /// Proxy a local S3 server that lacks CORS, answering preflights and adding CORS headers
+    /// (development only).
+    S3Cors {
+        /// Address to listen on (the S3 endpoint browsers and presigned URLs use).
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        /// The S3 server, as host:port.
+        #[arg(long)]
+        upstream: String,
+        /// An origin allowed to read answers (repeatable); without any, every origin is.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Build { manifest, components } => build_cmd::build(&Manifest::load(&manifest)?, &components),
+        Command::S3Cors { listen, upstream, origins } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let listener = server::bind(listen).await?;
+                let allowed = if origins.is_empty() { "any origin".to_owned() } else { origins.join(", ") };
+                println!("s3-cors: http://{} -> http://{upstream} (CORS for {allowed})", listener.local_addr()?);
+                s3_cors::run(listener, upstream, s3_cors::Origins::new(origins)).await
+            })
+        }
         Command::Up { listen, manifest, runtime_config_file, state_dir, max_body_bytes, timeout_secs, max_instances } => {
             let manifest = Manifest::load(&manifest)?;
             let state_dir = state_dir.unwrap_or_else(|| manifest.dir.join(".spin"));
