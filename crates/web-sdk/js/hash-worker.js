@@ -1,0 +1,15 @@
+// Hashes a File off the page's thread with the SDK's own SHA-256 (Uploader starts it).
+// Receives the File; answers {progress: bytes} as it goes, then {sha256} or {error}.
+import init, { hashFile } from "./video_edge_sdk.js";
+
+const ready = init();
+
+self.onmessage = async ({ data: file }) => {
+  try {
+    await ready;
+    const sha256 = await hashFile(file, (bytes) => self.postMessage({ progress: bytes }));
+    self.postMessage({ sha256 });
+  } catch (error) {
+    self.postMessage({ error: String(error) });
+  }
+};

@@ -1,0 +1,44 @@
+//! How a file splits into the parts the server planned.
+
+/// Byte range `[start, end)` of 1-based `part_number` in a file of `size` bytes cut into
+/// `part_size` pieces (the last may be shorter). `None` for a part the file does not have.
+pub fn range(part_number: u64, part_size: u64, size: u64) -> Option<(u64, u64)> {
+    let start = part_number.checked_sub(1)?.checked_mul(part_size)?;
+    (part_size > 0 && start < size.max(1)).then(|| (start, (start + part_size).min(size)))
+}
+
+/// Slices of at most `slice` bytes covering `[0, size)`, in order: what the hasher reads.
+pub fn slices(size: u64, slice: u64) -> impl Iterator<Item = (u64, u64)> {
+    let slice = slice.max(1);
+    (0..size.div_ceil(slice)).map(move |i| (i * slice, ((i + 1) * slice).min(size)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cover_the_file_exactly_once() {
+        let (size, part) = (12 * 1024 * 1024 + 7, 5 * 1024 * 1024);
+        let ranges: Vec<_> = (1..=3).map(|n| range(n, part, size).unwrap()).collect();
+        assert_eq!(ranges[0], (0, part));
+        assert_eq!(ranges[1], (part, 2 * part));
+        assert_eq!(ranges[2], (2 * part, size));
+        assert_eq!(range(4, part, size), None);
+        assert_eq!(range(0, part, size), None);
+        assert_eq!(range(1, 0, size), None);
+    }
+
+    #[test]
+    fn an_empty_file_is_one_empty_part() {
+        assert_eq!(range(1, 5, 0), Some((0, 0)));
+        assert_eq!(range(2, 5, 0), None);
+    }
+
+    #[test]
+    fn slices_cover_the_file_in_order() {
+        assert_eq!(slices(10, 4).collect::<Vec<_>>(), [(0, 4), (4, 8), (8, 10)]);
+        assert_eq!(slices(8, 4).collect::<Vec<_>>(), [(0, 4), (4, 8)]);
+        assert_eq!(slices(0, 4).count(), 0);
+    }
+}

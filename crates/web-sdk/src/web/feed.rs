@@ -1,0 +1,128 @@
+//! `Feed`: videos, timelines, likes, plays, danmaku and the ranking.
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+
+use super::client::{Client, Session};
+use super::js::{query, segment};
+
+/// The feed endpoints, authorised by a [`Client`]'s session (reads work signed out too).
+#[wasm_bindgen]
+pub struct Feed {
+    session: Rc<Session>,
+}
+
+const PAGE: &[(&str, &str)] = &[("limit", "limit"), ("cursor", "cursor")];
+
+#[wasm_bindgen]
+impl Feed {
+    /// Feed calls made with `client`'s session.
+    #[wasm_bindgen(constructor)]
+    pub fn new(client: &Client) -> Feed {
+        Feed { session: client.session.clone() }
+    }
+
+    /// Publishes an uploaded file: `{receipt, title, description?, tags?, cover_key?}`.
+    #[wasm_bindgen(js_name = createVideo, unchecked_return_type = "Promise<Video>")]
+    pub fn create_video(&self, #[wasm_bindgen(unchecked_param_type = "NewVideo")] video: JsValue) -> js_sys::Promise {
+        self.session.promise("POST", "/videos".into(), Some(video))
+    }
+
+    /// One video with its counts.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Video>")]
+    pub fn video(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("GET", format!("/videos/{}", segment(&id)?), None))
+    }
+
+    /// Where to play a video from: set `url` as a `<video>`'s `src`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<VideoSource>")]
+    pub fn source(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("GET", format!("/videos/{}/source", segment(&id)?), None))
+    }
+
+    /// The author's edit: `{version, title?, description?, tags?, cover_key?}`.
+    #[wasm_bindgen(js_name = updateVideo, unchecked_return_type = "Promise<Video>")]
+    pub fn update_video(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue, #[wasm_bindgen(unchecked_param_type = "VideoPatch")] patch: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("PATCH", format!("/videos/{}", segment(&id)?), Some(patch)))
+    }
+
+    /// The author deletes a video.
+    #[wasm_bindgen(js_name = deleteVideo, unchecked_return_type = "Promise<void>")]
+    pub fn delete_video(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("DELETE", format!("/videos/{}", segment(&id)?), None))
+    }
+
+    /// Newest videos first; pass the answer's `next_cursor` as `cursor` for the next page.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Page<Video>>")]
+    pub fn latest(&self, #[wasm_bindgen(unchecked_param_type = "PageOptions | undefined")] options: JsValue) -> js_sys::Promise {
+        self.session.promise("GET", format!("/feed/latest{}", query(&options, PAGE)), None)
+    }
+
+    /// Videos of the authors the user follows.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Page<Video>>")]
+    pub fn following(&self, #[wasm_bindgen(unchecked_param_type = "PageOptions | undefined")] options: JsValue) -> js_sys::Promise {
+        self.session.promise("GET", format!("/feed/following{}", query(&options, PAGE)), None)
+    }
+
+    /// One author's videos.
+    #[wasm_bindgen(js_name = byAuthor, unchecked_return_type = "Promise<Page<Video>>")]
+    pub fn by_author(&self, user_id: String, #[wasm_bindgen(unchecked_param_type = "PageOptions | undefined")] options: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("GET", format!("/users/{}/videos{}", segment(&user_id.into())?, query(&options, PAGE)), None))
+    }
+
+    /// Likes a video (liking twice is one like).
+    #[wasm_bindgen(unchecked_return_type = "Promise<LikeState>")]
+    pub fn like(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("PUT", format!("/videos/{}/like", segment(&id)?), None))
+    }
+
+    /// Takes a like back.
+    #[wasm_bindgen(unchecked_return_type = "Promise<LikeState>")]
+    pub fn unlike(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("DELETE", format!("/videos/{}/like", segment(&id)?), None))
+    }
+
+    /// Counts a play (once per user per window).
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ counted: boolean }>")]
+    pub fn play(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("POST", format!("/videos/{}/plays", segment(&id)?), None))
+    }
+
+    /// The danmaku of playback minute `segment`, bursts merged.
+    #[wasm_bindgen(unchecked_return_type = "Promise<DanmakuSegment>")]
+    pub fn danmaku(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue, segment_index: u32) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("GET", format!("/videos/{}/danmaku?segment={segment_index}", segment(&id)?), None))
+    }
+
+    /// Danmaku posted after the one with id `after` (what a reconnecting player missed).
+    #[wasm_bindgen(js_name = danmakuAfter, unchecked_return_type = "Promise<DanmakuSince>")]
+    pub fn danmaku_after(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue, after: f64, limit: Option<u32>) -> Result<js_sys::Promise, JsValue> {
+        let limit = limit.map(|l| format!("&limit={l}")).unwrap_or_default();
+        Ok(self.session.promise("GET", format!("/videos/{}/danmaku?after={after:.0}{limit}", segment(&id)?), None))
+    }
+
+    /// Posts a danmaku: `{time_ms, text, color?, mode?}`.
+    #[wasm_bindgen(js_name = sendDanmaku, unchecked_return_type = "Promise<{ id: number }>")]
+    pub fn send_danmaku(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue, #[wasm_bindgen(unchecked_param_type = "NewDanmaku")] danmaku: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("POST", format!("/videos/{}/danmaku", segment(&id)?), Some(danmaku)))
+    }
+
+    /// The top videos of the last 24 hours.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Ranking>")]
+    pub fn rankings(&self, limit: Option<u32>) -> js_sys::Promise {
+        self.session.promise("GET", format!("/feed/rankings?limit={}", limit.unwrap_or(20)), None)
+    }
+
+    /// Follows a user.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn follow(&self, user_id: String) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("PUT", format!("/users/{}/follow", segment(&user_id.into())?), None))
+    }
+
+    /// Unfollows a user.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn unfollow(&self, user_id: String) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("DELETE", format!("/users/{}/follow", segment(&user_id.into())?), None))
+    }
+}

@@ -1,0 +1,120 @@
+//! SHA-256 of a file, read slice by slice; in a module worker when one can start, so a large
+//! file does not freeze the page.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::error::{Result, SdkError};
+use super::js::get;
+use crate::challenge::FileHash;
+use crate::parts;
+
+/// Bytes read per step: large enough to keep hashing fast, small enough to stay responsive.
+const SLICE: u64 = 8 * 1024 * 1024;
+
+#[wasm_bindgen(inline_js = "export function default_worker_url() { return new URL('../../hash-worker.js', import.meta.url).href; }")]
+extern "C" {
+    // This snippet lives in `snippets/<crate>/`, two levels below the SDK files.
+    fn default_worker_url() -> String;
+}
+
+/// The hex SHA-256 of `blob`, calling `onProgress(bytesHashed)` after each slice. Exported for
+/// `hash-worker.js`; pages use an `Uploader`.
+#[wasm_bindgen(js_name = hashFile, unchecked_return_type = "Promise<string>")]
+pub fn hash_file(blob: web_sys::Blob, #[wasm_bindgen(unchecked_param_type = "((bytes: number) => void) | null")] on_progress: Option<js_sys::Function>) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let hex = hash_here(&blob, |bytes| {
+            if let Some(f) = &on_progress {
+                let _ = f.call1(&JsValue::NULL, &JsValue::from(bytes as f64));
+            }
+        })
+        .await?;
+        Ok(hex.into())
+    })
+}
+
+/// Bytes `[start, end)` of `blob`.
+pub async fn read(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>> {
+    let slice = blob.slice_with_f64_and_f64(start as f64, end as f64)?;
+    let buffer = JsFuture::from(slice.array_buffer()).await?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// Hashes on this thread.
+pub async fn hash_here(blob: &web_sys::Blob, mut progress: impl FnMut(u64)) -> Result<String> {
+    let mut hash = FileHash::default();
+    for (start, end) in parts::slices(blob.size() as u64, SLICE) {
+        hash.update(&read(blob, start, end).await?);
+        progress(end);
+    }
+    Ok(hash.finish())
+}
+
+/// Where the worker script is: `url` when given, else `hash-worker.js` beside the SDK.
+pub fn worker_url(url: Option<String>) -> String {
+    url.unwrap_or_else(default_worker_url)
+}
+
+/// Hashes in a module worker at `url`; the error says why when no worker could do it (the
+/// caller then hashes on the page).
+pub async fn hash_in_worker(url: &str, file: &web_sys::File, progress: impl Fn(u64) + 'static) -> Result<String> {
+    let options = web_sys::WorkerOptions::new();
+    options.set_type(web_sys::WorkerType::Module);
+    let worker = web_sys::Worker::new_with_options(url, &options)?;
+    let (tx, rx) = futures_channel();
+    let on_message = {
+        let tx = tx.clone();
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let data = event.data();
+            if let Some(bytes) = get(&data, "progress").as_f64() {
+                progress(bytes as u64);
+            } else if let Some(hex) = get(&data, "sha256").as_string() {
+                tx.send(Ok(hex));
+            } else {
+                let why = get(&data, "error").as_string().unwrap_or_else(|| "the worker answered nothing useful".into());
+                tx.send(Err(SdkError::Other(why)));
+            }
+        })
+    };
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+        event.prevent_default();
+        tx.send(Err(SdkError::Other(format!("the hashing worker failed: {}", event.message()))));
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    worker.post_message(file)?;
+    let result = rx.await;
+    worker.terminate();
+    result
+}
+
+/// A one-shot answer from callbacks to an awaiting future, as a JavaScript promise.
+#[derive(Clone)]
+struct Sender(std::rc::Rc<std::cell::RefCell<Option<(js_sys::Function, js_sys::Function)>>>);
+
+impl Sender {
+    fn send(&self, value: Result<String>) {
+        if let Some((resolve, reject)) = self.0.borrow_mut().take() {
+            let _ = match value {
+                Ok(hex) => resolve.call1(&JsValue::NULL, &hex.into()),
+                Err(e) => reject.call1(&JsValue::NULL, &e.into()),
+            };
+        }
+    }
+}
+
+fn futures_channel() -> (Sender, impl std::future::Future<Output = Result<String>>) {
+    let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let promise = {
+        let slot = slot.clone();
+        js_sys::Promise::new(&mut |resolve, reject| {
+            slot.replace(Some((resolve, reject)));
+        })
+    };
+    let future = async move {
+        let value = JsFuture::from(promise).await.map_err(SdkError::from_js)?;
+        value.as_string().ok_or_else(|| SdkError::Other("the worker answered no hash".into()))
+    };
+    (Sender(slot), future)
+}

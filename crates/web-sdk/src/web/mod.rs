@@ -1,0 +1,17 @@
+//! The browser adapter: wasm-bindgen classes over `fetch`, `XMLHttpRequest`, Web Locks,
+//! `BroadcastChannel`, `localStorage` and a hashing worker.
+
+mod client;
+mod error;
+mod feed;
+mod hash;
+mod js;
+mod search;
+mod types;
+mod upload;
+
+pub use client::Client;
+pub use feed::Feed;
+pub use hash::hash_file;
+pub use search::Search;
+pub use upload::Uploader;

@@ -1,0 +1,75 @@
+//! The TypeScript shapes of what the API answers, for the generated `.d.ts`.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A rejected call: the server's RFC 9457 problem, or `network` / `cancelled` / `sdk`. */
+export interface VideoEdgeError extends Error {
+  name: "VideoEdgeError";
+  /** HTTP status; 0 when there was no answer. */
+  status: number;
+  /** Stable code, e.g. `invalid-credentials`, `repeated-danmaku`, `network`, `cancelled`. */
+  code: string;
+  /** The problem+json body, when the server sent one. */
+  problem: Record<string, unknown> | null;
+}
+export interface User { id: string; username: string; display_name: string; roles: string[]; created_at: number }
+export type VideoId = number | string;
+export interface UploadOptions {
+  /** Parts sent at once (1 to 16, default 4). */
+  parallelism?: number;
+  /** Retries per part after a failure (default 5), with exponential backoff and jitter. */
+  retries?: number;
+  /** Preferred part size in bytes (the server bounds it; at least 5 MiB). */
+  partSize?: number;
+  /** URL of `hash-worker.js` (default: beside the SDK), or `false` to hash on the page. */
+  hashWorker?: string | false;
+}
+export interface UploadProgress {
+  phase: "ready" | "hashing" | "checking" | "uploading" | "paused" | "completing" | "done";
+  bytes: number; total: number; parts_done: number; parts_total: number;
+  /** Recent bytes per second. */
+  rate: number;
+  eta_secs: number | null;
+}
+export interface UploadResult {
+  /** Give this to `Feed.createVideo`. */
+  receipt: string;
+  upload: { id: string; key: string; filename: string; size: number; content_type: string; sha256: string | null; state: string };
+  /** Finished by instant upload: the store already held these bytes. */
+  instant: boolean;
+  /** Continued an upload a previous page started. */
+  resumed: boolean;
+}
+export interface SavedUpload { id: string; sha256: string; filename: string; size: number; started_at: number }
+export interface NewVideo { receipt: string; title: string; description?: string; tags?: string[]; cover_key?: string }
+export interface VideoPatch { version: number; title?: string; description?: string; tags?: string[]; cover_key?: string }
+export interface Video {
+  id: number; author: string; title: string; description: string; tags: string[];
+  cover_key: string | null; object_key: string; size: number; content_type: string; sha256: string | null;
+  created_at: number; updated_at: number; version: number;
+  likes?: number; plays?: number; liked?: boolean;
+}
+export interface VideoSource { url: string; content_type: string; expires_at: number }
+export interface PageOptions { limit?: number; cursor?: string | null }
+export interface Page<T> { items: T[]; next_cursor: string | null }
+export interface LikeState { liked: boolean; likes: number }
+export interface Danmaku { id: number; time_ms: number; text: string; count: number; user: string; color: string | null; mode: "scroll" | "top" | "bottom" }
+export interface NewDanmaku { time_ms: number; text: string; color?: string; mode?: "scroll" | "top" | "bottom" }
+export interface DanmakuSegment { segment: number; items: Danmaku[] }
+export interface DanmakuSince { items: Danmaku[]; last_id: number | null }
+export interface Ranking { window_hours: number; items: { score: number; video: Video }[] }
+export interface SearchParams {
+  q?: string; type?: "video" | "user" | "all"; tags?: string | string[]; author?: string;
+  from?: string | number; to?: string | number; sort?: "relevance" | "date"; limit?: number; cursor?: string;
+}
+export interface SearchHit {
+  kind: "video" | "user"; id: string; score: number;
+  /** HTML-escaped, matches wrapped in `<mark>`: safe to assign to `innerHTML`. */
+  highlight: { title?: string; description?: string; username?: string };
+  item: Record<string, unknown>;
+}
+export interface SearchResults { items: SearchHit[]; next_cursor: string | null; degraded: boolean }
+export interface Suggestions { suggestions: { text: string; kind: "video" | "user"; id: string }[]; degraded: boolean }
+"#;
