@@ -10,6 +10,8 @@
 //! Every child process gets SIGKILL when the test process exits, even on a panic or abort, so
 //! nothing outlives a failed run.
 
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -73,7 +75,7 @@ pub fn spawn(command: Command) -> Child {
     rx.recv().unwrap().unwrap_or_else(|e| panic!("cannot start {program}: {e} (run scripts/setup)"))
 }
 
-fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+pub(crate) fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -139,7 +141,7 @@ impl Drop for TempDir {
 }
 
 /// A child process killed when dropped.
-pub struct Process(Child);
+pub struct Process(pub(crate) Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -221,6 +223,19 @@ impl Services {
 }
 
 impl Services {
+    /// Starts `devhost s3-cors` in front of this S3 server, as `scripts/up` does, so browsers
+    /// can send parts to it; answers the process and the endpoint to give the app.
+    pub fn s3_cors(&self) -> (Process, String) {
+        let port = free_port();
+        let mut proxy = Command::new(build());
+        proxy
+            .args(["s3-cors", "--listen", &format!("127.0.0.1:{port}"), "--upstream", self.s3_endpoint.trim_start_matches("http://")])
+            .stdout(Stdio::null());
+        let mut proxy = spawn(proxy);
+        wait_for_port(port, &mut proxy, "devhost s3-cors");
+        (Process(proxy), format!("http://127.0.0.1:{port}"))
+    }
+
     /// Runs `redis-cli` against this Redis and returns its output (for tests that fabricate
     /// or inspect state the API does not expose).
     pub fn redis_cli(&self, args: &[&str]) -> String {

@@ -1,0 +1,148 @@
+//! The demo page in a real browser: Debian's headless chromium, driven through chromium-driver,
+//! against devhost with every component (the page itself served by static-files), real Redis,
+//! and the S3 server behind `devhost s3-cors`, as `scripts/up` runs them.
+
+use std::io::Write;
+
+use e2e::webdriver::Browser;
+use e2e::{receipt, unique, Devhost, DevhostOptions, Services, TempDir};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Three parts: 5 MiB, 5 MiB and the rest.
+const FILE_BYTES: usize = 12 * 1024 * 1024 + 123;
+/// Upload speed while the test pauses and reloads mid-upload: a part takes about 2.5 s.
+const SLOW_BYTES_PER_SEC: u64 = 2_000_000;
+
+fn random_file(dir: &TempDir) -> (std::path::PathBuf, String) {
+    let path = dir.path().join("holiday clip.mp4");
+    let mut state = 0x2545_f491_4f6c_dd1du64 ^ std::process::id() as u64;
+    let mut bytes = Vec::with_capacity(FILE_BYTES);
+    while bytes.len() < FILE_BYTES {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(FILE_BYTES);
+    std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
+    (path, format!("{:x}", Sha256::digest(&bytes)))
+}
+
+fn status(browser: &Browser) -> Value {
+    browser.run("const s = document.getElementById('upload-status'); return {phase: s.dataset.phase, parts: Number(s.dataset.partsDone ?? 0), outcome: s.dataset.outcome ?? null, text: s.textContent};", json!([]))
+}
+
+fn upload(browser: &Browser, file: &std::path::Path, title: &str, parallelism: &str) {
+    browser.find("#file").type_text(file.to_str().unwrap());
+    let title_box = browser.find("#title");
+    title_box.clear();
+    title_box.type_text(title);
+    let parallel = browser.find("#parallelism");
+    parallel.clear();
+    parallel.type_text(parallelism);
+    browser.find("#upload-start").click();
+}
+
+const STATUS: &str = "document.getElementById('upload-status').textContent + ' | ' + document.getElementById('toast').textContent";
+
+#[test]
+fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
+    let services = Services::isolated();
+    let (_proxy, s3_endpoint) = services.s3_cors();
+    // The ranking is read uncached so a like shows in it at once.
+    let env = vec![("SPIN_VARIABLE_S3_ENDPOINT".into(), s3_endpoint), ("SPIN_VARIABLE_RANKING_CACHE_SECS".into(), "0".into())];
+    let app = Devhost::start(DevhostOptions { env, services: Some(&services), ..DevhostOptions::default() });
+    let dir = TempDir::new("browser");
+    let (file, sha256) = random_file(&dir);
+    let browser = Browser::start("demo-page");
+    let username = unique("web");
+    let word = unique("kestrel").replace(['-', '_'], "");
+
+    // Sign up.
+    browser.open(&app.url);
+    browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", STATUS);
+    browser.find("#username").type_text(&username);
+    browser.find("#password").type_text("browser password");
+    browser.find("#sign-up").click();
+    browser.wait("the signed-in user", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
+
+    // Upload slowly, one part at a time; pause and resume; reload with parts still missing.
+    browser.throttle(Some(SLOW_BYTES_PER_SEC));
+    upload(&browser, &file, &format!("First {word} upload"), "1");
+    browser.wait("the first part stored", 60, "document.getElementById('upload-status').dataset.partsDone >= 1", STATUS);
+    browser.find("#upload-pause").click();
+    browser.wait("the upload paused", 10, "document.getElementById('upload-status').dataset.phase === 'paused'", STATUS);
+    let paused = status(&browser);
+    assert!(paused["text"].as_str().unwrap().starts_with("Paused at"), "{paused}");
+    assert_eq!(browser.text("#upload-pause"), "Resume");
+    browser.find("#upload-pause").click();
+    browser.wait("the upload going again", 10, "document.getElementById('upload-status').dataset.phase === 'uploading'", STATUS);
+    let before_reload = status(&browser);
+    assert!(before_reload["parts"].as_u64().unwrap() < 3, "the upload must still be unfinished: {before_reload}");
+    browser.reload();
+
+    // The session survives the reload (refresh cookie); the unfinished upload is offered, and
+    // choosing the file again resumes it from the server's list of parts.
+    browser.wait("the session restored", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
+    browser.wait("the unfinished upload offered", 5, "document.getElementById('unfinished').textContent.includes('holiday clip.mp4')", "document.getElementById('unfinished').textContent");
+    browser.throttle(None);
+    upload(&browser, &file, &format!("First {word} upload"), "4");
+    browser.wait("the resumed upload published", 60, "document.getElementById('upload-status').dataset.outcome", STATUS);
+    let resumed = status(&browser);
+    assert_eq!(resumed["outcome"], "resumed", "{resumed}");
+    assert_eq!(browser.text("#unfinished"), "", "a finished upload is no longer offered");
+
+    // The player got the new video; its source redirects to the stored bytes.
+    browser.wait("the player loaded", 15, "document.getElementById('video').src.includes('/uploads/play?ticket=')", "document.getElementById('video').src");
+    let fetched = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         fetch(document.getElementById('video').src).then(r => r.arrayBuffer()).then(b => crypto.subtle.digest('SHA-256', b))
+           .then(h => done([...new Uint8Array(h)].map(x => x.toString(16).padStart(2, '0')).join(''))).catch(e => done(String(e)));",
+        json!([]),
+    );
+    assert_eq!(fetched, json!(sha256), "the played object is the uploaded file");
+    let first_id = browser.run("return document.getElementById('player').dataset.videoId;", json!([])).as_str().unwrap().to_owned();
+
+    // The same file again finishes instantly (possession proven, no bytes sent).
+    upload(&browser, &file, &format!("Second {word} upload"), "4");
+    browser.wait("the second upload published", 60, "document.getElementById('upload-status').dataset.outcome", STATUS);
+    let instant = status(&browser);
+    assert_eq!(instant["outcome"], "instant", "{instant}");
+    browser.wait("the player on the second video", 15, &format!("document.getElementById('player').dataset.videoId && document.getElementById('player').dataset.videoId !== '{first_id}'"), "document.getElementById('player-title').textContent");
+    let video_id = browser.run("return document.getElementById('player').dataset.videoId;", json!([])).as_str().unwrap().to_owned();
+
+    // A danmaku flies over the video and is stored.
+    let danmaku = format!("{word} 好看");
+    browser.find("#danmaku-text").type_text(&danmaku);
+    browser.find("#danmaku-send").click();
+    browser.wait("the danmaku flying", 10, &format!("[...document.querySelectorAll('#danmaku-layer .danmaku')].some(d => d.textContent === '{danmaku}')"), STATUS);
+    let stored = app.request("GET", &format!("/videos/{video_id}/danmaku?segment=0")).send(None).json();
+    assert!(stored["items"].as_array().unwrap().iter().any(|d| d["text"] == danmaku.as_str()), "{stored}");
+
+    // Like: the button, the count and the 24 h ranking follow.
+    browser.find("#like").click();
+    browser.wait("the like counted", 10, "document.getElementById('like').getAttribute('aria-pressed') === 'true' && document.getElementById('like-count').textContent === '1'", "document.getElementById('like').outerHTML");
+    browser.wait("the ranking showing it", 10, &format!("document.getElementById('ranking').textContent.includes('Second {word} upload')"), "document.getElementById('ranking').textContent");
+
+    // Search: suggestions while typing, then highlighted results.
+    let typed = &word[..word.len() - 2];
+    browser.find("#search").type_text(typed);
+    browser.wait("suggestions", 15, &format!("!document.getElementById('suggestions').hidden && document.getElementById('suggestions').textContent.includes('{word}')"), "document.getElementById('suggestions').outerHTML");
+    browser.find("#search").type_text("\u{E007}");
+    browser.wait("search results", 15, "!document.getElementById('results').hidden && document.querySelectorAll('#search-results li[data-kind=video]').length === 2", "document.getElementById('search-results').innerHTML");
+    let marks = browser.run("return [...document.querySelectorAll('#search-results mark')].map(m => m.textContent.toLowerCase());", json!([]));
+    assert!(marks.as_array().unwrap().iter().any(|m| m == typed), "the typed prefix is highlighted: {marks}");
+
+    // Infinite scroll: with more videos than a page, scrolling to the end loads the rest.
+    let login = app.request("POST", "/auth/login").json(&json!({ "username": username, "password": "browser password" })).json();
+    let (token, user_id) = (login["access_token"].as_str().unwrap(), login["user"]["id"].as_str().unwrap());
+    for i in 0..12 {
+        let reply = app.request("POST", "/videos").header("authorization", &format!("Bearer {token}")).json(&json!({ "receipt": receipt(user_id), "title": format!("Filler {i}") }));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+    }
+    browser.reload();
+    browser.wait("the first page of the feed", 15, "document.querySelectorAll('#latest li').length >= 10", "document.getElementById('latest').textContent");
+    browser.run("document.getElementById('latest-more').scrollIntoView();", json!([]));
+    browser.wait("the whole feed", 15, "document.querySelectorAll('#latest li').length === 14 && document.getElementById('latest-more').textContent === 'That is everything.'", "document.querySelectorAll('#latest li').length + ' ' + document.getElementById('latest-more').textContent");
+}

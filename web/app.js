@@ -1,0 +1,351 @@
+// The demo page: every call goes through the browser SDK in /sdk/.
+import init, { Client, Feed, Search, Uploader } from "/sdk/video_edge_sdk.js";
+
+await init();
+const client = new Client();
+const feed = new Feed(client);
+const search = new Search(client);
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, { dataset = {}, ...props } = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  Object.assign(node.dataset, dataset);
+  node.append(...children);
+  return node;
+};
+const say = (text) => { $("toast").textContent = text; };
+const fail = (error) => say(error?.message ?? String(error));
+const size = (n) => {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  for (; n >= 1000 && i < units.length - 1; i++) n /= 1000;
+  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${units[i]}`;
+};
+const ago = (ms) => {
+  const s = Math.max(0, (Date.now() - ms) / 1000);
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(ms).toLocaleDateString();
+};
+
+// ---- Account ----------------------------------------------------------------------------
+function showAccount(user) {
+  $("auth-form").hidden = !!user;
+  $("whoami").hidden = !user;
+  $("whoami-name").textContent = user ? user.display_name || user.username : "";
+  $("upload-start").disabled = !user || !!uploader;
+  $("upload-status").textContent = user ? (uploader ? $("upload-status").textContent : "Choose a video to upload.") : "Sign in to upload.";
+  showPlayerControls();
+  showUnfinished();
+}
+client.onChange(showAccount);
+
+$("auth-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  client.login($("username").value, $("password").value).then(() => say("")).catch(fail);
+});
+$("sign-up").addEventListener("click", () => {
+  if (!$("auth-form").reportValidity()) return;
+  client.register($("username").value, $("password").value).then(() => say("")).catch(fail);
+});
+$("sign-out").addEventListener("click", () => client.logout().catch(fail));
+
+// ---- Upload -----------------------------------------------------------------------------
+let uploader = null;
+
+function showUnfinished() {
+  const saved = client.user ? Uploader.unfinished(client) : [];
+  $("unfinished").replaceChildren(...saved.map((u) =>
+    el("li", { textContent: `Unfinished: ${u.filename} (${size(u.size)}). Choose the same file again to resume.` })));
+}
+
+function showProgress(p) {
+  const status = $("upload-status");
+  $("upload-progress").value = p.total ? p.bytes / p.total : 0;
+  status.dataset.phase = p.phase;
+  status.dataset.partsDone = p.parts_done;
+  const parts = `${p.parts_done}/${p.parts_total} parts`;
+  const left = p.eta_secs == null ? "" : ` · ${Math.ceil(p.eta_secs)} s left`;
+  status.textContent = {
+    hashing: `Hashing ${Math.floor((100 * p.bytes) / Math.max(p.total, 1))}%…`,
+    checking: "Looking for an instant upload…",
+    uploading: `Uploading ${parts} · ${size(p.bytes)} of ${size(p.total)} · ${size(p.rate)}/s${left}`,
+    paused: `Paused at ${parts}.`,
+    completing: "Finishing…",
+    done: "Done.",
+  }[p.phase] ?? status.textContent;
+}
+
+function uploading(active) {
+  $("upload-start").disabled = active || !client.user;
+  $("upload-pause").disabled = !active;
+  $("upload-cancel").disabled = !active;
+  $("upload-pause").textContent = "Pause";
+}
+
+$("upload-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const file = $("file").files[0];
+  const title = $("title").value.trim();
+  const tags = $("tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  uploader = new Uploader(client, file, { parallelism: Number($("parallelism").value) || 4 });
+  uploader.onProgress(showProgress);
+  uploading(true);
+  const status = $("upload-status");
+  delete status.dataset.outcome;
+  try {
+    const result = await uploader.start();
+    const video = await feed.createVideo({ receipt: result.receipt, title, tags });
+    const how = result.instant ? "instant" : result.resumed ? "resumed" : "uploaded";
+    status.dataset.outcome = how;
+    status.textContent = {
+      instant: `Instant upload: the file was already stored. Published “${video.title}”.`,
+      resumed: `Resumed and finished. Published “${video.title}”.`,
+      uploaded: `Uploaded. Published “${video.title}”.`,
+    }[how];
+    $("upload-progress").value = 1;
+    reloadLatest();
+    openVideo(video.id);
+  } catch (error) {
+    status.dataset.outcome = error.code === "cancelled" ? "cancelled" : "failed";
+    status.textContent = error.code === "cancelled" ? "Cancelled." : `Upload failed: ${error.message}`;
+  } finally {
+    uploader = null;
+    uploading(false);
+    showUnfinished();
+  }
+});
+$("upload-pause").addEventListener("click", () => {
+  if (!uploader) return;
+  if (uploader.paused) uploader.resume(); else uploader.pause();
+  $("upload-pause").textContent = uploader.paused ? "Resume" : "Pause";
+});
+$("upload-cancel").addEventListener("click", () => uploader?.cancel().catch(fail));
+
+// ---- Latest, with infinite scroll -------------------------------------------------------
+let cursor = null;
+let exhausted = false;
+let loading = false;
+
+function videoItem(video, meta = `${size(video.size)} · ${ago(video.created_at)}`) {
+  const button = el("button", { type: "button", className: "item" },
+    el("span", { className: "title", textContent: video.title }),
+    el("span", { className: "meta", textContent: meta }));
+  button.addEventListener("click", () => openVideo(video.id));
+  return el("li", { dataset: { videoId: video.id } }, button);
+}
+
+async function loadMore() {
+  if (loading || exhausted) return;
+  loading = true;
+  try {
+    const page = await feed.latest({ limit: 10, cursor });
+    $("latest").append(...page.items.map((v) => videoItem(v)));
+    cursor = page.next_cursor;
+    exhausted = !cursor;
+    $("latest-more").textContent = exhausted ? ($("latest").children.length ? "That is everything." : "No videos yet.") : "Loading…";
+  } catch (error) {
+    fail(error);
+  } finally {
+    loading = false;
+  }
+  // A short first page may not fill the screen; keep going while the sentinel shows.
+  if (!exhausted && $("latest-more").getBoundingClientRect().top < innerHeight) loadMore();
+}
+new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadMore()).observe($("latest-more"));
+
+function reloadLatest() {
+  $("latest").replaceChildren();
+  cursor = null;
+  exhausted = false;
+  loadMore();
+  loadRanking();
+}
+
+// ---- Ranking ----------------------------------------------------------------------------
+async function loadRanking() {
+  try {
+    const ranking = await feed.rankings(10);
+    const items = ranking.items.map(({ score, video }) => videoItem(video, `${score} points`));
+    $("ranking").replaceChildren(...(items.length ? items : [el("li", { className: "muted empty", textContent: "Nothing played or liked yet." })]));
+  } catch (error) {
+    fail(error);
+  }
+}
+
+// ---- Player and danmaku -----------------------------------------------------------------
+const video = $("video");
+let current = null;
+let segment = { index: -1, items: [] };
+let lastMs = 0;
+let lane = 0;
+
+function showPlayerControls() {
+  const ready = !!current && !!client.user;
+  $("like").disabled = !ready;
+  $("danmaku-text").disabled = !ready;
+  $("danmaku-send").disabled = !ready;
+  if (current) {
+    $("like").setAttribute("aria-pressed", String(!!current.liked));
+    $("like-count").textContent = current.likes ?? 0;
+    $("play-count").textContent = `${current.plays ?? 0} plays`;
+  }
+}
+
+async function openVideo(id) {
+  try {
+    const [info, source] = await Promise.all([feed.video(id), feed.source(id)]);
+    current = info;
+    $("player").dataset.videoId = info.id;
+    $("player-title").textContent = info.title;
+    video.src = source.url;
+    lastMs = 0;
+    showPlayerControls();
+    await loadSegment(0);
+    $("player").scrollIntoView({ behavior: "smooth", block: "start" });
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function loadSegment(index) {
+  segment = { index, items: [] };
+  const answer = await feed.danmaku(current.id, index);
+  segment.items = answer.items;
+  $("danmaku-count").textContent = answer.items.length;
+  $("danmaku-list").replaceChildren(...answer.items.map((d) =>
+    el("li", { textContent: `${(d.time_ms / 1000).toFixed(1)} s · ${d.text}${d.count > 1 ? ` ×${d.count}` : ""}` })));
+}
+
+function fly(text, { color = null, count = 1, mine = false } = {}) {
+  const span = el("span", { className: mine ? "danmaku mine" : "danmaku", textContent: count > 1 ? `${text} ×${count}` : text });
+  span.style.top = `${(lane++ % 8) * 1.9 + 0.4}rem`;
+  if (color) span.style.color = color;
+  span.addEventListener("animationend", () => span.remove());
+  $("danmaku-layer").append(span);
+}
+
+video.addEventListener("timeupdate", () => {
+  if (!current) return;
+  const ms = video.currentTime * 1000;
+  const index = Math.floor(ms / 60000);
+  if (index !== segment.index) loadSegment(index).catch(fail);
+  for (const d of segment.items) if (d.time_ms > lastMs && d.time_ms <= ms) fly(d.text, d);
+  lastMs = ms;
+});
+video.addEventListener("seeked", () => { lastMs = video.currentTime * 1000; });
+video.addEventListener("play", () => { if (current && client.user) feed.play(current.id).catch(() => {}); });
+
+$("danmaku-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = $("danmaku-text").value.trim();
+  if (!text || !current) return;
+  try {
+    await feed.sendDanmaku(current.id, { time_ms: Math.floor(video.currentTime * 1000), text });
+    fly(text, { mine: true });
+    $("danmaku-list").append(el("li", { textContent: `${video.currentTime.toFixed(1)} s · ${text}` }));
+    $("danmaku-count").textContent = $("danmaku-list").children.length;
+    $("danmaku-text").value = "";
+    say("");
+  } catch (error) {
+    fail(error);
+  }
+});
+
+$("like").addEventListener("click", async () => {
+  if (!current) return;
+  try {
+    const state = current.liked ? await feed.unlike(current.id) : await feed.like(current.id);
+    Object.assign(current, { liked: state.liked, likes: state.likes });
+    showPlayerControls();
+    loadRanking();
+  } catch (error) {
+    fail(error);
+  }
+});
+
+// ---- Search, with suggestions -----------------------------------------------------------
+const box = $("search");
+const list = $("suggestions");
+let active = -1;
+let typing = 0;
+
+function closeSuggestions() {
+  list.hidden = true;
+  box.setAttribute("aria-expanded", "false");
+  box.removeAttribute("aria-activedescendant");
+  active = -1;
+}
+
+function highlightOption(index) {
+  const options = [...list.children];
+  active = (index + options.length) % options.length;
+  options.forEach((o, i) => o.setAttribute("aria-selected", String(i === active)));
+  box.setAttribute("aria-activedescendant", options[active].id);
+}
+
+box.addEventListener("input", () => {
+  clearTimeout(typing);
+  const q = box.value.trim();
+  if (!q) return closeSuggestions();
+  typing = setTimeout(async () => {
+    try {
+      const { suggestions } = await search.suggest(q, { limit: 6 });
+      if (box.value.trim() !== q) return;
+      list.replaceChildren(...suggestions.map((s, i) => {
+        const option = el("li", { id: `suggestion-${i}`, role: "option" }, s.text, el("span", { className: "kind", textContent: s.kind }));
+        option.setAttribute("aria-selected", "false");
+        option.addEventListener("mousedown", (e) => { e.preventDefault(); box.value = s.text; runSearch(); });
+        return option;
+      }));
+      list.hidden = !suggestions.length;
+      box.setAttribute("aria-expanded", String(!!suggestions.length));
+      active = -1;
+    } catch {
+      closeSuggestions();
+    }
+  }, 150);
+});
+box.addEventListener("keydown", (event) => {
+  if (list.hidden) return;
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    highlightOption(active + (event.key === "ArrowDown" ? 1 : -1));
+  } else if (event.key === "Enter" && active >= 0) {
+    event.preventDefault();
+    box.value = list.children[active].firstChild.textContent;
+    runSearch();
+  } else if (event.key === "Escape") {
+    closeSuggestions();
+  }
+});
+box.addEventListener("blur", closeSuggestions);
+$("search-form").addEventListener("submit", (event) => { event.preventDefault(); runSearch(); });
+
+async function runSearch() {
+  closeSuggestions();
+  const q = box.value.trim();
+  if (!q) return;
+  try {
+    const results = await search.search({ q, limit: 20 });
+    const items = results.items.map((hit) => {
+      // Highlights are HTML-escaped by the server with <mark> around matches.
+      const title = el("span", { className: "title", innerHTML: hit.highlight.title ?? hit.highlight.username ?? "" });
+      const meta = el("span", { className: "meta", innerHTML: hit.highlight.description ?? hit.kind });
+      const button = el("button", { type: "button", className: "item" }, title, meta);
+      if (hit.kind === "video") button.addEventListener("click", () => openVideo(hit.id));
+      return el("li", { dataset: { kind: hit.kind, id: hit.id } }, button);
+    });
+    $("search-results").replaceChildren(...(items.length ? items : [el("li", { className: "muted", textContent: `Nothing matches “${q}”.` })]));
+    $("results").hidden = false;
+    $("results-heading").textContent = `Search results for “${q}”${results.degraded ? " (may be stale)" : ""}`;
+  } catch (error) {
+    fail(error);
+  }
+}
+
+// ---- Start ------------------------------------------------------------------------------
+showAccount(await client.restore().catch((error) => { fail(error); return null; }));
+loadRanking();
+setInterval(loadRanking, 30_000);
