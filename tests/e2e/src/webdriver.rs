@@ -110,6 +110,13 @@ impl Browser {
         self.command("POST", "/chromium/network_conditions", Some(json!({ "network_conditions": conditions })));
     }
 
+    /// Saves a PNG of the window to `path`.
+    pub fn screenshot(&self, path: &std::path::Path) {
+        let png = self.command("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap_or_default()).expect("a base64 screenshot");
+        std::fs::write(path, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+
     /// Saves what the page looked like; never panics (it runs while a test is panicking).
     fn save_failure(&self) {
         let dir = root().join("target/browser-failures");

@@ -102,6 +102,8 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
         json!([]),
     );
     assert_eq!(fetched, json!(sha256), "the played object is the uploaded file");
+    let forged = app.request("GET", "/uploads/play?ticket=e30.AAAA").send(None);
+    assert_eq!((forged.status, forged.json()["code"].as_str()), (403, Some("invalid-ticket")), "only feed's tickets play");
     let first_id = browser.run("return document.getElementById('player').dataset.videoId;", json!([])).as_str().unwrap().to_owned();
 
     // The same file again finishes instantly (possession proven, no bytes sent).
@@ -133,6 +135,11 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     browser.wait("search results", 15, "!document.getElementById('results').hidden && document.querySelectorAll('#search-results li[data-kind=video]').length === 2", "document.getElementById('search-results').innerHTML");
     let marks = browser.run("return [...document.querySelectorAll('#search-results mark')].map(m => m.textContent.toLowerCase());", json!([]));
     assert!(marks.as_array().unwrap().iter().any(|m| m == typed), "the typed prefix is highlighted: {marks}");
+    // `BROWSER_SCREENSHOT=docs/demo-page.png` saves the page here (the README picture; relative to the workspace root).
+    if let Some(path) = std::env::var_os("BROWSER_SCREENSHOT") {
+        browser.run("window.scrollTo(0, 0);", json!([]));
+        browser.screenshot(&e2e::root().join(path));
+    }
 
     // Infinite scroll: with more videos than a page, scrolling to the end loads the rest.
     let login = app.request("POST", "/auth/login").json(&json!({ "username": username, "password": "browser password" })).json();
