@@ -126,15 +126,7 @@ struct Proxy {
 pub async fn run(listener: TcpListener, upstream: String, origins: Origins) -> Result<()> {
     let proxy = Arc::new(Proxy { upstream, origins });
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                eprintln!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+        let (stream, _) = crate::server::accept(&listener).await;
         let proxy = proxy.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| proxy.clone().handle(request));

@@ -13,19 +13,27 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 
+/// The next connection, with Nagle off; accept failures (out of file descriptors and the like)
+/// wait a moment rather than spin.
+pub async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, client)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, client);
+            }
+            Err(e) => {
+                eprintln!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// Serves `app` on `listener` until the process ends.
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
     loop {
-        let (stream, client) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a moment rather than spin.
-                eprintln!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+        let (stream, client) = accept(&listener).await;
         let app = app.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(app.clone(), request, client));
