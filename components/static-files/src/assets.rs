@@ -31,11 +31,11 @@ pub struct Asset {
 }
 
 impl Asset {
-    /// Describes the file at `path` holding `bytes`; `s3_endpoint` is where the page's uploads
-    /// and videos go, which its content security policy must allow.
-    pub fn new(path: &str, bytes: &[u8], s3_endpoint: &str) -> Self {
+    /// Describes the file at `path` holding `bytes`; a page (see [`is_page`]) gets a content
+    /// security policy that also allows `s3_endpoint`, where its uploads and videos go.
+    pub fn new(path: &str, bytes: &[u8], s3_endpoint: Option<&str>) -> Self {
         let media_type = media_type(path);
-        let csp = (media_type.starts_with("text/html")).then(|| content_security_policy(&origin(s3_endpoint)));
+        let csp = s3_endpoint.filter(|_| is_page(path)).map(|store| content_security_policy(&origin(store)));
         Asset { media_type, etag: format!("\"{:x}-{:016x}\"", bytes.len(), fnv1a(bytes)), csp }
     }
 
@@ -60,6 +60,11 @@ impl Asset {
         }
         headers
     }
+}
+
+/// Whether the file is an HTML page (which gets a content security policy).
+pub fn is_page(path: &str) -> bool {
+    media_type(path).starts_with("text/html")
 }
 
 /// The media type for a file name's extension; unknown ones are opaque bytes.
@@ -133,8 +138,8 @@ mod tests {
 
     #[test]
     fn etags_change_with_content_and_match_if_none_match() {
-        let a = Asset::new("/app.js", b"one", "");
-        let b = Asset::new("/app.js", b"two", "");
+        let a = Asset::new("/app.js", b"one", None);
+        let b = Asset::new("/app.js", b"two", None);
         assert_ne!(a.etag, b.etag);
         assert!(a.matches(&a.etag));
         assert!(a.matches(&format!("\"x\", W/{}", a.etag)));
@@ -144,11 +149,11 @@ mod tests {
 
     #[test]
     fn only_pages_carry_a_policy_naming_the_store() {
-        let page = Asset::new("/index.html", b"<p>", "http://127.0.0.1:9000/");
+        let page = Asset::new("/index.html", b"<p>", Some("http://127.0.0.1:9000/"));
         let csp = page.headers().into_iter().find(|(n, _)| *n == "content-security-policy").unwrap().1;
         assert!(csp.contains("connect-src 'self' http://127.0.0.1:9000;"), "{csp}");
         assert!(csp.contains("media-src 'self' blob: http://127.0.0.1:9000;"), "{csp}");
-        assert!(Asset::new("/app.js", b"x", "").headers().iter().all(|(n, _)| *n != "content-security-policy"));
+        assert!(Asset::new("/app.js", b"x", Some("http://127.0.0.1:9000")).headers().iter().all(|(n, _)| *n != "content-security-policy"));
         assert_eq!(origin("https://s3.example/bucket"), "https://s3.example");
         assert_eq!(origin("http://evil;script-src *"), "");
     }

@@ -24,8 +24,9 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
     }
     let path = assets::resolve(request.uri().path())?;
     let bytes = std::fs::read(&path).map_err(|_| assets::not_found(request.uri().path()))?;
-    let s3 = edge_spin::variable("s3_endpoint").unwrap_or_default();
-    let asset = Asset::new(&path, &bytes, &s3);
+    // Only a page's policy names the store, so only a page reads the variable.
+    let store = assets::is_page(&path).then(|| edge_spin::variable("s3_endpoint").unwrap_or_default());
+    let asset = Asset::new(&path, &bytes, store.as_deref());
     let current = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|tags| asset.matches(tags));
     let mut response = http::Response::builder();
     for (name, value) in asset.headers() {

@@ -6,7 +6,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::error::{Result, SdkError};
-use super::js::get;
+use super::js::{self, get};
 use crate::challenge::FileHash;
 use crate::parts;
 
@@ -62,59 +62,30 @@ pub async fn hash_in_worker(url: &str, file: &web_sys::File, progress: impl Fn(u
     let options = web_sys::WorkerOptions::new();
     options.set_type(web_sys::WorkerType::Module);
     let worker = web_sys::Worker::new_with_options(url, &options)?;
-    let (tx, rx) = futures_channel();
+    let (done, resolve, reject) = js::deferred();
     let on_message = {
-        let tx = tx.clone();
+        let reject = reject.clone();
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             let data = event.data();
-            if let Some(bytes) = get(&data, "progress").as_f64() {
+            let (progress_bytes, sha256) = (get(&data, "progress").as_f64(), get(&data, "sha256"));
+            if let Some(bytes) = progress_bytes {
                 progress(bytes as u64);
-            } else if let Some(hex) = get(&data, "sha256").as_string() {
-                tx.send(Ok(hex));
+            } else if sha256.is_string() {
+                let _ = resolve.call1(&JsValue::NULL, &sha256);
             } else {
                 let why = get(&data, "error").as_string().unwrap_or_else(|| "the worker answered nothing useful".into());
-                tx.send(Err(SdkError::Other(why)));
+                let _ = reject.call1(&JsValue::NULL, &SdkError::Other(why).into());
             }
         })
     };
     let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
         event.prevent_default();
-        tx.send(Err(SdkError::Other(format!("the hashing worker failed: {}", event.message()))));
+        let _ = reject.call1(&JsValue::NULL, &SdkError::Other(format!("the hashing worker failed: {}", event.message())).into());
     });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     worker.post_message(file)?;
-    let result = rx.await;
+    let result = JsFuture::from(done).await;
     worker.terminate();
-    result
-}
-
-/// A one-shot answer from callbacks to an awaiting future, as a JavaScript promise.
-#[derive(Clone)]
-struct Sender(std::rc::Rc<std::cell::RefCell<Option<(js_sys::Function, js_sys::Function)>>>);
-
-impl Sender {
-    fn send(&self, value: Result<String>) {
-        if let Some((resolve, reject)) = self.0.borrow_mut().take() {
-            let _ = match value {
-                Ok(hex) => resolve.call1(&JsValue::NULL, &hex.into()),
-                Err(e) => reject.call1(&JsValue::NULL, &e.into()),
-            };
-        }
-    }
-}
-
-fn futures_channel() -> (Sender, impl std::future::Future<Output = Result<String>>) {
-    let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
-    let promise = {
-        let slot = slot.clone();
-        js_sys::Promise::new(&mut |resolve, reject| {
-            slot.replace(Some((resolve, reject)));
-        })
-    };
-    let future = async move {
-        let value = JsFuture::from(promise).await.map_err(SdkError::from_js)?;
-        value.as_string().ok_or_else(|| SdkError::Other("the worker answered no hash".into()))
-    };
-    (Sender(slot), future)
+    Ok(result?.as_string().unwrap_or_default())
 }

@@ -23,11 +23,19 @@ pub fn now() -> f64 {
     js_sys::Date::now()
 }
 
+/// A promise with its `resolve` and `reject` functions, for callbacks to settle (settling
+/// twice is a no-op, so callbacks need not coordinate).
+pub fn deferred() -> (js_sys::Promise, js_sys::Function, js_sys::Function) {
+    let mut settle = None;
+    let promise = js_sys::Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    let (resolve, reject) = settle.expect("the promise executor runs at once");
+    (promise, resolve, reject)
+}
+
 /// Resolves after `ms`.
 pub async fn sleep(ms: f64) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, ms);
-    });
+    let (promise, resolve, _) = deferred();
+    set_timeout(&resolve, ms);
     let _ = JsFuture::from(promise).await;
 }
 

@@ -219,10 +219,11 @@ fn forget(key: &str) {
     }
 }
 
-fn outcome(done: &JsValue, instant: bool, resumed: bool) -> JsValue {
+/// What `start()` resolves with.
+fn outcome(receipt: &JsValue, upload: &JsValue, instant: bool, resumed: bool) -> JsValue {
     let result = to_js(&json!({ "instant": instant, "resumed": resumed }));
-    let _ = js_sys::Reflect::set(&result, &"receipt".into(), &get(done, "receipt"));
-    let _ = js_sys::Reflect::set(&result, &"upload".into(), &get(done, "upload"));
+    let _ = js_sys::Reflect::set(&result, &"receipt".into(), receipt);
+    let _ = js_sys::Reflect::set(&result, &"upload".into(), upload);
     result
 }
 
@@ -241,17 +242,13 @@ impl Task {
                 }
                 Ok(status) if get(&status, "receipt").is_string() => {
                     forget(&key);
-                    let done = to_js(&json!({}));
-                    let _ = js_sys::Reflect::set(&done, &"receipt".into(), &get(&status, "receipt"));
-                    let _ = js_sys::Reflect::set(&done, &"upload".into(), &status);
-                    return Ok(outcome(&done, false, true));
+                    return Ok(outcome(&get(&status, "receipt"), &status, false, true));
                 }
                 Err(e) if e.status() == 0 || e.status() == 401 || e.status() >= 500 => return Err(e),
                 _ => forget(&key),
             }
         }
 
-        self.counters.borrow_mut().parts_total = 0;
         self.phase("hashing");
         let sha256 = self.hash(size).await?;
         self.check()?;
@@ -309,7 +306,7 @@ impl Task {
             Ok(done) => {
                 let mut counters = self.counters.borrow_mut();
                 counters.done_bytes = size;
-                Ok(Some(outcome(&done, true, false)))
+                Ok(Some(outcome(&get(&done, "receipt"), &get(&done, "upload"), true, false)))
             }
             Err(e) if fatal(&e) => Err(e),
             Err(_) => Ok(None),
@@ -351,7 +348,7 @@ impl Task {
         forget(key);
         self.upload.replace(None);
         self.phase("done");
-        Ok(outcome(&done, false, resumed))
+        Ok(outcome(&get(&done, "receipt"), &get(&done, "upload"), false, resumed))
     }
 
     /// One of `parallelism` loops taking parts off the queue until it is empty.
@@ -419,9 +416,7 @@ impl Task {
             let name = name.as_string().unwrap_or_default();
             xhr.set_request_header(&name, &get(&signed.headers, &name).as_string().unwrap_or_default())?;
         }
-        let mut settle = None;
-        let finished = js_sys::Promise::new(&mut |resolve, _| settle = Some(resolve));
-        let settle = settle.expect("the promise executor runs at once");
+        let (finished, settle, _) = js::deferred();
         let finish = |code: f64| {
             let settle = settle.clone();
             Closure::<dyn FnMut()>::new(move || {
@@ -479,7 +474,8 @@ impl Task {
 
     async fn until_resumed(&self) -> Result<()> {
         while self.paused.get() && !self.cancelled.get() {
-            let waiting = js_sys::Promise::new(&mut |resolve, _| self.waiters.borrow_mut().push(resolve));
+            let (waiting, resolve, _) = js::deferred();
+            self.waiters.borrow_mut().push(resolve);
             JsFuture::from(waiting).await?;
         }
         self.check()
