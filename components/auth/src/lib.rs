@@ -13,7 +13,7 @@ pub mod settings;
 use edge_auth::{epoch_key, Issuer, KeySet, Principal, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, REVOCATION_MARKER_TTL_SECS};
 use edge_http::{json_body, json_response, no_content, Problem, Request, Response, Router};
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
-use edge_spin::{auth as bearer, health, kv_unavailable};
+use edge_spin::{auth as bearer, health, kv_unavailable, Lazy};
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode};
 use serde::Deserialize;
@@ -70,10 +70,10 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
         let redis = edge_spin::variable("redis_address")?;
         return Ok(health::report("auth", vec![health::key_value("default"), health::redis(&redis)]));
     }
-    let auth = Auth::open()?;
+    let auth = Auth::default();
     match endpoint {
         Endpoint::Health => unreachable!("answered above"),
-        Endpoint::Jwks => Ok(auth.jwks()),
+        Endpoint::Jwks => auth.jwks(),
         Endpoint::Register => auth.register(&request),
         Endpoint::Login => auth.login(&request),
         Endpoint::Refresh => auth.refresh(&request),
@@ -116,54 +116,68 @@ struct PasswordBody {
     new_password: String,
 }
 
-/// Everything one request needs: backends, keys and settings.
+/// Everything one request may need: backends, keys and settings, each opened or read on first
+/// use, so an endpoint makes only the host calls it needs (the JWKS reads one variable).
+#[derive(Default)]
 struct Auth {
-    redis: Redis,
-    store: Store,
-    issuer: Issuer,
-    verifier: Verifier,
-    settings: Settings,
+    redis: Lazy<Redis>,
+    store: Lazy<Store>,
+    issuer: Lazy<Issuer>,
+    verifier: Lazy<Verifier>,
+    settings: Lazy<Settings>,
 }
 
 impl Auth {
-    fn open() -> Result<Self, Problem> {
-        let (signing, keys): (SigningKey, KeySet) = KeySet::from_signing_config(&edge_spin::variable("jwt_signing_keys")?)
-            .map_err(|e| Problem::misconfigured(format!("jwt_signing_keys: {e}")))?;
-        let audience = bearer::audience()?;
-        let settings = Settings::parse(|name| spin_sdk::variables::get(name).ok()).map_err(Problem::misconfigured)?;
-        Ok(Auth {
-            redis: Redis::open()?,
-            store: Store::open_default().map_err(kv_unavailable)?,
-            issuer: Issuer::new(signing, audience.clone()),
-            verifier: Verifier::new(keys, audience),
-            settings,
+    fn redis(&self) -> Result<&Redis, Problem> {
+        self.redis.get_or_try(Redis::open)
+    }
+
+    fn store(&self) -> Result<&Store, Problem> {
+        self.store.get_or_try(|| Store::open_default().map_err(kv_unavailable))
+    }
+
+    fn issuer(&self) -> Result<&Issuer, Problem> {
+        self.issuer.get_or_try(|| {
+            let (signing, _): (SigningKey, KeySet) = KeySet::from_signing_config(&edge_spin::variable("jwt_signing_keys")?)
+                .map_err(|e| Problem::misconfigured(format!("jwt_signing_keys: {e}")))?;
+            Ok(Issuer::new(signing, bearer::audience()?))
         })
     }
 
-    fn jwks(&self) -> Response {
-        let mut response = json_response(StatusCode::OK, &self.verifier.keys().jwks());
+    fn verifier(&self) -> Result<&Verifier, Problem> {
+        self.verifier.get_or_try(bearer::verifier)
+    }
+
+    fn settings(&self) -> Result<&Settings, Problem> {
+        self.settings.get_or_try(|| Settings::parse(|name| spin_sdk::variables::get(name).ok()).map_err(Problem::misconfigured))
+    }
+
+    fn jwks(&self) -> Result<Response, Problem> {
+        let keys = KeySet::from_public_config(&edge_spin::variable("jwt_public_keys")?)
+            .map_err(|e| Problem::misconfigured(format!("jwt_public_keys: {e}")))?;
+        let mut response = json_response(StatusCode::OK, &keys.jwks());
         // Verifiers may cache the keys; a rotation adds the new key well before it signs.
         response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-        response
+        Ok(response)
     }
 
     fn principal(&self, request: &Request) -> Result<Principal, Problem> {
-        bearer::authenticate(request, &self.verifier, &self.redis)
+        bearer::authenticate(request, self.verifier()?, self.redis()?)
     }
 
     fn user(&self, id: &str) -> Result<Option<User>, Problem> {
-        self.store.get_json::<User>(accounts::user_key(id)).map_err(kv_unavailable)
+        self.store()?.get_json::<User>(accounts::user_key(id)).map_err(kv_unavailable)
     }
 
     /// Saves a new version of `user` and announces it to search (suspended users leave it).
     fn save_user(&self, user: &mut User) -> Result<(), Problem> {
         user.version += 1;
-        self.store.set_json(accounts::user_key(&user.id), &*user).map_err(kv_unavailable)?;
-        edge_spin::changes::announce(&self.redis, "user", &user.id, user.version, user.banned)
+        self.store()?.set_json(accounts::user_key(&user.id), &*user).map_err(kv_unavailable)?;
+        edge_spin::changes::announce(self.redis()?, "user", &user.id, user.version, user.banned)
     }
 
     fn user_by_name(&self, username: &str) -> Result<Option<User>, Problem> {
-        let id = self.store.get(&accounts::username_key(username)).map_err(kv_unavailable)?;
+        let id = self.store()?.get(&accounts::username_key(username)).map_err(kv_unavailable)?;
         match id.and_then(|id| String::from_utf8(id).ok()) {
             Some(id) => self.user(&id),
             None => Ok(None),
@@ -176,18 +190,18 @@ impl Auth {
         accounts::check_password(&body.password, &username)?;
         let display_name = accounts::display_name(body.display_name.as_deref(), &username)?;
         let taken = || Problem::conflict("username-taken", format!("the username {username:?} is taken")).with("field", "username");
-        if self.store.exists(&accounts::username_key(&username)).map_err(kv_unavailable)? {
+        if self.store()?.exists(&accounts::username_key(&username)).map_err(kv_unavailable)? {
             return Err(taken());
         }
         // The key-value store has no compare-and-set: a short Redis claim makes two concurrent
         // registrations of one name agree on a single winner.
         let id = edge_http::random_id();
         let claim = format!("auth:claim:{username}");
-        let claimed = self.redis.exec("SET", &[arg(&claim), arg(&id), arg("NX"), arg("EX"), arg(60i64)])?;
+        let claimed = self.redis()?.exec("SET", &[arg(&claim), arg(&id), arg("NX"), arg("EX"), arg(60i64)])?;
         if !matches!(claimed.first(), Some(r) if text(r).as_deref() == Some("OK")) {
             return Err(taken());
         }
-        let roles = if self.settings.admin_usernames.contains(&username) { vec!["admin".to_owned()] } else { Vec::new() };
+        let roles = if self.settings()?.admin_usernames.contains(&username) { vec!["admin".to_owned()] } else { Vec::new() };
         let mut user = User {
             id: id.clone(),
             username: username.clone(),
@@ -199,7 +213,7 @@ impl Auth {
             version: 0,
         };
         self.save_user(&mut user)?;
-        self.store.set(&accounts::username_key(&username), id.as_bytes()).map_err(kv_unavailable)?;
+        self.store()?.set(&accounts::username_key(&username), id.as_bytes()).map_err(kv_unavailable)?;
         let mut response = self.start_session(request, &user, body.device_name.as_deref())?;
         *response.status_mut() = StatusCode::CREATED;
         Ok(response)
@@ -212,9 +226,9 @@ impl Auth {
         let account_key = format!("auth:fail:user:{username}");
         let client_key = format!("auth:fail:client:{client}");
         let attempt = edge_http::random_id();
-        let window_ms = self.settings.failure_window_secs * 1000;
-        let limits = [(account_key.as_str(), self.settings.max_failures), (client_key.as_str(), self.settings.max_failures_per_client)];
-        if let Decision::Limited { retry_after } = self.redis.limit(&limits, window_ms, &attempt)? {
+        let window_ms = self.settings()?.failure_window_secs * 1000;
+        let limits = [(account_key.as_str(), self.settings()?.max_failures), (client_key.as_str(), self.settings()?.max_failures_per_client)];
+        if let Decision::Limited { retry_after } = self.redis()?.limit(&limits, window_ms, &attempt)? {
             return Err(Problem::too_many_requests(
                 "too-many-attempts",
                 "too many failed sign-ins for this account or from this address; wait and retry",
@@ -229,8 +243,8 @@ impl Auth {
             return Err(invalid_credentials());
         }
         // A successful sign-in is not a failure: forget this attempt and the account's streak.
-        self.redis.del(&[&account_key])?;
-        self.redis.forget(&client_key, &attempt)?;
+        self.redis()?.del(&[&account_key])?;
+        self.redis()?.forget(&client_key, &attempt)?;
         if user.banned {
             return Err(Problem::forbidden("account-banned", "this account is suspended"));
         }
@@ -245,8 +259,8 @@ impl Auth {
             .map(str::to_owned)
             .unwrap_or_else(edge_http::random_id);
         let sessions_key = sessions::user_sessions_key(&user.id);
-        if self.settings.single_device {
-            let live = self.redis.exec("SMEMBERS", &[arg(&sessions_key)])?;
+        if self.settings()?.single_device {
+            let live = self.redis()?.exec("SMEMBERS", &[arg(&sessions_key)])?;
             self.revoke(&user.id, live.iter().filter_map(text).collect())?;
         }
         let sid = edge_http::random_id();
@@ -258,12 +272,12 @@ impl Auth {
             arg(&device),
             arg(secret.to_vec()),
             arg(now_ms()),
-            arg(self.settings.refresh_absolute_secs * 1000),
+            arg(self.settings()?.refresh_absolute_secs * 1000),
             arg(name),
             arg(agent.chars().take(200).collect::<String>()),
             arg(&sid),
         ];
-        let created = self.redis.eval(sessions::CREATE, &[&sessions::session_key(&sid), &sessions_key, &epoch_key(&user.id)], args)?;
+        let created = self.redis()?.eval(sessions::CREATE, &[&sessions::session_key(&sid), &sessions_key, &epoch_key(&user.id)], args)?;
         let epoch = created.first().and_then(int).unwrap_or(0).max(0) as u64;
         let refresh = sessions::token(&secret, &sid, 0);
         let mut response = self.tokens(user, &sid, epoch, &refresh)?;
@@ -274,7 +288,7 @@ impl Auth {
     /// The token answer: an access token in the body, the refresh token in its cookie.
     fn tokens(&self, user: &User, sid: &str, epoch: u64, refresh: &str) -> Result<Response, Problem> {
         let access = self
-            .issuer
+            .issuer()?
             .issue(&user.id, sid, epoch, user.roles.clone())
             .map_err(|e| Problem::misconfigured(format!("cannot sign tokens: {e}")))?;
         let body = json!({
@@ -287,7 +301,7 @@ impl Auth {
         let mut response = json_response(StatusCode::OK, &body);
         let headers = response.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.append(SET_COOKIE, header(&sessions::refresh_cookie(refresh, self.settings.refresh_idle_secs))?);
+        headers.append(SET_COOKIE, header(&sessions::refresh_cookie(refresh, self.settings()?.refresh_idle_secs))?);
         Ok(response)
     }
 
@@ -300,12 +314,12 @@ impl Auth {
         let device = sessions::cookie(cookie_header, "device_id").unwrap_or("");
         let rate_key = format!("auth:refresh-rate:{}", token.sid);
         if let Decision::Limited { retry_after } =
-            self.redis.limit(&[(&rate_key, self.settings.refresh_per_minute)], 60_000, &edge_http::random_id())?
+            self.redis()?.limit(&[(&rate_key, self.settings()?.refresh_per_minute)], 60_000, &edge_http::random_id())?
         {
             return Err(Problem::too_many_requests("refresh-rate-limited", "this session refreshes too often", retry_after));
         }
         let session_key = sessions::session_key(&token.sid);
-        let stored = self.redis.exec("HMGET", &[arg(&session_key), arg("key"), arg("uid")])?;
+        let stored = self.redis()?.exec("HMGET", &[arg(&session_key), arg("key"), arg("uid")])?;
         let (secret, owner) = match (stored.first(), stored.get(1).and_then(text)) {
             (Some(spin_sdk::redis::RedisResult::Binary(secret)), Some(owner)) => (secret.clone(), owner),
             _ => return Err(Problem::unauthorized("invalid-refresh-token", "this session does not exist; sign in again")),
@@ -317,13 +331,13 @@ impl Auth {
             arg(token.generation),
             arg(device),
             arg(now_ms()),
-            arg(self.settings.refresh_grace_secs * 1000),
-            arg(self.settings.refresh_idle_secs * 1000),
-            arg(self.settings.refresh_absolute_secs * 1000),
+            arg(self.settings()?.refresh_grace_secs * 1000),
+            arg(self.settings()?.refresh_idle_secs * 1000),
+            arg(self.settings()?.refresh_absolute_secs * 1000),
             arg(REVOCATION_MARKER_TTL_SECS),
         ];
         let marker = edge_auth::revoked_session_key(&token.sid);
-        let reply = self.redis.eval(sessions::ROTATE, &[&session_key, &marker, &epoch_key(&owner)], args)?;
+        let reply = self.redis()?.eval(sessions::ROTATE, &[&session_key, &marker, &epoch_key(&owner)], args)?;
         let outcome = reply.first().and_then(text).unwrap_or_default();
         let user_id = reply.get(1).and_then(text).unwrap_or_default();
         let generation = reply.get(2).and_then(int).unwrap_or(0).max(0) as u64;
@@ -358,15 +372,15 @@ impl Auth {
         }
         let mut args = vec![arg(REVOCATION_MARKER_TTL_SECS)];
         args.extend(sids.into_iter().map(arg));
-        let reply = self.redis.eval(sessions::REVOKE, &[&sessions::user_sessions_key(user_id)], args)?;
+        let reply = self.redis()?.eval(sessions::REVOKE, &[&sessions::user_sessions_key(user_id)], args)?;
         Ok(reply.first().and_then(int).unwrap_or(0))
     }
 
     /// Bumps the user's epoch (every access token issued so far dies) and revokes every
     /// session except `keep`.
     fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<u64, Problem> {
-        let epoch = self.redis.exec("INCR", &[arg(epoch_key(user_id))])?.first().and_then(int).unwrap_or(0).max(0) as u64;
-        let live = self.redis.exec("SMEMBERS", &[arg(sessions::user_sessions_key(user_id))])?;
+        let epoch = self.redis()?.exec("INCR", &[arg(epoch_key(user_id))])?.first().and_then(int).unwrap_or(0).max(0) as u64;
+        let live = self.redis()?.exec("SMEMBERS", &[arg(sessions::user_sessions_key(user_id))])?;
         let others = live.iter().filter_map(text).filter(|sid| Some(sid.as_str()) != keep).collect();
         self.revoke(user_id, others)?;
         Ok(epoch)
@@ -408,7 +422,7 @@ impl Auth {
 
     fn sessions(&self, request: &Request) -> Result<Response, Problem> {
         let principal = self.principal(request)?;
-        let reply = self.redis.eval(sessions::LIST, &[&sessions::user_sessions_key(&principal.user_id)], Vec::new())?;
+        let reply = self.redis()?.eval(sessions::LIST, &[&sessions::user_sessions_key(&principal.user_id)], Vec::new())?;
         let fields: Vec<String> = reply.iter().map(|r| text(r).unwrap_or_default()).collect();
         let mut list: Vec<serde_json::Value> = fields
             .chunks(5)
@@ -445,23 +459,23 @@ impl Auth {
         let body: PasswordBody = json_body(request, BODY_LIMIT)?;
         let mut user = self.user(&principal.user_id)?.ok_or_else(|| Problem::not_found("no-such-user", "the account no longer exists"))?;
         let account_key = format!("auth:fail:user:{}", user.username);
-        let window_ms = self.settings.failure_window_secs * 1000;
+        let window_ms = self.settings()?.failure_window_secs * 1000;
         if let Decision::Limited { retry_after } =
-            self.redis.limit(&[(&account_key, self.settings.max_failures)], window_ms, &edge_http::random_id())?
+            self.redis()?.limit(&[(&account_key, self.settings()?.max_failures)], window_ms, &edge_http::random_id())?
         {
             return Err(Problem::too_many_requests("too-many-attempts", "too many wrong passwords; wait and retry", retry_after));
         }
         if !password::verify(&body.current_password, &user.password_hash) {
             return Err(Problem::bad_request("wrong-password", "the current password is wrong").with("field", "current_password"));
         }
-        self.redis.del(&[&account_key])?;
+        self.redis()?.del(&[&account_key])?;
         accounts::check_password(&body.new_password, &user.username)?;
         user.password_hash = password::hash(&body.new_password);
         self.save_user(&mut user)?;
         // Every other device is signed out; this one continues with a token of the new epoch.
         let epoch = self.revoke_all(&user.id, Some(&principal.session_id))?;
         let access = self
-            .issuer
+            .issuer()?
             .issue(&user.id, &principal.session_id, epoch, user.roles.clone())
             .map_err(|e| Problem::misconfigured(format!("cannot sign tokens: {e}")))?;
         let body = json!({ "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL_SECS });

@@ -323,9 +323,9 @@ impl Feed {
         let body: PostDanmaku = json_body(request, BODY_LIMIT)?;
         let user = self.caller()?.user_id.clone();
         let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
-        let per_10s = number("danmaku_per_10s", 10)?;
+        let per_10s = number("danmaku_per_ten_seconds", 10)?;
         if let Decision::Limited { retry_after } = self.redis.limit(&[(&format!("dm:rate:{user}"), per_10s)], 10_000, &edge_http::random_id())? {
-            return Err(Problem::too_many_requests("danmaku-rate-limited", format!("at most {per_10s} danmaku per 10 seconds (danmaku_per_10s)"), retry_after)
+            return Err(Problem::too_many_requests("danmaku-rate-limited", format!("at most {per_10s} danmaku per 10 seconds (danmaku_per_ten_seconds)"), retry_after)
                 .with("limit", per_10s));
         }
         let repeat_secs = number("danmaku_repeat_secs", 30)?.max(1);

@@ -1,6 +1,6 @@
 //! static-files: the demo page and the browser SDK, read from the files spin.toml mounts at
-//! `/` (`files = [{ source = "web", destination = "/" }]`). Route: `/...`, so every API route,
-//! being more specific, wins.
+//! `/` (`files = [{ source = "web", destination = "/" }]`). Routes: one per page or folder, no
+//! catch-all, so no API route can be shadowed by it under Spin's router.
 //!
 //! Which file a path names, its media type, its validator and its headers are [`assets`]; this
 //! module only reads the file.

@@ -12,9 +12,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
@@ -22,7 +20,8 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 use crate::host::key_value::KvStore;
 use crate::host::redis::RedisPool;
 use crate::host::sqlite::SqliteFile;
-use crate::host::{self, HostState};
+use crate::guest_log::GuestLog;
+use crate::host::{self, HostCalls, HostState};
 use crate::manifest::{DirMount, FilesMount, Manifest};
 use crate::outbound::OutboundPolicy;
 use crate::routes::{RouteMatch, RouteTable};
@@ -31,8 +30,6 @@ use crate::variables::Values;
 
 /// How often the epoch ticks; a request's CPU deadline is counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Bytes of guest stdout/stderr kept per request.
-const OUTPUT_CAPACITY: usize = 64 * 1024;
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +88,22 @@ pub struct App {
     pub limits: Limits,
 }
 
+/// One answered request, for its log line.
+pub struct Served {
+    /// The answer.
+    pub response: Response<Body>,
+    /// The component that answered, or `None` when the runtime did (reserved paths, no route).
+    pub component: Option<String>,
+    /// The host calls the component made.
+    pub calls: Arc<HostCalls>,
+}
+
+impl Served {
+    fn by_runtime(response: Response<Body>) -> Self {
+        Served { response, component: None, calls: Arc::default() }
+    }
+}
+
 /// The response body type of every answer.
 pub type Body = WasiBody;
 
@@ -128,8 +141,14 @@ impl App {
         let routes = RouteTable::build(
             manifest.triggers.iter().filter_map(|t| Some((t.route.as_deref()?, t.component.as_str()))),
         )?;
-        for (replaced, effective, route) in &routes.duplicates {
-            eprintln!("error: duplicate route {route}: component {replaced} will never be used (duplicate of {effective})");
+        if !routes.duplicates.is_empty() {
+            eprintln!("error: The following component routes are duplicates and will never be used:");
+            for (replaced, effective, route) in &routes.duplicates {
+                eprintln!("error:   {replaced}: {route} (duplicate of {effective})");
+            }
+        }
+        if routes.has_reserved_route() {
+            eprintln!("error: Routes under /.well-known/spin/ are handled by the Spin runtime and will never be reached");
         }
 
         let engine = engine(&limits)?;
@@ -164,7 +183,7 @@ impl App {
                 files: resolve_files(id, &decl.files, &manifest.dir)?,
             });
             let path = manifest.dir.join(&decl.source);
-            let component = Component::from_file(&engine, &path).map_err(anyhow::Error::from).with_context(|| {
+            let component = crate::componentize::load(&engine, &path).with_context(|| {
                 format!("cannot load component {id:?} from {} (did you run the build?)", path.display())
             })?;
             let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
@@ -214,30 +233,31 @@ impl App {
 
     /// Answers one request from a client: Spin's reserved paths, routing, limits, headers, then
     /// the component. Never fails: errors become 4xx/5xx answers for this request only.
-    pub async fn serve(self: &Arc<Self>, request: Request<Body>, client: SocketAddr) -> (Response<Body>, Option<String>) {
+    pub async fn serve(self: &Arc<Self>, request: Request<Body>, client: SocketAddr) -> Served {
         let path = request.uri().path().to_owned();
         match path.as_str() {
-            "/.well-known/spin/health" => return (plain(StatusCode::OK, "OK"), None),
+            "/.well-known/spin/health" => return Served::by_runtime(plain(StatusCode::OK, "OK")),
             "/.well-known/spin/info" => {
                 let info = serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "runtime": "devhost" });
                 let mut response = Response::new(full(info.to_string()));
                 response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                return (response, None);
+                return Served::by_runtime(response);
             }
-            p if p.starts_with("/.well-known/spin/") => return (plain(StatusCode::NOT_FOUND, ""), None),
+            p if p.starts_with("/.well-known/spin/") => return Served::by_runtime(plain(StatusCode::NOT_FOUND, "")),
             _ => {}
         }
         let Some(matched) = self.routes.find(&path) else {
-            return (plain(StatusCode::NOT_FOUND, ""), None);
+            return Served::by_runtime(plain(StatusCode::NOT_FOUND, ""));
         };
         let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.limits.max_body_bytes) {
             let text = format!("request body is larger than {} bytes", self.limits.max_body_bytes);
-            return (plain(StatusCode::PAYLOAD_TOO_LARGE, &text), Some(matched.component));
+            return Served { response: plain(StatusCode::PAYLOAD_TOO_LARGE, &text), component: Some(matched.component), calls: Arc::default() };
         }
         let request = self.prepare(request, &matched, client);
         let component = matched.component.clone();
-        let response = match self.call(&component, request).await {
+        let calls = Arc::new(HostCalls::default());
+        let response = match self.call(&component, request, calls.clone()).await {
             Ok(response) => response,
             Err(error) => {
                 eprintln!("[{component}] error: {error:#}");
@@ -245,7 +265,7 @@ impl App {
                 plain(status, status.canonical_reason().unwrap_or(""))
             }
         };
-        (response, Some(component))
+        Served { response, component: Some(component), calls }
     }
 
     /// Adds the `spin-*` headers (appended after any a client sent, as Spin does), limits the
@@ -287,10 +307,10 @@ impl App {
 
     /// Runs `component` on `request` in a fresh instance. The instance lives until the
     /// response body is done or the request timeout passes, whichever comes first.
-    pub async fn call(self: &Arc<Self>, component: &str, request: Request<Body>) -> Result<Response<Body>> {
+    /// The host calls it makes are counted in `calls`.
+    pub async fn call(self: &Arc<Self>, component: &str, request: Request<Body>, calls: Arc<HostCalls>) -> Result<Response<Body>> {
         let loaded = self.components.get(component).ok_or_else(|| anyhow!("no component {component:?}"))?;
-        let output = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let state = HostState::new(self.clone(), loaded.config.clone(), output.clone())?;
+        let state = HostState::new(self.clone(), loaded.config.clone(), GuestLog::new(component), calls)?;
         let mut store = Store::new(&self.engine, state);
         let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
@@ -305,7 +325,6 @@ impl App {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
-        let id = component.to_owned();
         let timeout = self.limits.timeout;
         let task = tokio::spawn(async move {
             let run = proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam);
@@ -314,7 +333,6 @@ impl App {
                 Err(_) => Err(anyhow!("request timed out after {timeout:?}")),
             };
             drop(store);
-            print_output(&id, &output.contents());
             result
         });
         match tokio::time::timeout(timeout, receiver).await {
@@ -363,17 +381,6 @@ impl std::fmt::Display for Busy {
 }
 
 impl std::error::Error for Busy {}
-
-fn print_output(component: &str, output: &[u8]) {
-    if output.is_empty() {
-        return;
-    }
-    let text = String::from_utf8_lossy(output);
-    let mut stderr = std::io::stderr().lock();
-    for line in text.lines() {
-        let _ = std::io::Write::write_fmt(&mut stderr, format_args!("[{component}] {line}\n"));
-    }
-}
 
 fn engine(limits: &Limits) -> Result<Engine> {
     let mut config = Config::new();

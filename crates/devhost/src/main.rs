@@ -6,6 +6,9 @@
 
 mod app;
 mod build_cmd;
+mod componentize;
+mod guest_log;
+mod ids;
 mod host;
 mod manifest;
 mod outbound;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::ids::{self, ComponentId, VariableName};
+
 /// A parsed application manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -60,14 +62,14 @@ pub struct ComponentDecl {
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<String>,
     /// Key-value store labels the component may open.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ids::labels")]
     pub key_value_stores: Vec<String>,
     /// SQLite database labels the component may open.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ids::labels")]
     pub sqlite_databases: Vec<String>,
     /// Component variables: templates over application variables.
     #[serde(default)]
-    pub variables: BTreeMap<String, String>,
+    pub variables: BTreeMap<VariableName, String>,
     /// Environment variables set in the guest.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -176,20 +178,30 @@ pub struct BuildDecl {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawManifest {
-    spin_manifest_version: u32,
+    spin_manifest_version: toml::Value,
     application: RawApplication,
     #[serde(default)]
-    variables: BTreeMap<String, VariableDecl>,
-    #[serde(default)]
+    variables: BTreeMap<VariableName, VariableDecl>,
     trigger: RawTriggers,
     #[serde(default)]
-    component: BTreeMap<String, ComponentDecl>,
+    component: BTreeMap<ComponentId, ComponentDecl>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawApplication {
     name: String,
+    #[serde(default)]
+    #[allow(dead_code, reason = "checked for its type only, as Spin does")]
+    version: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code, reason = "checked for its type only, as Spin does")]
+    description: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code, reason = "checked for its type only, as Spin does")]
+    authors: Vec<String>,
     #[serde(default)]
     trigger: RawAppTrigger,
 }
@@ -200,6 +212,7 @@ struct RawAppTrigger {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawAppHttp {
     base: Option<String>,
 }
@@ -214,7 +227,7 @@ struct RawTriggers {
 #[serde(deny_unknown_fields)]
 struct RawHttpTrigger {
     route: RawRoute,
-    component: String,
+    component: ComponentId,
     #[serde(default)]
     #[allow(dead_code, reason = "accepted for compatibility; devhost serves only HTTP/1")]
     executor: Option<toml::Value>,
@@ -240,30 +253,35 @@ impl Manifest {
     /// Parses manifest text; `dir` is where relative paths resolve.
     pub fn parse(text: &str, dir: PathBuf) -> Result<Self> {
         let raw: RawManifest = toml::from_str(text)?;
-        if raw.spin_manifest_version != 2 {
-            bail!("spin_manifest_version must be 2 (got {})", raw.spin_manifest_version);
+        if raw.spin_manifest_version.as_integer() != Some(2) {
+            bail!("invalid manifest version: {} (devhost runs version 2 manifests)", raw.spin_manifest_version);
         }
         let base = raw.application.trigger.http.and_then(|h| h.base).unwrap_or_else(|| "/".into());
         let mut triggers = Vec::new();
         for trigger in raw.trigger.http {
-            if !raw.component.contains_key(&trigger.component) {
-                bail!("trigger route uses component {:?}, which is not defined", trigger.component);
+            if !raw.component.contains_key(&*trigger.component) {
+                bail!("no such component {:?}: a [[trigger.http]] names it but no [component.{}] defines it", &*trigger.component, trigger.component);
             }
             let route = match trigger.route {
                 RawRoute::Path(route) => Some(route),
                 RawRoute::Private { private: true } => None,
                 RawRoute::Private { private: false } => {
-                    bail!("route = {{ private = false }} is not valid: give a path instead")
+                    bail!(
+                        "route must be a string pattern or '{{ private = true }}': '{}' has {{ private = false }}",
+                        trigger.component
+                    )
                 }
             };
-            triggers.push(HttpTrigger { route, component: trigger.component });
+            triggers.push(HttpTrigger { route, component: trigger.component.into() });
         }
-        for name in raw.variables.keys() {
-            check_variable_name(name)?;
+        for (name, decl) in &raw.variables {
+            if decl.required == decl.default.is_some() {
+                bail!("must be `required` OR have a `default` (variable {name:?})");
+            }
         }
         for (id, component) in &raw.component {
-            for name in component.variables.keys() {
-                check_variable_name(name).with_context(|| format!("component {id:?}"))?;
+            for template in component.variables.values() {
+                check_template(template, &raw.variables).with_context(|| format!("component {id:?}"))?;
             }
             if !component.exclude_files.is_empty() {
                 bail!("component {id:?}: exclude_files is not supported (devhost mounts `files` directories directly)");
@@ -280,22 +298,26 @@ impl Manifest {
             dir,
             name: raw.application.name,
             base,
-            variables: raw.variables,
+            variables: raw.variables.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             triggers,
-            components: raw.component,
+            components: raw.component.into_iter().map(|(k, v)| (k.into(), v)).collect(),
         })
     }
 }
 
-/// Spin's rule for variable names: lowercase ASCII letters, digits and underscores, starting
-/// with a letter, no double or trailing underscore.
-pub fn check_variable_name(name: &str) -> Result<()> {
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.contains("__")
-        && !name.ends_with('_');
-    if !valid {
-        bail!("invalid variable name {name:?}: use lowercase letters, digits and single underscores");
+/// Spin's check of a component variable's template: every `{{ name }}` must name a declared
+/// application variable (Spin refuses to start otherwise).
+fn check_template(template: &str, declared: &BTreeMap<VariableName, VariableDecl>) -> Result<()> {
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}") else {
+            bail!("invalid variable template: unmatched '{{{{' in template");
+        };
+        let name = rest[start + 2..start + end].trim();
+        if !declared.contains_key(name) {
+            bail!("invalid variable template: unknown variable {name:?} (declare it under [variables])");
+        }
+        rest = &rest[start + end + 2..];
     }
     Ok(())
 }
@@ -348,8 +370,6 @@ command = "cargo build"
         assert!(err.to_string().contains("\"b\""), "{err}");
         let v1 = MANIFEST.replace("spin_manifest_version = 2", "spin_manifest_version = 1");
         assert!(Manifest::parse(&v1, PathBuf::new()).is_err());
-        let bad = MANIFEST.replace("token =", "Token =");
-        assert!(Manifest::parse(&bad, PathBuf::new()).is_err());
         let typo = MANIFEST.replace("key_value_stores", "key_value_store");
         assert!(Manifest::parse(&typo, PathBuf::new()).is_err());
     }
@@ -396,12 +416,30 @@ exclude_files = ["web/secret"]"#);
     }
 
     #[test]
-    fn variable_names_follow_spin() {
-        for ok in ["a", "redis_address", "s3_key2"] {
-            assert!(check_variable_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "A", "1a", "a__b", "a_", "a-b"] {
-            assert!(check_variable_name(bad).is_err(), "{bad}");
-        }
+    fn ids_and_templates_are_checked_with_spins_texts() {
+        let err = |from: &str, to: &str| format!("{:#}", Manifest::parse(&MANIFEST.replace(from, to), PathBuf::new()).unwrap_err());
+        let digit = err("token =", "per_10s =");
+        assert!(digit.contains("TOML parse error at line 9") && digit.contains("'_'-separated words must start with an ASCII letter; got '1'"), "{digit}");
+        let kebab = err("[component.a]\n", "[component.a_b]\nsource = \"b.wasm\"\n[component.a]\n");
+        assert!(kebab.contains("words must be separated with '-', not '_'"), "{kebab}");
+        let label = err("key_value_stores = [\"default\"]", "key_value_stores = [\"my_Store\"]");
+        assert!(label.contains("expected kebab-case or snake_case"), "{label}");
+        let both = err("token = { required = true, secret = true }", "token = { required = true, default = \"x\" }");
+        assert!(both.contains("must be `required` OR have a `default`"), "{both}");
+        let template = err("addr = \"{{ redis_address }}\"", "addr = \"{{ redis_adress }}\"");
+        assert!(template.contains("invalid variable template: unknown variable \"redis_adress\""), "{template}");
+        let unknown = err("[application]\n", "[application]\nowner = \"me\"\n");
+        assert!(unknown.contains("unknown field `owner`"), "{unknown}");
+        let private = err("route = { private = true }", "route = { private = false }");
+        assert!(private.contains("route must be a string pattern or '{ private = true }'"), "{private}");
+        assert!(err("spin_manifest_version = 2", "spin_manifest_version = \"2\"").contains("invalid manifest version: \"2\""));
+    }
+
+    /// The project's own manifest passes the same checks Spin makes.
+    #[test]
+    fn the_project_manifest_is_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        Manifest::load(&root.join("spin.toml")).unwrap();
+        Manifest::load(&root.join("tests/fixtures/spin.toml")).unwrap();
     }
 }

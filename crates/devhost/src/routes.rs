@@ -1,46 +1,33 @@
-//! HTTP trigger routes with Spin 3's rules.
+//! HTTP trigger routes, matched exactly as Spin matches them.
 //!
-//! A route is exact (`/a/b`), ends in a wildcard (`/a/...`, matching `/a` and everything under
-//! it) or is the catch-all `/...`; `:name` captures one non-empty segment. Leading and trailing
-//! slashes are ignored on both sides, so `/a/` matches `/a`. When several routes match, the
-//! most specific wins: segments compare left to right with literal > `:param` > wildcard, then
-//! the route with fewer segments, then the one listed first. A route listed twice keeps its
-//! first position but runs the component listed last (Spin logs the duplicate as an error).
+//! Spin's router (the `spin-http-routes` crate) hands its routes to the `routefinder` crate
+//! (0.5.4), and so does devhost, built the same way: routes in manifest order, a later
+//! duplicate of a route replacing the earlier one's component in its place, a trailing `/...`
+//! rewritten to routefinder's `/*`, one trailing slash trimmed, then `best_match` on the raw
+//! request path. routefinder keeps routes in a `BTreeMap` whose ordering is not total (any two
+//! literal segments compare equal whatever their text), so which of two overlapping wildcard
+//! routes wins can depend on the order they were listed. devhost shows the same quirk, on
+//! purpose: a test walks the application's own route table through this router.
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Result};
 
 /// The route table of an application.
-#[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    routes: Vec<Route>,
+    router: routefinder::Router<Handler>,
     /// Duplicates replaced during [`RouteTable::build`], as `(replaced, effective, route)`.
     pub duplicates: Vec<(String, String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Route {
-    raw: String,
+/// What one route leads to.
+#[derive(Debug, Clone)]
+struct Handler {
     component: String,
-    segments: Vec<Segment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Param(String),
-    Wildcard,
-}
-
-impl Segment {
-    fn rank(&self) -> u8 {
-        match self {
-            Segment::Literal(_) => 0,
-            Segment::Param(_) => 1,
-            Segment::Wildcard => 2,
-        }
-    }
+    /// The route as written in the manifest.
+    raw: String,
+    /// The route after Spin's sanitising (one trailing `/` trimmed): `spin-matched-route`.
+    based: String,
 }
 
 /// A request matched to a route.
@@ -48,11 +35,11 @@ impl Segment {
 pub struct RouteMatch {
     /// The component to run.
     pub component: String,
-    /// The route exactly as written in the manifest.
+    /// The route exactly as written in the manifest (`spin-raw-component-route`).
     pub raw_route: String,
-    /// The route with a trailing `/...` removed (`spin-component-route`).
+    /// The raw route with a trailing `/...` removed (`spin-component-route`).
     pub component_route: String,
-    /// The route as matched, trailing `/` removed (`spin-matched-route`).
+    /// The sanitised route as matched (`spin-matched-route`).
     pub matched_route: String,
     /// The path after the fixed part of a wildcard route, else empty (`spin-path-info`).
     pub path_info: String,
@@ -61,110 +48,68 @@ pub struct RouteMatch {
 }
 
 impl RouteTable {
-    /// Builds the table from `(route, component)` pairs in manifest order.
+    /// Builds the table from `(route, component)` pairs in manifest order, as Spin does.
     pub fn build<'a>(routes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
-        let mut table = RouteTable::default();
+        let mut unique: Vec<Handler> = Vec::new();
+        let mut duplicates = Vec::new();
         for (raw, component) in routes {
-            if !raw.starts_with('/') {
-                bail!("route {raw:?} of component {component:?} must start with '/'");
-            }
-            let segments = parse(raw)
-                .map_err(|e| anyhow::anyhow!("route {raw:?} of component {component:?}: {e}"))?;
-            if let Some(existing) = table.routes.iter_mut().find(|r| r.raw == raw) {
-                table.duplicates.push((existing.component.clone(), component.to_owned(), raw.to_owned()));
+            if let Some(existing) = unique.iter_mut().find(|h| h.raw == raw) {
+                duplicates.push((existing.component.clone(), component.to_owned(), existing.based.clone()));
                 existing.component = component.to_owned();
                 continue;
             }
-            table.routes.push(Route { raw: raw.to_owned(), component: component.to_owned(), segments });
+            unique.push(Handler { component: component.to_owned(), raw: raw.to_owned(), based: sanitise(raw) });
         }
-        // A stable sort keeps manifest order among routes of equal specificity.
-        table.routes.sort_by(|a, b| {
-            let ranks = |r: &Route| r.segments.iter().map(Segment::rank).collect::<Vec<_>>();
-            let (ra, rb) = (ranks(a), ranks(b));
-            for (x, y) in ra.iter().zip(&rb) {
-                if x != y {
-                    return x.cmp(y);
-                }
-            }
-            ra.len().cmp(&rb.len())
-        });
-        Ok(table)
+        let mut router = routefinder::Router::new();
+        for handler in unique {
+            let spec = match handler.based.strip_suffix("/...") {
+                Some(prefix) => format!("{prefix}/*"),
+                None => handler.based.clone(),
+            };
+            let (based, component) = (handler.based.clone(), handler.component.clone());
+            router
+                .add(spec, handler)
+                .map_err(|e| anyhow!("Error parsing route {based} associated with component {component}: {e}"))?;
+        }
+        Ok(RouteTable { router, duplicates })
     }
 
-    /// The most specific route for a raw (still percent-encoded) request path.
+    /// The route Spin would pick for a raw (still percent-encoded) request path.
     pub fn find(&self, path: &str) -> Option<RouteMatch> {
-        let trimmed = path.trim_matches('/');
-        let parts: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').collect() };
-        self.routes.iter().find_map(|route| route.matches(path, &parts))
-    }
-}
-
-fn parse(raw: &str) -> Result<Vec<Segment>> {
-    let trimmed = raw.trim_matches('/');
-    if trimmed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let parts: Vec<&str> = trimmed.split('/').collect();
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| match *part {
-            "..." | "*" if i + 1 == parts.len() => Ok(Segment::Wildcard),
-            "..." | "*" => bail!("a wildcard may only end a route"),
-            "" => bail!("empty segment"),
-            p if p.starts_with(':') && p.len() > 1 => Ok(Segment::Param(p[1..].to_owned())),
-            p => Ok(Segment::Literal(p.to_owned())),
-        })
-        .collect()
-}
-
-impl Route {
-    fn matches(&self, path: &str, parts: &[&str]) -> Option<RouteMatch> {
-        let mut params = BTreeMap::new();
-        let mut fixed = 0;
-        for (i, segment) in self.segments.iter().enumerate() {
-            match segment {
-                Segment::Wildcard => break,
-                Segment::Literal(literal) => {
-                    if parts.get(i)? != literal {
-                        return None;
-                    }
-                }
-                Segment::Param(name) => {
-                    params.insert(name.clone(), (*parts.get(i)?).to_owned());
-                }
-            }
-            fixed = i + 1;
-        }
-        let wildcard = self.segments.last() == Some(&Segment::Wildcard);
-        if !wildcard && parts.len() != self.segments.len() {
-            return None;
-        }
-        let path_info = if wildcard { path_after_segments(path, fixed).to_owned() } else { String::new() };
-        let component_route = self.raw.strip_suffix("/...").unwrap_or(&self.raw).to_owned();
-        let matched_route = match self.raw.as_str() {
-            "/" => String::new(),
-            r => r.strip_suffix('/').unwrap_or(r).to_owned(),
+        let found = self.router.best_match(path)?;
+        let handler = found.handler();
+        let captures = found.captures();
+        // routefinder drops the slashes around the wildcard's text; Spin puts them back.
+        let path_info = match captures.wildcard() {
+            None => String::new(),
+            Some("") if path.ends_with('/') => "/".to_owned(),
+            Some("") => String::new(),
+            Some(rest) if path.ends_with('/') => format!("/{rest}/"),
+            Some(rest) => format!("/{rest}"),
         };
         Some(RouteMatch {
-            component: self.component.clone(),
-            raw_route: self.raw.clone(),
-            component_route,
-            matched_route,
+            component: handler.component.clone(),
+            raw_route: handler.raw.clone(),
+            component_route: handler.raw.strip_suffix("/...").unwrap_or(&handler.raw).to_owned(),
+            matched_route: handler.based.clone(),
             path_info,
-            params,
+            params: captures.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         })
+    }
+
+    /// Whether any route lies under `/.well-known/spin/`, which the runtime answers itself.
+    pub fn has_reserved_route(&self) -> bool {
+        self.router.iter().any(|(_, h)| h.based.starts_with("/.well-known/spin/"))
     }
 }
 
-/// The rest of `path` after its first `n` segments, keeping the leading and trailing slashes.
-fn path_after_segments(path: &str, n: usize) -> &str {
-    let mut rest = path;
-    for _ in 0..n {
-        rest = rest.trim_start_matches('/');
-        rest = &rest[rest.find('/').unwrap_or(rest.len())..];
+/// Spin's route sanitising: a leading `/` added if missing, one trailing `/` removed.
+fn sanitise(raw: &str) -> String {
+    let absolute = if raw.starts_with('/') { raw.to_owned() } else { format!("/{raw}") };
+    match absolute.strip_suffix('/') {
+        Some(trimmed) => trimmed.to_owned(),
+        None => absolute,
     }
-    rest
 }
 
 #[cfg(test)]
@@ -180,35 +125,51 @@ mod tests {
     }
 
     #[test]
-    fn exact_beats_param_beats_wildcard_whatever_the_order() {
-        let t = table(&[("/...", "all"), ("/users/...", "wild"), ("/users/:id", "param"), ("/users/me", "me")]);
+    fn exact_beats_param_beats_wildcard() {
+        let t = table(&[("/users/...", "wild"), ("/users/:id", "param"), ("/users/me", "me")]);
         assert_eq!(component(&t, "/users/me").as_deref(), Some("me"));
         assert_eq!(component(&t, "/users/42").as_deref(), Some("param"));
         assert_eq!(component(&t, "/users/42/x").as_deref(), Some("wild"));
         assert_eq!(component(&t, "/users").as_deref(), Some("wild"));
-        assert_eq!(component(&t, "/other").as_deref(), Some("all"));
-        assert_eq!(component(&t, "/").as_deref(), Some("all"));
+        assert_eq!(component(&t, "/other"), None);
+    }
+
+    /// The quirk found on Spin 4.1 with this project's earlier manifest (a catch-all `/...`
+    /// listed last): the catch-all took `/auth/...` and `/.well-known/jwks.json` while the
+    /// other API routes still reached their components.
+    #[test]
+    fn a_catch_all_listed_last_shadows_some_routes_as_on_spin() {
+        let routes = [
+            ("/auth/...", "auth"),
+            ("/.well-known/jwks.json", "auth"),
+            ("/uploads/...", "upload-sign"),
+            ("/feed/...", "feed"),
+            ("/videos/...", "feed"),
+            ("/users/...", "feed"),
+            ("/search/...", "search-proxy"),
+            ("/...", "static-files"),
+        ];
+        let t = table(&routes);
+        let got = |path: &str| component(&t, path).unwrap();
+        assert_eq!(got("/auth/health"), "static-files");
+        assert_eq!(got("/.well-known/jwks.json"), "static-files");
+        for (path, c) in [("/uploads/x", "upload-sign"), ("/feed/x", "feed"), ("/videos/x", "feed"), ("/users/x", "feed"), ("/search/x", "search-proxy")] {
+            assert_eq!(got(path), c, "{path}");
+        }
     }
 
     #[test]
-    fn longer_wildcard_prefix_wins_and_literal_early_beats_param_early() {
-        let t = table(&[("/one/...", "short"), ("/one/two/...", "long"), ("/a/:x/c", "p"), ("/a/b/...", "w")]);
-        assert_eq!(component(&t, "/one/two/three").as_deref(), Some("long"));
-        assert_eq!(component(&t, "/one/twox").as_deref(), Some("short"));
-        assert_eq!(component(&t, "/a/b/c").as_deref(), Some("w"));
-    }
-
-    #[test]
-    fn exact_route_beats_same_wildcard_and_slashes_are_trimmed() {
+    fn exact_route_beats_same_wildcard_and_one_slash_is_trimmed() {
         let t = table(&[("/a/...", "wild"), ("/a", "exact")]);
         assert_eq!(component(&t, "/a").as_deref(), Some("exact"));
-        assert_eq!(component(&t, "/a/").as_deref(), Some("exact"));
         assert_eq!(component(&t, "/ab"), None);
         assert_eq!(component(&t, "/a/b").as_deref(), Some("wild"));
+        let t = table(&[("/b/", "b")]);
+        assert_eq!(t.find("/b").unwrap().matched_route, "/b");
     }
 
     #[test]
-    fn headers_values_for_a_param_wildcard_route() {
+    fn header_values_for_a_param_wildcard_route() {
         let t = table(&[("/users/:id/...", "u")]);
         let m = t.find("/users/42/a/b").unwrap();
         assert_eq!(m.path_info, "/a/b");
@@ -218,7 +179,13 @@ mod tests {
         assert_eq!(t.find("/users/42/a/b/").unwrap().path_info, "/a/b/");
         assert_eq!(t.find("/users/42").unwrap().path_info, "");
         assert_eq!(t.find("/users/42/").unwrap().path_info, "/");
-        assert_eq!(t.find("/users//"), None);
+    }
+
+    #[test]
+    fn root_route_and_relative_routes_are_sanitised() {
+        let t = table(&[("/", "root"), ("x/...", "x")]);
+        assert_eq!(t.find("/").unwrap().matched_route, "");
+        assert_eq!(component(&t, "/x/y").as_deref(), Some("x"));
     }
 
     #[test]
@@ -229,10 +196,8 @@ mod tests {
     }
 
     #[test]
-    fn invalid_routes_are_errors() {
-        for bad in ["x", "/a/.../b", "/a//b"] {
-            assert!(RouteTable::build([(bad, "c")]).is_err(), "{bad}");
-        }
-        assert_eq!(table(&[("/", "root")]).find("/").unwrap().matched_route, "");
+    fn reserved_routes_are_noticed() {
+        assert!(table(&[("/.well-known/spin/x", "c")]).has_reserved_route());
+        assert!(!table(&[("/.well-known/jwks.json", "c")]).has_reserved_route());
     }
 }

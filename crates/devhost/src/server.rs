@@ -52,14 +52,15 @@ async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
-    let (response, component) = app.serve(request, client).await;
+    let served = app.serve(request, client).await;
     println!(
-        "{method} {path} {} {} {:.2}ms",
-        response.status().as_u16(),
-        component.as_deref().unwrap_or("-"),
-        started.elapsed().as_secs_f64() * 1000.0
+        "{method} {path} {} {} {:.2}ms host={}",
+        served.response.status().as_u16(),
+        served.component.as_deref().unwrap_or("-"),
+        started.elapsed().as_secs_f64() * 1000.0,
+        served.calls.summary()
     );
-    Ok(response)
+    Ok(served.response)
 }
 
 /// Binds `addr`, naming it in the error when the port is taken.

@@ -72,7 +72,7 @@ impl Values {
                         let value = self.expand(template).map_err(|e| {
                             anyhow::anyhow!("component {id:?} variable {name:?}: {e}")
                         })?;
-                        Ok((name.clone(), value))
+                        Ok((name.to_string(), value))
                     })
                     .collect::<Result<_>>()?;
                 Ok((id.clone(), vars))

@@ -55,17 +55,16 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Result<Response, Problem>>,
 {
-    let cors = cors();
     let request = match read(request, body_limit).await {
         Ok(request) => request,
         Err((head, problem)) => {
-            return match Exchange::begin(&head, &cors) {
+            return match Exchange::begin(&head, &cors_for(&head)) {
                 Ok(exchange) => exchange.finish(Err(problem)),
                 Err(preflight) => *preflight,
             }
         }
     };
-    match Exchange::begin(&request, &cors) {
+    match Exchange::begin(&request, &cors_for(&request)) {
         Ok(exchange) => {
             let result = handler(request).await;
             exchange.finish(result)
@@ -88,6 +87,27 @@ macro_rules! export {
             $crate::serve(request, out, $body_limit, $dispatch).await
         }
     };
+}
+
+/// A value made on first use and kept for the rest of the request: a connection, a store or
+/// parsed settings that only some endpoints need, so the others make no host call for it.
+pub struct Lazy<T>(std::cell::OnceCell<T>);
+
+impl<T> Default for Lazy<T> {
+    fn default() -> Self {
+        Lazy(std::cell::OnceCell::new())
+    }
+}
+
+impl<T> Lazy<T> {
+    /// The value, made by `make` the first time.
+    pub fn get_or_try(&self, make: impl FnOnce() -> Result<T, Problem>) -> Result<&T, Problem> {
+        if let Some(value) = self.0.get() {
+            return Ok(value);
+        }
+        let value = make()?;
+        Ok(self.0.get_or_init(|| value))
+    }
 }
 
 /// The value of a component variable, or a 500 naming the variable an operator must set.
@@ -133,6 +153,16 @@ pub fn cors() -> Cors {
         eprintln!("{error}; cross-origin requests are refused until it is fixed");
         Cors::Origins(Vec::new())
     })
+}
+
+/// The CORS policy for `request`. Only a request with an `Origin` header can be cross-origin,
+/// so only such a request reads the variable (each read is a host call on Spin).
+fn cors_for(request: &Request) -> Cors {
+    if request.headers().contains_key(http::header::ORIGIN) {
+        cors()
+    } else {
+        Cors::Origins(Vec::new())
+    }
 }
 
 fn method(method: SpinMethod) -> http::Method {

@@ -37,7 +37,8 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
-fn target_dir() -> PathBuf {
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `target/`), where builds keep their output.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
@@ -411,6 +412,19 @@ impl Devhost {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(Devhost { url: format!("http://127.0.0.1:{port}"), log, _process: Process(child), state })
+    }
+
+    /// The log once `done` holds for it, waiting up to 30 s (output arrives through a pipe
+    /// read by another thread, so it can trail the response).
+    pub fn log_when(&self, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if done(&log) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Where this devhost keeps its state files (`sqlite_db.db`, `sqlite_key_value.db`).

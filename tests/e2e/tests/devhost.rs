@@ -59,7 +59,8 @@ fn route_precedence_follows_spin() {
     assert_eq!(who("/elsewhere/deep/path"), "catchall");
     assert_eq!(who("/restricted/headers"), "restricted");
     assert_eq!(who("/dup/headers"), "restricted", "the last duplicate wins");
-    assert!(fixture().log().contains("duplicate route /dup/..."), "{}", fixture().log());
+    let log = fixture().log();
+    assert!(log.contains("The following component routes are duplicates and will never be used:\nerror:   probe: /dup/... (duplicate of restricted)"), "{log}");
 }
 
 #[test]
@@ -258,13 +259,16 @@ fn request_bodies_over_the_limit_get_413() {
 }
 
 #[test]
-fn guest_output_is_logged_with_the_component_id() {
+fn guest_output_is_logged_with_the_component_id_before_the_request_line() {
     let devhost = fixture();
     assert_eq!(devhost.get("/probe/print").status, 200);
-    let log = devhost.log();
-    assert!(log.contains("[probe] hello from stdout"), "{log}");
-    assert!(log.contains("[probe] hello from stderr"), "{log}");
-    assert!(log.lines().any(|l| l.starts_with("GET /probe/print 200 probe ")), "{log}");
+    let request_line = "GET /probe/print 200 probe ";
+    let log = devhost.log_when(|log| log.contains(request_line));
+    let position = |needle: &str| log.find(needle).unwrap_or_else(|| panic!("{needle:?} not logged:\n{log}"));
+    let stdout = position("[probe] hello from stdout");
+    let stderr = position("[probe] hello from stderr");
+    let request = log[stdout..].find(request_line).map(|i| i + stdout).unwrap_or_else(|| panic!("no request line after the guest's:\n{log}"));
+    assert!(stdout < request && stderr < request, "{log}");
 }
 
 #[test]

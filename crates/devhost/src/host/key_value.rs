@@ -55,6 +55,7 @@ impl Host for HostState {}
 
 impl HostStore for HostState {
     async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+        self.calls.record("key-value.open");
         if !self.component.key_value_stores.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
@@ -65,6 +66,7 @@ impl HostStore for HostState {
     }
 
     async fn get(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        self.calls.record("key-value.get");
         let (store, app) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
@@ -89,6 +91,7 @@ impl HostStore for HostState {
     }
 
     async fn set(&mut self, this: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        self.calls.record("key-value.set");
         let (store, app) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
@@ -109,6 +112,7 @@ impl HostStore for HostState {
     }
 
     async fn delete(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
+        self.calls.record("key-value.delete");
         let (store, app) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
@@ -124,6 +128,7 @@ impl HostStore for HostState {
     }
 
     async fn exists(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+        self.calls.record("key-value.exists");
         let (store, app) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
@@ -143,6 +148,7 @@ impl HostStore for HostState {
     }
 
     async fn get_keys(&mut self, this: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        self.calls.record("key-value.get-keys");
         let (store, app) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {

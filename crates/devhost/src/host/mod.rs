@@ -40,12 +40,45 @@ pub struct HostState {
     pub component: Arc<ComponentConfig>,
     /// Stores, connections and databases the guest holds open.
     open_resources: usize,
+    /// The Spin host calls this request has made.
+    pub calls: Arc<HostCalls>,
+}
+
+/// The Spin host calls one request made, by interface function, for its log line. On Spin each
+/// of these is a blocking call into the host, so they are what an endpoint costs beyond its
+/// own code (see the README's per-endpoint table).
+#[derive(Debug, Default)]
+pub struct HostCalls(std::sync::Mutex<Vec<(&'static str, u32)>>);
+
+impl HostCalls {
+    /// Counts one call of `function` (`variables.get`, `redis.execute`, ...).
+    pub fn record(&self, function: &'static str) {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match counts.iter_mut().find(|(name, _)| *name == function) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((function, 1)),
+        }
+    }
+
+    /// `variables.get:2,redis.open:1` in first-call order, or `-` for none.
+    pub fn summary(&self) -> String {
+        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.is_empty() {
+            return "-".into();
+        }
+        counts.iter().map(|(name, n)| format!("{name}:{n}")).collect::<Vec<_>>().join(",")
+    }
 }
 
 impl HostState {
     /// Fresh state for one request to `component`; guest output goes to `output`. Fails only
     /// when a `files` directory (checked at startup) can no longer be opened.
-    pub fn new(app: Arc<App>, component: Arc<ComponentConfig>, output: wasmtime_wasi::p2::pipe::MemoryOutputPipe) -> anyhow::Result<Self> {
+    pub fn new(
+        app: Arc<App>,
+        component: Arc<ComponentConfig>,
+        output: crate::guest_log::GuestLog,
+        calls: Arc<HostCalls>,
+    ) -> anyhow::Result<Self> {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(output.clone()).stderr(output);
         for (key, value) in &component.environment {
@@ -60,10 +93,11 @@ impl HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            outbound: outbound_http::OutboundHooks::new(app.clone(), component.clone()),
+            outbound: outbound_http::OutboundHooks::new(app.clone(), component.clone(), calls.clone()),
             app,
             component,
             open_resources: 0,
+            calls,
         })
     }
 

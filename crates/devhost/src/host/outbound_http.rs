@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::Request;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::HostCalls;
 use crate::app::{App, ComponentConfig};
 use crate::outbound::default_port;
 
@@ -17,12 +18,13 @@ type SendFuture = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFu
 pub struct OutboundHooks {
     app: Arc<App>,
     component: Arc<ComponentConfig>,
+    calls: Arc<HostCalls>,
 }
 
 impl OutboundHooks {
     /// Hooks for an instance of `component`.
-    pub fn new(app: Arc<App>, component: Arc<ComponentConfig>) -> Self {
-        OutboundHooks { app, component }
+    pub fn new(app: Arc<App>, component: Arc<ComponentConfig>, calls: Arc<HostCalls>) -> Self {
+        OutboundHooks { app, component, calls }
     }
 
     fn denied(&self, destination: &str) -> SendFuture {
@@ -36,6 +38,7 @@ impl OutboundHooks {
 
 impl WasiHttpHooks for OutboundHooks {
     fn send_request(&mut self, request: Request<WasiBody>, options: Option<RequestOptions>, _fut: IoFuture) -> SendFuture {
+        self.calls.record("http.send");
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
         let host = uri.host().unwrap_or("").to_ascii_lowercase();
@@ -51,7 +54,7 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async move {
                 let mut request = request;
                 request.headers_mut().remove(http::header::HOST);
-                let response = Box::pin(app.call(&target, request)).await.map_err(|e| {
+                let response = Box::pin(app.call(&target, request, Arc::default())).await.map_err(|e| {
                     eprintln!("[{target}] error: {e:#}");
                     Error::InternalError(Some(format!("component {target} failed")))
                 })?;

@@ -104,6 +104,7 @@ impl Host for HostState {}
 
 impl HostConnection for HostState {
     async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+        self.calls.record("redis.open");
         let url = if address.contains("://") { address.clone() } else { format!("redis://{address}") };
         if !self.component.outbound.allows_url(&url) {
             eprintln!(
@@ -119,26 +120,32 @@ impl HostConnection for HostState {
     }
 
     async fn publish(&mut self, this: Resource<OpenConnection>, channel: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        self.calls.record("redis.publish");
         self.with_redis(&this, async |mut c| c.publish(channel, payload).await).await
     }
 
     async fn get(&mut self, this: Resource<OpenConnection>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        self.calls.record("redis.get");
         self.with_redis(&this, async |mut c| c.get(key).await).await
     }
 
     async fn set(&mut self, this: Resource<OpenConnection>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        self.calls.record("redis.set");
         self.with_redis(&this, async |mut c| c.set(key, value).await).await
     }
 
     async fn incr(&mut self, this: Resource<OpenConnection>, key: String) -> wasmtime::Result<Result<i64, Error>> {
+        self.calls.record("redis.incr");
         self.with_redis(&this, async |mut c| c.incr(key, 1).await).await
     }
 
     async fn del(&mut self, this: Resource<OpenConnection>, keys: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+        self.calls.record("redis.del");
         self.with_redis(&this, async |mut c| c.del(keys).await).await
     }
 
     async fn sadd(&mut self, this: Resource<OpenConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+        self.calls.record("redis.sadd");
         let result = self.with_redis(&this, async |mut c| c.sadd(key, values).await).await?;
         // Spin reports a wrong-type key as type-error for sadd.
         Ok(result.map_err(|e| match e {
@@ -148,10 +155,12 @@ impl HostConnection for HostState {
     }
 
     async fn smembers(&mut self, this: Resource<OpenConnection>, key: String) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        self.calls.record("redis.smembers");
         self.with_redis(&this, async |mut c| c.smembers(key).await).await
     }
 
     async fn srem(&mut self, this: Resource<OpenConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+        self.calls.record("redis.srem");
         self.with_redis(&this, async |mut c| c.srem(key, values).await).await
     }
 
@@ -161,6 +170,7 @@ impl HostConnection for HostState {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> wasmtime::Result<Result<Vec<RedisResult>, Error>> {
+        self.calls.record("redis.execute");
         let mut cmd = redis::cmd(&command);
         for argument in arguments {
             match argument {

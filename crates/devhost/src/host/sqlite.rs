@@ -93,6 +93,7 @@ impl Host for HostState {}
 
 impl HostConnection for HostState {
     async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<OpenDatabase>, Error>> {
+        self.calls.record("sqlite.open");
         if !self.component.sqlite_databases.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
@@ -108,6 +109,7 @@ impl HostConnection for HostState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        self.calls.record("sqlite.execute");
         let file = match self.table_ref().get(&this) {
             Ok(db) => db.0.clone(),
             Err(_) => return Ok(Err(Error::InvalidConnection)),

@@ -2,11 +2,12 @@
 
 use super::spin_interfaces::variables::{Error, Host};
 use super::HostState;
-use crate::manifest::check_variable_name;
+use crate::ids::check_variable;
 
 impl Host for HostState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
-        if let Err(e) = check_variable_name(&name) {
+        self.calls.record("variables.get");
+        if let Err(e) = check_variable(&name) {
             return Ok(Err(Error::InvalidName(format!("{name:?}: {e}"))));
         }
         Ok(match self.component.variables.get(&name) {
