@@ -162,7 +162,7 @@ impl Auth {
     }
 
     fn principal(&self, request: &Request) -> Result<Principal, Problem> {
-        bearer::authenticate(request, self.verifier()?, self.redis()?)
+        bearer::principal(bearer::token(request)?, self.verifier()?, self.redis()?)
     }
 
     fn user(&self, id: &str) -> Result<Option<User>, Problem> {

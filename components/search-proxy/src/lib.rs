@@ -97,7 +97,8 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
 }
 
 fn admin(request: &Request) -> Result<(), Problem> {
-    let principal = bearer::authenticate(request, &bearer::verifier()?, &Redis::open()?)?;
+    let token = bearer::token(request)?;
+    let principal = bearer::principal(token, &bearer::verifier()?, &Redis::open()?)?;
     if !principal.has_role("admin") {
         return Err(Problem::forbidden("admin-only", "only administrators can inspect or rebuild the search index"));
     }

@@ -82,18 +82,19 @@ edge_spin::export!(BODY_LIMIT, dispatch);
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
 pub async fn dispatch(request: Request) -> Result<Response, Problem> {
     let (endpoint, params) = router().find(request.method(), request.uri().path())?;
-    let store = Store::from_variables()?;
     if let Endpoint::Health = endpoint {
         let redis = edge_spin::variable("redis_address")?;
-        let bucket = health::http("s3", store.head_bucket(), |status| status.is_success()).await;
+        let bucket = health::http("s3", Store::from_variables()?.head_bucket(), |status| status.is_success()).await;
         return Ok(health::report("upload-sign", vec![health::key_value("default"), health::redis(&redis), bucket]));
     }
     if let Endpoint::Play = endpoint {
-        return play(&store, &request);
+        return play(&Store::from_variables()?, &request);
     }
+    // The token is checked before any key or setting is read: a refused request costs little.
+    let token = bearer::token(&request)?;
     let redis = Redis::open()?;
-    let principal = bearer::authenticate(&request, &bearer::verifier()?, &redis)?;
-    let uploads = Uploads::new(store, redis, principal)?;
+    let principal = bearer::principal(token, &bearer::verifier()?, &redis)?;
+    let uploads = Uploads::new(Store::from_variables()?, redis, principal)?;
     let r = &request;
     match endpoint {
         Endpoint::Health | Endpoint::Play => unreachable!("answered above"),

@@ -169,14 +169,19 @@ pub async fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<
 pub struct Uploads {
     store: Store,
     redis: Redis,
-    kv: Kv,
+    /// Opened on first use: most part-signing requests never touch it.
+    kv: edge_spin::Lazy<Kv>,
     principal: Principal,
 }
 
 impl Uploads {
     /// The service acting for `principal`.
     pub fn new(store: Store, redis: Redis, principal: Principal) -> Result<Self, Problem> {
-        Ok(Uploads { store, redis, kv: Kv::open_default().map_err(kv_unavailable)?, principal })
+        Ok(Uploads { store, redis, kv: edge_spin::Lazy::default(), principal })
+    }
+
+    fn kv(&self) -> Result<&Kv, Problem> {
+        self.kv.get_or_try(|| Kv::open_default().map_err(kv_unavailable))
     }
 
     /// How long a signed part URL stays valid (`part_url_ttl_secs`).
@@ -203,7 +208,7 @@ impl Uploads {
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        self.kv.get_json(format!("upload:{id}")).map_err(kv_unavailable)
+        self.kv()?.get_json(format!("upload:{id}")).map_err(kv_unavailable)
     }
 
     /// The caller's upload; someone else's (or none) is 404 alike.
@@ -215,7 +220,7 @@ impl Uploads {
     }
 
     fn save(&self, upload: &Upload) -> Result<(), Problem> {
-        self.kv.set_json(format!("upload:{}", upload.id), upload).map_err(kv_unavailable)
+        self.kv()?.set_json(format!("upload:{}", upload.id), upload).map_err(kv_unavailable)
     }
 
     /// Refuses an upload that can no longer take parts.
