@@ -350,11 +350,27 @@ pub struct DevhostOptions<'a> {
     pub args: Vec<String>,
     /// The services to use instead of [`Services::shared`].
     pub services: Option<&'a Services>,
+    /// The test is about devhost itself (its flags, log lines or error texts), so it runs on
+    /// devhost even when [`spin_bin`] names a real Spin.
+    pub devhost_only: bool,
+}
+
+/// The real Spin CLI named by `SPIN_BIN`, which then runs the app (`spin up`) in place of
+/// devhost for every test that is not about devhost itself.
+pub fn spin_bin() -> Option<PathBuf> {
+    std::env::var_os("SPIN_BIN").filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 impl Default for DevhostOptions<'_> {
     fn default() -> Self {
-        DevhostOptions { manifest: "spin.toml", runtime_config: None, env: Vec::new(), args: Vec::new(), services: None }
+        DevhostOptions {
+            manifest: "spin.toml",
+            runtime_config: None,
+            env: Vec::new(),
+            args: Vec::new(),
+            services: None,
+            devhost_only: false,
+        }
     }
 }
 
@@ -378,11 +394,20 @@ impl Devhost {
         let state = TempDir::new("e2e-devhost");
         let manifest = root().join(options.manifest);
         let port = free_port();
-        let mut command = Command::new(binary);
+        let listen = format!("127.0.0.1:{port}");
+        let mut command = match spin_bin().filter(|_| !options.devhost_only) {
+            Some(spin) => {
+                let mut command = Command::new(spin);
+                command.args(["up", "--listen", &listen, "--from"]).arg(&manifest);
+                command
+            }
+            None => {
+                let mut command = Command::new(binary);
+                command.args(["up", "--listen", &listen, "-f"]).arg(&manifest).args(&options.args);
+                command
+            }
+        };
         command
-            .args(["up", "--listen", &format!("127.0.0.1:{port}"), "-f"])
-            .arg(&manifest)
-            .args(&options.args)
             .envs(services.env())
             .envs(options.env)
             .stdout(Stdio::piped())

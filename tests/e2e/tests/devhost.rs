@@ -24,6 +24,7 @@ fn options(extra: &[(&str, &str)], args: &[&str]) -> DevhostOptions<'static> {
         env,
         args: args.iter().map(|s| s.to_string()).collect(),
         services: None,
+        devhost_only: true,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use e2e::Devhost;
+use e2e::{Devhost, DevhostOptions};
 
 /// Every operation the components route, as `(method, path, component)`; `:id` stands for a
 /// made-up id, so most answers are 401/404 from the component itself, which is the point.
@@ -89,6 +89,11 @@ fn served_as(app: &Devhost, method: &str, path: &str, token: Option<&str>) -> St
     line.unwrap_or_else(|| panic!("no log line for {method} {path}:\n{log}")).to_owned()
 }
 
+/// This test reads devhost's log lines, so it runs on devhost even with `SPIN_BIN` set.
+fn app() -> Devhost {
+    Devhost::start(DevhostOptions { devhost_only: true, ..Default::default() })
+}
+
 fn component_of(line: &str) -> &str {
     line.split(' ').nth(3).unwrap()
 }
@@ -99,7 +104,7 @@ fn host_calls(line: &str) -> &str {
 
 #[test]
 fn every_api_path_and_page_file_reaches_its_component() {
-    let app = Devhost::app();
+    let app = app();
     let mut table = Vec::new();
     let token = e2e::access_token(&e2e::unique("walker"));
     for (method, path, component) in API {
@@ -129,7 +134,7 @@ fn every_api_path_and_page_file_reaches_its_component() {
 /// The cheapest endpoints make no host call they do not need (each is a blocking call on Spin).
 #[test]
 fn cheap_endpoints_make_only_the_host_calls_they_need() {
-    let app = Devhost::app();
+    let app = app();
     assert_eq!(host_calls(&served(&app, "GET", "/.well-known/jwks.json")), "variables.get:1");
     assert_eq!(host_calls(&served(&app, "GET", "/app.js")), "-");
     assert_eq!(host_calls(&served(&app, "GET", "/style.css")), "-");

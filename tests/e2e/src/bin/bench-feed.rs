@@ -24,7 +24,7 @@ fn tokens_lua(tokens: &[String]) -> String {
 
 fn main() {
     let app = Devhost::start(DevhostOptions {
-        env: vec![("SPIN_VARIABLE_DANMAKU_PER_10S".into(), "100000".into())],
+        env: vec![("SPIN_VARIABLE_DANMAKU_PER_TEN_SECONDS".into(), "100000".into())],
         ..DevhostOptions::default()
     });
     let dir = TempDir::new("bench-feed");
