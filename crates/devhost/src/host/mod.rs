@@ -48,25 +48,48 @@ pub struct HostState {
 /// of these is a blocking call into the host, so they are what an endpoint costs beyond its
 /// own code (see the README's per-endpoint table).
 #[derive(Debug, Default)]
-pub struct HostCalls(std::sync::Mutex<Vec<(&'static str, u32)>>);
+pub struct HostCalls(std::sync::Mutex<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    calls: Vec<(&'static str, u32)>,
+    variables: Vec<String>,
+    repeated: Vec<String>,
+}
 
 impl HostCalls {
-    /// Counts one call of `function` (`variables.get`, `redis.execute`, ...).
+    /// Counts one call of `function` (`redis.execute`, ...).
     pub fn record(&self, function: &'static str) {
         let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match counts.iter_mut().find(|(name, _)| *name == function) {
+        match counts.calls.iter_mut().find(|(name, _)| *name == function) {
             Some((_, n)) => *n += 1,
-            None => counts.push((function, 1)),
+            None => counts.calls.push((function, 1)),
         }
     }
 
-    /// `variables.get:2,redis.open:1` in first-call order, or `-` for none.
+    /// Counts one `variables.get` of `name`, noting a variable read twice in one request.
+    pub fn record_variable(&self, name: &str) {
+        self.record("variables.get");
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.variables.iter().any(|v| v == name) {
+            if !counts.repeated.iter().any(|v| v == name) {
+                counts.repeated.push(name.to_owned());
+            }
+        } else {
+            counts.variables.push(name.to_owned());
+        }
+    }
+
+    /// `variables.get:2,redis.open:1` in first-call order (`-` for none), then
+    /// `,read-twice:name` for each variable read more than once.
     pub fn summary(&self) -> String {
         let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if counts.is_empty() {
+        if counts.calls.is_empty() {
             return "-".into();
         }
-        counts.iter().map(|(name, n)| format!("{name}:{n}")).collect::<Vec<_>>().join(",")
+        let calls = counts.calls.iter().map(|(name, n)| format!("{name}:{n}"));
+        let repeated = counts.repeated.iter().map(|v| format!("read-twice:{v}"));
+        calls.chain(repeated).collect::<Vec<_>>().join(",")
     }
 }
 

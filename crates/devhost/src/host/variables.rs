@@ -6,7 +6,7 @@ use crate::ids::check_variable;
 
 impl Host for HostState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
-        self.calls.record("variables.get");
+        self.calls.record_variable(&name);
         if let Err(e) = check_variable(&name) {
             return Ok(Err(Error::InvalidName(format!("{name:?}: {e}"))));
         }
