@@ -10,7 +10,10 @@ pub mod password;
 pub mod sessions;
 pub mod settings;
 
-use edge_auth::{epoch_key, Issuer, KeySet, Principal, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, REVOCATION_MARKER_TTL_SECS};
+use edge_auth::{
+    epoch_key, Issuer, KeySet, Principal, Session, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, INCARNATION_KEY,
+    REVOCATION_MARKER_TTL_SECS,
+};
 use edge_http::{json_body, json_response, no_content, Problem, Request, Response, Router};
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
 use edge_spin::{auth as bearer, health, kv_unavailable, Lazy};
@@ -276,26 +279,31 @@ impl Auth {
             arg(name),
             arg(agent.chars().take(200).collect::<String>()),
             arg(&sid),
+            arg(edge_http::random_id()),
         ];
-        let created = self.redis()?.eval(sessions::CREATE, &[&sessions::session_key(&sid), &sessions_key, &epoch_key(&user.id)], args)?;
+        let (session_key, user_epoch_key) = (sessions::session_key(&sid), epoch_key(&user.id));
+        let keys = [session_key.as_str(), sessions_key.as_str(), user_epoch_key.as_str(), INCARNATION_KEY];
+        let created = self.redis()?.eval(sessions::CREATE, &keys, args)?;
         let epoch = created.first().and_then(int).unwrap_or(0).max(0) as u64;
+        let incarnation = created.get(1).and_then(text).unwrap_or_default();
         let refresh = sessions::token(&secret, &sid, 0);
-        let mut response = self.tokens(user, &sid, epoch, &refresh)?;
+        let session = Session { id: &sid, epoch, incarnation: &incarnation };
+        let mut response = self.tokens(user, &session, &refresh)?;
         response.headers_mut().append(SET_COOKIE, header(&sessions::device_cookie(&device))?);
         Ok(response)
     }
 
     /// The token answer: an access token in the body, the refresh token in its cookie.
-    fn tokens(&self, user: &User, sid: &str, epoch: u64, refresh: &str) -> Result<Response, Problem> {
+    fn tokens(&self, user: &User, session: &Session<'_>, refresh: &str) -> Result<Response, Problem> {
         let access = self
             .issuer()?
-            .issue(&user.id, sid, epoch, user.roles.clone())
+            .issue(&user.id, session, user.roles.clone())
             .map_err(|e| Problem::misconfigured(format!("cannot sign tokens: {e}")))?;
         let body = json!({
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": ACCESS_TOKEN_TTL_SECS,
-            "session_id": sid,
+            "session_id": session.id,
             "user": user.public(),
         });
         let mut response = json_response(StatusCode::OK, &body);
@@ -337,11 +345,14 @@ impl Auth {
             arg(REVOCATION_MARKER_TTL_SECS),
         ];
         let marker = edge_auth::revoked_session_key(&token.sid);
-        let reply = self.redis()?.eval(sessions::ROTATE, &[&session_key, &marker, &epoch_key(&owner)], args)?;
+        let owner_epoch_key = epoch_key(&owner);
+        let keys = [session_key.as_str(), marker.as_str(), owner_epoch_key.as_str(), INCARNATION_KEY];
+        let reply = self.redis()?.eval(sessions::ROTATE, &keys, args)?;
         let outcome = reply.first().and_then(text).unwrap_or_default();
         let user_id = reply.get(1).and_then(text).unwrap_or_default();
         let generation = reply.get(2).and_then(int).unwrap_or(0).max(0) as u64;
         let epoch = reply.get(3).and_then(int).unwrap_or(0).max(0) as u64;
+        let incarnation = reply.get(4).and_then(text).unwrap_or_default();
         let refused = |code: &'static str, detail: &str| Err(Problem::unauthorized(code, detail.to_owned()));
         match outcome.as_str() {
             "rotated" | "grace" => {}
@@ -362,7 +373,8 @@ impl Auth {
             self.revoke(&user.id, vec![token.sid.clone()])?;
             return Err(Problem::forbidden("account-banned", "this account is suspended"));
         }
-        self.tokens(&user, &token.sid, epoch, &sessions::token(&secret, &token.sid, generation))
+        let session = Session { id: &token.sid, epoch, incarnation: &incarnation };
+        self.tokens(&user, &session, &sessions::token(&secret, &token.sid, generation))
     }
 
     /// Revokes these sessions of the user; returns how many were live.
@@ -476,7 +488,7 @@ impl Auth {
         let epoch = self.revoke_all(&user.id, Some(&principal.session_id))?;
         let access = self
             .issuer()?
-            .issue(&user.id, &principal.session_id, epoch, user.roles.clone())
+            .issue(&user.id, &Session { id: &principal.session_id, epoch, incarnation: &principal.incarnation }, user.roles.clone())
             .map_err(|e| Problem::misconfigured(format!("cannot sign tokens: {e}")))?;
         let body = json!({ "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL_SECS });
         let mut response = json_response(StatusCode::OK, &body);

@@ -72,20 +72,23 @@ impl RefreshToken {
     }
 }
 
-/// Creates a session: KEYS = [session hash, user's session set, user's epoch]; ARGV = uid,
-/// device, secret, now ms, absolute lifetime ms, device name, user agent, session id. Answers
-/// the user's current revocation epoch, which the first access token carries.
+/// Creates a session: KEYS = [session hash, user's session set, user's epoch, incarnation];
+/// ARGV = uid, device, secret, now ms, absolute lifetime ms, device name, user agent, session
+/// id, a fresh incarnation id. Answers `{epoch, incarnation}`, which the first access token
+/// carries; the first session of a new (or emptied) store starts its incarnation.
 pub const CREATE: &str = r#"
 redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'dev', ARGV[2], 'key', ARGV[3], 'gen', 0,
   'rot', ARGV[4], 'used', ARGV[4], 'created', ARGV[4], 'name', ARGV[6], 'ua', ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[4]) + tonumber(ARGV[5]))
 redis.call('SADD', KEYS[2], ARGV[8])
-return redis.call('GET', KEYS[3]) or '0'
+redis.call('SET', KEYS[4], ARGV[9], 'NX')
+return {redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4])}
 "#;
 
-/// Rotates a refresh token: KEYS = [session hash, revocation marker, user's epoch]; ARGV =
-/// presented generation, device id, now ms, grace ms, idle ms, absolute ms, marker TTL s.
-/// Answers `{outcome, uid, generation, epoch}` with outcome `rotated` (new generation), `grace` (the current
+/// Rotates a refresh token: KEYS = [session hash, revocation marker, user's epoch,
+/// incarnation]; ARGV = presented generation, device id, now ms, grace ms, idle ms, absolute
+/// ms, marker TTL s. Answers `{outcome, uid, generation, epoch, incarnation}` with outcome
+/// `rotated` (new generation), `grace` (the current
 /// generation again: a concurrent refresh of the token just rotated), `reuse` (an older genuine
 /// token: the session is revoked), `revoked`, `device`, `expired` or `unknown`.
 pub const ROTATE: &str = r#"
@@ -98,11 +101,11 @@ if ARGV[2] ~= dev then return {'device', uid, gen} end
 if now - used > tonumber(ARGV[5]) or now - created > tonumber(ARGV[6]) then return {'expired', uid, gen} end
 if pgen == gen then
   redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rot', now, 'used', now)
-  return {'rotated', uid, gen + 1, redis.call('GET', KEYS[3]) or '0'}
+  return {'rotated', uid, gen + 1, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or ''}
 end
 if pgen == gen - 1 and now - rot <= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'used', now)
-  return {'grace', uid, gen, redis.call('GET', KEYS[3]) or '0'}
+  return {'grace', uid, gen, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or ''}
 end
 if pgen < gen then
   redis.call('HSET', KEYS[1], 'revoked', '1')

@@ -4,9 +4,12 @@
 //!
 //! Tokens are EdDSA (Ed25519) JWTs signed with jwt-simple; the header carries `kid` so several
 //! keys can be valid at once during a rotation. Revocation needs no per-token state: the token
-//! carries the user's revocation epoch (`ep`) and its session id (`sid`), and
-//! [`revocation_keys`] names the two Redis keys to read in one `MGET`, judged by
-//! [`check_revocation`]. Everything here is pure; the caller does the I/O.
+//! carries the user's revocation epoch (`ep`), its session id (`sid`) and the incarnation of
+//! the Redis holding that state (`inc`), and [`revocation_keys`] names the three Redis keys to
+//! read in one `MGET`, judged by [`check_revocation`]. The incarnation makes revocation fail
+//! closed: a Redis that lost its data (a new instance, `FLUSHALL`, failover to an empty
+//! replica) also lost every revocation, so it starts a new incarnation and every token issued
+//! before is refused. Everything here is pure; the caller does the I/O.
 
 mod keys;
 pub mod receipt;
@@ -46,6 +49,9 @@ pub enum AuthError {
     /// Issued before the user's latest revocation (sign-out everywhere, password change, ban).
     #[error("this token was revoked; sign in again")]
     EpochRevoked,
+    /// Issued before the session store lost its data, so whether it was revoked is unknown.
+    #[error("the session store was reset, which ended every earlier sign-in; sign in again")]
+    SessionLost,
 }
 
 impl AuthError {
@@ -58,6 +64,7 @@ impl AuthError {
             AuthError::NotYetValid => "token-not-yet-valid",
             AuthError::SessionRevoked => "session-revoked",
             AuthError::EpochRevoked => "token-revoked",
+            AuthError::SessionLost => "session-lost",
         }
     }
 }
@@ -72,6 +79,9 @@ pub struct AccessClaims {
     /// Roles, for example `admin`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// The session store's incarnation when the token was issued ([`INCARNATION_KEY`]).
+    #[serde(default)]
+    pub inc: String,
 }
 
 /// Who a verified token speaks for.
@@ -83,6 +93,8 @@ pub struct Principal {
     pub session_id: String,
     /// The revocation epoch the token carries.
     pub epoch: u64,
+    /// The session store's incarnation the token was issued in.
+    pub incarnation: String,
     /// Roles granted.
     pub roles: Vec<String>,
     /// When the token expires, seconds since the Unix epoch.
@@ -118,8 +130,13 @@ impl Issuer {
     }
 
     /// A signed access token for `user_id` in session `session_id`, with a fresh `jti`.
-    pub fn issue(&self, user_id: &str, session_id: &str, epoch: u64, roles: Vec<String>) -> Result<String, KeyError> {
-        let custom = AccessClaims { sid: session_id.to_owned(), ep: epoch, roles };
+    pub fn issue(&self, user_id: &str, session: &Session<'_>, roles: Vec<String>) -> Result<String, KeyError> {
+        let custom = AccessClaims {
+            sid: session.id.to_owned(),
+            ep: session.epoch,
+            roles,
+            inc: session.incarnation.to_owned(),
+        };
         let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(ACCESS_TOKEN_TTL_SECS))
             .with_issuer(&self.audience.issuer)
             .with_audience(&self.audience.audience)
@@ -189,6 +206,7 @@ impl Verifier {
             user_id,
             session_id: claims.custom.sid,
             epoch: claims.custom.ep,
+            incarnation: claims.custom.inc,
             roles: claims.custom.roles,
             expires_at,
         })
@@ -221,12 +239,38 @@ pub fn revoked_session_key(session_id: &str) -> String {
 pub const REVOCATION_MARKER_TTL_SECS: u64 = ACCESS_TOKEN_TTL_SECS + LEEWAY_SECS;
 
 /// The keys to `MGET` in one round trip: `[epoch, revoked-session marker]`.
-pub fn revocation_keys(principal: &Principal) -> [String; 2] {
-    [epoch_key(&principal.user_id), revoked_session_key(&principal.session_id)]
+pub fn revocation_keys(principal: &Principal) -> [String; 3] {
+    [epoch_key(&principal.user_id), revoked_session_key(&principal.session_id), INCARNATION_KEY.to_owned()]
 }
 
-/// Judges the `MGET` answer for [`revocation_keys`].
-pub fn check_revocation(principal: &Principal, epoch: Option<&[u8]>, revoked: Option<&[u8]>) -> Result<(), AuthError> {
+/// Redis key holding the session store's incarnation: a random id set (`SET NX`) by the first
+/// sign-in, gone with every other key when the store loses its data.
+pub const INCARNATION_KEY: &str = "auth:incarnation";
+
+/// What an access token is issued for: a session, the user's revocation epoch, and the session
+/// store's incarnation ([`INCARNATION_KEY`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Session<'a> {
+    /// The session id.
+    pub id: &'a str,
+    /// The user's revocation epoch.
+    pub epoch: u64,
+    /// The session store's incarnation.
+    pub incarnation: &'a str,
+}
+
+/// Judges the `MGET` answer for [`revocation_keys`]: epoch, revocation marker, incarnation. A
+/// token from another incarnation (or a store with none) is refused, whatever else it says:
+/// the store that would know of its revocation is gone.
+pub fn check_revocation(
+    principal: &Principal,
+    epoch: Option<&[u8]>,
+    revoked: Option<&[u8]>,
+    incarnation: Option<&[u8]>,
+) -> Result<(), AuthError> {
+    if principal.incarnation.is_empty() || incarnation != Some(principal.incarnation.as_bytes()) {
+        return Err(AuthError::SessionLost);
+    }
     if revoked.is_some() {
         return Err(AuthError::SessionRevoked);
     }

@@ -34,7 +34,7 @@ fn now() -> u64 {
 
 /// Signs arbitrary claims with the real key (for time and audience attacks).
 fn signed_with(key: &SigningKey, edit: impl FnOnce(&mut JWTClaims<AccessClaims>)) -> String {
-    let custom = AccessClaims { sid: "s1".into(), ep: 0, roles: vec![] };
+    let custom = AccessClaims { sid: "s1".into(), ep: 0, roles: vec![], inc: "i1".into() };
     let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(900))
         .with_issuer("video-edge")
         .with_audience("video-edge-api")
@@ -43,10 +43,14 @@ fn signed_with(key: &SigningKey, edit: impl FnOnce(&mut JWTClaims<AccessClaims>)
     key.sign(claims).unwrap()
 }
 
+fn session(epoch: u64) -> Session<'static> {
+    Session { id: "s1", epoch, incarnation: "i1" }
+}
+
 #[test]
 fn issued_tokens_verify_into_a_principal() {
     let (issuer, verifier, _) = setup();
-    let token = issuer.issue("u1", "s1", 3, vec!["admin".into()]).unwrap();
+    let token = issuer.issue("u1", &session(3), vec!["admin".into()]).unwrap();
     let principal = verifier.verify(&token).unwrap();
     assert_eq!((principal.user_id.as_str(), principal.session_id.as_str(), principal.epoch), ("u1", "s1", 3));
     assert!(principal.has_role("admin"));
@@ -54,17 +58,18 @@ fn issued_tokens_verify_into_a_principal() {
     let (header, payload, _) = parts(&token);
     assert_eq!(header["alg"], "EdDSA");
     assert_eq!(header["kid"], "k1");
-    for claim in ["iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti", "ep"] {
+    assert_eq!(principal.incarnation, "i1");
+    for claim in ["iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti", "ep", "inc"] {
         assert!(payload.get(claim).is_some(), "missing {claim}: {payload}");
     }
-    let other = issuer.issue("u1", "s1", 3, vec![]).unwrap();
+    let other = issuer.issue("u1", &session(3), vec![]).unwrap();
     assert_ne!(parts(&other).1["jti"], payload["jti"], "jti is unique");
 }
 
 #[test]
 fn alg_none_is_refused() {
     let (issuer, verifier, _) = setup();
-    let (mut header, payload, _) = parts(&issuer.issue("u1", "s1", 0, vec![]).unwrap());
+    let (mut header, payload, _) = parts(&issuer.issue("u1", &session(0), vec![]).unwrap());
     header["alg"] = "none".into();
     for token in [format!("{}.{}.", b64(&header), b64(&payload)), format!("{}.{}", b64(&header), b64(&payload))] {
         assert!(matches!(verifier.verify(&token), Err(AuthError::Invalid(_))), "{token}");
@@ -76,7 +81,7 @@ fn hs256_signed_with_the_public_key_is_refused() {
     let (_, verifier, key) = setup();
     let public = URL_SAFE_NO_PAD.decode(key.public_config().split_once('=').unwrap().1).unwrap();
     let hmac = HS256Key::from_bytes(&public).with_key_id("k1");
-    let custom = AccessClaims { sid: "s1".into(), ep: 0, roles: vec![] };
+    let custom = AccessClaims { sid: "s1".into(), ep: 0, roles: vec![], inc: "i1".into() };
     let claims = Claims::with_custom_claims(custom, Duration::from_secs(900))
         .with_issuer("video-edge")
         .with_audience("video-edge-api")
@@ -120,7 +125,7 @@ fn wrong_issuer_or_audience_is_refused() {
 #[test]
 fn tampering_is_detected() {
     let (issuer, verifier, _) = setup();
-    let token = issuer.issue("u1", "s1", 0, vec![]).unwrap();
+    let token = issuer.issue("u1", &session(0), vec![]).unwrap();
     let (header, mut payload, signature) = parts(&token);
     payload["sub"] = "admin".into();
     let forged = format!("{}.{}.{signature}", b64(&header), b64(&payload));
@@ -151,12 +156,40 @@ fn bearer_header_parsing() {
 
 #[test]
 fn revocation_by_session_marker_and_epoch() {
-    let principal = Principal { user_id: "u1".into(), session_id: "s1".into(), epoch: 2, roles: vec![], expires_at: 0 };
-    assert_eq!(revocation_keys(&principal), ["auth:epoch:u1".to_owned(), "auth:revoked:s1".to_owned()]);
-    assert_eq!(check_revocation(&principal, None, None), Ok(()));
-    assert_eq!(check_revocation(&principal, Some(b"2"), None), Ok(()));
-    assert_eq!(check_revocation(&principal, Some(b"3"), None), Err(AuthError::EpochRevoked));
-    assert_eq!(check_revocation(&principal, Some(b"1"), Some(b"1")), Err(AuthError::SessionRevoked));
+    let principal = Principal {
+        user_id: "u1".into(),
+        session_id: "s1".into(),
+        epoch: 2,
+        incarnation: "i1".into(),
+        roles: vec![],
+        expires_at: 0,
+    };
+    assert_eq!(
+        revocation_keys(&principal),
+        ["auth:epoch:u1".to_owned(), "auth:revoked:s1".to_owned(), "auth:incarnation".to_owned()]
+    );
+    let inc = Some(&b"i1"[..]);
+    assert_eq!(check_revocation(&principal, None, None, inc), Ok(()));
+    assert_eq!(check_revocation(&principal, Some(b"2"), None, inc), Ok(()));
+    assert_eq!(check_revocation(&principal, Some(b"3"), None, inc), Err(AuthError::EpochRevoked));
+    assert_eq!(check_revocation(&principal, Some(b"1"), Some(b"1"), inc), Err(AuthError::SessionRevoked));
+}
+
+/// A store that lost its data lost its revocations too: tokens issued before are refused.
+#[test]
+fn tokens_from_another_incarnation_fail_closed() {
+    let principal = |inc: &str| Principal {
+        user_id: "u1".into(),
+        session_id: "s1".into(),
+        epoch: 0,
+        incarnation: inc.into(),
+        roles: vec![],
+        expires_at: 0,
+    };
+    assert_eq!(check_revocation(&principal("i1"), None, None, None), Err(AuthError::SessionLost));
+    assert_eq!(check_revocation(&principal("i1"), None, None, Some(b"i2")), Err(AuthError::SessionLost));
+    assert_eq!(check_revocation(&principal(""), None, None, Some(b"")), Err(AuthError::SessionLost), "tokens without one");
+    assert_eq!(AuthError::SessionLost.code(), "session-lost");
 }
 
 #[test]
@@ -164,7 +197,7 @@ fn rotation_keeps_previous_keys_verifying_and_publishes_all() {
     let old = SigningKey::generate("2026-10");
     let new = SigningKey::generate("2026-11");
     let (old_active, _) = KeySet::from_signing_config(&old.to_config()).unwrap();
-    let old_token = Issuer::new(old_active, audience()).issue("u1", "s1", 0, vec![]).unwrap();
+    let old_token = Issuer::new(old_active, audience()).issue("u1", &session(0), vec![]).unwrap();
     let config = format!("{}, {}", new.to_config(), old.to_config());
     let (active, set) = KeySet::from_signing_config(&config).unwrap();
     assert_eq!(active.kid(), "2026-11");

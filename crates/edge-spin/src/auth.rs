@@ -1,5 +1,5 @@
 //! Bearer authentication with the shared verifier: signature and claims locally, then one
-//! Redis round trip (`MGET`) for revocation.
+//! Redis round trip (`MGET`) for revocation and the session store's incarnation.
 
 use edge_auth::{check_revocation, revocation_keys, AuthError, Audience, KeySet, Principal, Verifier};
 use edge_http::{Problem, Request};
@@ -39,9 +39,8 @@ pub fn token(request: &Request) -> Result<&str, Problem> {
 /// The principal of a bearer token: signature and claims, then revocation.
 pub fn principal(token: &str, verifier: &Verifier, redis: &Redis) -> Result<Principal, Problem> {
     let principal = verifier.verify(token).map_err(problem)?;
-    let [epoch_key, session_key] = revocation_keys(&principal);
-    let values = redis.mget(&[&epoch_key, &session_key])?;
-    check_revocation(&principal, values.first().and_then(|v| v.as_deref()), values.get(1).and_then(|v| v.as_deref()))
-        .map_err(problem)?;
+    let values = redis.mget(&revocation_keys(&principal).each_ref().map(String::as_str))?;
+    let value = |i: usize| values.get(i).and_then(|v| v.as_deref());
+    check_revocation(&principal, value(0), value(1), value(2)).map_err(problem)?;
     Ok(principal)
 }

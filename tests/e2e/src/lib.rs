@@ -194,13 +194,22 @@ impl Services {
             .stdout(Stdio::null());
         let mut s3 = spawn(s3);
         wait_for_port(s3_port, &mut s3, "s3s-fs");
-        Services {
+        let services = Services {
             redis_url: format!("redis://127.0.0.1:{redis_port}"),
             s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
             _redis: Process(redis),
             _s3: Process(s3),
             _data: data,
-        }
+        };
+        services.seed_incarnation();
+        services
+    }
+
+    /// Starts the session store's incarnation as [`TEST_INCARNATION`], the one [`access_token`]
+    /// tokens carry (auth keeps an existing incarnation). After a `FLUSHALL`, calling this again
+    /// stands in for the first sign-in of the new incarnation.
+    pub fn seed_incarnation(&self) {
+        self.redis_cli(&["SET", edge_auth::INCARNATION_KEY, TEST_INCARNATION, "NX"]);
     }
 
     /// The `SPIN_VARIABLE_*` settings that point the app at these services, with this test
@@ -297,6 +306,9 @@ pub fn wrk(app: &Devhost, dir: &TempDir, label: &str, connections: u32, script: 
     );
 }
 
+/// The session-store incarnation every test Redis starts with ([`Services::seed_incarnation`]).
+pub const TEST_INCARNATION: &str = "e2e";
+
 /// An access token for `user_id` signed with this test binary's key, as auth would issue it
 /// (for tests that need many users without signing each one in).
 pub fn access_token(user_id: &str) -> String {
@@ -312,7 +324,8 @@ fn token_with_roles(user_id: &str, roles: Vec<String>) -> String {
     let audience = edge_auth::Audience { issuer: "video-edge".into(), audience: "video-edge-api".into() };
     let (active, _) = edge_auth::KeySet::from_signing_config(&signing_key().to_config()).unwrap();
     let session = format!("{:032x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    edge_auth::Issuer::new(active, audience).issue(user_id, &session, 0, roles).unwrap()
+    let session = edge_auth::Session { id: &session, epoch: 0, incarnation: TEST_INCARNATION };
+    edge_auth::Issuer::new(active, audience).issue(user_id, &session, roles).unwrap()
 }
 
 /// The signing key every devhost of this test binary uses (kid `e2e`).

@@ -315,6 +315,44 @@ fn lockout_per_client_address() {
     assert!(blocked.header("retry-after").is_some());
 }
 
+/// A Redis that lost its data (a new instance, `FLUSHALL`, failover to an empty replica) lost
+/// every revocation with it, so every token issued before is refused (`session-lost`: the SDK
+/// then fails to refresh and shows sign-in), revoked ones included; accounts live in the
+/// key-value store, so signing in again works and starts a new incarnation.
+#[test]
+fn a_session_store_that_lost_its_data_refuses_every_earlier_token() {
+    let services = e2e::Services::isolated();
+    let app = Devhost::start(DevhostOptions { services: Some(&services), ..DevhostOptions::default() });
+    let sign_up = |name: &str| {
+        let reply = app.request("POST", "/auth/register").json(&json!({ "username": name, "password": PASSWORD }));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        client_from(&reply, None)
+    };
+    let me = |access: &str| app.request("GET", "/auth/me").header("authorization", &format!("Bearer {access}")).send(None);
+    let (alice_name, bob_name) = (unique("alice"), unique("bob"));
+    let (alice, bob) = (sign_up(&alice_name), sign_up(&bob_name));
+    assert_eq!(me(&alice.access).status, 200);
+    let logout_all = app.request("POST", "/auth/logout-all").header("authorization", &format!("Bearer {}", bob.access)).send(None);
+    assert_eq!(logout_all.status, 204, "{}", logout_all.text());
+    assert_problem(&me(&bob.access), 401, "session-revoked");
+
+    services.redis_cli(&["FLUSHALL"]);
+    assert_problem(&me(&alice.access), 401, "session-lost");
+    assert_problem(&me(&bob.access), 401, "session-lost");
+    let refresh = app
+        .request("POST", "/auth/refresh")
+        .header("cookie", &format!("refresh_token={}; device_id={}", alice.refresh, alice.device))
+        .send(None);
+    assert_eq!(refresh.status, 401, "{}", refresh.text());
+
+    let again = app.request("POST", "/auth/login").json(&json!({ "username": alice_name, "password": PASSWORD }));
+    assert_eq!(again.status, 200, "{}", again.text());
+    let alice_again = client_from(&again, None);
+    assert_eq!(me(&alice_again.access).status, 200, "a new sign-in works in the new incarnation");
+    assert_problem(&me(&alice.access), 401, "session-lost");
+    assert_problem(&me(&bob.access), 401, "session-lost");
+}
+
 #[test]
 fn bans_revoke_everything_and_block_sign_in() {
     let root = register("root-admin");
@@ -361,7 +399,7 @@ fn test_key() -> Ed25519KeyPair {
 }
 
 fn forge(sub: &str, sid: &str, edit: impl FnOnce(&mut JWTClaims<Value>)) -> String {
-    let mut claims = Claims::with_custom_claims(json!({ "sid": sid, "ep": 0 }), Duration::from_secs(900))
+    let mut claims = Claims::with_custom_claims(json!({ "sid": sid, "ep": 0, "inc": e2e::TEST_INCARNATION }), Duration::from_secs(900))
         .with_issuer("video-edge")
         .with_audience("video-edge-api")
         .with_subject(sub);
@@ -400,6 +438,8 @@ fn the_verifier_refuses_every_attack_with_401_problem_json() {
         ("wrong audience", forge(&victim.user_id, &victim.session, |c| c.audiences = Some(Audiences::AsString("other".into()))), "invalid-token"),
         ("tampered payload", format!("{head}.{}.{sig}", b64(&json!({ "sub": "someone-else", "sid": victim.session, "ep": 0 }))), "invalid-token"),
         ("tampered signature", format!("{head}.{}.{}", rest.split_once('.').unwrap().0, String::from_utf8(flipped).unwrap()), "invalid-token"),
+        ("another store incarnation", forge(&victim.user_id, &victim.session, |c| c.custom["inc"] = json!("gone")), "session-lost"),
+        ("no store incarnation", forge(&victim.user_id, &victim.session, |c| c.custom = json!({ "sid": victim.session, "ep": 0 })), "session-lost"),
         ("malformed base64", "!!!.@@@.###".into(), "invalid-token"),
         ("malformed JSON", format!("{}.{}.AAAA", URL_SAFE_NO_PAD.encode("{not json"), URL_SAFE_NO_PAD.encode("[")), "invalid-token"),
         ("huge token", "a".repeat(16_000), "invalid-token"),

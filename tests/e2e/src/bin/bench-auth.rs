@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::{json, Devhost, DevhostOptions};
-use edge_auth::{Audience, Issuer, KeySet, SigningKey, Verifier};
+use edge_auth::{Audience, Issuer, KeySet, Session, SigningKey, Verifier};
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -32,7 +32,7 @@ fn main() {
     let audience = || Audience { issuer: "video-edge".into(), audience: "video-edge-api".into() };
     let key = SigningKey::generate("bench");
     let (active, set) = KeySet::from_signing_config(&key.to_config()).unwrap();
-    let token = Issuer::new(active, audience()).issue("user-1", "0123456789abcdef0123456789abcdef", 0, vec![]).unwrap();
+    let token = Issuer::new(active, audience()).issue("user-1", &Session { id: "0123456789abcdef0123456789abcdef", epoch: 0, incarnation: "bench" }, vec![]).unwrap();
     let verifier = Verifier::new(set, audience());
     let start = Instant::now();
     let mut n = 0u64;
