@@ -73,7 +73,7 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
         let redis = edge_spin::variable("redis_address")?;
         return Ok(health::report("auth", vec![health::key_value("default"), health::redis(&redis)]));
     }
-    let auth = Auth::default();
+    let auth = Auth::new();
     match endpoint {
         Endpoint::Health => unreachable!("answered above"),
         Endpoint::Jwks => auth.jwks(),
@@ -121,16 +121,25 @@ struct PasswordBody {
 
 /// Everything one request may need: backends, keys and settings, each opened or read on first
 /// use, so an endpoint makes only the host calls it needs (the JWKS reads one variable).
-#[derive(Default)]
 struct Auth {
     redis: Lazy<Redis>,
     store: Lazy<Store>,
     issuer: Lazy<Issuer>,
     verifier: Lazy<Verifier>,
-    settings: Lazy<Settings>,
+    settings: Settings<fn(&str) -> Option<String>>,
 }
 
 impl Auth {
+    fn new() -> Self {
+        Auth {
+            redis: Lazy::default(),
+            store: Lazy::default(),
+            issuer: Lazy::default(),
+            verifier: Lazy::default(),
+            settings: Settings::new(|name| spin_sdk::variables::get(name).ok()),
+        }
+    }
+
     fn redis(&self) -> Result<&Redis, Problem> {
         self.redis.get_or_try(Redis::open)
     }
@@ -149,10 +158,6 @@ impl Auth {
 
     fn verifier(&self) -> Result<&Verifier, Problem> {
         self.verifier.get_or_try(bearer::verifier)
-    }
-
-    fn settings(&self) -> Result<&Settings, Problem> {
-        self.settings.get_or_try(|| Settings::parse(|name| spin_sdk::variables::get(name).ok()).map_err(Problem::misconfigured))
     }
 
     fn jwks(&self) -> Result<Response, Problem> {
@@ -204,7 +209,7 @@ impl Auth {
         if !matches!(claimed.first(), Some(r) if text(r).as_deref() == Some("OK")) {
             return Err(taken());
         }
-        let roles = if self.settings()?.admin_usernames.contains(&username) { vec!["admin".to_owned()] } else { Vec::new() };
+        let roles = if self.settings.admin_usernames().contains(&username) { vec!["admin".to_owned()] } else { Vec::new() };
         let mut user = User {
             id: id.clone(),
             username: username.clone(),
@@ -229,8 +234,8 @@ impl Auth {
         let account_key = format!("auth:fail:user:{username}");
         let client_key = format!("auth:fail:client:{client}");
         let attempt = edge_http::random_id();
-        let window_ms = self.settings()?.failure_window_secs * 1000;
-        let limits = [(account_key.as_str(), self.settings()?.max_failures), (client_key.as_str(), self.settings()?.max_failures_per_client)];
+        let window_ms = self.settings.failure_window_secs()? * 1000;
+        let limits = [(account_key.as_str(), self.settings.max_failures()?), (client_key.as_str(), self.settings.max_failures_per_client()?)];
         if let Decision::Limited { retry_after } = self.redis()?.limit(&limits, window_ms, &attempt)? {
             return Err(Problem::too_many_requests(
                 "too-many-attempts",
@@ -262,7 +267,7 @@ impl Auth {
             .map(str::to_owned)
             .unwrap_or_else(edge_http::random_id);
         let sessions_key = sessions::user_sessions_key(&user.id);
-        if self.settings()?.single_device {
+        if self.settings.single_device()? {
             let live = self.redis()?.exec("SMEMBERS", &[arg(&sessions_key)])?;
             self.revoke(&user.id, live.iter().filter_map(text).collect())?;
         }
@@ -275,7 +280,7 @@ impl Auth {
             arg(&device),
             arg(secret.to_vec()),
             arg(now_ms()),
-            arg(self.settings()?.refresh_absolute_secs * 1000),
+            arg(self.settings.refresh_absolute_secs()? * 1000),
             arg(name),
             arg(agent.chars().take(200).collect::<String>()),
             arg(&sid),
@@ -309,7 +314,7 @@ impl Auth {
         let mut response = json_response(StatusCode::OK, &body);
         let headers = response.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.append(SET_COOKIE, header(&sessions::refresh_cookie(refresh, self.settings()?.refresh_idle_secs))?);
+        headers.append(SET_COOKIE, header(&sessions::refresh_cookie(refresh, self.settings.refresh_idle_secs()?))?);
         Ok(response)
     }
 
@@ -322,7 +327,7 @@ impl Auth {
         let device = sessions::cookie(cookie_header, "device_id").unwrap_or("");
         let rate_key = format!("auth:refresh-rate:{}", token.sid);
         if let Decision::Limited { retry_after } =
-            self.redis()?.limit(&[(&rate_key, self.settings()?.refresh_per_minute)], 60_000, &edge_http::random_id())?
+            self.redis()?.limit(&[(&rate_key, self.settings.refresh_per_minute()?)], 60_000, &edge_http::random_id())?
         {
             return Err(Problem::too_many_requests("refresh-rate-limited", "this session refreshes too often", retry_after));
         }
@@ -339,9 +344,9 @@ impl Auth {
             arg(token.generation),
             arg(device),
             arg(now_ms()),
-            arg(self.settings()?.refresh_grace_secs * 1000),
-            arg(self.settings()?.refresh_idle_secs * 1000),
-            arg(self.settings()?.refresh_absolute_secs * 1000),
+            arg(self.settings.refresh_grace_secs()? * 1000),
+            arg(self.settings.refresh_idle_secs()? * 1000),
+            arg(self.settings.refresh_absolute_secs()? * 1000),
             arg(REVOCATION_MARKER_TTL_SECS),
         ];
         let marker = edge_auth::revoked_session_key(&token.sid);
@@ -471,9 +476,9 @@ impl Auth {
         let body: PasswordBody = json_body(request, BODY_LIMIT)?;
         let mut user = self.user(&principal.user_id)?.ok_or_else(|| Problem::not_found("no-such-user", "the account no longer exists"))?;
         let account_key = format!("auth:fail:user:{}", user.username);
-        let window_ms = self.settings()?.failure_window_secs * 1000;
+        let window_ms = self.settings.failure_window_secs()? * 1000;
         if let Decision::Limited { retry_after } =
-            self.redis()?.limit(&[(&account_key, self.settings()?.max_failures)], window_ms, &edge_http::random_id())?
+            self.redis()?.limit(&[(&account_key, self.settings.max_failures()?)], window_ms, &edge_http::random_id())?
         {
             return Err(Problem::too_many_requests("too-many-attempts", "too many wrong passwords; wait and retry", retry_after));
         }

@@ -1,100 +1,179 @@
-//! Tunables from Spin variables, parsed once per request with clear errors.
+//! Tunables from Spin variables, each read on first use and checked with a clear error, so an
+//! endpoint reads only the settings it uses (every variable read is a host call on Spin).
 
-/// Everything auth reads from variables besides keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// Failed sign-ins per account within the window before 429.
-    pub max_failures: u64,
-    /// Sign-in attempts per client address within the window before 429.
-    pub max_failures_per_client: u64,
-    /// The sliding window for both, in seconds.
-    pub failure_window_secs: u64,
-    /// A refresh token unused this long expires (sliding), in seconds.
-    pub refresh_idle_secs: u64,
-    /// No session outlives this, refreshed or not, in seconds.
-    pub refresh_absolute_secs: u64,
-    /// How long after a rotation the previous token still yields the same successor.
-    pub refresh_grace_secs: u64,
-    /// Refreshes allowed per session per minute.
-    pub refresh_per_minute: u64,
-    /// A new sign-in signs out every other session of the user.
-    pub single_device: bool,
-    /// Usernames that get the `admin` role when they register.
-    pub admin_usernames: Vec<String>,
+use std::cell::OnceCell;
+use std::ops::RangeInclusive;
+
+use edge_http::Problem;
+
+/// Everything auth reads from variables besides keys, read lazily through `get`.
+pub struct Settings<G> {
+    get: G,
+    max_failures: OnceCell<u64>,
+    max_failures_per_client: OnceCell<u64>,
+    failure_window_secs: OnceCell<u64>,
+    refresh_idle_secs: OnceCell<u64>,
+    refresh_absolute_secs: OnceCell<u64>,
+    refresh_grace_secs: OnceCell<u64>,
+    refresh_per_minute: OnceCell<u64>,
+    single_device: OnceCell<bool>,
+    admin_usernames: OnceCell<Vec<String>>,
 }
 
-impl Settings {
-    /// Reads the settings through `get` (a variable lookup).
-    pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let number = |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, String> {
-            let Some(raw) = get(name).filter(|v| !v.trim().is_empty()) else {
-                return Ok(default);
-            };
-            let value: u64 = raw.trim().parse().map_err(|_| format!("{name} must be a whole number, got {raw:?}"))?;
-            if !range.contains(&value) {
-                return Err(format!("{name} must be between {} and {}", range.start(), range.end()));
-            }
-            Ok(value)
-        };
-        let single_device = match get("single_device").as_deref().map(str::trim) {
+impl<G: Fn(&str) -> Option<String>> Settings<G> {
+    /// Settings read through `get` (a variable lookup), none read yet.
+    pub fn new(get: G) -> Self {
+        Settings {
+            get,
+            max_failures: OnceCell::new(),
+            max_failures_per_client: OnceCell::new(),
+            failure_window_secs: OnceCell::new(),
+            refresh_idle_secs: OnceCell::new(),
+            refresh_absolute_secs: OnceCell::new(),
+            refresh_grace_secs: OnceCell::new(),
+            refresh_per_minute: OnceCell::new(),
+            single_device: OnceCell::new(),
+            admin_usernames: OnceCell::new(),
+        }
+    }
+
+    /// Failed sign-ins per account within the window before 429.
+    pub fn max_failures(&self) -> Result<u64, Problem> {
+        self.number(&self.max_failures, "login_max_failures", 5, 1..=1000)
+    }
+
+    /// Sign-in attempts per client address within the window before 429.
+    pub fn max_failures_per_client(&self) -> Result<u64, Problem> {
+        self.number(&self.max_failures_per_client, "login_max_failures_per_client", 20, 1..=100_000)
+    }
+
+    /// The sliding window for both, in seconds.
+    pub fn failure_window_secs(&self) -> Result<u64, Problem> {
+        self.number(&self.failure_window_secs, "login_window_secs", 900, 1..=86_400)
+    }
+
+    /// A refresh token unused this long expires (sliding), in seconds; never more than
+    /// [`Settings::refresh_absolute_secs`].
+    pub fn refresh_idle_secs(&self) -> Result<u64, Problem> {
+        let idle = self.number(&self.refresh_idle_secs, "refresh_idle_secs", 7 * 86_400, 60..=90 * 86_400)?;
+        if idle > self.refresh_absolute_secs()? {
+            return Err(Problem::misconfigured("refresh_idle_secs cannot exceed refresh_absolute_secs"));
+        }
+        Ok(idle)
+    }
+
+    /// No session outlives this, refreshed or not, in seconds.
+    pub fn refresh_absolute_secs(&self) -> Result<u64, Problem> {
+        self.number(&self.refresh_absolute_secs, "refresh_absolute_secs", 30 * 86_400, 60..=365 * 86_400)
+    }
+
+    /// How long after a rotation the previous token still yields the same successor.
+    pub fn refresh_grace_secs(&self) -> Result<u64, Problem> {
+        self.number(&self.refresh_grace_secs, "refresh_grace_secs", 10, 0..=120)
+    }
+
+    /// Refreshes allowed per session per minute.
+    pub fn refresh_per_minute(&self) -> Result<u64, Problem> {
+        self.number(&self.refresh_per_minute, "refresh_per_minute", 10, 1..=10_000)
+    }
+
+    /// A new sign-in signs out every other session of the user.
+    pub fn single_device(&self) -> Result<bool, Problem> {
+        if let Some(value) = self.single_device.get() {
+            return Ok(*value);
+        }
+        let value = match (self.get)("single_device").as_deref().map(str::trim) {
             None | Some("") | Some("false") => false,
             Some("true") => true,
-            Some(other) => return Err(format!("single_device must be true or false, got {other:?}")),
+            Some(other) => return Err(Problem::misconfigured(format!("single_device must be true or false, got {other:?}"))),
         };
-        let settings = Settings {
-            max_failures: number("login_max_failures", 5, 1..=1000)?,
-            max_failures_per_client: number("login_max_failures_per_client", 20, 1..=100_000)?,
-            failure_window_secs: number("login_window_secs", 900, 1..=86_400)?,
-            refresh_idle_secs: number("refresh_idle_secs", 7 * 86_400, 60..=90 * 86_400)?,
-            refresh_absolute_secs: number("refresh_absolute_secs", 30 * 86_400, 60..=365 * 86_400)?,
-            refresh_grace_secs: number("refresh_grace_secs", 10, 0..=120)?,
-            refresh_per_minute: number("refresh_per_minute", 10, 1..=10_000)?,
-            single_device,
-            admin_usernames: get("admin_usernames")
+        Ok(*self.single_device.get_or_init(|| value))
+    }
+
+    /// Usernames that get the `admin` role when they register (lowercase).
+    pub fn admin_usernames(&self) -> &[String] {
+        self.admin_usernames.get_or_init(|| {
+            (self.get)("admin_usernames")
                 .unwrap_or_default()
                 .split(',')
                 .map(|u| u.trim().to_ascii_lowercase())
                 .filter(|u| !u.is_empty())
-                .collect(),
-        };
-        if settings.refresh_idle_secs > settings.refresh_absolute_secs {
-            return Err("refresh_idle_secs cannot exceed refresh_absolute_secs".into());
+                .collect()
+        })
+    }
+
+    fn number(&self, cell: &OnceCell<u64>, name: &str, default: u64, range: RangeInclusive<u64>) -> Result<u64, Problem> {
+        if let Some(value) = cell.get() {
+            return Ok(*value);
         }
-        Ok(settings)
+        let value = match (self.get)(name).filter(|v| !v.trim().is_empty()) {
+            None => default,
+            Some(raw) => {
+                let value: u64 = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| Problem::misconfigured(format!("{name} must be a whole number, got {raw:?}")))?;
+                if !range.contains(&value) {
+                    return Err(Problem::misconfigured(format!("{name} must be between {} and {}", range.start(), range.end())));
+                }
+                value
+            }
+        };
+        Ok(*cell.get_or_init(|| value))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
     use super::*;
+
+    fn detail(problem: Problem) -> String {
+        format!("{problem:?}")
+    }
 
     #[test]
     fn defaults_and_overrides() {
-        let defaults = Settings::parse(|_| None).unwrap();
-        assert_eq!((defaults.max_failures, defaults.failure_window_secs, defaults.refresh_grace_secs), (5, 900, 10));
-        assert!(!defaults.single_device);
-        let custom = Settings::parse(|k| match k {
+        let defaults = Settings::new(|_| None);
+        assert_eq!((defaults.max_failures().unwrap(), defaults.failure_window_secs().unwrap()), (5, 900));
+        assert_eq!(defaults.refresh_grace_secs().unwrap(), 10);
+        assert!(!defaults.single_device().unwrap());
+        let custom = Settings::new(|k: &str| match k {
             "login_max_failures" => Some("3".into()),
             "single_device" => Some("true".into()),
             "admin_usernames" => Some(" Root, ops ".into()),
             _ => None,
-        })
-        .unwrap();
-        assert_eq!(custom.max_failures, 3);
-        assert!(custom.single_device);
-        assert_eq!(custom.admin_usernames, vec!["root", "ops"]);
+        });
+        assert_eq!(custom.max_failures().unwrap(), 3);
+        assert!(custom.single_device().unwrap());
+        assert_eq!(custom.admin_usernames(), ["root", "ops"]);
+    }
+
+    #[test]
+    fn each_setting_is_read_once_and_only_when_used() {
+        let reads = RefCell::new(Vec::new());
+        let settings = Settings::new(|k: &str| {
+            reads.borrow_mut().push(k.to_owned());
+            None
+        });
+        settings.max_failures().unwrap();
+        settings.max_failures().unwrap();
+        settings.refresh_idle_secs().unwrap();
+        settings.refresh_idle_secs().unwrap();
+        assert_eq!(*reads.borrow(), ["login_max_failures", "refresh_idle_secs", "refresh_absolute_secs"]);
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Settings::parse(|k| (k == "login_window_secs").then(|| "soon".into())).unwrap_err();
-        assert!(err.contains("login_window_secs"), "{err}");
-        assert!(Settings::parse(|k| (k == "single_device").then(|| "yes".into())).is_err());
-        let inverted = Settings::parse(|k| match k {
+        let err = Settings::new(|k: &str| (k == "login_window_secs").then(|| "soon".into())).failure_window_secs().unwrap_err();
+        assert!(detail(err).contains("login_window_secs"));
+        assert!(Settings::new(|k: &str| (k == "single_device").then(|| "yes".into())).single_device().is_err());
+        let inverted = Settings::new(|k: &str| match k {
             "refresh_idle_secs" => Some("7200".into()),
             "refresh_absolute_secs" => Some("3600".into()),
             _ => None,
         });
-        assert!(inverted.is_err());
+        assert!(inverted.refresh_idle_secs().is_err());
     }
 }
