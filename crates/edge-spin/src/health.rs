@@ -20,6 +20,10 @@ pub struct Check {
     /// Why it is down, or what it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Something an operator should fix although the service works (Redis keeping data only in
+    /// memory); never makes the check fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 impl Check {
@@ -30,7 +34,7 @@ impl Check {
             Ok(detail) => ("up", detail),
             Err(error) => ("down", Some(error)),
         };
-        Check { service, target: target.into(), status, latency_ms: millis(latency), detail }
+        Check { service, target: target.into(), status, latency_ms: millis(latency), detail, warning: None }
     }
 
     /// Whether the service answered as expected.
@@ -53,14 +57,55 @@ pub fn key_value(label: &str) -> Check {
     Check::new("key-value", label, started, result)
 }
 
-/// Opens a Redis connection to `address` and sends `PING`.
+/// Opens a Redis connection to `address`, sends `PING`, and warns when `INFO persistence`
+/// shows that Redis would lose acknowledged writes if it stopped (see
+/// [`persistence_warning`]).
 pub fn redis(address: &str) -> Check {
+    use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
     let started = Instant::now();
-    let result = spin_sdk::redis::Connection::open(address)
-        .and_then(|c| c.execute("PING", &[]))
-        .map(|_| None)
-        .map_err(|e| e.to_string());
-    Check::new("redis", redact(address), started, result)
+    let (result, connection) = match Connection::open(address).and_then(|c| c.execute("PING", &[]).map(|_| c)) {
+        Ok(connection) => (Ok(None), Some(connection)),
+        Err(error) => (Err(crate::redis::describe(&error)), None),
+    };
+    let mut check = Check::new("redis", redact(address), started, result);
+    if let Some(connection) = connection {
+        check.warning = match connection.execute("INFO", &[RedisParameter::Binary(b"persistence".to_vec())]).as_deref() {
+            Ok([RedisResult::Binary(info)]) => persistence_warning(&String::from_utf8_lossy(info)),
+            Ok(_) => Some("cannot tell whether Redis persists its data: INFO persistence answered no text".into()),
+            Err(e) => Some(format!("cannot tell whether Redis persists its data: INFO persistence failed ({})", crate::redis::describe(e))),
+        };
+    }
+    check
+}
+
+/// What an operator must fix, from the text of Redis's `INFO persistence`: the append-only
+/// file off (a restart loses every write since the last RDB snapshot, all of them without
+/// one), or writes to it or to the snapshot failing (Redis then refuses writes).
+/// `INFO` rather than `CONFIG GET`, which operators often disable.
+pub fn persistence_warning(info: &str) -> Option<String> {
+    let field = |name: &str| {
+        info.lines().find_map(|line| line.trim_end().strip_prefix(name)?.strip_prefix(':'))
+    };
+    let mut problems = Vec::new();
+    match field("aof_enabled") {
+        Some("1") => {
+            if field("aof_last_write_status") == Some("err") {
+                problems.push("Redis cannot write its append-only file (aof_last_write_status:err) and refuses writes; check its disk".to_owned());
+            }
+        }
+        Some(_) => {
+            let unsaved = field("rdb_changes_since_last_save").unwrap_or("?");
+            problems.push(format!(
+                "Redis persistence is off (aof_enabled:0): stopping Redis loses every write since its last RDB snapshot \
+                 ({unsaved} changes now); run it with appendonly yes and appendfsync always"
+            ));
+        }
+        None => problems.push("cannot tell whether Redis persists its data: INFO persistence has no aof_enabled".to_owned()),
+    }
+    if field("rdb_last_bgsave_status") == Some("err") {
+        problems.push("Redis's last RDB snapshot failed (rdb_last_bgsave_status:err); it may refuse writes until one succeeds".to_owned());
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 /// Runs `SELECT 1` on SQLite database `label`.
@@ -125,6 +170,29 @@ mod tests {
         assert_eq!(redact("redis://:secret@127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact("http://h/a@b"), "http://h/a@b");
+    }
+
+    #[test]
+    fn persistence_off_or_failing_is_a_warning() {
+        let info = |aof: &str, extra: &str| format!("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:42\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{aof}\r\naof_last_write_status:ok\r\n{extra}");
+        assert_eq!(persistence_warning(&info("1", "")), None);
+        let off = persistence_warning(&info("0", "")).unwrap();
+        assert!(off.starts_with("Redis persistence is off (aof_enabled:0)") && off.contains("42 changes"), "{off}");
+        let failing = persistence_warning("aof_enabled:1\r\naof_last_write_status:err\r\nrdb_last_bgsave_status:err\r\n").unwrap();
+        assert!(failing.contains("aof_last_write_status:err") && failing.contains("rdb_last_bgsave_status:err"), "{failing}");
+        assert!(persistence_warning("").unwrap().contains("no aof_enabled"));
+    }
+
+    #[test]
+    fn a_warning_does_not_fail_the_report() {
+        let mut check = Check::new("redis", "r", Instant::now(), Ok(None));
+        check.warning = Some("Redis persistence is off".into());
+        let response = report("x", vec![check]);
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!((body["status"].as_str(), body["checks"][0]["warning"].as_str()), (Some("ok"), Some("Redis persistence is off")));
+        let quiet = serde_json::to_value(Check::new("redis", "r", Instant::now(), Ok(None))).unwrap();
+        assert!(quiet.get("warning").is_none(), "no warning field without a warning: {quiet}");
     }
 
     #[test]

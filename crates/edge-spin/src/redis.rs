@@ -8,8 +8,19 @@ use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 /// A connection to the app's Redis.
 pub struct Redis(Connection);
 
-fn unavailable(error: impl std::fmt::Display) -> Problem {
-    Problem::unavailable("redis-unavailable", format!("the state store did not answer ({error}); retry shortly"))
+fn unavailable(error: spin_sdk::redis::Error) -> Problem {
+    Problem::unavailable("redis-unavailable", format!("the state store did not answer ({}); retry shortly", describe(&error)))
+}
+
+/// A Redis error in words (the SDK's own `Display` shows the variant's Rust name).
+pub fn describe(error: &spin_sdk::redis::Error) -> String {
+    use spin_sdk::redis::Error;
+    match error {
+        Error::Other(message) => message.clone(),
+        Error::InvalidAddress => "the Redis address is malformed or not in allowed_outbound_hosts".into(),
+        Error::TooManyConnections => "too many open Redis connections".into(),
+        Error::TypeError => "a key holds a value of the wrong type".into(),
+    }
 }
 
 /// A Redis argument.

@@ -1,8 +1,9 @@
 //! The end-to-end harness: real services on free loopback ports, the real devhost binary and
 //! the real release `.wasm` components.
 //!
-//! - [`Services::shared`]: one Debian `redis-server` and one signature-checking `s3s-fs` (with a
-//!   `videos` bucket) per test binary.
+//! - [`Services::shared`]: one Debian `redis-server` (append-only file, fsynced before each
+//!   answer) and one signature-checking `s3s-fs` (with a `videos` bucket) per test binary;
+//!   [`Services::isolated`] for a test of its own, which may also kill, pause and restart them.
 //! - [`Devhost::start`]: devhost serving a manifest with the services' addresses in its
 //!   environment; stopped when dropped.
 //! - [`build`]: builds devhost and every component once per test binary.
@@ -87,6 +88,49 @@ pub(crate) fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     }
 }
 
+/// Whether a Redis server on `port` answers `PING` (it listens before it has loaded its data).
+fn redis_answers(port: u16) -> bool {
+    use std::io::Write;
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0; 7];
+    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+/// `redis-server` on `port` keeping its append-only file in `dir`, fsynced before each answer
+/// (as `scripts/up` runs it), once it answers `PING`.
+fn start_redis(port: u16, dir: &Path) -> Process {
+    let mut redis = Command::new("redis-server");
+    redis
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null());
+    let mut redis = spawn(redis);
+    wait_for_port(port, &mut redis, "redis-server");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !redis_answers(port) {
+        if let Ok(Some(status)) = redis.try_wait() {
+            panic!("redis-server exited while loading its data: {status}");
+        }
+        assert!(Instant::now() < deadline, "redis-server on port {port} did not answer PING within 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Process(redis)
+}
+
+/// The signature-checking `s3s-fs` on `port` serving the buckets under `root`.
+fn start_s3(port: u16, root: &Path) -> Process {
+    let mut s3 = Command::new(s3s_fs());
+    s3.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+        .arg(root)
+        .stdout(Stdio::null());
+    let mut s3 = spawn(s3);
+    wait_for_port(port, &mut s3, "s3s-fs");
+    Process(s3)
+}
+
 fn run(command: &mut Command, what: &str) {
     let status = command.status().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     assert!(status.success(), "{what} failed: {status}");
@@ -152,14 +196,20 @@ impl Drop for Process {
 }
 
 /// Redis and the S3 server for one test binary.
+///
+/// Redis runs as `scripts/up` runs it: append-only file in the data directory, fsynced before
+/// every answer, so a test can kill it (`kill -9`), start it again and find every write it
+/// acknowledged.
 pub struct Services {
     /// `redis://127.0.0.1:<port>`.
     pub redis_url: String,
     /// `http://127.0.0.1:<port>`.
     pub s3_endpoint: String,
-    _redis: Process,
-    _s3: Process,
-    _data: TempDir,
+    redis: Mutex<Process>,
+    s3: Mutex<Process>,
+    redis_port: u16,
+    s3_port: u16,
+    data: TempDir,
 }
 
 impl Services {
@@ -169,37 +219,28 @@ impl Services {
         SERVICES.get_or_init(Services::start)
     }
 
-    /// Services of its own, for a test whose state must not mix with others'.
+    /// Services of its own, for a test whose state must not mix with others' (or that stops
+    /// and restarts them).
     pub fn isolated() -> Services {
         Services::start()
     }
 
     fn start() -> Services {
         let data = TempDir::new("e2e-services");
+        std::fs::create_dir_all(data.path().join("redis")).unwrap();
+        std::fs::create_dir_all(data.path().join("s3").join(S3_BUCKET)).unwrap();
         let redis_port = free_port();
-        let mut redis = Command::new("redis-server");
-        redis
-            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null());
-        let mut redis = spawn(redis);
-        wait_for_port(redis_port, &mut redis, "redis-server");
-
-        let s3_root = data.path().join("s3");
-        std::fs::create_dir_all(s3_root.join(S3_BUCKET)).unwrap();
+        let redis = start_redis(redis_port, &data.path().join("redis"));
         let s3_port = free_port();
-        let mut s3 = Command::new(s3s_fs());
-        s3.args(["--host", "127.0.0.1", "--port", &s3_port.to_string()])
-            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-            .arg(&s3_root)
-            .stdout(Stdio::null());
-        let mut s3 = spawn(s3);
-        wait_for_port(s3_port, &mut s3, "s3s-fs");
+        let s3 = start_s3(s3_port, &data.path().join("s3"));
         let services = Services {
             redis_url: format!("redis://127.0.0.1:{redis_port}"),
             s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
-            _redis: Process(redis),
-            _s3: Process(s3),
-            _data: data,
+            redis: Mutex::new(redis),
+            s3: Mutex::new(s3),
+            redis_port,
+            s3_port,
+            data,
         };
         services.seed_incarnation();
         services
@@ -210,6 +251,50 @@ impl Services {
     /// stands in for the first sign-in of the new incarnation.
     pub fn seed_incarnation(&self) {
         self.redis_cli(&["SET", edge_auth::INCARNATION_KEY, TEST_INCARNATION, "NX"]);
+    }
+
+    /// Kills Redis with SIGKILL, as a crash would, and waits until it is gone.
+    pub fn kill_redis(&self) {
+        let mut redis = self.redis.lock().unwrap();
+        let _ = redis.0.kill();
+        let _ = redis.0.wait();
+    }
+
+    /// Starts Redis again on the same port and data directory (after [`Services::kill_redis`])
+    /// and returns once it answers `PING`, its append-only file loaded.
+    pub fn restart_redis(&self) {
+        let mut redis = self.redis.lock().unwrap();
+        *redis = start_redis(self.redis_port, &self.data.path().join("redis"));
+    }
+
+    /// Stops Redis with SIGSTOP: connections still open in the kernel, nothing answered.
+    pub fn pause_redis(&self) {
+        self.signal_redis(libc::SIGSTOP);
+    }
+
+    /// Lets a paused Redis run again (SIGCONT).
+    pub fn resume_redis(&self) {
+        self.signal_redis(libc::SIGCONT);
+    }
+
+    fn signal_redis(&self, signal: libc::c_int) {
+        let redis = self.redis.lock().unwrap();
+        let pid = libc::pid_t::try_from(redis.0.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid, which `Process` has not reaped yet.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "cannot signal redis-server");
+    }
+
+    /// Kills the S3 server (SIGKILL) and waits until it is gone.
+    pub fn kill_s3(&self) {
+        let mut s3 = self.s3.lock().unwrap();
+        let _ = s3.0.kill();
+        let _ = s3.0.wait();
+    }
+
+    /// Starts the S3 server again on the same port and files (after [`Services::kill_s3`]).
+    pub fn restart_s3(&self) {
+        let mut s3 = self.s3.lock().unwrap();
+        *s3 = start_s3(self.s3_port, &self.data.path().join("s3"));
     }
 
     /// The `SPIN_VARIABLE_*` settings that point the app at these services, with this test

@@ -66,3 +66,26 @@ fn unknown_paths_and_methods_are_problem_json() {
     assert_eq!(wrong.header("allow"), Some("GET"));
     assert_eq!(app.get("/not-routed").status, 404);
 }
+
+#[test]
+fn redis_keeping_data_only_in_memory_is_a_warning_not_a_failure() {
+    let services = e2e::Services::isolated();
+    let app = Devhost::start(DevhostOptions { services: Some(&services), ..DevhostOptions::default() });
+    let redis_check = |path: &str| {
+        let reply = app.get(path);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        let body = reply.json();
+        assert_eq!(body["status"], "ok", "{body}");
+        body["checks"].as_array().unwrap().iter().find(|c| c["service"] == "redis").unwrap().clone()
+    };
+    let persistent = redis_check("/feed/health");
+    assert!(persistent.get("warning").is_none(), "the harness's Redis keeps an append-only file: {persistent}");
+
+    services.redis_cli(&["CONFIG", "SET", "appendonly", "no"]);
+    for path in ["/auth/health", "/uploads/health", "/feed/health", "/search/health"] {
+        let check = redis_check(path);
+        assert_eq!(check["status"], "up", "{path}: {check}");
+        let warning = check["warning"].as_str().unwrap_or_default();
+        assert!(warning.starts_with("Redis persistence is off (aof_enabled:0)"), "{path}: {check}");
+    }
+}

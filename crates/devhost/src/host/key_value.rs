@@ -14,7 +14,7 @@ use super::HostState;
 pub enum KvStore {
     /// Rows of Spin's `spin_key_value` table, keyed by `(label, key)`.
     Sqlite { file: SqliteFile, label: String },
-    /// Plain keys in a Redis database.
+    /// Plain keys in a Redis database, through the app's shared [`super::redis::RedisPool`].
     Redis { url: String },
 }
 
@@ -45,10 +45,6 @@ impl HostState {
     fn store(&self, handle: &Resource<OpenStore>) -> wasmtime::Result<(Arc<KvStore>, Arc<crate::app::App>)> {
         Ok((self.table_ref().get(handle)?.0.clone(), self.app.clone()))
     }
-}
-
-async fn redis_for(app: &crate::app::App, url: &str) -> Result<redis::aio::MultiplexedConnection, Error> {
-    app.redis.connection(url).await.map_err(other)
 }
 
 impl Host for HostState {}
@@ -86,7 +82,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => async { redis_for(&app, url).await?.get(key).await.map_err(other) }.await,
+            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.get(key).await).await.map_err(Error::Other),
         })
     }
 
@@ -107,7 +103,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => async { redis_for(&app, url).await?.set(key, value).await.map_err(other) }.await,
+            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.set(key, value).await).await.map_err(Error::Other),
         })
     }
 
@@ -123,7 +119,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => async { redis_for(&app, url).await?.del::<_, ()>(key).await.map_err(other) }.await,
+            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.del::<_, ()>(key).await).await.map_err(Error::Other),
         })
     }
 
@@ -143,7 +139,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => async { redis_for(&app, url).await?.exists(key).await.map_err(other) }.await,
+            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.exists(key).await).await.map_err(Error::Other),
         })
     }
 
@@ -161,7 +157,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => async { redis_for(&app, url).await?.keys("*").await.map_err(other) }.await,
+            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.keys("*").await).await.map_err(Error::Other),
         })
     }
 

@@ -1,62 +1,230 @@
-//! `fermyon:spin/redis@2.0.0` against a real Redis server. Addresses are checked against the
-//! component's `allowed_outbound_hosts`; connections are multiplexed and shared by instances.
+//! `fermyon:spin/redis@2.0.0` against a real Redis server, and the connections it shares with
+//! the Redis key-value stores. Addresses are checked against the component's
+//! `allowed_outbound_hosts`.
+//!
+//! Spin opens a connection per `open`, so a restarted Redis costs it nothing. devhost keeps one
+//! multiplexed connection per address for every instance instead (a connect and handshake per
+//! request would add a round trip or two to each one), and [`RedisPool`] makes that equivalent:
+//! it never hands out a connection whose socket the server closed or that failed, so the first
+//! command after a Redis restart reconnects rather than failing, and no command is retried (it
+//! may have run). Connecting and every command have a time limit ([`CONNECT_TIMEOUT`],
+//! [`RESPONSE_TIMEOUT`]), so a stopped or unreachable Redis is an error the guest answers
+//! (components turn it into a 503) instead of a request that hangs.
 
 use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncCommands, RedisError, Value as Reply};
-use tokio::sync::Mutex;
+use redis::{
+    AsyncCommands, AsyncConnectionConfig, ConnectionAddr, ErrorKind, RedisConnectionInfo, RedisError, RedisResult, Value as Reply,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasmtime::component::Resource;
 
-use super::spin_interfaces::redis::{Error, Host, HostConnection, RedisParameter, RedisResult};
+use super::spin_interfaces::redis::{Error, Host, HostConnection, RedisParameter, RedisResult as SpinResult};
 use super::HostState;
 
-/// One multiplexed connection per Redis address, opened on first use.
+/// How long connecting may take: TCP, then the handshake (AUTH, SELECT, CLIENT SETINFO).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a command may wait for its answer. Redis answers in well under a millisecond, but
+/// with `appendfsync always` a write waits for the disk: writes averaged up to 0.4 s while a
+/// build ran on the same two-core VM. 5 s leaves room for that and still answers well inside
+/// the request timeout (30 s).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One multiplexed connection per Redis address, shared by every instance, replaced once it
+/// is known to be dead.
 #[derive(Default)]
 pub struct RedisPool {
-    connections: Mutex<HashMap<String, MultiplexedConnection>>,
+    connections: std::sync::Mutex<HashMap<String, Shared>>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    connection: MultiplexedConnection,
+    /// Set once the connection must not be handed out again.
+    retired: Arc<AtomicBool>,
+}
+
+impl Shared {
+    fn is_live(&self) -> bool {
+        !self.retired.load(Ordering::Acquire)
+    }
 }
 
 impl RedisPool {
-    /// The shared connection to `address`, connecting if needed.
-    pub async fn connection(&self, address: &str) -> Result<MultiplexedConnection, RedisError> {
-        let mut connections = self.connections.lock().await;
-        if let Some(connection) = connections.get(address) {
-            return Ok(connection.clone());
-        }
-        let client = redis::Client::open(address)?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(10)));
-        let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
-        connections.insert(address.to_owned(), connection.clone());
-        Ok(connection)
+    /// Runs `command` on the connection to `address`, connecting first if there is no live
+    /// one. A command that failed on the connection itself (I/O error, timeout) retires it, so
+    /// the next call reconnects; the failed command is not retried, as it may have run. The
+    /// error is a message for the guest, without the address: components pass it on to
+    /// clients, who need not learn where Redis runs.
+    pub async fn run<T>(
+        &self,
+        address: &str,
+        command: impl AsyncFnOnce(MultiplexedConnection) -> RedisResult<T>,
+    ) -> Result<T, String> {
+        let shared = self.connection(address).await?;
+        command(shared.connection.clone()).await.map_err(|error| {
+            if error.is_io_error() || error.is_unrecoverable_error() {
+                shared.retired.store(true, Ordering::Release);
+            }
+            if error.is_timeout() {
+                format!("Redis did not answer within {} s", RESPONSE_TIMEOUT.as_secs())
+            } else if error.is_io_error() {
+                format!("the connection to Redis failed: {error}")
+            } else {
+                error.to_string()
+            }
+        })
     }
 
-    /// Forgets a connection that failed so the next call reconnects.
-    pub async fn forget(&self, address: &str) {
-        self.connections.lock().await.remove(address);
+    async fn connection(&self, address: &str) -> Result<Shared, String> {
+        if let Some(shared) = self.live(address) {
+            return Ok(shared);
+        }
+        // Connecting outside the lock: while Redis is unreachable, each request waits for its
+        // own attempt (at most CONNECT_TIMEOUT) instead of queueing behind everyone else's.
+        let fresh = connect(address).await?;
+        let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        match connections.get(address) {
+            Some(current) if current.is_live() => Ok(current.clone()),
+            _ => {
+                connections.insert(address.to_owned(), fresh.clone());
+                Ok(fresh)
+            }
+        }
+    }
+
+    fn live(&self, address: &str) -> Option<Shared> {
+        let connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        connections.get(address).filter(|shared| shared.is_live()).cloned()
+    }
+}
+
+async fn connect(address: &str) -> Result<Shared, String> {
+    let client = redis::Client::open(address).map_err(|e| format!("invalid Redis address: {e}"))?;
+    let info = client.get_connection_info();
+    let retired = Arc::new(AtomicBool::new(false));
+    let settings = info.redis_settings();
+    let attempt = async {
+        match info.addr() {
+            ConnectionAddr::Tcp(host, port) => {
+                let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                socket.set_nodelay(true)?;
+                start(settings, socket, &retired).await
+            }
+            ConnectionAddr::Unix(path) => start(settings, tokio::net::UnixStream::connect(path).await?, &retired).await,
+            _ => Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "devhost reaches Redis over TCP or a Unix socket, not TLS; use a redis:// address",
+            ))),
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(connection)) => Ok(Shared { connection, retired }),
+        Ok(Err(e)) => Err(format!("cannot connect to Redis: {e}")),
+        Err(_) => Err(format!("Redis did not accept a connection within {} s", CONNECT_TIMEOUT.as_secs())),
+    }
+}
+
+/// Hands `socket` to a multiplexed connection, whose driver task runs until the socket ends
+/// or every handle is dropped.
+async fn start<S>(settings: &RedisConnectionInfo, socket: S, retired: &Arc<AtomicBool>) -> RedisResult<MultiplexedConnection>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+    let watched = Watched { socket, retired: retired.clone() };
+    let (connection, driver) = MultiplexedConnection::new_with_config(settings, watched, config).await?;
+    tokio::spawn(driver);
+    Ok(connection)
+}
+
+/// A socket that retires its connection when the server closes it, it fails, or the driver
+/// task lets go of it. The driver always has a read pending, so a restarted server's end of
+/// file is seen when it arrives, long before the next command, and checking costs no round
+/// trip.
+struct Watched<S> {
+    socket: S,
+    retired: Arc<AtomicBool>,
+}
+
+impl<S> Watched<S> {
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    fn note<T>(&self, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(_)) = polled {
+            self.retire();
+        }
+        polled
+    }
+}
+
+impl<S> Drop for Watched<S> {
+    fn drop(&mut self) {
+        self.retire();
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let (room, before) = (buf.remaining(), buf.filled().len());
+        let polled = Pin::new(&mut self.socket).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && room > 0 && buf.filled().len() == before {
+            self.retire();
+        }
+        self.note(polled)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.socket).poll_write(cx, buf);
+        self.note(polled)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.socket).poll_write_vectored(cx, bufs);
+        self.note(polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.socket.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.socket).poll_flush(cx);
+        self.note(polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.retire();
+        Pin::new(&mut self.socket).poll_shutdown(cx)
     }
 }
 
 /// A connection a guest has opened: the address it names.
 pub struct OpenConnection(String);
 
-fn other(error: RedisError) -> Error {
-    Error::Other(error.to_string())
-}
-
 /// Flattens a reply into Spin's result list (arrays and sets are flattened, as Spin does).
-fn flatten(reply: Reply, out: &mut Vec<RedisResult>) -> Result<(), Error> {
+fn flatten(reply: Reply, out: &mut Vec<SpinResult>) -> Result<(), Error> {
     match reply {
-        Reply::Nil => out.push(RedisResult::Nil),
-        Reply::Int(i) => out.push(RedisResult::Int64(i)),
-        Reply::BulkString(bytes) => out.push(RedisResult::Binary(bytes)),
-        Reply::SimpleString(s) => out.push(RedisResult::Status(s)),
-        Reply::Okay => out.push(RedisResult::Status("OK".into())),
-        Reply::Double(d) => out.push(RedisResult::Binary(d.to_string().into_bytes())),
-        Reply::Boolean(b) => out.push(RedisResult::Int64(b.into())),
-        Reply::BigNumber(n) => out.push(RedisResult::Binary(n)),
+        Reply::Nil => out.push(SpinResult::Nil),
+        Reply::Int(i) => out.push(SpinResult::Int64(i)),
+        Reply::BulkString(bytes) => out.push(SpinResult::Binary(bytes)),
+        Reply::SimpleString(s) => out.push(SpinResult::Status(s)),
+        Reply::Okay => out.push(SpinResult::Status("OK".into())),
+        Reply::Double(d) => out.push(SpinResult::Binary(d.to_string().into_bytes())),
+        Reply::Boolean(b) => out.push(SpinResult::Int64(b.into())),
+        Reply::BigNumber(n) => out.push(SpinResult::Binary(n)),
         Reply::Array(items) | Reply::Set(items) => {
             for item in items {
                 flatten(item, out)?;
@@ -69,34 +237,14 @@ fn flatten(reply: Reply, out: &mut Vec<RedisResult>) -> Result<(), Error> {
 }
 
 impl HostState {
-    async fn redis(&mut self, this: &Resource<OpenConnection>) -> wasmtime::Result<Result<(String, MultiplexedConnection), Error>> {
-        let address = self.table_ref().get(this)?.0.clone();
-        Ok(match self.app.redis.connection(&address).await {
-            Ok(connection) => Ok((address, connection)),
-            Err(e) => Err(other(e)),
-        })
-    }
-
-    /// Runs `f` on the connection, dropping a broken connection from the pool so the next
-    /// request reconnects (Redis restarted, network blip).
+    /// Runs `command` on the shared connection to the address `this` names.
     async fn with_redis<T>(
         &mut self,
         this: &Resource<OpenConnection>,
-        f: impl AsyncFnOnce(MultiplexedConnection) -> Result<T, RedisError>,
+        command: impl AsyncFnOnce(MultiplexedConnection) -> RedisResult<T>,
     ) -> wasmtime::Result<Result<T, Error>> {
-        let (address, connection) = match self.redis(this).await? {
-            Ok(pair) => pair,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(match f(connection).await {
-            Ok(value) => Ok(value),
-            Err(e) => {
-                if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
-                    self.app.redis.forget(&address).await;
-                }
-                Err(other(e))
-            }
-        })
+        let address = self.table_ref().get(this)?.0.clone();
+        Ok(self.app.redis.run(&address, command).await.map_err(Error::Other))
     }
 }
 
@@ -169,7 +317,7 @@ impl HostConnection for HostState {
         this: Resource<OpenConnection>,
         command: String,
         arguments: Vec<RedisParameter>,
-    ) -> wasmtime::Result<Result<Vec<RedisResult>, Error>> {
+    ) -> wasmtime::Result<Result<Vec<SpinResult>, Error>> {
         self.calls.record("redis.execute");
         let mut cmd = redis::cmd(&command);
         for argument in arguments {
@@ -207,8 +355,117 @@ mod tests {
         flatten(reply, &mut out).unwrap();
         assert!(matches!(
             out.as_slice(),
-            [RedisResult::Int64(3), RedisResult::Nil, RedisResult::Binary(a), RedisResult::Status(ok), RedisResult::Int64(1)]
+            [SpinResult::Int64(3), SpinResult::Nil, SpinResult::Binary(a), SpinResult::Status(ok), SpinResult::Int64(1)]
                 if a == b"a" && ok == "OK"
         ));
+    }
+
+    /// A throwaway `redis-server` without persistence on `port`, killed when dropped.
+    struct Server(std::process::Child);
+
+    impl Server {
+        fn start(port: u16) -> Server {
+            let dir = std::env::temp_dir();
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server runs (scripts/setup installs it)");
+            let server = Server(child);
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !answers_ping(port) {
+                assert!(std::time::Instant::now() < deadline, "redis-server on port {port} did not answer PING within 20 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            server
+        }
+
+        fn signal(&self, signal: &str) {
+            let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.0.id().to_string()).status().unwrap();
+            assert!(status.success(), "kill -{signal} failed");
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn answers_ping(port: u16) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut reply = [0; 7];
+        stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    async fn ping(pool: &RedisPool, address: &str) -> Result<String, String> {
+        pool.run(address, async |mut c| redis::cmd("PING").query_async::<String>(&mut c).await).await
+    }
+
+    // Multi-threaded, as devhost runs: the connection's driver task must see the old server's
+    // end of file while the test thread waits for the new server.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_command_after_a_restart_succeeds() {
+        let port = free_port();
+        let address = format!("redis://127.0.0.1:{port}");
+        let pool = RedisPool::default();
+        let mut server = Server::start(port);
+        assert_eq!(ping(&pool, &address).await.unwrap(), "PONG");
+        server.signal("KILL");
+        let _ = server.0.wait();
+        let _server = Server::start(port);
+        assert_eq!(ping(&pool, &address).await, Ok("PONG".into()), "the pool handed out the dead connection");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_down_redis_fails_fast_and_is_reconnected_when_back() {
+        let port = free_port();
+        let address = format!("redis://127.0.0.1:{port}");
+        let pool = RedisPool::default();
+        drop(Server::start(port));
+        let started = std::time::Instant::now();
+        let error = ping(&pool, &address).await.unwrap_err();
+        assert!(started.elapsed() < CONNECT_TIMEOUT, "a refused connection fails at once");
+        assert!(error.starts_with("cannot connect to Redis: "), "{error}");
+        let _server = Server::start(port);
+        assert_eq!(ping(&pool, &address).await, Ok("PONG".into()));
+    }
+
+    /// A stopped Redis (SIGSTOP) still completes TCP handshakes in the kernel but never answers:
+    /// the command in flight gives up after RESPONSE_TIMEOUT, the next connect after
+    /// CONNECT_TIMEOUT, and once it runs again the next command succeeds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_redis_is_an_error_within_the_timeouts() {
+        let port = free_port();
+        let address = format!("redis://127.0.0.1:{port}");
+        let pool = RedisPool::default();
+        let server = Server::start(port);
+        ping(&pool, &address).await.unwrap();
+        server.signal("STOP");
+        let slack = Duration::from_secs(2);
+
+        let started = std::time::Instant::now();
+        let error = ping(&pool, &address).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(took >= RESPONSE_TIMEOUT && took < RESPONSE_TIMEOUT + slack, "{took:?}: {error}");
+        assert_eq!(error, "Redis did not answer within 5 s");
+
+        let started = std::time::Instant::now();
+        let error = ping(&pool, &address).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(took >= CONNECT_TIMEOUT && took < CONNECT_TIMEOUT + slack, "{took:?}: {error}");
+        assert_eq!(error, "Redis did not accept a connection within 2 s");
+
+        server.signal("CONT");
+        assert_eq!(ping(&pool, &address).await, Ok("PONG".into()));
     }
 }
