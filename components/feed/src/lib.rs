@@ -2,13 +2,15 @@
 //! Routes: `/videos/...`, `/users/...`, `/feed/...`.
 //!
 //! State lives in Redis and changes only through the scripts in [`store`]; records are mirrored
-//! to the key-value store (`video:<id>`) for reindexing. The rules (fields, ids, cursors,
-//! danmaku text and merging, ranking buckets) are the pure modules.
+//! to the key-value store (`video:<id>`) for reindexing, and for [`rebuild`]ing records and
+//! timelines when Redis loses its data. The rules (fields, ids, cursors, danmaku text and
+//! merging, ranking buckets, what a rebuild restores) are the pure modules.
 
 pub mod cursor;
 pub mod danmaku;
 pub mod ids;
 pub mod ranking;
+pub mod rebuild;
 pub mod store;
 pub mod video;
 
@@ -17,7 +19,7 @@ use edge_auth::Principal;
 use edge_http::{json_body, json_response, no_content, query, Params, Problem, Request, Response, Router};
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
 use edge_spin::{auth as bearer, health, kv_unavailable, number_variable as number};
-use http::{Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::redis::RedisResult;
@@ -25,6 +27,7 @@ use spin_sdk::redis::RedisResult;
 use crate::cursor::Cursor;
 use crate::danmaku::{Danmaku, PostDanmaku};
 use crate::ranking::{LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
+use crate::rebuild::Restore;
 use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
 
 /// Largest JSON body a feed endpoint reads.
@@ -107,25 +110,14 @@ pub async fn dispatch(request: Request) -> Result<Response, Problem> {
         None
     };
     let feed = Feed { redis, caller };
-    let r = &request;
-    match endpoint {
-        Endpoint::Health => unreachable!("answered above"),
-        Endpoint::Create => feed.create(r),
-        Endpoint::Get => feed.get(&params),
-        Endpoint::Source => feed.source(&params),
-        Endpoint::Update => feed.update(r, &params),
-        Endpoint::Delete => feed.delete(&params),
-        Endpoint::Like => feed.like(&params, true),
-        Endpoint::Unlike => feed.like(&params, false),
-        Endpoint::Play => feed.play(&params),
-        Endpoint::PostDanmaku => feed.post_danmaku(r, &params),
-        Endpoint::Danmaku => feed.danmaku(r, &params),
-        Endpoint::Latest => feed.timeline(r, store::LATEST.to_owned()),
-        Endpoint::Following => feed.following(r),
-        Endpoint::Ranking => feed.ranking(r),
-        Endpoint::AuthorVideos => feed.timeline(r, store::author_key(params.get("id").unwrap_or(""))),
-        Endpoint::Follow => feed.follow(&params, true),
-        Endpoint::Unfollow => feed.follow(&params, false),
+    // A Redis that lost feed's state is rebuilt by the request that notices (or by another one
+    // meanwhile); then the request runs again, its first attempt having changed nothing.
+    match feed.answer(endpoint, &request, &params) {
+        Err(problem) if problem.code() == REBUILDING => {
+            feed.rebuild()?;
+            feed.answer(endpoint, &request, &params)
+        }
+        answer => answer,
     }
 }
 
@@ -135,6 +127,23 @@ fn kv() -> Result<spin_sdk::key_value::Store, Problem> {
 
 fn no_video() -> Problem {
     Problem::not_found("no-such-video", "there is no video with this id")
+}
+
+/// The code of the 503 answered while feed's Redis state is being rebuilt.
+const REBUILDING: &str = "feed-rebuilding";
+
+fn rebuilding() -> Problem {
+    Problem::unavailable(REBUILDING, "feed is restoring its videos and timelines after its Redis lost them; retry shortly")
+        .with("retry_after", rebuild::RETRY_AFTER_SECS)
+        .header(http::header::RETRY_AFTER, HeaderValue::from(rebuild::RETRY_AFTER_SECS))
+}
+
+/// `Err(rebuilding())` when a script found feed's Redis state gone ([`store::REBUILD`]).
+fn built(reply: Vec<RedisResult>) -> Result<Vec<RedisResult>, Problem> {
+    match reply.first() {
+        Some(RedisResult::Binary(answer)) if answer == store::REBUILD.as_bytes() => Err(rebuilding()),
+        _ => Ok(reply),
+    }
 }
 
 /// A stored record; `created_at` is the id's timestamp, the one clock every instance agrees on.
@@ -176,6 +185,28 @@ struct Feed {
 }
 
 impl Feed {
+    fn answer(&self, endpoint: Endpoint, r: &Request, params: &Params) -> Result<Response, Problem> {
+        match endpoint {
+            Endpoint::Health => unreachable!("answered by dispatch"),
+            Endpoint::Create => self.create(r),
+            Endpoint::Get => self.get(params),
+            Endpoint::Source => self.source(params),
+            Endpoint::Update => self.update(r, params),
+            Endpoint::Delete => self.delete(params),
+            Endpoint::Like => self.like(params, true),
+            Endpoint::Unlike => self.like(params, false),
+            Endpoint::Play => self.play(params),
+            Endpoint::PostDanmaku => self.post_danmaku(r, params),
+            Endpoint::Danmaku => self.danmaku(r, params),
+            Endpoint::Latest => self.timeline(r, store::LATEST.to_owned()),
+            Endpoint::Following => self.following(r),
+            Endpoint::Ranking => self.ranking(r),
+            Endpoint::AuthorVideos => self.timeline(r, store::author_key(params.get("id").unwrap_or(""))),
+            Endpoint::Follow => self.follow(params, true),
+            Endpoint::Unfollow => self.follow(params, false),
+        }
+    }
+
     fn caller(&self) -> Result<&Principal, Problem> {
         self.caller.as_ref().ok_or_else(|| bearer::problem(edge_auth::AuthError::Missing))
     }
@@ -184,9 +215,15 @@ impl Feed {
         kv()?.set_json(store::video_key(video.id), video).map_err(kv_unavailable)
     }
 
+    /// A record; the marker comes in the same `MGET`, so a record that is missing only because
+    /// Redis lost it is told from one that does not exist.
     fn load(&self, id: u64) -> Result<Video, Problem> {
-        let reply = self.redis.exec("GET", &[arg(store::video_key(id))])?;
-        reply.first().and_then(text).and_then(|json| parse_video(&json)).ok_or_else(no_video)
+        let mut reply = self.redis.mget(&[&store::video_key(id), store::BUILT])?.into_iter();
+        match (reply.next().flatten(), reply.next().flatten()) {
+            (Some(json), _) => String::from_utf8(json).ok().and_then(|json| parse_video(&json)).ok_or_else(no_video),
+            (None, Some(_)) => Err(no_video()),
+            (None, None) => Err(rebuilding()),
+        }
     }
 
     fn create(&self, request: &Request) -> Result<Response, Problem> {
@@ -203,8 +240,8 @@ impl Feed {
         video.updated_at = now_ms();
         let json = serde_json::to_string(&video).unwrap_or_default();
         let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
-        let keys = [store::LAST_ID.to_owned(), format!("feed:receipt:{upload_id}"), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned()];
-        let reply = self.redis.eval(store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?;
+        let keys = [store::LAST_ID.to_owned(), format!("feed:receipt:{upload_id}"), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned(), store::BUILT.to_owned()];
+        let reply = built(self.redis.eval(store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?)?;
         let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
             Some(id) if id > 0 => id as u64,
             _ => return Err(Problem::conflict("receipt-used", "this upload already has a video").with("field", "receipt")),
@@ -220,7 +257,7 @@ impl Feed {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let caller = self.caller.as_ref().map(|p| p.user_id.as_str()).unwrap_or("");
         let shard = ranking::like_shard(caller, LIKE_SHARDS);
-        let reply = self.redis.eval(store::VIDEO, &[&store::video_key(id)], vec![arg(id), arg(u64::from(LIKE_SHARDS)), arg(caller), arg(u64::from(shard))])?;
+        let reply = built(self.redis.eval(store::VIDEO, &[store::video_key(id).as_str(), store::BUILT], vec![arg(id), arg(u64::from(LIKE_SHARDS)), arg(caller), arg(u64::from(shard))])?)?;
         let video = reply.first().and_then(text).and_then(|json| parse_video(&json)).ok_or_else(no_video)?;
         let count = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
         let mut view = serde_json::to_value(&video).unwrap_or_default();
@@ -256,7 +293,7 @@ impl Feed {
             return Ok(json_response(StatusCode::OK, &video));
         }
         let json = serde_json::to_string(&video).unwrap_or_default();
-        let reply = self.redis.eval(store::UPDATE, &[store::video_key(id).as_str(), store::CHANGES], vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)])?;
+        let reply = built(self.redis.eval(store::UPDATE, &[store::video_key(id).as_str(), store::CHANGES, store::BUILT], vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)])?)?;
         match reply.first().and_then(text).as_deref() {
             Some("ok") => {}
             Some("missing") => return Err(no_video()),
@@ -275,8 +312,8 @@ impl Feed {
     fn delete(&self, params: &Params) -> Result<Response, Problem> {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let author = self.caller()?.user_id.clone();
-        let keys = [store::video_key(id), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned()];
-        let reply = self.redis.eval(store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?;
+        let keys = [store::video_key(id), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned(), store::BUILT.to_owned()];
+        let reply = built(self.redis.eval(store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?)?;
         match reply.first().and_then(text).as_deref() {
             Some("ok") => {
                 kv()?.delete(&store::video_key(id)).map_err(kv_unavailable)?;
@@ -294,7 +331,7 @@ impl Feed {
         let bucket = ranking::bucket_key(ranking::bucket(now_ms()));
         let op = if like { "like" } else { "unlike" };
         let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(u64::from(LIKE_SHARDS))];
-        let reply = self.redis.eval(store::LIKE, &[&store::video_key(id), &shard, &bucket], args)?;
+        let reply = built(self.redis.eval(store::LIKE, &[&store::video_key(id), &shard, &bucket, store::BUILT], args)?)?;
         match reply.first().and_then(int) {
             Some(likes) if likes >= 0 => Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes }))),
             _ => Err(no_video()),
@@ -310,9 +347,10 @@ impl Feed {
             format!("plays:seen:{id}:{user}"),
             format!("plays:{id}:{}", ranking::like_shard(&user, LIKE_SHARDS)),
             ranking::bucket_key(ranking::bucket(now_ms())),
+            store::BUILT.to_owned(),
         ];
         let args = vec![arg(window), arg(PLAY_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
-        match self.redis.eval(store::PLAY, &keys, args)?.first().and_then(int) {
+        match built(self.redis.eval(store::PLAY, &keys, args)?)?.first().and_then(int) {
             Some(counted) if counted >= 0 => Ok(json_response(StatusCode::OK, &json!({ "counted": counted == 1 }))),
             _ => Err(no_video()),
         }
@@ -334,8 +372,8 @@ impl Feed {
         let mut item = checked.into_danmaku(0, user, now_ms());
         let json = serde_json::to_string(&item).unwrap_or_default();
         let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("danmaku must serialise with the id first"))?;
-        let keys = [store::video_key(id), repeat_key, format!("dm:seq:{id}"), format!("dm:{id}:{}", danmaku::segment(time_ms)), format!("dm:recent:{id}")];
-        let reply = self.redis.eval(store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?;
+        let keys = [store::video_key(id), repeat_key, format!("dm:seq:{id}"), format!("dm:{id}:{}", danmaku::segment(time_ms)), format!("dm:recent:{id}"), store::BUILT.to_owned()];
+        let reply = built(self.redis.eval(store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?)?;
         match reply.first().and_then(int) {
             Some(n) if n > 0 => {
                 item.id = n as u64;
@@ -365,7 +403,7 @@ impl Feed {
                 ))
             }
         };
-        let reply = self.redis.eval(store::READ_DANMAKU, &[&store::video_key(id), &set], vec![arg(min), arg(max), arg(limit)])?;
+        let reply = built(self.redis.eval(store::READ_DANMAKU, &[&store::video_key(id), &set, store::BUILT], vec![arg(min), arg(max), arg(limit)])?)?;
         if reply.first().and_then(text).as_deref() != Some("ok") {
             return Err(no_video());
         }
@@ -398,14 +436,14 @@ impl Feed {
 
     fn timeline(&self, request: &Request, key: String) -> Result<Response, Problem> {
         let (bound, limit) = Self::page_args(request)?;
-        let reply = self.redis.eval(store::PAGE, &[&key], vec![arg(bound), arg(limit as u64)])?;
+        let reply = built(self.redis.eval(store::PAGE, &[&key, store::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
         Ok(Self::page(&reply, limit))
     }
 
     fn following(&self, request: &Request) -> Result<Response, Problem> {
         let user = self.caller()?.user_id.clone();
         let (bound, limit) = Self::page_args(request)?;
-        let reply = self.redis.eval(store::FOLLOWING, &[&store::follows_key(&user)], vec![arg(bound), arg(limit as u64), arg(FOLLOWING_FANOUT)])?;
+        let reply = built(self.redis.eval(store::FOLLOWING, &[&store::follows_key(&user), store::BUILT], vec![arg(bound), arg(limit as u64), arg(FOLLOWING_FANOUT)])?)?;
         Ok(Self::page(&reply, limit))
     }
 
@@ -439,6 +477,78 @@ impl Feed {
             self.redis.exec("SET", &[arg(rendered_key), arg(response.body().clone()), arg("EX"), arg(cache_secs)])?;
         }
         Ok(response)
+    }
+
+    /// Restores feed's Redis state from the key-value store (see [`rebuild`]) within
+    /// [`rebuild::BUDGET_MS`], or waits up to [`rebuild::WAIT_MS`] for the request doing so.
+    /// `Ok` once the state is complete, else the 503 to answer (the next request continues).
+    fn rebuild(&self) -> Result<(), Problem> {
+        let started = now_ms();
+        let token = edge_http::random_id();
+        let keys = [store::BUILT, rebuild::LOCK, rebuild::LISTED, store::LAST_ID];
+        let reply = self.redis.eval(rebuild::START, &keys, vec![arg(&token), arg(rebuild::LEASE_MS)])?;
+        let kv = match reply.first().and_then(text).as_deref() {
+            Some("built") => return Ok(()),
+            Some("list") => {
+                let kv = kv()?;
+                self.list(&kv, &token)?;
+                kv
+            }
+            Some("listed") => kv()?,
+            _ => return self.wait_for_rebuild(started),
+        };
+        let (mut batch, mut ids) = (Vec::new(), Vec::new());
+        loop {
+            let out_of_time = now_ms() >= started + rebuild::BUDGET_MS;
+            let (keys, args) = rebuild::restore_call(&token, out_of_time, &batch, &ids);
+            let reply = self.redis.eval(rebuild::RESTORE, &keys, args)?;
+            match reply.first().and_then(text).as_deref() {
+                Some("built") => return Ok(()),
+                Some("more") if !out_of_time => {}
+                _ => return Err(rebuilding()),
+            }
+            ids = reply.iter().skip(1).filter_map(|r| text(r)?.parse().ok()).collect();
+            batch.clear();
+            for &id in &ids {
+                let Some(record) = kv.get(&store::video_key(id)).map_err(kv_unavailable)? else { continue };
+                match Restore::from_record(id, &record) {
+                    Ok(restore) => batch.push(restore),
+                    Err(error) => eprintln!("feed rebuild: video:{id} is not restored: {error}"),
+                }
+            }
+        }
+    }
+
+    /// Lists every video of the key-value store into the rebuild's pending set.
+    fn list(&self, kv: &spin_sdk::key_value::Store, token: &str) -> Result<(), Problem> {
+        let ids = rebuild::video_ids(&kv.get_keys().map_err(kv_unavailable)?);
+        let mut chunks: Vec<&[u64]> = ids.chunks(rebuild::LIST_CHUNK).collect();
+        if chunks.is_empty() {
+            // An empty store is listed too: the call records that listing is done.
+            chunks.push(&[]);
+        }
+        for (n, chunk) in chunks.iter().enumerate() {
+            let mut args = vec![arg(token), arg(rebuild::LEASE_MS), arg(if n + 1 == chunks.len() { "1" } else { "0" })];
+            args.extend(chunk.iter().map(|&id| arg(id)));
+            let reply = self.redis.eval(rebuild::LIST, &[rebuild::LOCK, rebuild::PENDING, rebuild::LISTED], args)?;
+            if reply.first().and_then(int) != Some(1) {
+                return Err(rebuilding());
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls for the marker while another request rebuilds.
+    fn wait_for_rebuild(&self, started: u64) -> Result<(), Problem> {
+        let mut pause = 10;
+        while now_ms() + pause < started + rebuild::WAIT_MS {
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+            pause = (pause * 2).min(200);
+            if self.redis.exec("EXISTS", &[arg(store::BUILT)])?.first().and_then(int) == Some(1) {
+                return Ok(());
+            }
+        }
+        Err(rebuilding())
     }
 
     fn follow(&self, params: &Params, follow: bool) -> Result<Response, Problem> {

@@ -13,6 +13,13 @@
 //! - `rank:h:<hour>`: hourly ranking buckets; `rank:json:<limit>`: the rendered 24 h ranking.
 //! - `dm:<video>:<segment>`, `dm:recent:<video>`, `dm:seq:<video>`: danmaku by playback
 //!   minute, by id (for reconnects), and their id counter; `dm:dup:...` repeat markers.
+//! - `feed:built`: set while the records and timelines are complete; `feed:rebuild:...`: a
+//!   rebuild from the key-value store under way (see [`crate::rebuild`]).
+//!
+//! Scripts that create a video, read a timeline or find a record missing check `feed:built` in
+//! the same call and answer [`REBUILD`] without it, so a Redis that lost its data is noticed at
+//! no extra round trip (a missing record then means "not restored yet", not "no such video").
+//! The ranking needs no check: its buckets are not rebuilt, and it shows records that exist.
 
 /// The change stream (shared with auth, read by search-proxy).
 pub use edge_spin::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
@@ -20,6 +27,10 @@ pub use edge_spin::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
 pub const LATEST: &str = "feed:latest";
 /// The id issuer's last id.
 pub const LAST_ID: &str = "feed:id:last";
+/// Set while feed's Redis state is complete: gone with everything else when Redis loses its data.
+pub const BUILT: &str = "feed:built";
+/// What a script answers when [`BUILT`] is gone.
+pub const REBUILD: &str = "rebuild";
 
 /// The record key of video `id`.
 pub fn video_key(id: u64) -> String {
@@ -37,11 +48,13 @@ pub fn follows_key(user: &str) -> String {
 }
 
 /// Issues the next id and stores a new video: KEYS = last id, receipt marker, latest, author
-/// timeline, changes; ARGV = epoch ms, record JSON after its `{"id":0` prefix, stream length.
-/// Answers the id as text, or -1 when the receipt was used already. The id is issued in the
-/// same script that inserts it, so timelines only ever grow at the top: a reader paging down
-/// with a cursor can neither skip nor repeat an item.
+/// timeline, changes, built marker; ARGV = epoch ms, record JSON after its `{"id":0` prefix,
+/// stream length. Answers the id as text, or -1 when the receipt was used already. The id is
+/// issued in the same script that inserts it, so timelines only ever grow at the top: a reader
+/// paging down with a cursor can neither skip nor repeat an item. Without the marker it creates
+/// nothing: the id issuer may not be restored yet.
 pub const CREATE: &str = r#"
+if redis.call('EXISTS', KEYS[6]) == 0 then return 'rebuild' end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
@@ -59,11 +72,14 @@ return sid
 "#;
 
 /// Replaces a record if it is still at the version the edit was made against: KEYS = record,
-/// changes; ARGV = author, expected version, new JSON, stream length. Answers `ok`, `missing`,
-/// `not-owner` or `conflict:<current version>`.
+/// changes, built marker; ARGV = author, expected version, new JSON, stream length. Answers
+/// `ok`, `missing`, `not-owner` or `conflict:<current version>`.
 pub const UPDATE: &str = r#"
 local current = redis.call('GET', KEYS[1])
-if not current then return 'missing' end
+if not current then
+  if redis.call('EXISTS', KEYS[3]) == 0 then return 'rebuild' end
+  return 'missing'
+end
 local record = cjson.decode(current)
 if record.author ~= ARGV[1] then return 'not-owner' end
 if record.version ~= tonumber(ARGV[2]) then return 'conflict:' .. record.version end
@@ -74,10 +90,13 @@ return 'ok'
 "#;
 
 /// Deletes a record and takes it off the timelines: KEYS = record, latest, author timeline,
-/// changes; ARGV = author, stream length. Answers `ok`, `missing` or `not-owner`.
+/// changes, built marker; ARGV = author, stream length. Answers `ok`, `missing` or `not-owner`.
 pub const DELETE: &str = r#"
 local current = redis.call('GET', KEYS[1])
-if not current then return 'missing' end
+if not current then
+  if redis.call('EXISTS', KEYS[5]) == 0 then return 'rebuild' end
+  return 'missing'
+end
 local record = cjson.decode(current)
 if record.author ~= ARGV[1] then return 'not-owner' end
 local id = string.match(KEYS[1], '%d+$')
@@ -88,9 +107,10 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'kind', 'video', 'id', 
 return 'ok'
 "#;
 
-/// A page of a timeline: KEYS = timeline; ARGV = upper bound (`(<id>` or `+inf`), limit.
-/// Answers `id, record` pairs, newest first.
+/// A page of a timeline: KEYS = timeline, built marker; ARGV = upper bound (`(<id>` or
+/// `+inf`), limit. Answers `id, record` pairs, newest first.
 pub const PAGE: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 0 then return 'rebuild' end
 local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for _, id in ipairs(ids) do
@@ -100,10 +120,12 @@ end
 return out
 "#;
 
-/// The following feed, fanned out on read: KEYS = the follow set; ARGV = upper bound, limit,
-/// most authors read. Reads at most `limit` ids from each of the most recently followed
-/// authors, merges them newest first and answers `id, record` pairs for the top `limit`.
+/// The following feed, fanned out on read: KEYS = the follow set, built marker; ARGV = upper
+/// bound, limit, most authors read. Reads at most `limit` ids from each of the most recently
+/// followed authors, merges them newest first and answers `id, record` pairs for the top
+/// `limit`.
 pub const FOLLOWING: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 0 then return 'rebuild' end
 local limit = tonumber(ARGV[2])
 local authors = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
 local ids = {}
@@ -130,11 +152,15 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
 "#;
 
-/// One video with its counters: KEYS = record; ARGV = video id, shards, caller (may be empty),
-/// caller's shard. Answers record, likes, plays, liked (0/1); nil record when missing.
+/// One video with its counters: KEYS = record, built marker; ARGV = video id, shards, caller
+/// (may be empty), caller's shard. Answers record, likes, plays, liked (0/1); nil record when
+/// missing.
 pub const VIDEO: &str = r#"
 local record = redis.call('GET', KEYS[1])
-if not record then return {false} end
+if not record then
+  if redis.call('EXISTS', KEYS[2]) == 0 then return 'rebuild' end
+  return {false}
+end
 local likes, plays = 0, 0
 for i = 0, tonumber(ARGV[2]) - 1 do
   likes = likes + redis.call('SCARD', 'likes:' .. ARGV[1] .. ':' .. i)
@@ -145,11 +171,14 @@ if ARGV[3] ~= '' then liked = redis.call('SISMEMBER', 'likes:' .. ARGV[1] .. ':'
 return {record, likes, plays, liked}
 "#;
 
-/// Likes or unlikes: KEYS = record, the caller's like shard, the current ranking bucket;
-/// ARGV = caller, `like`/`unlike`, ranking weight, bucket lifetime, video id, shards.
-/// A change counts once per user; answers the exact total, or -1 for a missing video.
+/// Likes or unlikes: KEYS = record, the caller's like shard, the current ranking bucket,
+/// built marker; ARGV = caller, `like`/`unlike`, ranking weight, bucket lifetime, video id,
+/// shards. A change counts once per user; answers the exact total, or -1 for a missing video.
 pub const LIKE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('EXISTS', KEYS[4]) == 0 then return 'rebuild' end
+  return -1
+end
 local changed
 if ARGV[2] == 'like' then changed = redis.call('SADD', KEYS[2], ARGV[1]) else changed = redis.call('SREM', KEYS[2], ARGV[1]) end
 if changed == 1 then
@@ -164,10 +193,13 @@ return total
 "#;
 
 /// Counts a play at most once per user per window: KEYS = record, the user's play marker, the
-/// user's play shard, the current ranking bucket; ARGV = window secs, weight, bucket lifetime,
-/// video id. Answers 1 (counted), 0 (already counted) or -1 (no such video).
+/// user's play shard, the current ranking bucket, built marker; ARGV = window secs, weight,
+/// bucket lifetime, video id. Answers 1 (counted), 0 (already counted) or -1 (no such video).
 pub const PLAY: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('EXISTS', KEYS[5]) == 0 then return 'rebuild' end
+  return -1
+end
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
 redis.call('INCR', KEYS[3])
 redis.call('ZINCRBY', KEYS[4], ARGV[2], ARGV[4])
@@ -193,10 +225,14 @@ return out
 "#;
 
 /// Posts a danmaku unless the same user said the same thing lately: KEYS = record, repeat
-/// marker, id counter, segment, recent; ARGV = repeat window secs, JSON after its `{"id":0`
-/// prefix, playback ms, recent kept. Answers the id, 0 (a repeat) or -1 (no such video).
+/// marker, id counter, segment, recent, built marker; ARGV = repeat window secs, JSON after its
+/// `{"id":0` prefix, playback ms, recent kept. Answers the id, 0 (a repeat) or -1 (no such
+/// video).
 pub const DANMAKU: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('EXISTS', KEYS[6]) == 0 then return 'rebuild' end
+  return -1
+end
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
 local id = redis.call('INCR', KEYS[3])
 local json = '{"id":' .. id .. ARGV[2]
@@ -206,10 +242,13 @@ redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[4]) - 1)
 return id
 "#;
 
-/// Reads danmaku: KEYS = record, a sorted set (segment or recent); ARGV = min, max, limit.
-/// Answers `missing` alone, or `ok` then the items.
+/// Reads danmaku: KEYS = record, a sorted set (segment or recent), built marker; ARGV = min,
+/// max, limit. Answers `missing` alone, or `ok` then the items.
 pub const READ_DANMAKU: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('EXISTS', KEYS[3]) == 0 then return 'rebuild' end
+  return {'missing'}
+end
 local items = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 table.insert(items, 1, 'ok')
 return items

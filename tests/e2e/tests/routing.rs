@@ -91,7 +91,15 @@ fn served_as(app: &Devhost, method: &str, path: &str, token: Option<&str>) -> St
 
 /// This test reads devhost's log lines, so it runs on devhost even with `SPIN_BIN` set.
 fn app() -> Devhost {
-    Devhost::start(DevhostOptions { devhost_only: true, ..Default::default() })
+    let app = Devhost::start(DevhostOptions { devhost_only: true, ..Default::default() });
+    // The first feed request on an empty Redis builds feed's state (`503 feed-rebuilding` while
+    // another test's request does); the figures are those of every request after it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.get("/feed/latest").status == 503 {
+        assert!(std::time::Instant::now() < deadline, "feed still rebuilding after 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    app
 }
 
 fn component_of(line: &str) -> &str {
