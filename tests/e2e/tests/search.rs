@@ -320,7 +320,7 @@ fn fifty_identical_concurrent_misses_reach_the_engine_once() {
 #[test]
 fn a_failing_engine_trips_the_breaker_answers_degraded_and_recovers() {
     let services = Services::isolated();
-    let host = isolated(&services, &[("SEARCH_BREAKER_FAILURES", "2"), ("SEARCH_BREAKER_COOLDOWN_MS", "1500"), ("SEARCH_CACHE_SECS", "1")]);
+    let host = isolated(&services, &[("SEARCH_BREAKER_FAILURES", "2"), ("SEARCH_BREAKER_COOLDOWN_MS", "6000"), ("SEARCH_CACHE_SECS", "1")]);
     let (token, user, _) = account(&host);
     let word = unique("gecko");
     let video = publish(&host, &token, &user, &format!("{word} on a wall"), "", &["lizard"]);
@@ -351,8 +351,16 @@ fn a_failing_engine_trips_the_breaker_answers_degraded_and_recovers() {
     assert_eq!(status(&host)["engine_queries"].as_u64().unwrap(), queries);
 
     db.execute_batch("DROP TABLE search_fts; ALTER TABLE search_fts_saved RENAME TO search_fts;").unwrap();
-    std::thread::sleep(Duration::from_millis(1600));
-    let recovered = search(&host, &format!("q={word}"));
+    // The cool-down (6 s, long enough for the open-breaker steps above on a busy machine) ends,
+    // one request probes the repaired engine, and the breaker closes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let recovered = loop {
+        let reply = search(&host, &format!("q={word}"));
+        if reply.header("x-search-degraded").is_none() || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     assert_eq!(recovered.header("x-search-degraded"), None, "{}", recovered.text());
     assert_eq!(recovered.json()["degraded"], false);
     assert_eq!(ids(&recovered), vec![id]);
