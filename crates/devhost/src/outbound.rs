@@ -92,6 +92,9 @@ impl AllowedHost {
             bail!("missing scheme");
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('@') {
+            bail!("Invalid allowed host {rest:?}: credentials do not belong here (Spin refuses them); grant scheme://host:port");
+        }
         if rest.contains('/') || rest.is_empty() {
             bail!("no path allowed, and the host is required");
         }
@@ -193,7 +196,7 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_errors() {
-        for bad in ["insecure:allow-all", "api.example.com", "https://a.example.com/path", "https://a*.example.com", "ftp://x", "http://"] {
+        for bad in ["insecure:allow-all", "api.example.com", "https://a.example.com/path", "https://a*.example.com", "ftp://x", "http://", "redis://:secret@db.example.com:6379"] {
             let entries = vec![bad.to_owned()];
             assert!(OutboundPolicy::parse(&entries).is_err(), "{bad}");
         }

@@ -305,6 +305,7 @@ impl Services {
             ("JWT_SIGNING_KEYS", key.to_config().as_str()),
             ("JWT_PUBLIC_KEYS", key.public_config().as_str()),
             ("REDIS_ADDRESS", self.redis_url.as_str()),
+            ("REDIS_HOST", self.redis_url.as_str()),
             ("S3_ENDPOINT", self.s3_endpoint.as_str()),
             ("S3_ACCESS_KEY", S3_ACCESS_KEY),
             ("S3_SECRET_KEY", S3_SECRET_KEY),

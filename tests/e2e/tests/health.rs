@@ -37,10 +37,12 @@ fn every_component_reports_its_services_up() {
 
 #[test]
 fn unreachable_or_misconfigured_services_show_as_down_with_503() {
+    let dead_redis = format!("redis://127.0.0.1:{}", e2e::free_port());
     let app = Devhost::start(DevhostOptions {
         env: vec![
             ("SPIN_VARIABLE_S3_SECRET_KEY".into(), "wrong-secret".into()),
-            ("SPIN_VARIABLE_REDIS_ADDRESS".into(), format!("redis://127.0.0.1:{}", e2e::free_port())),
+            ("SPIN_VARIABLE_REDIS_ADDRESS".into(), dead_redis.clone()),
+            ("SPIN_VARIABLE_REDIS_HOST".into(), dead_redis),
         ],
         ..DevhostOptions::default()
     });
