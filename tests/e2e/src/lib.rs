@@ -98,11 +98,20 @@ fn redis_answers(port: u16) -> bool {
 }
 
 /// `redis-server` on `port` keeping its append-only file in `dir`, fsynced before each answer
-/// (as `scripts/up` runs it), once it answers `PING`.
+/// (as `scripts/up` runs it), once it answers `PING`. Benchmarks compare policies with
+/// `E2E_REDIS_APPENDFSYNC` = `always` (the default), `everysec` or `off` (no AOF).
 fn start_redis(port: u16, dir: &Path) -> Process {
+    let policy = std::env::var("E2E_REDIS_APPENDFSYNC").unwrap_or_else(|_| "always".into());
+    let persistence: &[&str] = match policy.as_str() {
+        "off" => &["--appendonly", "no"],
+        "everysec" => &["--appendonly", "yes", "--appendfsync", "everysec"],
+        "always" => &["--appendonly", "yes", "--appendfsync", "always"],
+        other => panic!("E2E_REDIS_APPENDFSYNC={other:?}: use always, everysec or off"),
+    };
     let mut redis = Command::new("redis-server");
     redis
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(persistence)
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null());

@@ -58,13 +58,17 @@ fn main() {
     println!("setup: 300 videos, 1,000 users, a 300-danmaku minute; devhost {}", app.url);
 
     let lua = tokens_lua(&tokens);
-    wrk(&app, &dir, "danmaku posts", 16, &format!(
+    let danmaku = format!(
         "{lua}function request()\n  n = n + 1\n  local tid = wrk.thread:get(\"tid\")\n  local body = '{{\"time_ms\":' .. ((n * 7919) % 600000) .. ',\"text\":\"bench ' .. tid .. '-' .. n .. '\"}}'\n  return wrk.format(\"POST\", \"/videos/{hot}/danmaku\", {{[\"content-type\"] = \"application/json\", [\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}}, body)\nend\n"
-    ));
-    wrk(&app, &dir, "segment reads", 16, &format!("wrk.path = \"/videos/{read}/danmaku?segment=0\"\n"));
-    wrk(&app, &dir, "likes on one video", 16, &format!(
+    );
+    let likes = format!(
         "{lua}function request()\n  n = n + 1\n  return wrk.format(\"PUT\", \"/videos/{hot}/like\", {{[\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}})\nend\n"
-    ));
+    );
+    wrk(&app, &dir, "danmaku posts", 16, &danmaku);
+    wrk(&app, &dir, "danmaku posts, one client", 1, &danmaku);
+    wrk(&app, &dir, "segment reads", 16, &format!("wrk.path = \"/videos/{read}/danmaku?segment=0\"\n"));
+    wrk(&app, &dir, "likes on one video", 16, &likes);
+    wrk(&app, &dir, "likes, one client", 1, &likes);
     wrk(&app, &dir, "ranking top 20", 1, "wrk.path = \"/feed/rankings?limit=20\"\n");
     wrk(&app, &dir, "ranking top 200", 1, "wrk.path = \"/feed/rankings?limit=200\"\n");
 }
