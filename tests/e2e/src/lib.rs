@@ -570,6 +570,18 @@ impl Devhost {
         Devhost::start(DevhostOptions::default())
     }
 
+    /// `method path` with an optional bearer token and JSON body.
+    pub fn call(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self.request(method, path);
+        if let Some(token) = token {
+            req = req.header("authorization", &format!("Bearer {token}"));
+        }
+        match body {
+            Some(body) => req.json(&body),
+            None => req.send(None),
+        }
+    }
+
     /// Everything devhost printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

@@ -12,17 +12,6 @@ fn start(services: &Services) -> Devhost {
     Devhost::start(DevhostOptions { services: Some(services), ..Default::default() })
 }
 
-fn call(host: &Devhost, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let mut req = host.request(method, path);
-    if let Some(token) = token {
-        req = req.header("authorization", &format!("Bearer {token}"));
-    }
-    match body {
-        Some(body) => req.json(&body),
-        None => req.send(None),
-    }
-}
-
 /// Whether `reply` is the 503 of a rebuild under way, as a client sees it.
 fn rebuilding(reply: &Reply) -> bool {
     reply.status == 503 && reply.json()["code"] == "feed-rebuilding" && reply.header("retry-after") == Some("1")
@@ -33,7 +22,7 @@ fn rebuilding(reply: &Reply) -> bool {
 fn settled(host: &Devhost, token: Option<&str>, method: &str, path: &str) -> Reply {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let reply = call(host, token, method, path, None);
+        let reply = host.call(token, method, path, None);
         if !rebuilding(&reply) {
             assert!(reply.status < 500, "{method} {path}: {} {}", reply.status, reply.text());
             return reply;
@@ -45,7 +34,7 @@ fn settled(host: &Devhost, token: Option<&str>, method: &str, path: &str) -> Rep
 
 fn publish(host: &Devhost, owner: &str, title: &str) -> u64 {
     let token = e2e::access_token(owner);
-    let reply = call(host, Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt(owner), "title": title })));
+    let reply = host.call(Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt(owner), "title": title })));
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()["id"].as_u64().unwrap()
 }
@@ -55,7 +44,7 @@ fn ids(page: &Value) -> Vec<u64> {
 }
 
 fn sync(host: &Devhost) {
-    let reply = call(host, Some(&e2e::admin_token(&unique("admin"))), "POST", "/search/sync", None);
+    let reply = host.call(Some(&e2e::admin_token(&unique("admin"))), "POST", "/search/sync", None);
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
@@ -79,22 +68,22 @@ fn feed_rebuilds_from_the_key_value_store_and_search_agrees_again() {
     let a1 = publish(&host, &alice, &format!("{word} one"));
     let a2 = publish(&host, &alice, &format!("{word} two"));
     let b1 = publish(&host, &bob, &format!("{word} three"));
-    let edited = call(&host, Some(&e2e::access_token(&alice)), "PATCH", &format!("/videos/{a1}"), Some(json!({ "version": 1, "title": format!("{word} one, edited") })));
+    let edited = host.call(Some(&e2e::access_token(&alice)), "PATCH", &format!("/videos/{a1}"), Some(json!({ "version": 1, "title": format!("{word} one, edited") })));
     assert_eq!(edited.status, 200, "{}", edited.text());
     let gone = publish(&host, &alice, &format!("{word} gone"));
     sync(&host);
-    assert_eq!(call(&host, Some(&e2e::access_token(&alice)), "DELETE", &format!("/videos/{gone}"), None).status, 204);
+    assert_eq!(host.call(Some(&e2e::access_token(&alice)), "DELETE", &format!("/videos/{gone}"), None).status, 204);
     sync(&host);
     // Published after the last sync: its change is lost with Redis, so only the rebuild's
     // announcement brings it to search.
     let b2 = publish(&host, &bob, &format!("{word} four"));
     // State that lives only in Redis.
     let bob_token = e2e::access_token(&bob);
-    assert_eq!(call(&host, Some(&bob_token), "PUT", &format!("/videos/{a1}/like"), None).json()["likes"], 1);
-    assert_eq!(call(&host, Some(&bob_token), "POST", &format!("/videos/{a1}/plays"), None).json()["counted"], true);
-    let danmaku = call(&host, Some(&bob_token), "POST", &format!("/videos/{a1}/danmaku"), Some(json!({ "time_ms": 1000, "text": "first" })));
+    assert_eq!(host.call(Some(&bob_token), "PUT", &format!("/videos/{a1}/like"), None).json()["likes"], 1);
+    assert_eq!(host.call(Some(&bob_token), "POST", &format!("/videos/{a1}/plays"), None).json()["counted"], true);
+    let danmaku = host.call(Some(&bob_token), "POST", &format!("/videos/{a1}/danmaku"), Some(json!({ "time_ms": 1000, "text": "first" })));
     assert_eq!(danmaku.status, 201, "{}", danmaku.text());
-    let latest = call(&host, None, "GET", "/feed/latest?limit=100", None).json();
+    let latest = host.call(None, "GET", "/feed/latest?limit=100", None).json();
     assert_eq!(ids(&latest), [b2, b1, a2, a1]);
 
     services.redis_cli(&["FLUSHALL"]);
@@ -103,7 +92,7 @@ fn feed_rebuilds_from_the_key_value_store_and_search_agrees_again() {
     // Readers arriving together: each gets the whole timeline or a clear 503, never a partial
     // or empty one.
     let first: Vec<Reply> = std::thread::scope(|scope| {
-        let readers: Vec<_> = (0..6).map(|_| scope.spawn(|| call(&host, None, "GET", "/feed/latest?limit=100", None))).collect();
+        let readers: Vec<_> = (0..6).map(|_| scope.spawn(|| host.call(None, "GET", "/feed/latest?limit=100", None))).collect();
         readers.into_iter().map(|r| r.join().unwrap()).collect()
     });
     for reply in &first {
@@ -137,7 +126,7 @@ fn feed_rebuilds_from_the_key_value_store_and_search_agrees_again() {
     assert_eq!(listed, [fresh, b2, b1, a2, a1]);
 
     sync(&host);
-    let found = call(&host, None, "GET", &format!("/search?q={word}&type=video&limit=50"), None);
+    let found = host.call(None, "GET", &format!("/search?q={word}&type=video&limit=50"), None);
     assert_eq!(found.status, 200, "{}", found.text());
     let mut found: Vec<u64> = found.json()["items"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().parse().unwrap()).collect();
     found.sort_unstable_by(|a, b| b.cmp(a));
@@ -169,7 +158,7 @@ fn a_rebuild_that_died_is_taken_over_and_restores_each_video_once() {
     // A request that started the rebuild and died still holds its lease: others answer 503
     // until it expires, then one of them takes over.
     services.redis_cli(&["SET", "feed:rebuild:lock", "dead", "PX", "6000"]);
-    let waited = call(&host, None, "GET", "/feed/latest", None);
+    let waited = host.call(None, "GET", "/feed/latest", None);
     assert!(rebuilding(&waited), "{} {}", waited.status, waited.text());
     assert_eq!(ids(&settled(&host, None, "GET", &format!("/users/{author}/videos")).json()), videos);
     assert_eq!((count("feed:latest", "ZCARD"), count(&format!("feed:author:{bulk}"), "ZCARD")), (223, 220));
@@ -179,7 +168,7 @@ fn a_rebuild_that_died_is_taken_over_and_restores_each_video_once() {
     // here) rebuilds again, which restores nothing twice and announces nothing twice.
     services.redis_cli(&["DEL", "feed:built", "feed:id:last"]);
     let edit = json!({ "version": 1, "title": "clip, edited" });
-    let edited = call(&host, Some(&e2e::access_token(&author)), "PATCH", &format!("/videos/{}", videos[0]), Some(edit));
+    let edited = host.call(Some(&e2e::access_token(&author)), "PATCH", &format!("/videos/{}", videos[0]), Some(edit));
     assert_eq!((edited.status, edited.json()["version"].as_u64()), (200, Some(2)), "{}", edited.text());
     assert_eq!(ids(&settled(&host, None, "GET", &format!("/users/{author}/videos")).json()), videos);
     let upsert = |version: &str| (version.to_owned(), "upsert".to_owned());

@@ -28,21 +28,10 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-fn call(host: &Devhost, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let mut req = host.request(method, path);
-    if let Some(token) = token {
-        req = req.header("authorization", &format!("Bearer {token}"));
-    }
-    match body {
-        Some(body) => req.json(&body),
-        None => req.send(None),
-    }
-}
-
 /// A registered user on `host`: (token, user id, username).
 fn account(host: &Devhost) -> (String, String, String) {
     let username = unique("sr");
-    let reply = call(host, None, "POST", "/auth/register", Some(json!({ "username": username, "password": "search password" })));
+    let reply = host.call(None, "POST", "/auth/register", Some(json!({ "username": username, "password": "search password" })));
     assert_eq!(reply.status, 201, "{}", reply.text());
     let body = reply.json();
     (body["access_token"].as_str().unwrap().to_owned(), body["user"]["id"].as_str().unwrap().to_owned(), username)
@@ -50,19 +39,19 @@ fn account(host: &Devhost) -> (String, String, String) {
 
 fn publish(host: &Devhost, token: &str, owner: &str, title: &str, description: &str, tags: &[&str]) -> Value {
     let body = json!({ "receipt": receipt(owner), "title": title, "description": description, "tags": tags });
-    let reply = call(host, Some(token), "POST", "/videos", Some(body));
+    let reply = host.call(Some(token), "POST", "/videos", Some(body));
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()
 }
 
 fn sync(host: &Devhost) -> Value {
-    let reply = call(host, None, "POST", "/search/sync", None);
+    let reply = host.call(None, "POST", "/search/sync", None);
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()
 }
 
 fn search(host: &Devhost, query: &str) -> Reply {
-    let reply = call(host, None, "GET", &format!("/search?{query}"), None);
+    let reply = host.call(None, "GET", &format!("/search?{query}"), None);
     assert_eq!(reply.status, 200, "{query}: {}", reply.text());
     reply
 }
@@ -72,7 +61,7 @@ fn ids(reply: &Reply) -> Vec<String> {
 }
 
 fn status(host: &Devhost) -> Value {
-    let reply = call(host, None, "GET", "/search/status", None);
+    let reply = host.call(None, "GET", "/search/status", None);
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()
 }
@@ -122,23 +111,23 @@ fn videos_and_users_are_found_highlighted_and_suggested_then_edits_and_deletes_p
     assert_eq!(users["items"][0]["highlight"]["username"], format!("<mark>{username}</mark>"));
 
     let prefix = &word[..word.len() - 2];
-    let suggest = call(host, None, "GET", &format!("/search/suggest?q={}", enc(&format!("rust {prefix}"))), None).json();
+    let suggest = host.call(None, "GET", &format!("/search/suggest?q={}", enc(&format!("rust {prefix}"))), None).json();
     assert_eq!(suggest["suggestions"][0]["text"], rust["title"]);
-    let suggest = call(host, None, "GET", &format!("/search/suggest?q={}&type=user&limit=20", &username[..username.len() - 1]), None).json();
+    let suggest = host.call(None, "GET", &format!("/search/suggest?q={}&type=user&limit=20", &username[..username.len() - 1]), None).json();
     assert!(suggest["suggestions"].as_array().unwrap().contains(&json!({ "text": username, "kind": "user", "id": user })), "{suggest}");
 
     // A repeat is a cache hit until the index changes.
     assert_eq!(search(host, &format!("q={word}")).header("x-cache"), Some("hit"));
     let renamed = unique("okapi");
     let edit = json!({ "version": rust["version"], "title": format!("Rust {renamed} streaming tutorial") });
-    assert_eq!(call(host, Some(&token), "PATCH", &format!("/videos/{rust_id}"), Some(edit)).status, 200);
+    assert_eq!(host.call(Some(&token), "PATCH", &format!("/videos/{rust_id}"), Some(edit)).status, 200);
     sync(host);
     let after = search(host, &format!("q={word}"));
     assert_eq!(after.header("x-cache"), Some("miss"), "the sync moved the index generation");
     assert_eq!(ids(&after), vec![chinese_id.clone()]);
     assert_eq!(ids(&search(host, &format!("q={renamed}"))), vec![rust_id.clone()]);
 
-    assert_eq!(call(host, Some(&token), "DELETE", &format!("/videos/{chinese_id}"), None).status, 204);
+    assert_eq!(host.call(Some(&token), "DELETE", &format!("/videos/{chinese_id}"), None).status, 204);
     // No explicit sync: a search that misses the cache applies pending changes first.
     assert!(ids(&search(host, &format!("q={}", enc(&format!("视频教程 {word}"))))).is_empty());
     let s = status(host);
@@ -156,7 +145,7 @@ fn replayed_older_and_broken_changes_never_regress_and_failures_are_parked() {
     let video = publish(host, &token, &user, &format!("{old} clip"), "", &[]);
     let id = video["id"].as_u64().unwrap().to_string();
     let edit = json!({ "version": 1, "title": format!("{new} clip") });
-    assert_eq!(call(host, Some(&token), "PATCH", &format!("/videos/{id}"), Some(edit)).status, 200);
+    assert_eq!(host.call(Some(&token), "PATCH", &format!("/videos/{id}"), Some(edit)).status, 200);
     sync(host);
     assert_eq!(ids(&search(host, &format!("q={new}"))), vec![id.clone()]);
 
@@ -175,7 +164,7 @@ fn replayed_older_and_broken_changes_never_regress_and_failures_are_parked() {
     assert!(ids(&search(host, &format!("q={old}"))).is_empty());
 
     // Deleted, then an old upsert replayed: it stays deleted.
-    assert_eq!(call(host, Some(&token), "DELETE", &format!("/videos/{id}"), None).status, 204);
+    assert_eq!(host.call(Some(&token), "DELETE", &format!("/videos/{id}"), None).status, 204);
     sync(host);
     services.redis_cli(&["XADD", "feed:changes", "*", "kind", "video", "id", &id, "version", "2", "op", "upsert"]);
     sync(host);
@@ -191,7 +180,7 @@ fn replayed_older_and_broken_changes_never_regress_and_failures_are_parked() {
     for _ in 0..50 {
         sync(host);
         let admin = e2e::admin_token(&user);
-        parked = call(host, Some(&admin), "GET", "/search/parked", None).json();
+        parked = host.call(Some(&admin), "GET", "/search/parked", None).json();
         let mine = parked["items"].as_array().unwrap().iter().filter(|p| p.to_string().contains(&broken)).count();
         if mine == 2 {
             break;
@@ -204,7 +193,7 @@ fn replayed_older_and_broken_changes_never_regress_and_failures_are_parked() {
     assert_eq!(record["failure"]["attempts"], 3);
     assert!(record["failure"]["error"].as_str().unwrap().contains("not valid"), "{record}");
     assert!(status(host)["sync"]["parked"].as_u64().unwrap() >= 2);
-    assert_eq!(call(host, Some(&token), "GET", "/search/parked", None).status, 403, "admins only");
+    assert_eq!(host.call(Some(&token), "GET", "/search/parked", None).status, 403, "admins only");
     services.redis_cli(&["DEL", &format!("video:{broken}")]);
 }
 
@@ -227,12 +216,12 @@ fn reindex_rebuilds_from_the_key_value_store_and_removes_orphans() {
     services.redis_cli(&["DEL", &format!("video:{ghost}")]);
     assert_eq!(ids(&search(host, &format!("q={word}+ghost"))), vec![ghost.to_string()]);
 
-    assert_eq!(call(host, Some(&token), "POST", "/search/reindex", None).status, 403);
+    assert_eq!(host.call(Some(&token), "POST", "/search/reindex", None).status, 403);
     let admin = e2e::admin_token(&user);
     let (mut after, mut indexed, mut removed) = (String::new(), 0, 0);
     loop {
         let path = if after.is_empty() { "/search/reindex".to_owned() } else { format!("/search/reindex?after={}", enc(&after)) };
-        let reply = call(host, Some(&admin), "POST", &path, None);
+        let reply = host.call(Some(&admin), "POST", &path, None);
         assert_eq!(reply.status, 200, "{}", reply.text());
         let body = reply.json();
         indexed += body["indexed"].as_u64().unwrap();
@@ -255,7 +244,7 @@ fn hostile_queries_are_refused_or_searched_as_plain_words() {
     publish(host, &token, &user, &format!("{word} drop table"), "", &[]);
     sync(host);
     let problem = |query: &str, status: u16, code: &str| {
-        let reply = call(host, None, "GET", &format!("/search?{query}"), None);
+        let reply = host.call(None, "GET", &format!("/search?{query}"), None);
         assert_eq!(reply.status, status, "{query}: {}", reply.text());
         assert_eq!(reply.header("content-type"), Some("application/problem+json"));
         assert_eq!(reply.json()["code"], code, "{query}");
@@ -280,7 +269,7 @@ fn hostile_queries_are_refused_or_searched_as_plain_words() {
     }
     assert_eq!(ids(&search(host, &format!("q={}", enc(&format!("{word}' OR 1=1; DROP TABLE --"))))).len(), 0, "every word must match");
     assert_eq!(ids(&search(host, &format!("q={}", enc(&format!("\"{word}\" DROP; TABLE--"))))).len(), 1);
-    assert_eq!(call(host, None, "POST", "/search", None).status, 405);
+    assert_eq!(host.call(None, "POST", "/search", None).status, 405);
 }
 
 /// Devhost with services of its own (the breaker and the engine-query counter are global).
