@@ -494,12 +494,24 @@ impl Devhost {
 
     /// Like [`Devhost::start`], but returns devhost's output if it exits instead.
     pub fn try_start(options: DevhostOptions<'_>) -> Result<Devhost, String> {
+        Self::launch(options, TempDir::new("e2e-devhost"))
+    }
+
+    /// Stops this app and starts it again with `options` on the same state directory (its
+    /// key-value and SQLite files), as restarting `spin up` would; the new one listens on a new
+    /// port.
+    pub fn restart(self, options: DevhostOptions<'_>) -> Devhost {
+        let Devhost { _process, state, .. } = self;
+        drop(_process);
+        Self::launch(options, state).unwrap_or_else(|output| panic!("the app did not start again:\n{output}"))
+    }
+
+    fn launch(options: DevhostOptions<'_>, state: TempDir) -> Result<Devhost, String> {
         let binary = build();
         let services: &Services = match options.services {
             Some(services) => services,
             None => Services::shared(),
         };
-        let state = TempDir::new("e2e-devhost");
         let manifest = root().join(options.manifest);
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");

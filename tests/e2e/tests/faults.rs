@@ -23,14 +23,7 @@ fn start(services: &Services, devhost_only: bool) -> Devhost {
 }
 
 fn call(app: &Devhost, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Reply {
-    let mut req = app.request(method, path);
-    if let Some(token) = token {
-        req = req.header("authorization", &format!("Bearer {token}"));
-    }
-    match body {
-        Some(body) => req.json(body),
-        None => req.send(None),
-    }
+    app.call(token, method, path, body.cloned())
 }
 
 /// Whether `reply` is a 503 problem+json with `code`: what a client may retry.
@@ -312,4 +305,114 @@ fn s3_down_fails_uploads_with_503_while_feed_and_search_keep_working() {
     services.restart_s3();
     let again = call(&app, Some(&token), "POST", "/uploads", Some(&upload));
     assert_eq!(again.status, 201, "the store is back: {}", again.text());
+}
+
+/// Deterministic bytes for an upload.
+fn file(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545f4914f6cdd1d;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Signs `part` of upload `id` and PUTs `bytes` to the store; answers the ETag.
+fn put_part(app: &Devhost, token: &str, id: &str, part: u64, bytes: &[u8]) -> String {
+    let signed = call(app, Some(token), "POST", &format!("/uploads/{id}/parts"), Some(&json!({ "part_numbers": [part] })));
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    let signed = &signed.json()["parts"][0];
+    let mut put = e2e::http("PUT", signed["url"].as_str().unwrap());
+    for (name, value) in signed["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let reply = put.send(Some(bytes));
+    assert_eq!(reply.status, 200, "part {part}: {}", reply.text());
+    reply.header("etag").unwrap().to_owned()
+}
+
+/// Everything stops (the app, then Redis with `kill -9`, then the S3 server) and starts again
+/// on the same data: accounts, sessions, an upload in progress (which then resumes and
+/// completes with the right SHA-256), videos, timelines, follows, likes and danmaku are all
+/// there, and a token revoked before stays revoked.
+#[test]
+fn restarting_the_whole_app_keeps_everything_users_saved() {
+    let services = Services::isolated();
+    let options = || DevhostOptions { services: Some(&services), ..Default::default() };
+    let app = Devhost::start(options());
+    let password = "restart password";
+    let sign_up = |app: &Devhost, name: &str| {
+        let reply = app.call(None, "POST", "/auth/register", Some(json!({ "username": name, "password": password })));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        let body = reply.json();
+        (body["access_token"].as_str().unwrap().to_owned(), body["user"]["id"].as_str().unwrap().to_owned(), reply)
+    };
+    let (author_name, fan_name, gone_name) = (unique("author"), unique("fan"), unique("gone"));
+    let (author, author_id, _) = sign_up(&app, &author_name);
+    let (fan, _, fan_reply) = sign_up(&app, &fan_name);
+    let (gone, _, _) = sign_up(&app, &gone_name);
+    let fan_cookie = format!("refresh_token={}; device_id={}", fan_reply.cookie("refresh_token").unwrap(), fan_reply.cookie("device_id").unwrap());
+    assert_eq!(call(&app, Some(&gone), "POST", "/auth/logout", None).status, 204);
+
+    let published = publish(&app, &author, &author_id, "kept across restarts");
+    assert_eq!(published.status, 201, "{}", published.text());
+    let video = published.json()["id"].as_u64().unwrap();
+    assert_eq!(call(&app, Some(&fan), "PUT", &format!("/users/{author_id}/follow"), None).status / 100, 2);
+    assert_eq!(call(&app, Some(&fan), "PUT", &format!("/videos/{video}/like"), None).status / 100, 2);
+    let danmaku = call(&app, Some(&fan), "POST", &format!("/videos/{video}/danmaku"), Some(&json!({ "time_ms": 1500, "text": "still here" })));
+    assert_eq!(danmaku.status, 201, "{}", danmaku.text());
+
+    const MIB: usize = 1024 * 1024;
+    let data = file(5 * MIB + 4321);
+    let created = call(&app, Some(&author), "POST", "/uploads", Some(&json!({ "filename": "r.mp4", "size": data.len(), "content_type": "video/mp4" })));
+    assert_eq!(created.status, 201, "{}", created.text());
+    let upload = created.json()["id"].as_str().unwrap().to_owned();
+    let part_size = created.json()["part_size"].as_u64().unwrap() as usize;
+    let first = put_part(&app, &author, &upload, 1, &data[..part_size]);
+
+    let app = {
+        let stopped = app;
+        services.kill_redis();
+        services.kill_s3();
+        services.restart_redis();
+        services.restart_s3();
+        stopped.restart(options())
+    };
+
+    let me = call(&app, Some(&author), "GET", "/auth/me", None);
+    assert_eq!(me.status, 200, "the session and its access token survive: {}", me.text());
+    let refreshed = app.request("POST", "/auth/refresh").header("cookie", &fan_cookie).send(None);
+    assert_eq!(refreshed.status, 200, "the refresh token survives: {}", refreshed.text());
+    assert_eq!(call(&app, Some(&gone), "GET", "/auth/me", None).status, 401, "a revoked token stays revoked");
+    let signed_in = app.call(None, "POST", "/auth/login", Some(json!({ "username": fan_name, "password": password })));
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text());
+
+    let record = call(&app, Some(&fan), "GET", &format!("/videos/{video}"), None);
+    assert_eq!(record.status, 200, "{}", record.text());
+    assert_eq!(record.json()["likes"], 1, "{}", record.text());
+    assert_eq!(record.json()["liked"], true, "{}", record.text());
+    assert!(timeline(&app).contains(&video), "the latest timeline");
+    let following = call(&app, Some(&fan), "GET", "/feed/following", None);
+    assert!(following.text().contains(&video.to_string()), "the follow: {}", following.text());
+    let comments = call(&app, None, "GET", &format!("/videos/{video}/danmaku?segment=0"), None);
+    assert!(comments.text().contains("still here"), "{}", comments.text());
+    assert!(call(&app, None, "GET", &format!("/users/{author_id}/videos"), None).text().contains(&video.to_string()));
+
+    let status = call(&app, Some(&author), "GET", &format!("/uploads/{upload}"), None);
+    assert_eq!(status.json()["missing_parts"], json!([2]), "the upload resumes where it was: {}", status.text());
+    let second = put_part(&app, &author, &upload, 2, &data[part_size..]);
+    let parts = json!({ "parts": [{ "part_number": 1, "etag": first }, { "part_number": 2, "etag": second }] });
+    let done = call(&app, Some(&author), "POST", &format!("/uploads/{upload}/complete"), Some(&parts));
+    assert_eq!(done.status, 200, "{}", done.text());
+    let download = call(&app, Some(&author), "GET", &format!("/uploads/{upload}/download"), None).json();
+    let object = e2e::http("GET", download["url"].as_str().unwrap()).send(None);
+    assert_eq!(hex_sha256(&object.body), hex_sha256(&data), "the stored object is the file");
 }
