@@ -272,10 +272,13 @@ fn s3_down_fails_uploads_with_503_while_feed_and_search_keep_working() {
     let app = start(&services, false);
     let user = unique("s3down");
     let token = e2e::access_token(&user);
-    let upload = json!({ "filename": "clip.mp4", "size": 6 * 1024 * 1024, "content_type": "video/mp4" });
+    let data = file(6 * 1024 * 1024);
+    let upload = json!({ "filename": "clip.mp4", "size": data.len(), "content_type": "video/mp4" });
     let created = call(&app, Some(&token), "POST", "/uploads", Some(&upload));
     assert_eq!(created.status, 201, "{}", created.text());
     let id = created.json()["id"].as_str().unwrap().to_owned();
+    let part_size = created.json()["part_size"].as_u64().unwrap() as usize;
+    let first = put_part(&app, &token, &id, 1, &data[..part_size]);
 
     services.kill_s3();
     let complete = json!({ "parts": [{ "part_number": 1, "etag": "\"e\"" }] });
@@ -305,6 +308,16 @@ fn s3_down_fails_uploads_with_503_while_feed_and_search_keep_working() {
     services.restart_s3();
     let again = call(&app, Some(&token), "POST", "/uploads", Some(&upload));
     assert_eq!(again.status, 201, "the store is back: {}", again.text());
+    // The upload interrupted by the outage resumes and completes with the file's bytes.
+    let status = call(&app, Some(&token), "GET", &format!("/uploads/{id}"), None);
+    assert_eq!(status.json()["missing_parts"], json!([2]), "{}", status.text());
+    let second = put_part(&app, &token, &id, 2, &data[part_size..]);
+    let parts = json!({ "parts": [{ "part_number": 1, "etag": first }, { "part_number": 2, "etag": second }] });
+    let done = call(&app, Some(&token), "POST", &format!("/uploads/{id}/complete"), Some(&parts));
+    assert_eq!(done.status, 200, "{}", done.text());
+    let download = call(&app, Some(&token), "GET", &format!("/uploads/{id}/download"), None).json();
+    let object = e2e::http("GET", download["url"].as_str().unwrap()).send(None);
+    assert_eq!(hex_sha256(&object.body), hex_sha256(&data), "the stored object is the file");
 }
 
 /// Deterministic bytes for an upload.
