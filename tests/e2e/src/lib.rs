@@ -461,6 +461,9 @@ pub struct DevhostOptions<'a> {
     /// The test is about devhost itself (its flags, log lines or error texts), so it runs on
     /// devhost even when [`spin_bin`] names a real Spin.
     pub devhost_only: bool,
+    /// The manifest is not this project's app (Spin's conformance tests): it gets none of the
+    /// app's `SPIN_VARIABLE_*` settings, whose names could collide with its own variables.
+    pub foreign_app: bool,
 }
 
 /// The real Spin CLI named by `SPIN_BIN`, which then runs the app (`spin up`) in place of
@@ -478,6 +481,7 @@ impl Default for DevhostOptions<'_> {
             args: Vec::new(),
             services: None,
             devhost_only: false,
+            foreign_app: false,
         }
     }
 }
@@ -528,7 +532,7 @@ impl Devhost {
             }
         };
         command
-            .envs(services.env())
+            .envs(if options.foreign_app { Vec::new() } else { services.env() })
             .envs(options.env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

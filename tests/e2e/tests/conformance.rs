@@ -101,6 +101,7 @@ fn run(name: &str) {
     std::fs::write(&manifest, fill(&read(&dir.join("spin.toml")))).unwrap();
     let devhost = Devhost::start(DevhostOptions {
         manifest: manifest.to_str().expect("UTF-8 temp dir"),
+        foreign_app: true,
         ..Default::default()
     });
 

@@ -25,6 +25,7 @@ fn options(extra: &[(&str, &str)], args: &[&str]) -> DevhostOptions<'static> {
         args: args.iter().map(|s| s.to_string()).collect(),
         services: None,
         devhost_only: true,
+        foreign_app: false,
     }
 }
 
