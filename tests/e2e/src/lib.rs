@@ -401,6 +401,20 @@ pub fn wrk(app: &Devhost, dir: &TempDir, label: &str, connections: u32, script: 
     );
 }
 
+/// `len` pseudo-random bytes from `seed` (xorshift): the same file every run, for uploads whose
+/// stored bytes a test compares.
+pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// The session-store incarnation every test Redis starts with ([`Services::seed_incarnation`]).
 pub const TEST_INCARNATION: &str = "e2e";
 

@@ -322,15 +322,7 @@ fn s3_down_fails_uploads_with_503_while_feed_and_search_keep_working() {
 
 /// Deterministic bytes for an upload.
 fn file(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545f4914f6cdd1d;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    e2e::seeded_bytes(0x2545f4914f6cdd1d, len)
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

@@ -36,20 +36,9 @@ fn user() -> String {
 
 /// Deterministic pseudo-random bytes.
 fn file(len: usize) -> Vec<u8> {
-    seeded_file(0x9e3779b97f4a7c15, len)
+    e2e::seeded_bytes(0x9e3779b97f4a7c15, len)
 }
 
-fn seeded_file(seed: u64, len: usize) -> Vec<u8> {
-    let mut x: u64 = seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn hex_sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -260,7 +249,7 @@ fn range<'a>(data: &'a [u8], challenge: &Value) -> &'a [u8] {
 
 #[test]
 fn instant_upload_needs_the_bytes_not_just_the_hash() {
-    let data = seeded_file(42, 300 * 1024 + 5);
+    let data = e2e::seeded_bytes(42, 300 * 1024 + 5);
     let original = upload_whole(&user(), &data, "original.mp4");
     let key = original["upload"]["key"].as_str().unwrap();
 
@@ -288,7 +277,7 @@ fn instant_upload_needs_the_bytes_not_just_the_hash() {
     assert_eq!(hex_sha(&e2e::http("GET", download["url"].as_str().unwrap()).send(None).body), hex_sha(&data));
 
     // A file nobody stored gets a challenge too, and the same refusal: nothing is revealed.
-    let unknown = seeded_file(7, 1000);
+    let unknown = e2e::seeded_bytes(7, 1000);
     let probe = challenge(&other, &unknown);
     let none = answer(&other, &probe, range(&unknown, &probe));
     assert_eq!((none.status, none.json()["code"].as_str()), (403, Some("challenge-failed")));
@@ -321,7 +310,7 @@ fn pairs(fields: &Value) -> Vec<(String, String)> {
 #[test]
 fn covers_upload_by_form_policy_within_its_rules() {
     let token = user();
-    let cover = seeded_file(3, 20_000);
+    let cover = e2e::seeded_bytes(3, 20_000);
     let ask = |size: usize, content_type: &str| call(&token, "POST", "/uploads/form", Some(json!({ "filename": "cover.png", "size": size, "content_type": content_type })));
     let granted = ask(cover.len(), "image/png");
     assert_eq!(granted.status, 200, "{}", granted.text());
@@ -331,7 +320,7 @@ fn covers_upload_by_form_policy_within_its_rules() {
     let fields = pairs(&granted["fields"]);
     let url = granted["url"].as_str().unwrap();
 
-    let too_long = post_form(url, &fields, &seeded_file(3, 20_001));
+    let too_long = post_form(url, &fields, &e2e::seeded_bytes(3, 20_001));
     assert_eq!(too_long.status, 400, "content-length-range: {}", too_long.text());
     let mut retyped = fields.clone();
     retyped.iter_mut().find(|(k, _)| k == "Content-Type").unwrap().1 = "text/html".into();
@@ -357,7 +346,7 @@ fn covers_upload_by_form_policy_within_its_rules() {
 #[test]
 fn uppy_routes_speak_companions_shapes() {
     let token = user();
-    let data = seeded_file(11, 5 * MIB + 4321);
+    let data = e2e::seeded_bytes(11, 5 * MIB + 4321);
     let created = call(&token, "POST", "/uploads/s3/multipart", Some(json!({ "filename": "uppy.mp4", "type": "video/mp4", "metadata": { "name": "uppy.mp4" } })));
     assert_eq!(created.status, 200, "{}", created.text());
     let created = created.json();
