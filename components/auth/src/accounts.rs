@@ -107,8 +107,9 @@ pub fn check_password(password: &str, username: &str) -> Result<(), Problem> {
 pub fn display_name(raw: Option<&str>, username: &str) -> Result<String, Problem> {
     let name = raw.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(username);
     if name.chars().count() > DISPLAY_NAME_MAX || name.chars().any(char::is_control) {
-        return Err(Problem::bad_request("invalid-display-name", "a display name is 1 to 64 printable characters")
-            .with("field", "display_name"));
+        return Err(
+            Problem::bad_request("invalid-display-name", "a display name is 1 to 64 printable characters").with("field", "display_name")
+        );
     }
     Ok(name.to_owned())
 }

@@ -11,8 +11,7 @@ pub mod sessions;
 pub mod settings;
 
 use edge_auth::{
-    epoch_key, Issuer, KeySet, Principal, Session, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, INCARNATION_KEY,
-    REVOCATION_MARKER_TTL_SECS,
+    epoch_key, Issuer, KeySet, Principal, Session, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, INCARNATION_KEY, REVOCATION_MARKER_TTL_SECS,
 };
 use edge_http::{json_body, json_response, no_content, Problem, Request, Response, Router};
 use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
@@ -235,7 +234,8 @@ impl Auth {
         let client_key = format!("auth:fail:client:{client}");
         let attempt = edge_http::random_id();
         let window_ms = self.settings.failure_window_secs()? * 1000;
-        let limits = [(account_key.as_str(), self.settings.max_failures()?), (client_key.as_str(), self.settings.max_failures_per_client()?)];
+        let limits =
+            [(account_key.as_str(), self.settings.max_failures()?), (client_key.as_str(), self.settings.max_failures_per_client()?)];
         if let Decision::Limited { retry_after } = self.redis()?.limit(&limits, window_ms, &attempt)? {
             return Err(Problem::too_many_requests(
                 "too-many-attempts",
@@ -366,7 +366,10 @@ impl Auth {
                     "security: refresh token reuse for session {} of user {user_id} (generation {} presented, {generation} current); session revoked",
                     token.sid, token.generation
                 );
-                return refused("refresh-token-reused", "this refresh token was already used; the session is revoked for safety, sign in again");
+                return refused(
+                    "refresh-token-reused",
+                    "this refresh token was already used; the session is revoked for safety, sign in again",
+                );
             }
             "revoked" => return refused("session-revoked", "this session was signed out; sign in again"),
             "device" => return refused("device-mismatch", "this refresh token belongs to another device; sign in again"),

@@ -109,10 +109,8 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
         let value = match (self.get)(name).filter(|v| !v.trim().is_empty()) {
             None => default,
             Some(raw) => {
-                let value: u64 = raw
-                    .trim()
-                    .parse()
-                    .map_err(|_| Problem::misconfigured(format!("{name} must be a whole number, got {raw:?}")))?;
+                let value: u64 =
+                    raw.trim().parse().map_err(|_| Problem::misconfigured(format!("{name} must be a whole number, got {raw:?}")))?;
                 if !range.contains(&value) {
                     return Err(Problem::misconfigured(format!("{name} must be between {} and {}", range.start(), range.end())));
                 }

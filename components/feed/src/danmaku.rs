@@ -110,12 +110,11 @@ impl PostDanmaku {
         }
         let text = clean_text(&self.text, blocklist)?;
         let color = match &self.color {
-            Some(c) if c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Some(c.to_ascii_lowercase())
-            }
+            Some(c) if c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit()) => Some(c.to_ascii_lowercase()),
             Some(_) => {
-                return Err(Problem::bad_request("invalid-color", "color must be #rrggbb in hex, for example #ffcc00")
-                    .with("field", "color"))
+                return Err(
+                    Problem::bad_request("invalid-color", "color must be #rrggbb in hex, for example #ffcc00").with("field", "color")
+                )
             }
             None => None,
         };
@@ -123,10 +122,7 @@ impl PostDanmaku {
             None | Some("scroll") => Mode::Scroll,
             Some("top") => Mode::Top,
             Some("bottom") => Mode::Bottom,
-            Some(_) => {
-                return Err(Problem::bad_request("invalid-mode", "mode must be scroll, top or bottom")
-                    .with("field", "mode"))
-            }
+            Some(_) => return Err(Problem::bad_request("invalid-mode", "mode must be scroll, top or bottom").with("field", "mode")),
         };
         Ok(Checked { time_ms: self.time_ms, text, color, mode })
     }
@@ -156,8 +152,7 @@ pub fn clean_text(raw: &str, blocklist: &[String]) -> Result<String, Problem> {
     let normalized = normalize(text, true);
     // An empty entry would match everything; parse_blocklist never returns one.
     if blocklist.iter().any(|entry| !entry.is_empty() && normalized.contains(entry.as_str())) {
-        return Err(Problem::bad_request("blocked-content", "the text contains words that are not allowed here")
-            .with("field", "text"));
+        return Err(Problem::bad_request("blocked-content", "the text contains words that are not allowed here").with("field", "text"));
     }
     Ok(text.to_owned())
 }
@@ -314,10 +309,10 @@ mod tests {
             item(5, 1_200, "u1", "NICE!"),
             item(3, 1_900, "u2", "nice"),
             item(8, 1_100, "u3", "ｎｉｃｅ"),
-            item(4, 2_100, "u4", "nice"),   // next window
-            item(2, 1_300, "u5", "hello"),  // alone
+            item(4, 2_100, "u4", "nice"),  // next window
+            item(2, 1_300, "u5", "hello"), // alone
             item(1, 1_500, "u6", "???"),
-            item(7, 1_600, "u7", "!!!"),    // not a repeat of ???
+            item(7, 1_600, "u7", "!!!"), // not a repeat of ???
         ];
         let merged = merge(items.clone(), 1_000, 3);
         let summary: Vec<_> = merged.iter().map(|m| (m.id, m.time_ms, m.text.as_str(), m.user.as_deref(), m.count)).collect();

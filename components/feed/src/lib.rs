@@ -235,12 +235,26 @@ impl Feed {
                 .with("field", "receipt")
         })?;
         let upload_id = receipt.upload_id.clone();
-        let object = UploadedObject { owner: receipt.owner, key: receipt.key, size: receipt.size, content_type: receipt.content_type, sha256: receipt.sha256 };
+        let object = UploadedObject {
+            owner: receipt.owner,
+            key: receipt.key,
+            size: receipt.size,
+            content_type: receipt.content_type,
+            sha256: receipt.sha256,
+        };
         let mut video = Video::create(0, &author, &body, object)?;
         video.updated_at = now_ms();
         let json = serde_json::to_string(&video).unwrap_or_default();
-        let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
-        let keys = [store::LAST_ID.to_owned(), format!("feed:receipt:{upload_id}"), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned(), store::BUILT.to_owned()];
+        let rest =
+            store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
+        let keys = [
+            store::LAST_ID.to_owned(),
+            format!("feed:receipt:{upload_id}"),
+            store::LATEST.to_owned(),
+            store::author_key(&author),
+            store::CHANGES.to_owned(),
+            store::BUILT.to_owned(),
+        ];
         let reply = built(self.redis.eval(store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?)?;
         let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
             Some(id) if id > 0 => id as u64,
@@ -257,7 +271,11 @@ impl Feed {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let caller = self.caller.as_ref().map(|p| p.user_id.as_str()).unwrap_or("");
         let shard = ranking::like_shard(caller, LIKE_SHARDS);
-        let reply = built(self.redis.eval(store::VIDEO, &[store::video_key(id).as_str(), store::BUILT], vec![arg(id), arg(u64::from(LIKE_SHARDS)), arg(caller), arg(u64::from(shard))])?)?;
+        let reply = built(self.redis.eval(
+            store::VIDEO,
+            &[store::video_key(id).as_str(), store::BUILT],
+            vec![arg(id), arg(u64::from(LIKE_SHARDS)), arg(caller), arg(u64::from(shard))],
+        )?)?;
         let video = reply.first().and_then(text).and_then(|json| parse_video(&json)).ok_or_else(no_video)?;
         let count = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
         let mut view = serde_json::to_value(&video).unwrap_or_default();
@@ -277,7 +295,10 @@ impl Feed {
         let key = edge_spin::variable("upload_receipt_key")?;
         let expires_at = now_ms() + PLAY_TICKET_MS;
         let ticket = PlayTicket { key: video.object_key, expires_at }.sign(key.as_bytes());
-        Ok(json_response(StatusCode::OK, &json!({ "url": format!("/uploads/play?ticket={ticket}"), "content_type": video.content_type, "expires_at": expires_at })))
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "url": format!("/uploads/play?ticket={ticket}"), "content_type": video.content_type, "expires_at": expires_at }),
+        ))
     }
 
     fn update(&self, request: &Request, params: &Params) -> Result<Response, Problem> {
@@ -293,15 +314,22 @@ impl Feed {
             return Ok(json_response(StatusCode::OK, &video));
         }
         let json = serde_json::to_string(&video).unwrap_or_default();
-        let reply = built(self.redis.eval(store::UPDATE, &[store::video_key(id).as_str(), store::CHANGES, store::BUILT], vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)])?)?;
+        let reply = built(self.redis.eval(
+            store::UPDATE,
+            &[store::video_key(id).as_str(), store::CHANGES, store::BUILT],
+            vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)],
+        )?)?;
         match reply.first().and_then(text).as_deref() {
             Some("ok") => {}
             Some("missing") => return Err(no_video()),
             Some("not-owner") => return Err(Problem::forbidden("not-your-video", "only the author can edit this video")),
             Some(other) => {
                 let current: u64 = other.strip_prefix("conflict:").and_then(|v| v.parse().ok()).unwrap_or(0);
-                return Err(Problem::conflict("version-conflict", "the video was edited since you read it; fetch it again and reapply your edit")
-                    .with("version", current));
+                return Err(Problem::conflict(
+                    "version-conflict",
+                    "the video was edited since you read it; fetch it again and reapply your edit",
+                )
+                .with("version", current));
             }
             None => return Err(Problem::misconfigured("the update script answered nothing")),
         }
@@ -312,7 +340,13 @@ impl Feed {
     fn delete(&self, params: &Params) -> Result<Response, Problem> {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let author = self.caller()?.user_id.clone();
-        let keys = [store::video_key(id), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned(), store::BUILT.to_owned()];
+        let keys = [
+            store::video_key(id),
+            store::LATEST.to_owned(),
+            store::author_key(&author),
+            store::CHANGES.to_owned(),
+            store::BUILT.to_owned(),
+        ];
         let reply = built(self.redis.eval(store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?)?;
         match reply.first().and_then(text).as_deref() {
             Some("ok") => {
@@ -330,7 +364,8 @@ impl Feed {
         let shard = format!("likes:{id}:{}", ranking::like_shard(&user, LIKE_SHARDS));
         let bucket = ranking::bucket_key(ranking::bucket(now_ms()));
         let op = if like { "like" } else { "unlike" };
-        let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(u64::from(LIKE_SHARDS))];
+        let args =
+            vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(u64::from(LIKE_SHARDS))];
         let reply = built(self.redis.eval(store::LIKE, &[&store::video_key(id), &shard, &bucket, store::BUILT], args)?)?;
         match reply.first().and_then(int) {
             Some(likes) if likes >= 0 => Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes }))),
@@ -362,9 +397,15 @@ impl Feed {
         let user = self.caller()?.user_id.clone();
         let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
         let per_10s = number("danmaku_per_ten_seconds", 10)?;
-        if let Decision::Limited { retry_after } = self.redis.limit(&[(&format!("dm:rate:{user}"), per_10s)], 10_000, &edge_http::random_id())? {
-            return Err(Problem::too_many_requests("danmaku-rate-limited", format!("at most {per_10s} danmaku per 10 seconds (danmaku_per_ten_seconds)"), retry_after)
-                .with("limit", per_10s));
+        if let Decision::Limited { retry_after } =
+            self.redis.limit(&[(&format!("dm:rate:{user}"), per_10s)], 10_000, &edge_http::random_id())?
+        {
+            return Err(Problem::too_many_requests(
+                "danmaku-rate-limited",
+                format!("at most {per_10s} danmaku per 10 seconds (danmaku_per_ten_seconds)"),
+                retry_after,
+            )
+            .with("limit", per_10s));
         }
         let repeat_secs = number("danmaku_repeat_secs", 30)?.max(1);
         let time_ms = checked.time_ms;
@@ -372,15 +413,25 @@ impl Feed {
         let mut item = checked.into_danmaku(0, user, now_ms());
         let json = serde_json::to_string(&item).unwrap_or_default();
         let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("danmaku must serialise with the id first"))?;
-        let keys = [store::video_key(id), repeat_key, format!("dm:seq:{id}"), format!("dm:{id}:{}", danmaku::segment(time_ms)), format!("dm:recent:{id}"), store::BUILT.to_owned()];
+        let keys = [
+            store::video_key(id),
+            repeat_key,
+            format!("dm:seq:{id}"),
+            format!("dm:{id}:{}", danmaku::segment(time_ms)),
+            format!("dm:recent:{id}"),
+            store::BUILT.to_owned(),
+        ];
         let reply = built(self.redis.eval(store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?)?;
         match reply.first().and_then(int) {
             Some(n) if n > 0 => {
                 item.id = n as u64;
                 Ok(json_response(StatusCode::CREATED, &item))
             }
-            Some(0) => Err(Problem::conflict("repeated-danmaku", format!("you sent the same text in the last {repeat_secs} seconds (danmaku_repeat_secs)"))
-                .with("limit", repeat_secs)),
+            Some(0) => Err(Problem::conflict(
+                "repeated-danmaku",
+                format!("you sent the same text in the last {repeat_secs} seconds (danmaku_repeat_secs)"),
+            )
+            .with("limit", repeat_secs)),
             _ => Err(no_video()),
         }
     }
@@ -399,11 +450,18 @@ impl Feed {
             _ => {
                 return Err(Problem::bad_request(
                     "invalid-query",
-                    format!("ask for one playback minute (segment=0..{}) or what came after an id (after=<id>)", danmaku::MAX_TIME_MS / danmaku::SEGMENT_MS),
+                    format!(
+                        "ask for one playback minute (segment=0..{}) or what came after an id (after=<id>)",
+                        danmaku::MAX_TIME_MS / danmaku::SEGMENT_MS
+                    ),
                 ))
             }
         };
-        let reply = built(self.redis.eval(store::READ_DANMAKU, &[&store::video_key(id), &set, store::BUILT], vec![arg(min), arg(max), arg(limit)])?)?;
+        let reply = built(self.redis.eval(
+            store::READ_DANMAKU,
+            &[&store::video_key(id), &set, store::BUILT],
+            vec![arg(min), arg(max), arg(limit)],
+        )?)?;
         if reply.first().and_then(text).as_deref() != Some("ok") {
             return Err(no_video());
         }
@@ -443,7 +501,11 @@ impl Feed {
     fn following(&self, request: &Request) -> Result<Response, Problem> {
         let user = self.caller()?.user_id.clone();
         let (bound, limit) = Self::page_args(request)?;
-        let reply = built(self.redis.eval(store::FOLLOWING, &[&store::follows_key(&user), store::BUILT], vec![arg(bound), arg(limit as u64), arg(FOLLOWING_FANOUT)])?)?;
+        let reply = built(self.redis.eval(
+            store::FOLLOWING,
+            &[&store::follows_key(&user), store::BUILT],
+            vec![arg(bound), arg(limit as u64), arg(FOLLOWING_FANOUT)],
+        )?)?;
         Ok(Self::page(&reply, limit))
     }
 
@@ -567,7 +629,9 @@ impl Feed {
         }
         let followed = self.redis.eval(store::FOLLOW, &[&key], vec![arg(target), arg(now_ms()), arg(MAX_FOLLOWS)])?;
         if followed.first().and_then(int) != Some(1) {
-            return Err(Problem::bad_request("too-many-follows", format!("you can follow at most {MAX_FOLLOWS} users")).with("limit", MAX_FOLLOWS));
+            return Err(
+                Problem::bad_request("too-many-follows", format!("you can follow at most {MAX_FOLLOWS} users")).with("limit", MAX_FOLLOWS)
+            );
         }
         Ok(no_content())
     }

@@ -165,9 +165,19 @@ mod tests {
 
     #[test]
     fn only_canonical_video_keys_are_listed() {
-        let keys: Vec<String> = ["video:12", "video:012", "video:x", "video:", "user:5", "videos:3", "search:cache:video:1", "video:9007199254740992", "video:9007199254740991"]
-            .map(str::to_owned)
-            .into();
+        let keys: Vec<String> = [
+            "video:12",
+            "video:012",
+            "video:x",
+            "video:",
+            "user:5",
+            "videos:3",
+            "search:cache:video:1",
+            "video:9007199254740992",
+            "video:9007199254740991",
+        ]
+        .map(str::to_owned)
+        .into();
         assert_eq!(video_ids(&keys), [12, ids::MAX_ID]);
     }
 

@@ -104,8 +104,7 @@ impl Video {
     /// `created_at` is the id's timestamp, so ordering by id and by creation time agree.
     pub fn create(id: u64, author: &str, request: &CreateVideo, object: UploadedObject) -> Result<Video, Problem> {
         if object.owner != author {
-            return Err(Problem::forbidden("receipt-not-yours", "this receipt is for another user's upload")
-                .with("field", "receipt"));
+            return Err(Problem::forbidden("receipt-not-yours", "this receipt is for another user's upload").with("field", "receipt"));
         }
         let title = clean_title(&request.title)?;
         let description = clean_description(request.description.as_deref().unwrap_or(""))?;
@@ -240,12 +239,11 @@ pub fn check_cover_key(key: &str, owner: &str) -> Result<(), Problem> {
         .iter()
         .find_map(|prefix| key.strip_prefix(prefix))
         .and_then(|rest| rest.strip_prefix(owner)?.strip_prefix('/'));
-    let lower_alnum = |s: &str, hex: bool| {
-        s.bytes().all(|b| b.is_ascii_digit() || if hex { (b'a'..=b'f').contains(&b) } else { b.is_ascii_lowercase() })
-    };
-    let valid = file.and_then(|f| f.split_once('.')).is_some_and(|(name, ext)| {
-        name.len() == 32 && lower_alnum(name, true) && (1..=8).contains(&ext.len()) && lower_alnum(ext, false)
-    });
+    let lower_alnum =
+        |s: &str, hex: bool| s.bytes().all(|b| b.is_ascii_digit() || if hex { (b'a'..=b'f').contains(&b) } else { b.is_ascii_lowercase() });
+    let valid = file
+        .and_then(|f| f.split_once('.'))
+        .is_some_and(|(name, ext)| name.len() == 32 && lower_alnum(name, true) && (1..=8).contains(&ext.len()) && lower_alnum(ext, false));
     if !valid {
         return Err(Problem::bad_request(
             "invalid-cover-key",

@@ -23,8 +23,14 @@ use crate::text::Term;
 /// whole query is one of the tags.
 const SEARCH_FIELDS: [&str; 4] = ["title^3", "tags^2", "username^2", "description"];
 /// The `search_as_you_type` subfields a suggestion matches.
-const SUGGEST_FIELDS: [&str; 6] =
-    ["title.suggest", "title.suggest._2gram", "title.suggest._3gram", "username.suggest", "username.suggest._2gram", "username.suggest._3gram"];
+const SUGGEST_FIELDS: [&str; 6] = [
+    "title.suggest",
+    "title.suggest._2gram",
+    "title.suggest._3gram",
+    "username.suggest",
+    "username.suggest._2gram",
+    "username.suggest._3gram",
+];
 /// Fields Elasticsearch highlights, under the names [`Hit::highlight`] uses.
 const HIGHLIGHTED: [&str; 3] = ["title", "description", "username"];
 /// Most characters of an Elasticsearch error kept in a message.
@@ -76,7 +82,13 @@ impl Elastic {
     }
 
     /// The HTTP request for `method` `path` with `body`.
-    fn request(&self, method: Method, path: &str, content_type: &'static str, body: Vec<u8>) -> Result<http::Request<Vec<u8>>, EngineError> {
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<http::Request<Vec<u8>>, EngineError> {
         let mut builder = http::Request::builder().method(method).uri(format!("{}{path}", self.base)).header(CONTENT_TYPE, content_type);
         if let Some(auth) = &self.auth {
             builder = builder.header(AUTHORIZATION, auth.clone());
@@ -85,7 +97,14 @@ impl Elastic {
     }
 
     /// Sends one request: the only I/O of this backend.
-    async fn exchange(&self, what: &str, method: Method, path: &str, content_type: &'static str, body: String) -> Result<(StatusCode, Vec<u8>), EngineError> {
+    async fn exchange(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        content_type: &'static str,
+        body: String,
+    ) -> Result<(StatusCode, Vec<u8>), EngineError> {
         let request = self.request(method, path, content_type, body.into_bytes())?;
         let response: http::Response<Vec<u8>> =
             spin_sdk::http::send(request).await.map_err(|e| EngineError(format!("Elasticsearch {what} failed: {e}")))?;
@@ -277,7 +296,8 @@ fn answer(what: &str, status: StatusCode, body: &[u8]) -> Result<Value, EngineEr
     if !status.is_success() {
         return Err(EngineError(format!("Elasticsearch {what} answered HTTP {}: {}", status.as_u16(), error_detail(body))));
     }
-    serde_json::from_slice(body).map_err(|e| EngineError(format!("Elasticsearch {what} answered HTTP {} with invalid JSON: {e}", status.as_u16())))
+    serde_json::from_slice(body)
+        .map_err(|e| EngineError(format!("Elasticsearch {what} answered HTTP {} with invalid JSON: {e}", status.as_u16())))
 }
 
 /// `type: reason` of an Elasticsearch error body, or the start of a body that is not one.
@@ -328,7 +348,8 @@ fn parse_search(status: StatusCode, body: &[u8], limit: usize) -> Result<Page, E
         }
         // `_score` is null when sorting by date.
         let score = hit["_score"].as_f64().unwrap_or(0.0);
-        let item = serde_json::value::to_raw_value(&hit["_source"]["item"]).map_err(|e| EngineError(format!("Elasticsearch search answer: {e}")))?;
+        let item = serde_json::value::to_raw_value(&hit["_source"]["item"])
+            .map_err(|e| EngineError(format!("Elasticsearch search answer: {e}")))?;
         page.hits.push(Hit { kind, id, score, highlight, item });
     }
     Ok(page)
@@ -391,7 +412,17 @@ mod tests {
 
     fn query(terms: &[&str]) -> SearchQuery {
         let terms = terms.iter().map(|t| Term::Word((*t).to_owned())).collect();
-        SearchQuery { terms, kind: None, tags: vec![], author: None, from_ms: None, to_ms: None, sort: Sort::Relevance, limit: 20, offset: 0 }
+        SearchQuery {
+            terms,
+            kind: None,
+            tags: vec![],
+            author: None,
+            from_ms: None,
+            to_ms: None,
+            sort: Sort::Relevance,
+            limit: 20,
+            offset: 0,
+        }
     }
 
     fn ok(body: Value) -> (StatusCode, Vec<u8>) {
@@ -507,26 +538,38 @@ mod tests {
     #[test]
     fn bulk_indexes_documents_and_tombstones_with_external_versions() {
         let (title, item) = ("Cats\n\"live\"".to_owned(), json!({ "id": "7" }));
-        let video = Doc { live: true, author: "u1".into(), created_at: 1000, title, tags: vec!["pets".into()], item, ..Doc::tombstone(Kind::Video, "7", 3) };
+        let video = Doc {
+            live: true,
+            author: "u1".into(),
+            created_at: 1000,
+            title,
+            tags: vec!["pets".into()],
+            item,
+            ..Doc::tombstone(Kind::Video, "7", 3)
+        };
         let docs = [video, Doc::tombstone(Kind::User, "u9", 4)];
         let body = bulk_body("videos", &docs, true);
         assert!(body.ends_with('\n'));
         let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines, [
-            json!({ "index": { "_index": "videos", "_id": "video:7", "version": 3, "version_type": "external_gte" } }),
-            json!({ "key": "video:7", "kind": "video", "live": true, "author": "u1", "created_at": 1000, "tags": ["pets"],
+        assert_eq!(
+            lines,
+            [
+                json!({ "index": { "_index": "videos", "_id": "video:7", "version": 3, "version_type": "external_gte" } }),
+                json!({ "key": "video:7", "kind": "video", "live": true, "author": "u1", "created_at": 1000, "tags": ["pets"],
                     "version": 3, "title": "Cats\n\"live\"", "description": "", "username": "", "item": { "id": "7" } }),
-            json!({ "index": { "_index": "videos", "_id": "user:u9", "version": 4, "version_type": "external_gte" } }),
-            json!({ "key": "user:u9", "kind": "user", "live": false, "author": "", "created_at": 0, "tags": [],
+                json!({ "index": { "_index": "videos", "_id": "user:u9", "version": 4, "version_type": "external_gte" } }),
+                json!({ "key": "user:u9", "kind": "user", "live": false, "author": "", "created_at": 0, "tags": [],
                     "version": 4, "title": "", "description": "", "username": "", "item": null }),
-        ]);
+            ]
+        );
         assert!(bulk_body("videos", &docs, false).contains(r#""version_type":"external""#));
     }
 
     #[test]
     fn index_maps_every_bulk_field() {
         let properties = index_body()["mappings"]["properties"].clone();
-        let source: Value = serde_json::from_str(bulk_body("i", &[Doc::tombstone(Kind::Video, "1", 1)], false).lines().nth(1).unwrap()).unwrap();
+        let source: Value =
+            serde_json::from_str(bulk_body("i", &[Doc::tombstone(Kind::Video, "1", 1)], false).lines().nth(1).unwrap()).unwrap();
         assert!(properties.as_object().unwrap().keys().eq(source.as_object().unwrap().keys()));
         assert_eq!(properties["item"], json!({ "type": "object", "enabled": false }));
         assert_eq!(properties["title"]["analyzer"], "cjk");
@@ -562,7 +605,10 @@ mod tests {
         assert_eq!(page.hits.len(), 2);
         let first = &page.hits[0];
         assert_eq!((first.kind, first.id.as_str(), first.score, first.item.get()), (Kind::Video, "42", 1.25, r#"{"id":"42"}"#));
-        assert_eq!(Value::Object(first.highlight.clone()), json!({ "title": "<mark>Rust</mark> &amp; cats", "description": "… learn <mark>rust</mark>" }));
+        assert_eq!(
+            Value::Object(first.highlight.clone()),
+            json!({ "title": "<mark>Rust</mark> &amp; cats", "description": "… learn <mark>rust</mark>" })
+        );
         assert_eq!((page.hits[1].kind, page.hits[1].score, page.hits[1].highlight.len()), (Kind::User, 0.0, 0));
         assert!(!parse_search(status, &body, 3).unwrap().more);
         let (status, odd) = ok(json!({ "hits": { "hits": [{ "_id": "channel:1" }] } }));

@@ -95,7 +95,12 @@ mod tests {
 
     #[test]
     fn matches_words_and_cjk_with_filters_and_paging() {
-        let recent = vec![doc(4, "Rust 入门教程", &["rust"]), doc(3, "Cats", &[]), doc(2, "rusty bikes", &["bike"]), doc(1, "rust again", &["rust"])];
+        let recent = vec![
+            doc(4, "Rust 入门教程", &["rust"]),
+            doc(3, "Cats", &[]),
+            doc(2, "rusty bikes", &["bike"]),
+            doc(1, "rust again", &["rust"]),
+        ];
         let q = |s: &str| SearchQuery::parse(serde_urlencoded::from_str::<RawSearch>(s).unwrap()).unwrap();
         let ids = |p: Page| p.hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
         assert_eq!(ids(search(&recent, &q("q=rust"))), vec!["4", "2", "1"]);

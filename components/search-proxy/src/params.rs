@@ -209,7 +209,8 @@ impl SearchQuery {
         tags.sort();
         tags.dedup();
         let author = match raw.author.as_deref() {
-            Some(a) if !a.trim().is_empty() => Some(a.trim().to_owned()).filter(|a| a.len() <= FILTER_MAX_BYTES && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')),
+            Some(a) if !a.trim().is_empty() => Some(a.trim().to_owned())
+                .filter(|a| a.len() <= FILTER_MAX_BYTES && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')),
             _ => None,
         };
         if raw.author.as_deref().is_some_and(|a| !a.trim().is_empty()) && author.is_none() {
@@ -310,7 +311,8 @@ fn decode_cursor(cursor: &str) -> Result<usize, Problem> {
         .filter(|n| !n.is_empty() && n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| {
-            Problem::bad_request("invalid-cursor", "cursor must be a value returned as next_cursor; omit it for the first page").with("field", "cursor")
+            Problem::bad_request("invalid-cursor", "cursor must be a value returned as next_cursor; omit it for the first page")
+                .with("field", "cursor")
         })
 }
 

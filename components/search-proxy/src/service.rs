@@ -83,7 +83,9 @@ impl Backend {
             "elasticsearch" | "opensearch" => {
                 let url = edge_spin::variable("search_url")?;
                 let index = spin_sdk::variables::get("search_index").ok().filter(|i| !i.is_empty()).unwrap_or_else(|| "video-edge".into());
-                Elastic::new(&url, &index).map(Backend::Elastic).map_err(|e| Problem::misconfigured(format!("search_url or search_index: {e}")))
+                Elastic::new(&url, &index)
+                    .map(Backend::Elastic)
+                    .map_err(|e| Problem::misconfigured(format!("search_url or search_index: {e}")))
             }
             other => Err(Problem::misconfigured(format!("search_backend {other:?} is unknown: use sqlite or elasticsearch"))),
         }
@@ -272,7 +274,8 @@ impl Search {
         let lock = cache::lock_key(&hash);
         let token = edge_http::random_id();
         let (entry_generation, fresh_until) = entry.as_ref().map_or((-1, 0), |e| (e.generation as i64, e.fresh_until));
-        let keys = [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, lock.as_str(), sync::STREAM, sync::RETRY, cache::EXPIRY_INDEX];
+        let keys =
+            [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, lock.as_str(), sync::STREAM, sync::RETRY, cache::EXPIRY_INDEX];
         let args = vec![arg(entry_generation), arg(fresh_until), arg(started), arg(token.as_str()), arg(cache::LOCK_MS), arg(sync::GROUP)];
         let reply = self.redis.eval(cache::START, &keys, args)?;
         let breaker = Breaker { open_until: number_at(&reply, 1).filter(|&t| t > 0), failures: number_at(&reply, 2).unwrap_or(0) };
@@ -330,9 +333,21 @@ impl Search {
 
     /// Computes an answer with the engine (after applying pending changes), caches it, and
     /// releases the lock.
-    async fn compute(&self, ask: &Ask, state: &State, sync_first: bool, probing: bool, lock: &str, token: &str) -> Result<Response, EngineError> {
+    async fn compute(
+        &self,
+        ask: &Ask,
+        state: &State,
+        sync_first: bool,
+        probing: bool,
+        lock: &str,
+        token: &str,
+    ) -> Result<Response, EngineError> {
         let (engine, settings) = (self.engine().map_err(pass_failed)?, self.settings().map_err(pass_failed)?);
-        let generation = if sync_first { self.pass(settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation) } else { state.generation };
+        let generation = if sync_first {
+            self.pass(settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation)
+        } else {
+            state.generation
+        };
         let outcome = match ask.ask(engine).await {
             Err(e) if e.is_missing_index() => match engine.prepare().await {
                 Ok(()) => ask.ask(engine).await,
@@ -414,7 +429,15 @@ impl Search {
         let token = edge_http::random_id();
         let now = now_ms();
         let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::LEASE, cache::EXPIRY_INDEX];
-        let args = vec![arg(sync::GROUP), arg(sync::CONSUMER), arg(batch), arg(now), arg(token.as_str()), arg(sync::LEASE_MS), arg(CACHE_GC_BATCH)];
+        let args = vec![
+            arg(sync::GROUP),
+            arg(sync::CONSUMER),
+            arg(batch),
+            arg(now),
+            arg(token.as_str()),
+            arg(sync::LEASE_MS),
+            arg(CACHE_GC_BATCH),
+        ];
         let reply = self.redis.eval(sync::BEGIN, &keys, args)?;
         if number_at(&reply, 0) != Some(1) {
             report.busy = true;
@@ -443,7 +466,8 @@ impl Search {
 
     async fn apply_reads(&self, reads: &[Read], now: u64, report: &mut PassReport) -> Result<(), EngineError> {
         let (engine, settings) = (self.engine().map_err(pass_failed)?, self.settings().map_err(pass_failed)?);
-        let after_failure = |read: &Read, error: String| sync::after_failure(read, error, now, settings.retry_base_ms, settings.max_attempts);
+        let after_failure =
+            |read: &Read, error: String| sync::after_failure(read, error, now, settings.retry_base_ms, settings.max_attempts);
         engine.prepare().await?;
         let winners = sync::winners(reads);
         let mut settles: Vec<Settle> = vec![Settle::Ack; reads.len()];
@@ -515,7 +539,9 @@ impl Search {
                 }
                 let record = match change.kind() {
                     Kind::Video => videos.get(&change.key()).cloned().flatten(),
-                    Kind::User => self.kv.get(&change.key()).map_err(|e| format!("key-value store: {e}"))?.and_then(|v| String::from_utf8(v).ok()),
+                    Kind::User => {
+                        self.kv.get(&change.key()).map_err(|e| format!("key-value store: {e}"))?.and_then(|v| String::from_utf8(v).ok())
+                    }
                 };
                 let Some(record) = record else {
                     // Deleted since; its delete change follows with a higher version.
@@ -662,7 +688,9 @@ impl UserNames {
         }
         self.0
             .entry(user_id.to_owned())
-            .or_insert_with(|| kv.get(&format!("user:{user_id}")).ok().flatten().and_then(|b| records::username(&String::from_utf8_lossy(&b))))
+            .or_insert_with(|| {
+                kv.get(&format!("user:{user_id}")).ok().flatten().and_then(|b| records::username(&String::from_utf8_lossy(&b)))
+            })
             .clone()
     }
 }

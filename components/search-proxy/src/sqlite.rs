@@ -11,7 +11,7 @@
 
 use spin_sdk::sqlite::{QueryResult, Value};
 
-use crate::engine::{DocResult, Doc, Engine, EngineError, Fields, Hit, Page, Suggestion};
+use crate::engine::{Doc, DocResult, Engine, EngineError, Fields, Hit, Page, Suggestion};
 use crate::params::{Kind, SearchQuery, Sort, SuggestQuery};
 use crate::text::{self, Term};
 
@@ -253,9 +253,7 @@ pub struct Sqlite(spin_sdk::sqlite::Connection);
 impl Sqlite {
     /// Opens the app's `default` database.
     pub fn open() -> Result<Sqlite, EngineError> {
-        spin_sdk::sqlite::Connection::open_default()
-            .map(Sqlite)
-            .map_err(|e| EngineError(format!("SQLite did not open: {e}")))
+        spin_sdk::sqlite::Connection::open_default().map(Sqlite).map_err(|e| EngineError(format!("SQLite did not open: {e}")))
     }
 
     fn run(&self, (sql, params): Statement) -> Result<QueryResult, EngineError> {
@@ -414,7 +412,8 @@ mod tests {
     #[test]
     fn filters_sort_and_page() {
         let c = db();
-        let docs: Vec<Doc> = (1..=5).map(|i| video(i, 1, &format!("clip {i}"), "", if i % 2 == 0 { &["even", "x"] } else { &["x"] }, "a")).collect();
+        let docs: Vec<Doc> =
+            (1..=5).map(|i| video(i, 1, &format!("clip {i}"), "", if i % 2 == 0 { &["even", "x"] } else { &["x"] }, "a")).collect();
         write(&c, &docs, false);
         assert_eq!(ids(&search(&c, "q=clip&sort=date&limit=2")), vec!["5", "4"]);
         let page2 = search(&c, "q=clip&sort=date&limit=2&cursor=o2");
@@ -451,7 +450,16 @@ mod tests {
         let mut user = video(9, 1, "Ann Example", "", &[], "9");
         user.kind = Kind::User;
         user.username = "annie".into();
-        write(&c, &[video(1, 1, "Annual report", "", &[], "a"), video(2, 1, "Annual report", "", &[], "b"), video(3, 1, "音乐现场", "", &[], "a"), user], false);
+        write(
+            &c,
+            &[
+                video(1, 1, "Annual report", "", &[], "a"),
+                video(2, 1, "Annual report", "", &[], "b"),
+                video(3, 1, "音乐现场", "", &[], "a"),
+                user,
+            ],
+            false,
+        );
         let suggest = |q: &str| {
             let q = SuggestQuery::parse(serde_urlencoded::from_str::<RawSuggest>(q).unwrap()).unwrap();
             suggestions(&run(&c, suggest_statement(&q)), q.limit).into_iter().map(|s| s.text).collect::<Vec<_>>()
@@ -468,7 +476,12 @@ mod tests {
     fn hostile_text_is_only_ever_a_bound_value() {
         let c = db();
         write(&c, &[video(1, 1, "Robert'); DROP TABLE search_docs;--", "\"quoted\" NEAR(x y) *", &[], "a")], false);
-        for q in ["q=%27%29%3B%20DROP%20TABLE%20search_docs%3B--", "q=%22quoted%22%20NEAR%28x%20y%29%20%2A", "q=AND%20OR%20NOT", "q=%7Btitle_ix%7D%20%3A%20x"] {
+        for q in [
+            "q=%27%29%3B%20DROP%20TABLE%20search_docs%3B--",
+            "q=%22quoted%22%20NEAR%28x%20y%29%20%2A",
+            "q=AND%20OR%20NOT",
+            "q=%7Btitle_ix%7D%20%3A%20x",
+        ] {
             search(&c, q);
         }
         assert_eq!(ids(&search(&c, "q=drop+table")), vec!["1"]);

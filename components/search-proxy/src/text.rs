@@ -237,7 +237,10 @@ mod tests {
     #[test]
     fn cjk_is_indexed_as_pairs_plus_the_last_character() {
         assert_eq!(bigrams("视频教程"), vec!["视频", "频教", "教程"]);
-        assert_eq!(index_text("学 Rust 视频教程!").split_whitespace().collect::<Vec<_>>(), vec!["学", "Rust", "视频", "频教", "教程", "程", "!"]);
+        assert_eq!(
+            index_text("学 Rust 视频教程!").split_whitespace().collect::<Vec<_>>(),
+            vec!["学", "Rust", "视频", "频教", "教程", "程", "!"]
+        );
         assert_eq!(index_text("猫咪").split_whitespace().collect::<Vec<_>>(), vec!["猫咪", "咪"]);
         assert_eq!(index_text("plain words"), "plain words");
     }

@@ -218,8 +218,9 @@ struct PlayQuery {
 fn play(store: &Store, request: &Request) -> Result<Response, Problem> {
     let ticket = edge_http::query::<PlayQuery>(request)?.ticket;
     let key = edge_spin::variable("upload_receipt_key")?;
-    let ticket = PlayTicket::verify(&ticket, key.as_bytes(), edge_spin::redis::now_ms())
-        .ok_or_else(|| Problem::forbidden("invalid-ticket", "the play ticket is not feed's or has expired; ask feed for the video's source again"))?;
+    let ticket = PlayTicket::verify(&ticket, key.as_bytes(), edge_spin::redis::now_ms()).ok_or_else(|| {
+        Problem::forbidden("invalid-ticket", "the play ticket is not feed's or has expired; ask feed for the video's source again")
+    })?;
     let url = store.sign_get(&ticket.key, uploads::DOWNLOAD_URL_TTL);
     http::Response::builder()
         .status(StatusCode::FOUND)

@@ -115,10 +115,11 @@ pub fn check_content_type(raw: &str, limits: &Limits) -> Result<(), Problem> {
     let content_type = raw.trim().to_ascii_lowercase();
     let token = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b".+-_".contains(&b));
     let well_formed = content_type.split_once('/').is_some_and(|(family, sub)| token(family) && token(sub));
-    let allowed = well_formed && limits.content_types.iter().any(|allowed| match allowed.strip_suffix("/*") {
-        Some(family) => content_type.split('/').next() == Some(family) && content_type.contains('/'),
-        None => *allowed == content_type,
-    });
+    let allowed = well_formed
+        && limits.content_types.iter().any(|allowed| match allowed.strip_suffix("/*") {
+            Some(family) => content_type.split('/').next() == Some(family) && content_type.contains('/'),
+            None => *allowed == content_type,
+        });
     if !allowed {
         return Err(Problem::new(
             http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -140,11 +141,8 @@ pub fn clean_filename(raw: &str) -> Result<String, Problem> {
         || name == "."
         || name == "..";
     if bad {
-        return Err(Problem::bad_request(
-            "invalid-filename",
-            "a filename is 1 to 255 characters without '/', '\\' or control characters",
-        )
-        .with("field", "filename"));
+        return Err(Problem::bad_request("invalid-filename", "a filename is 1 to 255 characters without '/', '\\' or control characters")
+            .with("field", "filename"));
     }
     Ok(name.to_owned())
 }

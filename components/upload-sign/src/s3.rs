@@ -9,10 +9,10 @@ use base64::Engine;
 use edge_http::Problem;
 use hmac::{Hmac, Mac};
 use http::StatusCode;
-use serde::Serialize;
-use sha2::Sha256;
 use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, ListParts};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use serde::Serialize;
+use sha2::Sha256;
 
 /// How long a server-side presigned request stays valid: it is sent at once.
 const SERVER_SIGNATURE_TTL: Duration = Duration::from_secs(60);
@@ -94,9 +94,7 @@ fn request(method: http::Method, url: &url::Url, body: Vec<u8>) -> http::Request
 impl Store {
     /// Builds the store from endpoint, bucket, region and key values.
     pub fn new(endpoint: &str, bucket: &str, region: &str, access_key: &str, secret_key: &str) -> Result<Self, Problem> {
-        let endpoint = endpoint
-            .parse()
-            .map_err(|e| Problem::misconfigured(format!("s3_endpoint {endpoint:?} is not a URL: {e}")))?;
+        let endpoint = endpoint.parse().map_err(|e| Problem::misconfigured(format!("s3_endpoint {endpoint:?} is not a URL: {e}")))?;
         let bucket = Bucket::new(endpoint, UrlStyle::Path, bucket.to_owned(), region.to_owned())
             .map_err(|e| Problem::misconfigured(format!("s3 bucket settings are invalid: {e}")))?;
         Ok(Store { bucket, credentials: Credentials::new(access_key, secret_key) })
@@ -130,14 +128,22 @@ impl Store {
     /// The S3 upload id from a `CreateMultipartUpload` answer.
     pub fn parse_create(body: &[u8]) -> Result<String, Problem> {
         let text = std::str::from_utf8(body).map_err(|_| bad_gateway("the store's answer is not text"))?;
-        let parsed = CreateMultipartUpload::parse_response(text).map_err(|e| bad_gateway(format!("unexpected CreateMultipartUpload answer: {e}")))?;
+        let parsed = CreateMultipartUpload::parse_response(text)
+            .map_err(|e| bad_gateway(format!("unexpected CreateMultipartUpload answer: {e}")))?;
         Ok(parsed.upload_id().to_owned())
     }
 
     /// A presigned `PUT` for one part, valid for `ttl`. With `checksum` (base64 SHA-256 of the
     /// part) the header `x-amz-checksum-sha256` is part of the signature: the browser must send
     /// it, and the store refuses bytes that do not match it.
-    pub fn sign_part(&self, key: &str, upload_id: &str, number: u16, checksum: Option<&str>, ttl: Duration) -> (String, Vec<(String, String)>) {
+    pub fn sign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u16,
+        checksum: Option<&str>,
+        ttl: Duration,
+    ) -> (String, Vec<(String, String)>) {
         let mut action = self.bucket.upload_part(Some(&self.credentials), key, number, upload_id);
         let mut headers = Vec::new();
         if let Some(sum) = checksum {
@@ -212,7 +218,12 @@ impl Store {
         let amz_date = format!("{date}T{:02}{:02}{:02}Z", now.hour(), now.minute(), now.second());
         let expiration = format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
-            expires.year(), expires.month() as u8, expires.day(), expires.hour(), expires.minute(), expires.second()
+            expires.year(),
+            expires.month() as u8,
+            expires.day(),
+            expires.hour(),
+            expires.minute(),
+            expires.second()
         );
         let region = self.bucket.region();
         let credential = format!("{}/{date}/{region}/s3/aws4_request", self.credentials.key());
@@ -243,10 +254,7 @@ impl Store {
             ("policy", policy),
             ("x-amz-signature", signature),
         ];
-        FormUpload {
-            url: self.bucket.base_url().to_string(),
-            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        }
+        FormUpload { url: self.bucket.base_url().to_string(), fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect() }
     }
 
     /// A signed ranged `GET` of `len` bytes of `key` from `offset`.
@@ -288,7 +296,8 @@ mod tests {
         assert!(plain.contains("partNumber=3") && plain.contains("uploadId=up"), "{plain}");
         assert!(plain.contains("X-Amz-SignedHeaders=host"), "{plain}");
         assert!(none.is_empty());
-        let (bound, headers) = store().sign_part("k", "up", 3, Some("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="), Duration::from_secs(60));
+        let (bound, headers) =
+            store().sign_part("k", "up", 3, Some("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="), Duration::from_secs(60));
         assert!(bound.contains("X-Amz-SignedHeaders=host%3Bx-amz-checksum-sha256"), "{bound}");
         assert_eq!(headers[0].0, "x-amz-checksum-sha256");
     }
@@ -320,7 +329,12 @@ mod tests {
         let policy: serde_json::Value = serde_json::from_slice(&BASE64.decode(field("policy")).unwrap()).unwrap();
         assert_eq!(policy["expiration"], "2023-11-14T22:23:20.000Z");
         let conditions = policy["conditions"].to_string();
-        for expected in [r#"{"key":"covers/u/abc.png"}"#, r#"{"Content-Type":"image/png"}"#, r#"["content-length-range",1,99]"#, r#"{"bucket":"videos"}"#] {
+        for expected in [
+            r#"{"key":"covers/u/abc.png"}"#,
+            r#"{"Content-Type":"image/png"}"#,
+            r#"["content-length-range",1,99]"#,
+            r#"{"bucket":"videos"}"#,
+        ] {
             assert!(conditions.contains(expected), "{conditions} lacks {expected}");
         }
         let other = store().form_upload(&FormRules { max_size: 100, ..rules }, 1_700_000_000, Duration::from_secs(600));

@@ -310,13 +310,17 @@ impl Uploads {
             .iter()
             .map(|&n| {
                 if n == 0 || n > max {
-                    return Err(Problem::bad_request("invalid-part-number", format!("part numbers run from 1 to {max}")).with("part_number", n));
+                    return Err(
+                        Problem::bad_request("invalid-part-number", format!("part numbers run from 1 to {max}")).with("part_number", n)
+                    );
                 }
                 let checksum = checksums.get(&n.to_string()).map(String::as_str);
                 if let Some(sum) = checksum {
-                    let valid = sum.len() == 44 && sum.ends_with('=') && sum.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+                    let valid =
+                        sum.len() == 44 && sum.ends_with('=') && sum.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
                     if !valid {
-                        return Err(Problem::bad_request("invalid-checksum", "a part checksum is the base64 SHA-256 of its bytes").with("part_number", n));
+                        return Err(Problem::bad_request("invalid-checksum", "a part checksum is the base64 SHA-256 of its bytes")
+                            .with("part_number", n));
                     }
                 }
                 let (url, headers) = self.store.sign_part(&upload.key, s3_id, n as u16, checksum, ttl);
@@ -369,14 +373,19 @@ impl Uploads {
         let mut total = 0;
         for n in 1..=count {
             let (_, etag) = claimed.iter().find(|(number, _)| *number == n).ok_or_else(|| {
-                Problem::bad_request("missing-part", format!("part {n} is not in the list; every part from 1 to {count} is needed")).with("part_number", n)
+                Problem::bad_request("missing-part", format!("part {n} is not in the list; every part from 1 to {count} is needed"))
+                    .with("part_number", n)
             })?;
             let held = stored.iter().find(|p| p.number == n).ok_or_else(|| {
-                Problem::conflict("part-not-uploaded", format!("the store has no part {n}; upload it, then complete")).with("part_number", n)
+                Problem::conflict("part-not-uploaded", format!("the store has no part {n}; upload it, then complete"))
+                    .with("part_number", n)
             })?;
             if held.etag.trim_matches('"') != etag.trim_matches('"') {
-                return Err(Problem::conflict("etag-mismatch", format!("part {n}'s ETag differs from the store's; upload it again or send the store's ETag"))
-                    .with("part_number", n));
+                return Err(Problem::conflict(
+                    "etag-mismatch",
+                    format!("part {n}'s ETag differs from the store's; upload it again or send the store's ETag"),
+                )
+                .with("part_number", n));
             }
             let expected = match (&upload.layout, upload.size) {
                 (Some(layout), Some(size)) => layout.part_len(n, size).unwrap_or(0),
@@ -385,8 +394,11 @@ impl Uploads {
                 _ => held.size,
             };
             if held.size != expected {
-                return Err(Problem::conflict("part-size-mismatch", format!("part {n} holds {} bytes, the plan says {expected}", held.size))
-                    .with("part_number", n));
+                return Err(Problem::conflict(
+                    "part-size-mismatch",
+                    format!("part {n} holds {} bytes, the plan says {expected}", held.size),
+                )
+                .with("part_number", n));
             }
             total += held.size;
             etags.push(held.etag.clone());
@@ -484,13 +496,19 @@ impl Uploads {
         if let Some(size) = size {
             plan::check_size(size, limits.max_size)?;
             if size > plan::MAX_FORM_UPLOAD {
-                return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "use-multipart", format!("form uploads carry at most {} bytes; start a multipart upload", plan::MAX_FORM_UPLOAD))
-                    .with("limit", plan::MAX_FORM_UPLOAD));
+                return Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "use-multipart",
+                    format!("form uploads carry at most {} bytes; start a multipart upload", plan::MAX_FORM_UPLOAD),
+                )
+                .with("limit", plan::MAX_FORM_UPLOAD));
             }
         }
         let max_daily = Self::max_daily()?;
         let charged = size.unwrap_or(max);
-        if self.redis.eval(CHARGE, &[&daily_key(&self.principal.user_id)], vec![arg(charged), arg(max_daily)])?.first().and_then(int) != Some(0) {
+        if self.redis.eval(CHARGE, &[&daily_key(&self.principal.user_id)], vec![arg(charged), arg(max_daily)])?.first().and_then(int)
+            != Some(0)
+        {
             return Err(over_daily(max_daily));
         }
         let content_type = content_type.trim().to_ascii_lowercase();
@@ -507,9 +525,15 @@ impl Uploads {
             return Err(Problem::bad_request("missing-fields", "instant upload needs the file's size and sha256").with("field", "sha256"));
         };
         let limit_key = format!("uploads:challenges:{}", self.principal.user_id);
-        if let Decision::Limited { retry_after } = self.redis.limit(&[(&limit_key, CHALLENGES_PER_MINUTE)], 60_000, &edge_http::random_id())? {
-            return Err(Problem::too_many_requests("too-many-challenges", format!("at most {CHALLENGES_PER_MINUTE} instant-upload attempts a minute"), retry_after)
-                .with("limit", CHALLENGES_PER_MINUTE));
+        if let Decision::Limited { retry_after } =
+            self.redis.limit(&[(&limit_key, CHALLENGES_PER_MINUTE)], 60_000, &edge_http::random_id())?
+        {
+            return Err(Problem::too_many_requests(
+                "too-many-challenges",
+                format!("at most {CHALLENGES_PER_MINUTE} instant-upload attempts a minute"),
+                retry_after,
+            )
+            .with("limit", CHALLENGES_PER_MINUTE));
         }
         let random = u64::from_str_radix(&edge_http::random_id()[..16], 16).unwrap_or(0);
         let (offset, length) = instant::pick_range(size, random);
@@ -587,7 +611,9 @@ impl Uploads {
         if !self.principal.has_role("admin") {
             return Err(Problem::forbidden("admin-only", "cleanup is for administrators"));
         }
-        let due = self.redis.exec("ZRANGEBYSCORE", &[arg(EXPIRING), arg("-inf"), arg(now_ms()), arg("LIMIT"), arg(0u64), arg(CLEANUP_BATCH + 1)])?;
+        let due = self
+            .redis
+            .exec("ZRANGEBYSCORE", &[arg(EXPIRING), arg("-inf"), arg(now_ms()), arg("LIMIT"), arg(0u64), arg(CLEANUP_BATCH + 1)])?;
         let ids: Vec<String> = due.iter().filter_map(text).collect();
         let mut aborted = 0;
         for id in ids.iter().take(CLEANUP_BATCH as usize) {

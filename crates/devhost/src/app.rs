@@ -13,14 +13,14 @@ use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
+use crate::guest_log::GuestLog;
 use crate::host::key_value::KvStore;
 use crate::host::redis::RedisPool;
 use crate::host::sqlite::SqliteFile;
-use crate::guest_log::GuestLog;
 use crate::host::{self, HostCalls, HostState};
 use crate::manifest::{DirMount, FilesMount, Manifest};
 use crate::outbound::OutboundPolicy;
@@ -124,23 +124,13 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
 impl App {
     /// Loads the manifest, checks it against the runtime config and variables (from `env`),
     /// and compiles every component.
-    pub fn load(
-        manifest: &Manifest,
-        runtime_config: &RuntimeConfig,
-        env: impl Fn(&str) -> Option<String>,
-        limits: Limits,
-    ) -> Result<Self> {
+    pub fn load(manifest: &Manifest, runtime_config: &RuntimeConfig, env: impl Fn(&str) -> Option<String>, limits: Limits) -> Result<Self> {
         if manifest.base != "/" {
-            bail!(
-                "[application.trigger.http] base = {:?} is not supported (as in Spin 3): prepend the base to each route",
-                manifest.base
-            );
+            bail!("[application.trigger.http] base = {:?} is not supported (as in Spin 3): prepend the base to each route", manifest.base);
         }
         let values = Values::resolve(&manifest.variables, env)?;
         let component_variables = values.components(manifest)?;
-        let routes = RouteTable::build(
-            manifest.triggers.iter().filter_map(|t| Some((t.route.as_deref()?, t.component.as_str()))),
-        )?;
+        let routes = RouteTable::build(manifest.triggers.iter().filter_map(|t| Some((t.route.as_deref()?, t.component.as_str()))))?;
         if !routes.duplicates.is_empty() {
             eprintln!("error: The following component routes are duplicates and will never be used:");
             for (replaced, effective, route) in &routes.duplicates {
@@ -183,9 +173,8 @@ impl App {
                 files: resolve_files(id, &decl.files, &manifest.dir)?,
             });
             let path = manifest.dir.join(&decl.source);
-            let component = crate::componentize::load(&engine, &path).with_context(|| {
-                format!("cannot load component {id:?} from {} (did you run the build?)", path.display())
-            })?;
+            let component = crate::componentize::load(&engine, &path)
+                .with_context(|| format!("cannot load component {id:?} from {} (did you run the build?)", path.display()))?;
             let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("component {id:?} does not export wasi:http/incoming-handler"))?;
@@ -252,7 +241,11 @@ impl App {
         let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.limits.max_body_bytes) {
             let text = format!("request body is larger than {} bytes", self.limits.max_body_bytes);
-            return Served { response: plain(StatusCode::PAYLOAD_TOO_LARGE, &text), component: Some(matched.component), calls: Arc::default() };
+            return Served {
+                response: plain(StatusCode::PAYLOAD_TOO_LARGE, &text),
+                component: Some(matched.component),
+                calls: Arc::default(),
+            };
         }
         let request = self.prepare(request, &matched, client);
         let component = matched.component.clone();
@@ -272,12 +265,8 @@ impl App {
     /// body and makes the URI absolute.
     fn prepare(&self, request: Request<Body>, matched: &RouteMatch, client: SocketAddr) -> Request<Body> {
         let (mut parts, body) = request.into_parts();
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| "localhost".into());
+        let host =
+            parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned).unwrap_or_else(|| "localhost".into());
         let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
         let full_url = format!("http://{host}{path_and_query}");
         if let Ok(uri) = full_url.parse() {
@@ -389,11 +378,7 @@ fn engine(limits: &Limits) -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     // A Rust component is a few core instances (program, WASI adapter shims), each with
     // tables; one or two memories. Memory grows up to 256 MiB per instance.
-    pool.total_component_instances(n)
-        .total_core_instances(n * 8)
-        .total_memories(n * 2)
-        .total_tables(n * 8)
-        .max_memory_size(256 << 20);
+    pool.total_component_instances(n).total_core_instances(n * 8).total_memories(n * 2).total_tables(n * 8).max_memory_size(256 << 20);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // Compiled code is cached on disk, so a restart with unchanged components is fast.
     if let Ok(cache) = wasmtime::Cache::from_file(None) {

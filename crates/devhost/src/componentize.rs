@@ -68,8 +68,8 @@ fn imports_preview1(module: &[u8]) -> Result<bool> {
 mod tests {
     use super::*;
     use wasm_encoder::{
-        CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection, ImportSection, Instruction,
-        Module, TypeSection, ValType,
+        CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection, ImportSection, Instruction, Module, TypeSection,
+        ValType,
     };
 
     /// A core module as wit-bindgen emits it for `probe`: it imports `get` from the world

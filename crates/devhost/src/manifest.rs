@@ -92,11 +92,7 @@ pub struct ComponentDecl {
 /// directory, mounted at the same relative path under `/`; globs and single files (which Spin
 /// copies into a scratch directory) are refused with a message naming the table form.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(
-    untagged,
-    deny_unknown_fields,
-    expecting = "a directory path (\"web\") or a table { source = \"web\", destination = \"/\" }"
-)]
+#[serde(untagged, deny_unknown_fields, expecting = "a directory path (\"web\") or a table { source = \"web\", destination = \"/\" }")]
 pub enum FilesMount {
     /// `"web"`: the directory `web` at `/web`.
     Pattern(String),
@@ -243,8 +239,7 @@ enum RawRoute {
 impl Manifest {
     /// Reads and checks the manifest at `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         Self::parse(&text, dir).with_context(|| format!("invalid manifest {}", path.display()))
@@ -260,16 +255,17 @@ impl Manifest {
         let mut triggers = Vec::new();
         for trigger in raw.trigger.http {
             if !raw.component.contains_key(&*trigger.component) {
-                bail!("no such component {:?}: a [[trigger.http]] names it but no [component.{}] defines it", &*trigger.component, trigger.component);
+                bail!(
+                    "no such component {:?}: a [[trigger.http]] names it but no [component.{}] defines it",
+                    &*trigger.component,
+                    trigger.component
+                );
             }
             let route = match trigger.route {
                 RawRoute::Path(route) => Some(route),
                 RawRoute::Private { private: true } => None,
                 RawRoute::Private { private: false } => {
-                    bail!(
-                        "route must be a string pattern or '{{ private = true }}': '{}' has {{ private = false }}",
-                        trigger.component
-                    )
+                    bail!("route must be a string pattern or '{{ private = true }}': '{}' has {{ private = false }}", trigger.component)
                 }
             };
             triggers.push(HttpTrigger { route, component: trigger.component.into() });
@@ -419,7 +415,10 @@ exclude_files = ["web/secret"]"#);
     fn ids_and_templates_are_checked_with_spins_texts() {
         let err = |from: &str, to: &str| format!("{:#}", Manifest::parse(&MANIFEST.replace(from, to), PathBuf::new()).unwrap_err());
         let digit = err("token =", "per_10s =");
-        assert!(digit.contains("TOML parse error at line 9") && digit.contains("'_'-separated words must start with an ASCII letter; got '1'"), "{digit}");
+        assert!(
+            digit.contains("TOML parse error at line 9") && digit.contains("'_'-separated words must start with an ASCII letter; got '1'"),
+            "{digit}"
+        );
         let kebab = err("[component.a]\n", "[component.a_b]\nsource = \"b.wasm\"\n[component.a]\n");
         assert!(kebab.contains("words must be separated with '-', not '_'"), "{kebab}");
         let label = err("key_value_stores = [\"default\"]", "key_value_stores = [\"my_Store\"]");

@@ -55,9 +55,10 @@ impl OutboundPolicy {
     pub fn parse(entries: &[String]) -> Result<Self> {
         let mut policy = OutboundPolicy::default();
         for entry in entries {
-            policy.entries.push(AllowedHost::parse(entry).with_context(|| {
-                format!("invalid allowed_outbound_hosts entry {entry:?}: use scheme://host[:port]")
-            })?);
+            policy.entries.push(
+                AllowedHost::parse(entry)
+                    .with_context(|| format!("invalid allowed_outbound_hosts entry {entry:?}: use scheme://host[:port]"))?,
+            );
         }
         Ok(policy)
     }
@@ -77,9 +78,7 @@ impl OutboundPolicy {
         let Ok(parsed) = url::Url::parse(url) else {
             return false;
         };
-        let (Some(host), Some(port)) =
-            (parsed.host_str(), parsed.port().or_else(|| default_port(parsed.scheme())))
-        else {
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port().or_else(|| default_port(parsed.scheme()))) else {
             return false;
         };
         self.allows(parsed.scheme(), host.trim_start_matches('[').trim_end_matches(']'), port)
@@ -104,9 +103,7 @@ impl AllowedHost {
         };
         let scheme = match scheme {
             "*" => None,
-            s if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
-                Some(s.to_ascii_lowercase())
-            }
+            s if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => Some(s.to_ascii_lowercase()),
             _ => bail!("invalid scheme {scheme:?}"),
         };
         let host = match host {
@@ -147,9 +144,7 @@ impl HostPattern {
         match self {
             HostPattern::Any => true,
             HostPattern::Exact(h) => h.eq_ignore_ascii_case(host),
-            HostPattern::Subdomain(suffix) => {
-                host.len() > suffix.len() && host.to_ascii_lowercase().ends_with(suffix.as_str())
-            }
+            HostPattern::Subdomain(suffix) => host.len() > suffix.len() && host.to_ascii_lowercase().ends_with(suffix.as_str()),
         }
     }
 }
@@ -196,7 +191,15 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_errors() {
-        for bad in ["insecure:allow-all", "api.example.com", "https://a.example.com/path", "https://a*.example.com", "ftp://x", "http://", "redis://:secret@db.example.com:6379"] {
+        for bad in [
+            "insecure:allow-all",
+            "api.example.com",
+            "https://a.example.com/path",
+            "https://a*.example.com",
+            "ftp://x",
+            "http://",
+            "redis://:secret@db.example.com:6379",
+        ] {
             let entries = vec![bad.to_owned()];
             assert!(OutboundPolicy::parse(&entries).is_err(), "{bad}");
         }

@@ -67,9 +67,7 @@ impl RouteTable {
                 None => handler.based.clone(),
             };
             let (based, component) = (handler.based.clone(), handler.component.clone());
-            router
-                .add(spec, handler)
-                .map_err(|e| anyhow!("Error parsing route {based} associated with component {component}: {e}"))?;
+            router.add(spec, handler).map_err(|e| anyhow!("Error parsing route {based} associated with component {component}: {e}"))?;
         }
         Ok(RouteTable { router, duplicates })
     }
@@ -153,7 +151,9 @@ mod tests {
         let got = |path: &str| component(&t, path).unwrap();
         assert_eq!(got("/auth/health"), "static-files");
         assert_eq!(got("/.well-known/jwks.json"), "static-files");
-        for (path, c) in [("/uploads/x", "upload-sign"), ("/feed/x", "feed"), ("/videos/x", "feed"), ("/users/x", "feed"), ("/search/x", "search-proxy")] {
+        for (path, c) in
+            [("/uploads/x", "upload-sign"), ("/feed/x", "feed"), ("/videos/x", "feed"), ("/users/x", "feed"), ("/search/x", "search-proxy")]
+        {
             assert_eq!(got(path), c, "{path}");
         }
     }

@@ -57,10 +57,8 @@ impl RuntimeConfig {
     pub fn load(state_dir: &Path, file: Option<&Path>) -> Result<Self> {
         let (raw, file_dir) = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read runtime config {}", path.display()))?;
-                let raw = toml::from_str(&text)
-                    .with_context(|| format!("invalid runtime config {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read runtime config {}", path.display()))?;
+                let raw = toml::from_str(&text).with_context(|| format!("invalid runtime config {}", path.display()))?;
                 (raw, path.parent().map(Path::to_path_buf).unwrap_or_default())
             }
             None => (Raw::default(), state_dir.to_path_buf()),
@@ -71,8 +69,7 @@ impl RuntimeConfig {
 
     fn from_raw(raw: Raw, state: &Path, file_dir: &Path, cwd: &Path) -> Self {
         let mut key_value_stores = BTreeMap::new();
-        key_value_stores
-            .insert("default".to_owned(), KvBackend::Sqlite(Some(state.join("sqlite_key_value.db"))));
+        key_value_stores.insert("default".to_owned(), KvBackend::Sqlite(Some(state.join("sqlite_key_value.db"))));
         for (label, store) in raw.key_value_store {
             let backend = match store {
                 RawStore::Spin { path } => KvBackend::Sqlite(path.map(|p| file_dir.join(p))),
@@ -109,10 +106,7 @@ path = "data/search.db"
         )
         .unwrap();
         let config = RuntimeConfig::from_raw(raw, Path::new("/app/.spin"), Path::new("/cfg"), Path::new("/cwd"));
-        assert_eq!(
-            config.key_value_stores["default"],
-            KvBackend::Sqlite(Some("/app/.spin/sqlite_key_value.db".into()))
-        );
+        assert_eq!(config.key_value_stores["default"], KvBackend::Sqlite(Some("/app/.spin/sqlite_key_value.db".into())));
         assert_eq!(config.key_value_stores["cache"], KvBackend::Redis("redis://127.0.0.1:6379".into()));
         assert_eq!(config.key_value_stores["mem"], KvBackend::Sqlite(None));
         assert_eq!(config.sqlite_databases["default"], Some("/app/.spin/sqlite_db.db".into()));

@@ -37,12 +37,7 @@ pub const MAX_AGE: &str = "600";
 /// Connection-level headers, which a proxy does not pass on (RFC 9110 §7.6.1), besides those a
 /// `Connection` header names. Framing (`Content-Length`, `Transfer-Encoding`) passes on and
 /// hyper encodes the body to match.
-const HOP_BY_HOP: [HeaderName; 4] = [
-    header::CONNECTION,
-    header::TE,
-    header::UPGRADE,
-    HeaderName::from_static("keep-alive"),
-];
+const HOP_BY_HOP: [HeaderName; 4] = [header::CONNECTION, header::TE, header::UPGRADE, HeaderName::from_static("keep-alive")];
 
 /// The origins that get CORS answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

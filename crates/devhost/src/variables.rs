@@ -16,10 +16,7 @@ pub struct Values {
 impl Values {
     /// Resolves every declared variable; `env` looks up `SPIN_VARIABLE_<NAME>`, which wins over
     /// the default. Fails naming every required variable that has no value.
-    pub fn resolve(
-        declared: &BTreeMap<String, VariableDecl>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self> {
+    pub fn resolve(declared: &BTreeMap<String, VariableDecl>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut values = BTreeMap::new();
         let mut missing = Vec::new();
         for (name, decl) in declared {
@@ -69,9 +66,7 @@ impl Values {
                     .variables
                     .iter()
                     .map(|(name, template)| {
-                        let value = self.expand(template).map_err(|e| {
-                            anyhow::anyhow!("component {id:?} variable {name:?}: {e}")
-                        })?;
+                        let value = self.expand(template).map_err(|e| anyhow::anyhow!("component {id:?} variable {name:?}: {e}"))?;
                         Ok((name.to_string(), value))
                     })
                     .collect::<Result<_>>()?;

@@ -61,9 +61,8 @@ fn entries(config: &str) -> Result<Vec<(String, Vec<u8>)>, KeyError> {
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .map(|entry| {
-            let (kid, key) = entry
-                .split_once('=')
-                .ok_or_else(|| KeyError(format!("key entry {:?} must be kid=base64url", short(entry))))?;
+            let (kid, key) =
+                entry.split_once('=').ok_or_else(|| KeyError(format!("key entry {:?} must be kid=base64url", short(entry))))?;
             let kid = kid.trim();
             if kid.is_empty() || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
                 return Err(KeyError(format!("key id {kid:?} must be letters, digits, '-', '_' or '.'")));
@@ -106,8 +105,8 @@ impl KeySet {
     pub fn from_public_config(config: &str) -> Result<KeySet, KeyError> {
         let mut set = KeySet::default();
         for (kid, bytes) in entries(config)? {
-            let key = Ed25519PublicKey::from_bytes(&bytes)
-                .map_err(|_| KeyError(format!("public key {kid:?} must be a 32-byte Ed25519 key")))?;
+            let key =
+                Ed25519PublicKey::from_bytes(&bytes).map_err(|_| KeyError(format!("public key {kid:?} must be a 32-byte Ed25519 key")))?;
             set.insert(&kid, key)?;
         }
         if set.keys.is_empty() {

@@ -131,12 +131,7 @@ impl Issuer {
 
     /// A signed access token for `user_id` in session `session_id`, with a fresh `jti`.
     pub fn issue(&self, user_id: &str, session: &Session<'_>, roles: Vec<String>) -> Result<String, KeyError> {
-        let custom = AccessClaims {
-            sid: session.id.to_owned(),
-            ep: session.epoch,
-            roles,
-            inc: session.incarnation.to_owned(),
-        };
+        let custom = AccessClaims { sid: session.id.to_owned(), ep: session.epoch, roles, inc: session.incarnation.to_owned() };
         let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(ACCESS_TOKEN_TTL_SECS))
             .with_issuer(&self.audience.issuer)
             .with_audience(&self.audience.audience)

@@ -156,18 +156,9 @@ fn bearer_header_parsing() {
 
 #[test]
 fn revocation_by_session_marker_and_epoch() {
-    let principal = Principal {
-        user_id: "u1".into(),
-        session_id: "s1".into(),
-        epoch: 2,
-        incarnation: "i1".into(),
-        roles: vec![],
-        expires_at: 0,
-    };
-    assert_eq!(
-        revocation_keys(&principal),
-        ["auth:epoch:u1".to_owned(), "auth:revoked:s1".to_owned(), "auth:incarnation".to_owned()]
-    );
+    let principal =
+        Principal { user_id: "u1".into(), session_id: "s1".into(), epoch: 2, incarnation: "i1".into(), roles: vec![], expires_at: 0 };
+    assert_eq!(revocation_keys(&principal), ["auth:epoch:u1".to_owned(), "auth:revoked:s1".to_owned(), "auth:incarnation".to_owned()]);
     let inc = Some(&b"i1"[..]);
     assert_eq!(check_revocation(&principal, None, None, inc), Ok(()));
     assert_eq!(check_revocation(&principal, Some(b"2"), None, inc), Ok(()));

@@ -118,8 +118,7 @@ mod tests {
 
     #[test]
     fn rejects_oversized_body_with_413() {
-        let err = json_body::<Login>(&request(Some("application/json"), &"x".repeat(101)), 100)
-            .unwrap_err();
+        let err = json_body::<Login>(&request(Some("application/json"), &"x".repeat(101)), 100).unwrap_err();
         assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 

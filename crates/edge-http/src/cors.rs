@@ -1,9 +1,8 @@
 //! Cross-origin resource sharing, configured by one variable.
 
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
-    ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
-    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+    HeaderMap, HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
 use http::{Method, StatusCode};
 
@@ -34,11 +33,7 @@ pub struct CorsConfigError(String);
 
 impl std::fmt::Display for CorsConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "invalid CORS origin {:?}: use scheme://host[:port] with no path, `*`, or leave empty",
-            self.0
-        )
+        write!(f, "invalid CORS origin {:?}: use scheme://host[:port] with no path, `*`, or leave empty", self.0)
     }
 }
 
@@ -55,9 +50,7 @@ impl Cors {
         for origin in value.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             let origin = origin.trim_end_matches('/');
             let valid = ["http://", "https://"].iter().any(|scheme| {
-                origin.strip_prefix(scheme).is_some_and(|rest| {
-                    !rest.is_empty() && !rest.contains(['/', '?', '#', ' ', '*'])
-                })
+                origin.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty() && !rest.contains(['/', '?', '#', ' ', '*']))
             });
             if !valid {
                 return Err(CorsConfigError(origin.to_owned()));
@@ -110,10 +103,7 @@ impl Cors {
             return Some(Err(Problem::bad_request("cors-preflight", "a preflight needs an Origin header")));
         };
         if !self.allows(origin) {
-            return Some(Err(Problem::forbidden(
-                "cors-origin-denied",
-                format!("origin {origin} is not allowed to call this API"),
-            )));
+            return Some(Err(Problem::forbidden("cors-origin-denied", format!("origin {origin} is not allowed to call this API"))));
         }
         let mut response = http::Response::new(Vec::new());
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -150,10 +140,7 @@ mod tests {
     use super::*;
 
     fn preflight(origin: Option<&str>) -> Request {
-        let mut builder = http::Request::builder()
-            .method(Method::OPTIONS)
-            .uri("/auth/login")
-            .header(ACCESS_CONTROL_REQUEST_METHOD, "POST");
+        let mut builder = http::Request::builder().method(Method::OPTIONS).uri("/auth/login").header(ACCESS_CONTROL_REQUEST_METHOD, "POST");
         if let Some(origin) = origin {
             builder = builder.header(ORIGIN, origin);
         }

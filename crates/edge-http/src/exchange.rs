@@ -11,8 +11,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// of `[A-Za-z0-9._:-]` (so it is safe to log and echo), otherwise a new random 128-bit hex id.
 pub fn request_id(headers: &HeaderMap) -> String {
     let valid = |id: &&str| {
-        (1..=128).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
     };
     match headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).filter(valid) {
         Some(id) => id.to_owned(),
@@ -41,10 +40,7 @@ impl Exchange {
     /// Starts an exchange. `Err` carries the complete response when nothing else is to be done
     /// (a CORS preflight, answered or refused), boxed because it is the rare case.
     pub fn begin(request: &Request, cors: &Cors) -> Result<Self, Box<Response>> {
-        let exchange = Exchange {
-            request_id: request_id(request.headers()),
-            cors_headers: cors.response_headers(request.headers()),
-        };
+        let exchange = Exchange { request_id: request_id(request.headers()), cors_headers: cors.response_headers(request.headers()) };
         match cors.preflight(request) {
             Some(answer) => Err(Box::new(exchange.finish(answer))),
             None => Ok(exchange),
@@ -118,10 +114,7 @@ mod tests {
     #[test]
     fn preflight_is_answered_at_begin() {
         let cors = Cors::AnyOrigin;
-        let req = request(
-            &[("origin", "https://x.example"), (ACCESS_CONTROL_REQUEST_METHOD.as_str(), "POST")],
-            Method::OPTIONS,
-        );
+        let req = request(&[("origin", "https://x.example"), (ACCESS_CONTROL_REQUEST_METHOD.as_str(), "POST")], Method::OPTIONS);
         let response = Exchange::begin(&req, &cors).unwrap_err();
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         assert_eq!(response.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "*");

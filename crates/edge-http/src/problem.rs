@@ -36,8 +36,7 @@ impl Problem {
 
     /// 401 with `WWW-Authenticate: Bearer`: credentials are missing or not accepted.
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, detail)
-            .header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+        Self::new(StatusCode::UNAUTHORIZED, code, detail).header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     /// 403: the caller is known but not allowed to do this.
@@ -54,12 +53,7 @@ impl Problem {
     pub fn method_not_allowed(allowed: &[Method]) -> Self {
         let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
         let value = HeaderValue::from_str(&list).unwrap_or(HeaderValue::from_static(""));
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            format!("this path accepts only: {list}"),
-        )
-        .header(ALLOW, value)
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", format!("this path accepts only: {list}")).header(ALLOW, value)
     }
 
     /// 409: the request conflicts with the current state.
@@ -69,12 +63,8 @@ impl Problem {
 
     /// 413: the body is larger than `limit` bytes.
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            format!("the request body is larger than the limit of {limit} bytes"),
-        )
-        .with("limit", limit)
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", format!("the request body is larger than the limit of {limit} bytes"))
+            .with("limit", limit)
     }
 
     /// 415: the body is not of the media type the endpoint takes.

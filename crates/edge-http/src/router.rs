@@ -81,8 +81,7 @@ impl<E: Clone> Router<E> {
         let Some(parts) = path.strip_prefix('/').map(|p| p.split('/').collect::<Vec<_>>()) else {
             return Err(Problem::not_found("no-such-route", "paths start with '/'"));
         };
-        let mut matches: Vec<(&Route<E>, Params)> =
-            self.routes.iter().filter_map(|r| Some((r, r.capture(&parts)?))).collect();
+        let mut matches: Vec<(&Route<E>, Params)> = self.routes.iter().filter_map(|r| Some((r, r.capture(&parts)?))).collect();
         if matches.is_empty() {
             return Err(Problem::not_found("no-such-route", format!("no endpoint at {path}")));
         }

@@ -1,7 +1,7 @@
 //! Bearer authentication with the shared verifier: signature and claims locally, then one
 //! Redis round trip (`MGET`) for revocation and the session store's incarnation.
 
-use edge_auth::{check_revocation, revocation_keys, AuthError, Audience, KeySet, Principal, Verifier};
+use edge_auth::{check_revocation, revocation_keys, Audience, AuthError, KeySet, Principal, Verifier};
 use edge_http::{Problem, Request};
 
 use crate::redis::Redis;
@@ -18,9 +18,8 @@ pub fn audience() -> Result<Audience, Problem> {
 
 /// The verifier for the `jwt_public_keys` variable.
 pub fn verifier() -> Result<Verifier, Problem> {
-    let keys = KeySet::from_public_config(&crate::variable("jwt_public_keys")?).map_err(|e| {
-        Problem::misconfigured(format!("jwt_public_keys: {e}"))
-    })?;
+    let keys = KeySet::from_public_config(&crate::variable("jwt_public_keys")?)
+        .map_err(|e| Problem::misconfigured(format!("jwt_public_keys: {e}")))?;
     Ok(Verifier::new(keys, audience()?))
 }
 

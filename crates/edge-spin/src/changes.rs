@@ -17,6 +17,20 @@ pub const MAXLEN: u64 = 1_000_000;
 /// Appends one change (for writers outside a script; feed appends inside its scripts).
 pub fn announce(redis: &Redis, kind: &str, id: &str, version: u64, delete: bool) -> Result<(), Problem> {
     let op = if delete { "delete" } else { "upsert" };
-    let args = [arg(STREAM), arg("MAXLEN"), arg("~"), arg(MAXLEN), arg("*"), arg("kind"), arg(kind), arg("id"), arg(id), arg("version"), arg(version), arg("op"), arg(op)];
+    let args = [
+        arg(STREAM),
+        arg("MAXLEN"),
+        arg("~"),
+        arg(MAXLEN),
+        arg("*"),
+        arg("kind"),
+        arg(kind),
+        arg("id"),
+        arg(id),
+        arg("version"),
+        arg(version),
+        arg("op"),
+        arg(op),
+    ];
     redis.exec("XADD", &args).map(drop)
 }

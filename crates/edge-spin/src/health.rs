@@ -50,10 +50,8 @@ fn millis(duration: Duration) -> f64 {
 /// Opens key-value store `label` and reads a key.
 pub fn key_value(label: &str) -> Check {
     let started = Instant::now();
-    let result = spin_sdk::key_value::Store::open(label)
-        .and_then(|store| store.exists("health-probe"))
-        .map(|_| None)
-        .map_err(|e| e.to_string());
+    let result =
+        spin_sdk::key_value::Store::open(label).and_then(|store| store.exists("health-probe")).map(|_| None).map_err(|e| e.to_string());
     Check::new("key-value", label, started, result)
 }
 
@@ -83,14 +81,14 @@ pub fn redis(address: &str) -> Check {
 /// one), or writes to it or to the snapshot failing (Redis then refuses writes).
 /// `INFO` rather than `CONFIG GET`, which operators often disable.
 pub fn persistence_warning(info: &str) -> Option<String> {
-    let field = |name: &str| {
-        info.lines().find_map(|line| line.trim_end().strip_prefix(name)?.strip_prefix(':'))
-    };
+    let field = |name: &str| info.lines().find_map(|line| line.trim_end().strip_prefix(name)?.strip_prefix(':'));
     let mut problems = Vec::new();
     match field("aof_enabled") {
         Some("1") => {
             if field("aof_last_write_status") == Some("err") {
-                problems.push("Redis cannot write its append-only file (aof_last_write_status:err) and refuses writes; check its disk".to_owned());
+                problems.push(
+                    "Redis cannot write its append-only file (aof_last_write_status:err) and refuses writes; check its disk".to_owned(),
+                );
             }
         }
         Some(_) => {
@@ -111,19 +109,13 @@ pub fn persistence_warning(info: &str) -> Option<String> {
 /// Runs `SELECT 1` on SQLite database `label`.
 pub fn sqlite(label: &str) -> Check {
     let started = Instant::now();
-    let result = spin_sdk::sqlite::Connection::open(label)
-        .and_then(|c| c.execute("SELECT 1", &[]))
-        .map(|_| None)
-        .map_err(|e| e.to_string());
+    let result =
+        spin_sdk::sqlite::Connection::open(label).and_then(|c| c.execute("SELECT 1", &[])).map(|_| None).map_err(|e| e.to_string());
     Check::new("sqlite", label, started, result)
 }
 
 /// Sends `request` and calls the service up when `expect` accepts the status.
-pub async fn http(
-    service: &'static str,
-    request: http::Request<Vec<u8>>,
-    expect: impl FnOnce(StatusCode) -> bool,
-) -> Check {
+pub async fn http(service: &'static str, request: http::Request<Vec<u8>>, expect: impl FnOnce(StatusCode) -> bool) -> Check {
     let target = redact(&request.uri().to_string());
     let target = target.split('?').next().unwrap_or("").to_owned();
     let started = Instant::now();
@@ -174,7 +166,9 @@ mod tests {
 
     #[test]
     fn persistence_off_or_failing_is_a_warning() {
-        let info = |aof: &str, extra: &str| format!("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:42\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{aof}\r\naof_last_write_status:ok\r\n{extra}");
+        let info = |aof: &str, extra: &str| {
+            format!("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:42\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{aof}\r\naof_last_write_status:ok\r\n{extra}")
+        };
         assert_eq!(persistence_warning(&info("1", "")), None);
         let off = persistence_warning(&info("0", "")).unwrap();
         assert!(off.starts_with("Redis persistence is off (aof_enabled:0)") && off.contains("42 changes"), "{off}");

@@ -182,19 +182,13 @@ fn method(method: SpinMethod) -> http::Method {
 
 /// The request with its body, or its head (for the request id and CORS) and the problem.
 async fn read(incoming: IncomingRequest, limit: usize) -> Result<Request, (Request, Problem)> {
-    let mut builder = http::Request::builder()
-        .method(method(incoming.method()))
-        .uri(incoming.path_with_query().unwrap_or_else(|| "/".into()));
+    let mut builder =
+        http::Request::builder().method(method(incoming.method())).uri(incoming.path_with_query().unwrap_or_else(|| "/".into()));
     for (name, value) in incoming.headers().entries() {
         builder = builder.header(name, value);
     }
-    let head = builder
-        .body(Vec::new())
-        .unwrap_or_else(|_| http::Request::new(Vec::new()));
-    let declared = head
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let head = builder.body(Vec::new()).unwrap_or_else(|_| http::Request::new(Vec::new()));
+    let declared = head.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err((head, Problem::payload_too_large(limit)));
     }
@@ -204,9 +198,7 @@ async fn read(incoming: IncomingRequest, limit: usize) -> Result<Request, (Reque
         match chunk {
             Ok(chunk) if body.len() + chunk.len() <= limit => body.extend_from_slice(&chunk),
             Ok(_) => return Err((head, Problem::payload_too_large(limit))),
-            Err(_) => {
-                return Err((head, Problem::bad_request("body-unreadable", "the request body ended early")))
-            }
+            Err(_) => return Err((head, Problem::bad_request("body-unreadable", "the request body ended early"))),
         }
     }
     let (parts, _) = head.into_parts();

@@ -40,7 +40,11 @@ impl Meter {
         }
         let (t0, b0) = self.samples.front().copied().unwrap_or((now_ms, bytes));
         let elapsed = now_ms - t0;
-        if elapsed < 1.0 { 0.0 } else { bytes.saturating_sub(b0) as f64 * 1000.0 / elapsed }
+        if elapsed < 1.0 {
+            0.0
+        } else {
+            bytes.saturating_sub(b0) as f64 * 1000.0 / elapsed
+        }
     }
 
     /// Forgets the history (after a pause, the old rate means nothing).

@@ -448,7 +448,11 @@ fn s3s_fs() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"));
     let installed = home.join("bin/s3s-fs");
-    if installed.exists() { installed } else { PathBuf::from("s3s-fs") }
+    if installed.exists() {
+        installed
+    } else {
+        PathBuf::from("s3s-fs")
+    }
 }
 
 /// A running devhost.
@@ -555,7 +559,13 @@ impl Devhost {
         command.arg("--runtime-config-file").arg(&config).arg("--state-dir").arg(state.path().join(".spin"));
         let mut child = spawn(command);
         let log = Arc::new(Mutex::new(String::new()));
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)].into_iter().flatten() {
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -711,11 +721,7 @@ impl Req {
         }
         let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).map_err(|e| e.to_string())?;
         let mut response = agent().run(request).map_err(|e| e.to_string())?;
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
+        let headers = response.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
         let status = response.status().as_u16();
         let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap_or_default();
         Ok(Reply { status, headers, body })

@@ -98,7 +98,10 @@ impl Browser {
 
     /// The text content of the element matching `selector`.
     pub fn text(&self, selector: &str) -> String {
-        self.run("return document.querySelector(arguments[0])?.textContent ?? '';", json!([selector])).as_str().unwrap_or_default().to_owned()
+        self.run("return document.querySelector(arguments[0])?.textContent ?? '';", json!([selector]))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Emulates a slow network (bytes per second each way), or a normal one with `None`.

@@ -62,10 +62,7 @@ fn login(name: &str, password: &str, device: Option<&str>) -> Reply {
 }
 
 fn refresh_with(refresh: &str, device: &str) -> Reply {
-    app()
-        .request("POST", "/auth/refresh")
-        .header("cookie", &format!("refresh_token={refresh}; device_id={device}"))
-        .send(None)
+    app().request("POST", "/auth/refresh").header("cookie", &format!("refresh_token={refresh}; device_id={device}")).send(None)
 }
 
 fn refresh(client: &Client) -> Reply {
@@ -140,13 +137,15 @@ fn refresh_rotates_and_reuse_revokes_the_family() {
     let c0 = register(&name);
     let r1 = refresh(&c0);
     assert_eq!(r1.status, 200, "{}", r1.text());
-    let c1 = Client { access: r1.json()["access_token"].as_str().unwrap().into(), refresh: r1.cookie("refresh_token").unwrap(), ..c0.clone() };
+    let c1 =
+        Client { access: r1.json()["access_token"].as_str().unwrap().into(), refresh: r1.cookie("refresh_token").unwrap(), ..c0.clone() };
     assert_ne!(c1.refresh, c0.refresh, "rotated");
     assert_eq!(me(&c1.access).status, 200);
     std::thread::sleep(std::time::Duration::from_millis(50));
     let r2 = refresh(&c1);
     assert_eq!(r2.status, 200, "{}", r2.text());
-    let c2 = Client { access: r2.json()["access_token"].as_str().unwrap().into(), refresh: r2.cookie("refresh_token").unwrap(), ..c0.clone() };
+    let c2 =
+        Client { access: r2.json()["access_token"].as_str().unwrap().into(), refresh: r2.cookie("refresh_token").unwrap(), ..c0.clone() };
     // c0's token is two generations old: reuse, even inside the grace window.
     assert_problem(&refresh(&c0), 401, "refresh-token-reused");
     assert_problem(&refresh(&c2), 401, "session-revoked");
@@ -157,7 +156,12 @@ fn refresh_rotates_and_reuse_revokes_the_family() {
 #[test]
 fn concurrent_refreshes_share_one_successor() {
     let c0 = register(&unique("tabs"));
-    let handles: Vec<_> = (0..2).map(|_| { let c = c0.clone(); std::thread::spawn(move || refresh(&c)) }).collect();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let c = c0.clone();
+            std::thread::spawn(move || refresh(&c))
+        })
+        .collect();
     let replies: Vec<Reply> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     for reply in &replies {
         assert_eq!(reply.status, 200, "{}", reply.text());
@@ -358,9 +362,15 @@ fn bans_revoke_everything_and_block_sign_in() {
     let root = register("root-admin");
     let name = unique("bad");
     let user = register(&name);
-    let not_admin = app().request("POST", &format!("/auth/users/{}/ban", root.user_id)).header("authorization", &format!("Bearer {}", user.access)).send(None);
+    let not_admin = app()
+        .request("POST", &format!("/auth/users/{}/ban", root.user_id))
+        .header("authorization", &format!("Bearer {}", user.access))
+        .send(None);
     assert_problem(&not_admin, 403, "admin-only");
-    let ban = app().request("POST", &format!("/auth/users/{}/ban", user.user_id)).header("authorization", &format!("Bearer {}", root.access)).send(None);
+    let ban = app()
+        .request("POST", &format!("/auth/users/{}/ban", user.user_id))
+        .header("authorization", &format!("Bearer {}", root.access))
+        .send(None);
     assert_eq!(ban.status, 204, "{}", ban.text());
     assert_problem(&me(&user.access), 401, "session-revoked");
     assert_problem(&login(&name, PASSWORD, None), 403, "account-banned");
@@ -368,10 +378,8 @@ fn bans_revoke_everything_and_block_sign_in() {
 
 #[test]
 fn single_device_mode_signs_out_the_previous_device() {
-    let app = Devhost::start(DevhostOptions {
-        env: vec![("SPIN_VARIABLE_SINGLE_DEVICE".into(), "true".into())],
-        ..DevhostOptions::default()
-    });
+    let app =
+        Devhost::start(DevhostOptions { env: vec![("SPIN_VARIABLE_SINGLE_DEVICE".into(), "true".into())], ..DevhostOptions::default() });
     let name = unique("solo");
     let first = app.request("POST", "/auth/register").json(&json!({ "username": name, "password": PASSWORD }));
     let first_token = first.json()["access_token"].as_str().unwrap().to_owned();
@@ -388,7 +396,10 @@ fn jwks_lists_the_public_keys() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("cache-control"), Some("public, max-age=300"));
     let key = &reply.json()["keys"][0];
-    assert_eq!((key["kid"].as_str(), key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("e2e"), Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+    assert_eq!(
+        (key["kid"].as_str(), key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()),
+        (Some("e2e"), Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
     assert!(key.get("d").is_none(), "no private part");
 }
 
@@ -431,15 +442,51 @@ fn the_verifier_refuses_every_attack_with_401_problem_json() {
     let attacks: Vec<(&str, String, &str)> = vec![
         ("alg none", format!("{}.{}.", b64(&json!({ "alg": "none", "kid": "e2e" })), b64(&payload)), "invalid-token"),
         ("HS256 with the public key", hs256.authenticate(hs_claims).unwrap(), "invalid-token"),
-        ("unknown kid", Ed25519KeyPair::generate().with_key_id("other").sign(Claims::with_custom_claims(json!({ "sid": victim.session, "ep": 0 }), Duration::from_secs(900)).with_issuer("video-edge").with_audience("video-edge-api").with_subject(&victim.user_id)).unwrap(), "invalid-token"),
-        ("expired", forge(&victim.user_id, &victim.session, |c| c.expires_at = Some(UnixTimeStamp::from_secs(now - 3600))), "token-expired"),
-        ("nbf in the future", forge(&victim.user_id, &victim.session, |c| c.invalid_before = Some(UnixTimeStamp::from_secs(now + 3600))), "token-not-yet-valid"),
+        (
+            "unknown kid",
+            Ed25519KeyPair::generate()
+                .with_key_id("other")
+                .sign(
+                    Claims::with_custom_claims(json!({ "sid": victim.session, "ep": 0 }), Duration::from_secs(900))
+                        .with_issuer("video-edge")
+                        .with_audience("video-edge-api")
+                        .with_subject(&victim.user_id),
+                )
+                .unwrap(),
+            "invalid-token",
+        ),
+        (
+            "expired",
+            forge(&victim.user_id, &victim.session, |c| c.expires_at = Some(UnixTimeStamp::from_secs(now - 3600))),
+            "token-expired",
+        ),
+        (
+            "nbf in the future",
+            forge(&victim.user_id, &victim.session, |c| c.invalid_before = Some(UnixTimeStamp::from_secs(now + 3600))),
+            "token-not-yet-valid",
+        ),
         ("wrong issuer", forge(&victim.user_id, &victim.session, |c| c.issuer = Some("evil".into())), "invalid-token"),
-        ("wrong audience", forge(&victim.user_id, &victim.session, |c| c.audiences = Some(Audiences::AsString("other".into()))), "invalid-token"),
-        ("tampered payload", format!("{head}.{}.{sig}", b64(&json!({ "sub": "someone-else", "sid": victim.session, "ep": 0 }))), "invalid-token"),
-        ("tampered signature", format!("{head}.{}.{}", rest.split_once('.').unwrap().0, String::from_utf8(flipped).unwrap()), "invalid-token"),
+        (
+            "wrong audience",
+            forge(&victim.user_id, &victim.session, |c| c.audiences = Some(Audiences::AsString("other".into()))),
+            "invalid-token",
+        ),
+        (
+            "tampered payload",
+            format!("{head}.{}.{sig}", b64(&json!({ "sub": "someone-else", "sid": victim.session, "ep": 0 }))),
+            "invalid-token",
+        ),
+        (
+            "tampered signature",
+            format!("{head}.{}.{}", rest.split_once('.').unwrap().0, String::from_utf8(flipped).unwrap()),
+            "invalid-token",
+        ),
         ("another store incarnation", forge(&victim.user_id, &victim.session, |c| c.custom["inc"] = json!("gone")), "session-lost"),
-        ("no store incarnation", forge(&victim.user_id, &victim.session, |c| c.custom = json!({ "sid": victim.session, "ep": 0 })), "session-lost"),
+        (
+            "no store incarnation",
+            forge(&victim.user_id, &victim.session, |c| c.custom = json!({ "sid": victim.session, "ep": 0 })),
+            "session-lost",
+        ),
         ("malformed base64", "!!!.@@@.###".into(), "invalid-token"),
         ("malformed JSON", format!("{}.{}.AAAA", URL_SAFE_NO_PAD.encode("{not json"), URL_SAFE_NO_PAD.encode("[")), "invalid-token"),
         ("huge token", "a".repeat(16_000), "invalid-token"),

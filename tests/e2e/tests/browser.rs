@@ -85,7 +85,12 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     // The session survives the reload (refresh cookie); the unfinished upload is offered, and
     // choosing the file again resumes it from the server's list of parts.
     browser.wait("the session restored", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
-    browser.wait("the unfinished upload offered", 5, "document.getElementById('unfinished').textContent.includes('holiday clip.mp4')", "document.getElementById('unfinished').textContent");
+    browser.wait(
+        "the unfinished upload offered",
+        5,
+        "document.getElementById('unfinished').textContent.includes('holiday clip.mp4')",
+        "document.getElementById('unfinished').textContent",
+    );
     browser.throttle(None);
     upload(&browser, &file, &format!("First {word} upload"), "4");
     browser.wait("the resumed upload published", 60, "document.getElementById('upload-status').dataset.outcome", STATUS);
@@ -94,7 +99,12 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     assert_eq!(browser.text("#unfinished"), "", "a finished upload is no longer offered");
 
     // The player got the new video; its source redirects to the stored bytes.
-    browser.wait("the player loaded", 15, "document.getElementById('video').src.includes('/uploads/play?ticket=')", "document.getElementById('video').src");
+    browser.wait(
+        "the player loaded",
+        15,
+        "document.getElementById('video').src.includes('/uploads/play?ticket=')",
+        "document.getElementById('video').src",
+    );
     let fetched = browser.run_async(
         "const done = arguments[arguments.length - 1];
          fetch(document.getElementById('video').src).then(r => r.arrayBuffer()).then(b => crypto.subtle.digest('SHA-256', b))
@@ -111,29 +121,55 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     browser.wait("the second upload published", 60, "document.getElementById('upload-status').dataset.outcome", STATUS);
     let instant = status(&browser);
     assert_eq!(instant["outcome"], "instant", "{instant}");
-    browser.wait("the player on the second video", 15, &format!("document.getElementById('player').dataset.videoId && document.getElementById('player').dataset.videoId !== '{first_id}'"), "document.getElementById('player-title').textContent");
+    browser.wait(
+        "the player on the second video",
+        15,
+        &format!("document.getElementById('player').dataset.videoId && document.getElementById('player').dataset.videoId !== '{first_id}'"),
+        "document.getElementById('player-title').textContent",
+    );
     let video_id = browser.run("return document.getElementById('player').dataset.videoId;", json!([])).as_str().unwrap().to_owned();
 
     // A danmaku flies over the video and is stored.
     let danmaku = format!("{word} 好看");
     browser.find("#danmaku-text").type_text(&danmaku);
     browser.find("#danmaku-send").click();
-    browser.wait("the danmaku flying", 10, &format!("[...document.querySelectorAll('#danmaku-layer .danmaku')].some(d => d.textContent === '{danmaku}')"), STATUS);
+    browser.wait(
+        "the danmaku flying",
+        10,
+        &format!("[...document.querySelectorAll('#danmaku-layer .danmaku')].some(d => d.textContent === '{danmaku}')"),
+        STATUS,
+    );
     let stored = app.request("GET", &format!("/videos/{video_id}/danmaku?segment=0")).send(None).json();
     assert!(stored["items"].as_array().unwrap().iter().any(|d| d["text"] == danmaku.as_str()), "{stored}");
 
     // Like: the button, the count and the 24 h ranking follow.
     browser.find("#like").click();
     browser.wait("the like counted", 10, "document.getElementById('like').getAttribute('aria-pressed') === 'true' && document.getElementById('like-count').textContent === '1'", "document.getElementById('like').outerHTML");
-    browser.wait("the ranking showing it", 10, &format!("document.getElementById('ranking').textContent.includes('Second {word} upload')"), "document.getElementById('ranking').textContent");
+    browser.wait(
+        "the ranking showing it",
+        10,
+        &format!("document.getElementById('ranking').textContent.includes('Second {word} upload')"),
+        "document.getElementById('ranking').textContent",
+    );
 
     // Search: suggestions while typing, then highlighted results.
     let typed = &word[..word.len() - 2];
     browser.find("#search").type_text(typed);
-    browser.wait("suggestions", 15, &format!("!document.getElementById('suggestions').hidden && document.getElementById('suggestions').textContent.includes('{word}')"), "document.getElementById('suggestions').outerHTML");
+    browser.wait(
+        "suggestions",
+        15,
+        &format!("!document.getElementById('suggestions').hidden && document.getElementById('suggestions').textContent.includes('{word}')"),
+        "document.getElementById('suggestions').outerHTML",
+    );
     browser.find("#search").type_text("\u{E007}");
-    browser.wait("search results", 15, "!document.getElementById('results').hidden && document.querySelectorAll('#search-results li[data-kind=video]').length === 2", "document.getElementById('search-results').innerHTML");
-    let marks = browser.run("return [...document.querySelectorAll('#search-results mark')].map(m => m.textContent.toLowerCase());", json!([]));
+    browser.wait(
+        "search results",
+        15,
+        "!document.getElementById('results').hidden && document.querySelectorAll('#search-results li[data-kind=video]').length === 2",
+        "document.getElementById('search-results').innerHTML",
+    );
+    let marks =
+        browser.run("return [...document.querySelectorAll('#search-results mark')].map(m => m.textContent.toLowerCase());", json!([]));
     assert!(marks.as_array().unwrap().iter().any(|m| m == typed), "the typed prefix is highlighted: {marks}");
     // `BROWSER_SCREENSHOT=docs/demo-page.png` saves the page here (the README picture; relative to the workspace root).
     if let Some(path) = std::env::var_os("BROWSER_SCREENSHOT") {
@@ -145,11 +181,19 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     let login = app.request("POST", "/auth/login").json(&json!({ "username": username, "password": "browser password" })).json();
     let (token, user_id) = (login["access_token"].as_str().unwrap(), login["user"]["id"].as_str().unwrap());
     for i in 0..12 {
-        let reply = app.request("POST", "/videos").header("authorization", &format!("Bearer {token}")).json(&json!({ "receipt": receipt(user_id), "title": format!("Filler {i}") }));
+        let reply = app
+            .request("POST", "/videos")
+            .header("authorization", &format!("Bearer {token}"))
+            .json(&json!({ "receipt": receipt(user_id), "title": format!("Filler {i}") }));
         assert_eq!(reply.status, 201, "{}", reply.text());
     }
     browser.reload();
-    browser.wait("the first page of the feed", 15, "document.querySelectorAll('#latest li').length >= 10", "document.getElementById('latest').textContent");
+    browser.wait(
+        "the first page of the feed",
+        15,
+        "document.querySelectorAll('#latest li').length >= 10",
+        "document.getElementById('latest').textContent",
+    );
     browser.run("document.getElementById('latest-more').scrollIntoView();", json!([]));
     browser.wait("the whole feed", 15, "document.querySelectorAll('#latest li').length === 14 && document.getElementById('latest-more').textContent === 'That is everything.'", "document.querySelectorAll('#latest li').length + ' ' + document.getElementById('latest-more').textContent");
 }

@@ -82,11 +82,7 @@ fn run(name: &str) {
     let components = components();
     let fill = |template: &str| {
         fill_templates(template, |key, value| match key {
-            "source" => components
-                .get(value)
-                .unwrap_or_else(|| panic!("{name}: unknown component {value:?}"))
-                .display()
-                .to_string(),
+            "source" => components.get(value).unwrap_or_else(|| panic!("{name}: unknown component {value:?}")).display().to_string(),
             "port" => value
                 .parse()
                 .ok()
@@ -99,11 +95,8 @@ fn run(name: &str) {
     let app = TempDir::new("conformance");
     let manifest = app.path().join("spin.toml");
     std::fs::write(&manifest, fill(&read(&dir.join("spin.toml")))).unwrap();
-    let devhost = Devhost::start(DevhostOptions {
-        manifest: manifest.to_str().expect("UTF-8 temp dir"),
-        foreign_app: true,
-        ..Default::default()
-    });
+    let devhost =
+        Devhost::start(DevhostOptions { manifest: manifest.to_str().expect("UTF-8 temp dir"), foreign_app: true, ..Default::default() });
 
     let invocations = config["invocations"].as_array().unwrap_or_else(|| panic!("{name}: no invocations"));
     for (i, invocation) in invocations.iter().enumerate() {
@@ -137,8 +130,7 @@ fn check(expected: &Value, reply: &Reply) -> Result<(), String> {
     if reply.text() != body {
         return Err(format!("actual body != expected body\nactual: {}\nexpected: {body}", reply.text()));
     }
-    let mut actual: HashMap<String, String> =
-        reply.headers.iter().map(|(k, v)| (k.to_lowercase(), v.to_lowercase())).collect();
+    let mut actual: HashMap<String, String> = reply.headers.iter().map(|(k, v)| (k.to_lowercase(), v.to_lowercase())).collect();
     for header in expected["headers"].as_array().into_iter().flatten() {
         let name = header["name"].as_str().ok_or_else(|| format!("expected header without a name: {header}"))?;
         match actual.remove(&name.to_lowercase()) {
@@ -288,9 +280,8 @@ fn fill_templates(text: &str, mut replace: impl FnMut(&str, &str) -> String) -> 
     let mut rest = text;
     while let Some(start) = rest.find("%{") {
         let end = rest[start..].find('}').map(|e| start + e).unwrap_or_else(|| panic!("unclosed %{{ in {text:?}"));
-        let (key, value) = rest[start + 2..end]
-            .split_once('=')
-            .unwrap_or_else(|| panic!("template {:?} is not %{{key=value}}", &rest[start..=end]));
+        let (key, value) =
+            rest[start + 2..end].split_once('=').unwrap_or_else(|| panic!("template {:?} is not %{{key=value}}", &rest[start..=end]));
         out.push_str(&rest[..start]);
         out.push_str(&replace(key.trim(), value.trim()));
         rest = &rest[end + 1..];

@@ -230,13 +230,12 @@ fn shared_backend_settings(table: &str, backend: &str) -> Option<&'static [&'sta
 fn stores_live_on_shared_services() {
     let manifest = spin_manifest();
     let path = e2e::root().join("deploy/runtime-config.toml");
-    let runtime: toml::Table = toml::from_str(&std::fs::read_to_string(&path).expect("deploy/runtime-config.toml"))
-        .expect("deploy/runtime-config.toml is TOML");
+    let runtime: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&path).expect("deploy/runtime-config.toml")).expect("deploy/runtime-config.toml is TOML");
     for (file, app) in spinapps() {
-        for (table, field, crd_list) in [
-            ("key_value_store", "key_value_stores", "keyValueStores"),
-            ("sqlite_database", "sqlite_databases", "sqliteDatabases"),
-        ] {
+        for (table, field, crd_list) in
+            [("key_value_store", "key_value_stores", "keyValueStores"), ("sqlite_database", "sqlite_databases", "sqliteDatabases")]
+        {
             let crd_stores = app["spec"]["runtimeConfig"][crd_list].as_array().cloned().unwrap_or_default();
             for label in labels_used(&manifest, field) {
                 // A local backend ("spin": a file in the pod) would give each replica its own data.

@@ -62,7 +62,12 @@ fn route_precedence_follows_spin() {
     assert_eq!(who("/restricted/headers"), "restricted");
     assert_eq!(who("/dup/headers"), "restricted", "the last duplicate wins");
     let log = fixture().log();
-    assert!(log.contains("The following component routes are duplicates and will never be used:\nerror:   probe: /dup/... (duplicate of restricted)"), "{log}");
+    assert!(
+        log.contains(
+            "The following component routes are duplicates and will never be used:\nerror:   probe: /dup/... (duplicate of restricted)"
+        ),
+        "{log}"
+    );
 }
 
 #[test]
@@ -269,7 +274,8 @@ fn guest_output_is_logged_with_the_component_id_before_the_request_line() {
     let position = |needle: &str| log.find(needle).unwrap_or_else(|| panic!("{needle:?} not logged:\n{log}"));
     let stdout = position("[probe] hello from stdout");
     let stderr = position("[probe] hello from stderr");
-    let request = log[stdout..].find(request_line).map(|i| i + stdout).unwrap_or_else(|| panic!("no request line after the guest's:\n{log}"));
+    let request =
+        log[stdout..].find(request_line).map(|i| i + stdout).unwrap_or_else(|| panic!("no request line after the guest's:\n{log}"));
     assert!(stdout < request && stderr < request, "{log}");
 }
 

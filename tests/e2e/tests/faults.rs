@@ -150,7 +150,9 @@ fn redis_killed_under_load_answers_503_then_recovers_with_every_acknowledged_wri
 
     // Seconds from the kill, negative before it.
     let at = |t: Instant| t.saturating_duration_since(killing).as_secs_f64() - killing.saturating_duration_since(t).as_secs_f64();
-    let show = |o: &Outcome| format!("{} started {:.3}s took {:.3}s: {} {}", o.what, at(o.started), (o.finished - o.started).as_secs_f64(), o.status, o.text);
+    let show = |o: &Outcome| {
+        format!("{} started {:.3}s took {:.3}s: {} {}", o.what, at(o.started), (o.finished - o.started).as_secs_f64(), o.status, o.text)
+    };
     for o in &outcomes {
         assert!(o.status < 300 || o.unavailable, "only 2xx or 503 redis-unavailable problem+json: {}", show(o));
         assert!(o.finished - o.started < REQUEST_TIMEOUT, "hung: {}", show(o));
@@ -158,7 +160,13 @@ fn redis_killed_under_load_answers_503_then_recovers_with_every_acknowledged_wri
     let before: Vec<&Outcome> = outcomes.iter().filter(|o| o.finished < killing).collect();
     let during: Vec<&Outcome> = outcomes.iter().filter(|o| o.started > killed && o.finished < restarting).collect();
     let after: Vec<&Outcome> = outcomes.iter().filter(|o| o.started > back).collect();
-    assert!(before.len() >= 4 && during.len() >= 4 && after.len() >= 4, "too little load: {} / {} / {}", before.len(), during.len(), after.len());
+    assert!(
+        before.len() >= 4 && during.len() >= 4 && after.len() >= 4,
+        "too little load: {} / {} / {}",
+        before.len(),
+        during.len(),
+        after.len()
+    );
     for o in &before {
         assert!(o.status < 300, "Redis was up: {}", show(o));
     }
@@ -364,7 +372,8 @@ fn restarting_the_whole_app_keeps_everything_users_saved() {
     let (author, author_id, _) = sign_up(&app, &author_name);
     let (fan, _, fan_reply) = sign_up(&app, &fan_name);
     let (gone, _, _) = sign_up(&app, &gone_name);
-    let fan_cookie = format!("refresh_token={}; device_id={}", fan_reply.cookie("refresh_token").unwrap(), fan_reply.cookie("device_id").unwrap());
+    let fan_cookie =
+        format!("refresh_token={}; device_id={}", fan_reply.cookie("refresh_token").unwrap(), fan_reply.cookie("device_id").unwrap());
     assert_eq!(call(&app, Some(&gone), "POST", "/auth/logout", None).status, 204);
 
     let published = publish(&app, &author, &author_id, "kept across restarts");
@@ -372,12 +381,19 @@ fn restarting_the_whole_app_keeps_everything_users_saved() {
     let video = published.json()["id"].as_u64().unwrap();
     assert_eq!(call(&app, Some(&fan), "PUT", &format!("/users/{author_id}/follow"), None).status / 100, 2);
     assert_eq!(call(&app, Some(&fan), "PUT", &format!("/videos/{video}/like"), None).status / 100, 2);
-    let danmaku = call(&app, Some(&fan), "POST", &format!("/videos/{video}/danmaku"), Some(&json!({ "time_ms": 1500, "text": "still here" })));
+    let danmaku =
+        call(&app, Some(&fan), "POST", &format!("/videos/{video}/danmaku"), Some(&json!({ "time_ms": 1500, "text": "still here" })));
     assert_eq!(danmaku.status, 201, "{}", danmaku.text());
 
     const MIB: usize = 1024 * 1024;
     let data = file(5 * MIB + 4321);
-    let created = call(&app, Some(&author), "POST", "/uploads", Some(&json!({ "filename": "r.mp4", "size": data.len(), "content_type": "video/mp4" })));
+    let created = call(
+        &app,
+        Some(&author),
+        "POST",
+        "/uploads",
+        Some(&json!({ "filename": "r.mp4", "size": data.len(), "content_type": "video/mp4" })),
+    );
     assert_eq!(created.status, 201, "{}", created.text());
     let upload = created.json()["id"].as_str().unwrap().to_owned();
     let part_size = created.json()["part_size"].as_u64().unwrap() as usize;

@@ -80,14 +80,23 @@ fn videos_are_created_from_receipts_edited_by_version_and_announced() {
 
     let mine = receipt(&me);
     let forged = format!("{}x", &mine[..mine.len() - 1]);
-    assert_eq!(code(&call(Some(&token), "POST", "/videos", Some(json!({ "receipt": forged, "title": "t" })))), (400, "invalid-receipt".into()));
+    assert_eq!(
+        code(&call(Some(&token), "POST", "/videos", Some(json!({ "receipt": forged, "title": "t" })))),
+        (400, "invalid-receipt".into())
+    );
     let theirs = receipt(&other_id);
-    assert_eq!(code(&call(Some(&token), "POST", "/videos", Some(json!({ "receipt": theirs, "title": "t" })))), (403, "receipt-not-yours".into()));
+    assert_eq!(
+        code(&call(Some(&token), "POST", "/videos", Some(json!({ "receipt": theirs, "title": "t" })))),
+        (403, "receipt-not-yours".into())
+    );
     assert_eq!(call(Some(&token), "POST", "/videos", Some(json!({ "receipt": mine.clone(), "title": "t" }))).status, 201);
     assert_eq!(code(&call(Some(&token), "POST", "/videos", Some(json!({ "receipt": mine, "title": "t" })))), (409, "receipt-used".into()));
     assert_eq!(call(None, "POST", "/videos", Some(json!({ "receipt": "x", "title": "t" }))).status, 401);
     let long = "x".repeat(81);
-    assert_eq!(code(&call(Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt(&me), "title": long })))), (400, "invalid-title".into()));
+    assert_eq!(
+        code(&call(Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt(&me), "title": long })))),
+        (400, "invalid-title".into())
+    );
 
     let path = format!("/videos/{id}");
     let edited = call(Some(&token), "PATCH", &path, Some(json!({ "version": 1, "title": "renamed", "description": "d" })));
@@ -114,11 +123,14 @@ fn videos_are_created_from_receipts_edited_by_version_and_announced() {
 fn a_real_upload_receipt_creates_a_video() {
     let (token, _) = account();
     let data = vec![7u8; 70_000];
-    let upload = call(Some(&token), "POST", "/uploads", Some(json!({ "filename": "a.mp4", "size": data.len(), "content_type": "video/mp4" }))).json();
+    let upload =
+        call(Some(&token), "POST", "/uploads", Some(json!({ "filename": "a.mp4", "size": data.len(), "content_type": "video/mp4" })))
+            .json();
     let id = upload["id"].as_str().unwrap();
     let parts = call(Some(&token), "POST", &format!("/uploads/{id}/parts"), Some(json!({ "part_numbers": [1] }))).json();
     let etag = e2e::http("PUT", parts["parts"][0]["url"].as_str().unwrap()).send(Some(&data)).header("etag").unwrap().to_owned();
-    let done = call(Some(&token), "POST", &format!("/uploads/{id}/complete"), Some(json!({ "parts": [{ "part_number": 1, "etag": etag }] })));
+    let done =
+        call(Some(&token), "POST", &format!("/uploads/{id}/complete"), Some(json!({ "parts": [{ "part_number": 1, "etag": etag }] })));
     let receipt = done.json()["receipt"].as_str().unwrap().to_owned();
     let video = call(Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt, "title": "uploaded" })));
     assert_eq!(video.status, 201, "{}", video.text());
@@ -219,7 +231,10 @@ fn danmaku_post_fetch_merge_limits_and_reconnect() {
     assert_eq!(code(&post(&token, 1000, "真是垃圾")), (400, "blocked-content".into()));
     assert_eq!(code(&post(&token, -5, "negative")), (400, "invalid-body".into()));
     assert_eq!(code(&post(&token, 1000, &"长".repeat(101))), (400, "invalid-text".into()));
-    assert_eq!(code(&call(Some(&token), "POST", "/videos/123/danmaku", Some(json!({ "time_ms": 1, "text": "x" })))), (404, "no-such-video".into()));
+    assert_eq!(
+        code(&call(Some(&token), "POST", "/videos/123/danmaku", Some(json!({ "time_ms": 1, "text": "x" })))),
+        (404, "no-such-video".into())
+    );
     assert_eq!(code(&call(None, "GET", &format!("{path}?segment=99999"), None)), (400, "invalid-query".into()));
     assert_eq!(call(None, "POST", &path, Some(json!({ "time_ms": 1, "text": "x" }))).status, 401);
 

@@ -68,7 +68,12 @@ fn feed_rebuilds_from_the_key_value_store_and_search_agrees_again() {
     let a1 = publish(&host, &alice, &format!("{word} one"));
     let a2 = publish(&host, &alice, &format!("{word} two"));
     let b1 = publish(&host, &bob, &format!("{word} three"));
-    let edited = host.call(Some(&e2e::access_token(&alice)), "PATCH", &format!("/videos/{a1}"), Some(json!({ "version": 1, "title": format!("{word} one, edited") })));
+    let edited = host.call(
+        Some(&e2e::access_token(&alice)),
+        "PATCH",
+        &format!("/videos/{a1}"),
+        Some(json!({ "version": 1, "title": format!("{word} one, edited") })),
+    );
     assert_eq!(edited.status, 200, "{}", edited.text());
     let gone = publish(&host, &alice, &format!("{word} gone"));
     sync(&host);
@@ -106,7 +111,11 @@ fn feed_rebuilds_from_the_key_value_store_and_search_agrees_again() {
     assert_eq!(ids(&settled(&host, None, "GET", &format!("/users/{bob}/videos")).json()), [b2, b1]);
     let video = settled(&host, Some(&bob_token), "GET", &format!("/videos/{a1}")).json();
     assert_eq!((video["title"].as_str(), video["version"].as_u64()), (Some(format!("{word} one, edited").as_str()), Some(2)));
-    assert_eq!((video["likes"].as_u64(), video["plays"].as_u64(), video["liked"].as_bool()), (Some(0), Some(0), Some(false)), "likes and plays are lost");
+    assert_eq!(
+        (video["likes"].as_u64(), video["plays"].as_u64(), video["liked"].as_bool()),
+        (Some(0), Some(0), Some(false)),
+        "likes and plays are lost"
+    );
     let deleted = settled(&host, None, "GET", &format!("/videos/{gone}"));
     assert_eq!((deleted.status, deleted.json()["code"].as_str()), (404, Some("no-such-video")), "a deleted video stays deleted");
     assert_eq!(settled(&host, None, "GET", &format!("/videos/{a1}/danmaku?segment=0")).json()["items"], json!([]));
@@ -128,7 +137,8 @@ fn feed_rebuilds_from_the_key_value_store_and_search_agrees_again() {
     sync(&host);
     let found = host.call(None, "GET", &format!("/search?q={word}&type=video&limit=50"), None);
     assert_eq!(found.status, 200, "{}", found.text());
-    let mut found: Vec<u64> = found.json()["items"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().parse().unwrap()).collect();
+    let mut found: Vec<u64> =
+        found.json()["items"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().parse().unwrap()).collect();
     found.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!(found, listed, "search finds exactly the videos feed lists");
 }

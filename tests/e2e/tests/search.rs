@@ -71,7 +71,14 @@ fn videos_and_users_are_found_highlighted_and_suggested_then_edits_and_deletes_p
     let host = app();
     let (token, user, username) = account(host);
     let word = unique("zebra");
-    let rust = publish(host, &token, &user, &format!("Rust {word} streaming tutorial"), "Learn to build an API server, step by step", &["Rust", "Web"]);
+    let rust = publish(
+        host,
+        &token,
+        &user,
+        &format!("Rust {word} streaming tutorial"),
+        "Learn to build an API server, step by step",
+        &["Rust", "Web"],
+    );
     let chinese = publish(host, &token, &user, &format!("学习视频教程 {word}"), "从零开始的编程课程", &["编程"]);
     let rust_id = rust["id"].as_u64().unwrap().to_string();
     let chinese_id = chinese["id"].as_u64().unwrap().to_string();
@@ -107,7 +114,10 @@ fn videos_and_users_are_found_highlighted_and_suggested_then_edits_and_deletes_p
     assert_eq!(ids(&second), vec![rust_id.clone()]);
 
     let users = search(host, &format!("q={username}&type=user")).json();
-    assert_eq!(users["items"][0]["item"], json!({ "id": user, "username": username, "display_name": username, "created_at": users["items"][0]["item"]["created_at"] }));
+    assert_eq!(
+        users["items"][0]["item"],
+        json!({ "id": user, "username": username, "display_name": username, "created_at": users["items"][0]["item"]["created_at"] })
+    );
     assert_eq!(users["items"][0]["highlight"]["username"], format!("<mark>{username}</mark>"));
 
     let prefix = &word[..word.len() - 2];
@@ -209,7 +219,10 @@ fn reindex_rebuilds_from_the_key_value_store_and_removes_orphans() {
     // delete were lost): the reindex finds it in the range it covers and removes it.
     let ghost = (1u64 << 52) + u64::from(std::process::id());
     let record = services.redis_cli(&["GET", &format!("video:{id}")]);
-    let fake = record.trim().replace(&format!("\"id\":{id}"), &format!("\"id\":{ghost}")).replace(&format!("{word} at dawn"), &format!("{word} ghost"));
+    let fake = record
+        .trim()
+        .replace(&format!("\"id\":{id}"), &format!("\"id\":{ghost}"))
+        .replace(&format!("{word} at dawn"), &format!("{word} ghost"));
     services.redis_cli(&["SET", &format!("video:{ghost}"), &fake]);
     services.redis_cli(&["XADD", "feed:changes", "*", "kind", "video", "id", &ghost.to_string(), "version", "1", "op", "upsert"]);
     sync(host);

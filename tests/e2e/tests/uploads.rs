@@ -39,7 +39,6 @@ fn file(len: usize) -> Vec<u8> {
     e2e::seeded_bytes(0x9e3779b97f4a7c15, len)
 }
 
-
 fn hex_sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -57,7 +56,12 @@ fn call_on(app: &Devhost, token: &str, method: &str, path: &str, body: Option<Va
 }
 
 fn create(token: &str, data: &[u8], filename: &str) -> Value {
-    let reply = call(token, "POST", "/uploads", Some(json!({ "filename": filename, "size": data.len(), "content_type": "video/mp4", "sha256": hex_sha(data) })));
+    let reply = call(
+        token,
+        "POST",
+        "/uploads",
+        Some(json!({ "filename": filename, "size": data.len(), "content_type": "video/mp4", "sha256": hex_sha(data) })),
+    );
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()
 }
@@ -166,7 +170,9 @@ fn refusals_are_clear_and_record_nothing() {
     let upload = create(&token, &data, "b.mp4");
     let id = upload["id"].as_str().unwrap().to_owned();
     let stranger = user();
-    for (method, path) in [("GET", format!("/uploads/{id}")), ("DELETE", format!("/uploads/{id}")), ("GET", format!("/uploads/{id}/download"))] {
+    for (method, path) in
+        [("GET", format!("/uploads/{id}")), ("DELETE", format!("/uploads/{id}")), ("GET", format!("/uploads/{id}/download"))]
+    {
         let reply = call(&stranger, method, &path, None);
         assert_eq!((reply.status, reply.json()["code"].as_str()), (404, Some("no-such-upload")), "{method} {path}");
     }
@@ -176,13 +182,19 @@ fn refusals_are_clear_and_record_nothing() {
         let reply = call(&token, "POST", &format!("/uploads/{id}/parts"), Some(json!({ "part_numbers": [n] })));
         assert_eq!((reply.status, reply.json()["code"].as_str()), (400, Some("invalid-part-number")), "{n}");
     }
-    let small = call(&token, "POST", "/uploads", Some(json!({ "filename": "c.mp4", "size": 100 * MIB, "content_type": "video/mp4", "part_size": MIB })));
+    let small = call(
+        &token,
+        "POST",
+        "/uploads",
+        Some(json!({ "filename": "c.mp4", "size": 100 * MIB, "content_type": "video/mp4", "part_size": MIB })),
+    );
     assert_eq!((small.status, small.json()["code"].as_str()), (400, Some("invalid-part-size")));
     for name in ["../../etc/passwd", "a\u{0}b.mp4", &"x".repeat(1024), "dir/file.mp4"] {
         let reply = call(&token, "POST", "/uploads", Some(json!({ "filename": name, "size": 10, "content_type": "video/mp4" })));
         assert_eq!((reply.status, reply.json()["code"].as_str()), (400, Some("invalid-filename")), "{name:?}");
     }
-    let exe = call(&token, "POST", "/uploads", Some(json!({ "filename": "x.exe", "size": 10, "content_type": "application/x-msdownload" })));
+    let exe =
+        call(&token, "POST", "/uploads", Some(json!({ "filename": "x.exe", "size": 10, "content_type": "application/x-msdownload" })));
     assert_eq!(exe.status, 415);
     let anonymous = app().request("POST", "/uploads").json(&json!({}));
     assert_eq!((anonymous.status, anonymous.json()["code"].as_str()), (401, Some("missing-token")));
@@ -311,7 +323,9 @@ fn pairs(fields: &Value) -> Vec<(String, String)> {
 fn covers_upload_by_form_policy_within_its_rules() {
     let token = user();
     let cover = e2e::seeded_bytes(3, 20_000);
-    let ask = |size: usize, content_type: &str| call(&token, "POST", "/uploads/form", Some(json!({ "filename": "cover.png", "size": size, "content_type": content_type })));
+    let ask = |size: usize, content_type: &str| {
+        call(&token, "POST", "/uploads/form", Some(json!({ "filename": "cover.png", "size": size, "content_type": content_type })))
+    };
     let granted = ask(cover.len(), "image/png");
     assert_eq!(granted.status, 200, "{}", granted.text());
     let granted = granted.json();
@@ -347,7 +361,12 @@ fn covers_upload_by_form_policy_within_its_rules() {
 fn uppy_routes_speak_companions_shapes() {
     let token = user();
     let data = e2e::seeded_bytes(11, 5 * MIB + 4321);
-    let created = call(&token, "POST", "/uploads/s3/multipart", Some(json!({ "filename": "uppy.mp4", "type": "video/mp4", "metadata": { "name": "uppy.mp4" } })));
+    let created = call(
+        &token,
+        "POST",
+        "/uploads/s3/multipart",
+        Some(json!({ "filename": "uppy.mp4", "type": "video/mp4", "metadata": { "name": "uppy.mp4" } })),
+    );
     assert_eq!(created.status, 200, "{}", created.text());
     let created = created.json();
     let (key, id) = (created["key"].as_str().unwrap(), created["uploadId"].as_str().unwrap());
@@ -367,7 +386,8 @@ fn uppy_routes_speak_companions_shapes() {
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     assert_eq!(listed[0]["PartNumber"], 1);
     assert_eq!(listed[1]["Size"], 4321);
-    let parts: Vec<Value> = listed.as_array().unwrap().iter().map(|p| json!({ "PartNumber": p["PartNumber"], "ETag": p["ETag"] })).collect();
+    let parts: Vec<Value> =
+        listed.as_array().unwrap().iter().map(|p| json!({ "PartNumber": p["PartNumber"], "ETag": p["ETag"] })).collect();
     let wrong_key = call(&token, "POST", &format!("/uploads/s3/multipart/{id}/complete?key=uploads%2Fx"), Some(json!({ "parts": parts })));
     assert_eq!(wrong_key.status, 404);
     let done = call(&token, "POST", &format!("/uploads/s3/multipart/{id}/complete?{q}"), Some(json!({ "parts": parts })));
@@ -379,7 +399,8 @@ fn uppy_routes_speak_companions_shapes() {
     assert_eq!(params.status, 200, "{}", params.text());
     let params = params.json();
     assert_eq!(params["method"], "POST");
-    let fields: Vec<(String, String)> = params["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
+    let fields: Vec<(String, String)> =
+        params["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
     let posted = post_form(params["url"].as_str().unwrap(), &fields, b"tiny cover");
     assert!(posted.status < 300, "{} {}", posted.status, posted.text());
 

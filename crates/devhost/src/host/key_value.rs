@@ -68,11 +68,9 @@ impl HostStore for HostState {
             KvStore::Sqlite { file, label } => {
                 let label = label.clone();
                 file.run(move |c| {
-                    c.query_row(
-                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                        (label, key),
-                        |row| row.get::<_, Vec<u8>>(0),
-                    )
+                    c.query_row("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2", (label, key), |row| {
+                        row.get::<_, Vec<u8>>(0)
+                    })
                     .map(Some)
                     .or_else(|e| match e {
                         rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -113,11 +111,9 @@ impl HostStore for HostState {
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
                 let label = label.clone();
-                file.run(move |c| {
-                    c.execute("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2", (label, key)).map(drop)
-                })
-                .await
-                .map_err(other)
+                file.run(move |c| c.execute("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2", (label, key)).map(drop))
+                    .await
+                    .map_err(other)
             }
             KvStore::Redis { url } => app.redis.run(url, async |mut c| c.del::<_, ()>(key).await).await.map_err(Error::Other),
         })
@@ -130,11 +126,7 @@ impl HostStore for HostState {
             KvStore::Sqlite { file, label } => {
                 let label = label.clone();
                 file.run(move |c| {
-                    c.query_row(
-                        "SELECT EXISTS(SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
-                        (label, key),
-                        |row| row.get(0),
-                    )
+                    c.query_row("SELECT EXISTS(SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)", (label, key), |row| row.get(0))
                 })
                 .await
                 .map_err(other)

@@ -108,9 +108,8 @@ impl HostState {
             wasi.env(key, value);
         }
         for mount in &component.files {
-            wasi.preopened_dir(&mount.source, &mount.guest_path, FsPerms::ReadOnly).map_err(|e| {
-                anyhow::Error::from(e).context(format!("cannot open files directory {}", mount.source.display()))
-            })?;
+            wasi.preopened_dir(&mount.source, &mount.guest_path, FsPerms::ReadOnly)
+                .map_err(|e| anyhow::Error::from(e).context(format!("cannot open files directory {}", mount.source.display())))?;
         }
         Ok(HostState {
             wasi: wasi.build(),

@@ -28,10 +28,7 @@ impl OutboundHooks {
     }
 
     fn denied(&self, destination: &str) -> SendFuture {
-        eprintln!(
-            "[{}] Outbound network destination not allowed: {destination} (add it to allowed_outbound_hosts)",
-            self.component.id
-        );
+        eprintln!("[{}] Outbound network destination not allowed: {destination} (add it to allowed_outbound_hosts)", self.component.id);
         Box::new(async { Err(Error::HttpRequestDenied) })
     }
 }

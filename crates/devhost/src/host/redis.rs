@@ -64,11 +64,7 @@ impl RedisPool {
     /// the next call reconnects; the failed command is not retried, as it may have run. The
     /// error is a message for the guest, without the address: components pass it on to
     /// clients, who need not learn where Redis runs.
-    pub async fn run<T>(
-        &self,
-        address: &str,
-        command: impl AsyncFnOnce(MultiplexedConnection) -> RedisResult<T>,
-    ) -> Result<T, String> {
+    pub async fn run<T>(&self, address: &str, command: impl AsyncFnOnce(MultiplexedConnection) -> RedisResult<T>) -> Result<T, String> {
         let shared = self.connection(address).await?;
         command(shared.connection.clone()).await.map_err(|error| {
             if error.is_io_error() || error.is_unrecoverable_error() {
@@ -255,10 +251,7 @@ impl HostConnection for HostState {
         self.calls.record("redis.open");
         let url = if address.contains("://") { address.clone() } else { format!("redis://{address}") };
         if !self.component.outbound.allows_url(&url) {
-            eprintln!(
-                "[{}] Outbound network destination not allowed: {url} (add it to allowed_outbound_hosts)",
-                self.component.id
-            );
+            eprintln!("[{}] Outbound network destination not allowed: {url} (add it to allowed_outbound_hosts)", self.component.id);
             return Ok(Err(Error::InvalidAddress));
         }
         if redis::Client::open(url.as_str()).is_err() {

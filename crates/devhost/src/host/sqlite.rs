@@ -133,9 +133,7 @@ mod tests {
         file.blocking(|c| {
             execute(c, "CREATE VIRTUAL TABLE docs USING fts5(title, tokenize = 'trigram')", vec![]).unwrap();
             execute(c, "INSERT INTO docs (title) VALUES (?)", vec![Value::Text("你好世界 hello".into())]).unwrap();
-            let result =
-                execute(c, "SELECT title, 1.5, NULL FROM docs WHERE docs MATCH ?", vec![Value::Text("你好世".into())])
-                    .unwrap();
+            let result = execute(c, "SELECT title, 1.5, NULL FROM docs WHERE docs MATCH ?", vec![Value::Text("你好世".into())]).unwrap();
             assert_eq!(result.columns.len(), 3);
             assert_eq!(result.rows.len(), 1);
             assert!(matches!(&result.rows[0].values[0], Value::Text(t) if t.contains("hello")));

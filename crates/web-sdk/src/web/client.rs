@@ -119,7 +119,10 @@ impl Client {
 
     /// Calls `listener(user | null)` whenever the user signs in or out, here or in another tab.
     #[wasm_bindgen(js_name = onChange)]
-    pub fn on_change(&self, #[wasm_bindgen(unchecked_param_type = "((user: User | null) => void) | null")] listener: Option<js_sys::Function>) {
+    pub fn on_change(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((user: User | null) => void) | null")] listener: Option<js_sys::Function>,
+    ) {
         self.session.listener.replace(listener);
     }
 

@@ -43,7 +43,11 @@ impl Feed {
 
     /// The author's edit: `{version, title?, description?, tags?, cover_key?}`.
     #[wasm_bindgen(js_name = updateVideo, unchecked_return_type = "Promise<Video>")]
-    pub fn update_video(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue, #[wasm_bindgen(unchecked_param_type = "VideoPatch")] patch: JsValue) -> Result<js_sys::Promise, JsValue> {
+    pub fn update_video(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "VideoPatch")] patch: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
         Ok(self.session.promise("PATCH", format!("/videos/{}", segment(&id)?), Some(patch)))
     }
 
@@ -67,7 +71,11 @@ impl Feed {
 
     /// One author's videos.
     #[wasm_bindgen(js_name = byAuthor, unchecked_return_type = "Promise<Page<Video>>")]
-    pub fn by_author(&self, user_id: String, #[wasm_bindgen(unchecked_param_type = "PageOptions | undefined")] options: JsValue) -> Result<js_sys::Promise, JsValue> {
+    pub fn by_author(
+        &self,
+        user_id: String,
+        #[wasm_bindgen(unchecked_param_type = "PageOptions | undefined")] options: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
         Ok(self.session.promise("GET", format!("/users/{}/videos{}", segment(&user_id.into())?, query(&options, PAGE)), None))
     }
 
@@ -91,20 +99,33 @@ impl Feed {
 
     /// The danmaku of playback minute `segment`, bursts merged.
     #[wasm_bindgen(unchecked_return_type = "Promise<DanmakuSegment>")]
-    pub fn danmaku(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue, segment_index: u32) -> Result<js_sys::Promise, JsValue> {
+    pub fn danmaku(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue,
+        segment_index: u32,
+    ) -> Result<js_sys::Promise, JsValue> {
         Ok(self.session.promise("GET", format!("/videos/{}/danmaku?segment={segment_index}", segment(&id)?), None))
     }
 
     /// Danmaku posted after the one with id `after` (what a reconnecting player missed).
     #[wasm_bindgen(js_name = danmakuAfter, unchecked_return_type = "Promise<DanmakuSince>")]
-    pub fn danmaku_after(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue, after: f64, limit: Option<u32>) -> Result<js_sys::Promise, JsValue> {
+    pub fn danmaku_after(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue,
+        after: f64,
+        limit: Option<u32>,
+    ) -> Result<js_sys::Promise, JsValue> {
         let limit = limit.map(|l| format!("&limit={l}")).unwrap_or_default();
         Ok(self.session.promise("GET", format!("/videos/{}/danmaku?after={after:.0}{limit}", segment(&id)?), None))
     }
 
     /// Posts a danmaku: `{time_ms, text, color?, mode?}`.
     #[wasm_bindgen(js_name = sendDanmaku, unchecked_return_type = "Promise<{ id: number }>")]
-    pub fn send_danmaku(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue, #[wasm_bindgen(unchecked_param_type = "NewDanmaku")] danmaku: JsValue) -> Result<js_sys::Promise, JsValue> {
+    pub fn send_danmaku(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "NewDanmaku")] danmaku: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
         Ok(self.session.promise("POST", format!("/videos/{}/danmaku", segment(&id)?), Some(danmaku)))
     }
 

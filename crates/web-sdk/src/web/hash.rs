@@ -22,7 +22,10 @@ extern "C" {
 /// The hex SHA-256 of `blob`, calling `onProgress(bytesHashed)` after each slice. Exported for
 /// `hash-worker.js`; pages use an `Uploader`.
 #[wasm_bindgen(js_name = hashFile, unchecked_return_type = "Promise<string>")]
-pub fn hash_file(blob: web_sys::Blob, #[wasm_bindgen(unchecked_param_type = "((bytes: number) => void) | null")] on_progress: Option<js_sys::Function>) -> js_sys::Promise {
+pub fn hash_file(
+    blob: web_sys::Blob,
+    #[wasm_bindgen(unchecked_param_type = "((bytes: number) => void) | null")] on_progress: Option<js_sys::Function>,
+) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
         let hex = hash_here(&blob, |bytes| {
             if let Some(f) = &on_progress {

@@ -123,5 +123,9 @@ pub fn query(options: &JsValue, names: &[(&str, &str)]) -> String {
             Some(format!("{param}={}", String::from(js_sys::encode_uri_component(&text))))
         })
         .collect();
-    if pairs.is_empty() { String::new() } else { format!("?{}", pairs.join("&")) }
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
 }

@@ -25,13 +25,27 @@ impl Search {
     /// `highlight` are HTML-escaped with `<mark>` around them.
     #[wasm_bindgen(unchecked_return_type = "Promise<SearchResults>")]
     pub fn search(&self, #[wasm_bindgen(unchecked_param_type = "SearchParams")] params: JsValue) -> js_sys::Promise {
-        let names = [("q", "q"), ("type", "type"), ("tags", "tags"), ("author", "author"), ("from", "from"), ("to", "to"), ("sort", "sort"), ("limit", "limit"), ("cursor", "cursor")];
+        let names = [
+            ("q", "q"),
+            ("type", "type"),
+            ("tags", "tags"),
+            ("author", "author"),
+            ("from", "from"),
+            ("to", "to"),
+            ("sort", "sort"),
+            ("limit", "limit"),
+            ("cursor", "cursor"),
+        ];
         self.session.promise("GET", format!("/search{}", query(&params, &names)), None)
     }
 
     /// Completions of what is being typed.
     #[wasm_bindgen(unchecked_return_type = "Promise<Suggestions>")]
-    pub fn suggest(&self, q: String, #[wasm_bindgen(unchecked_param_type = "{ type?: 'video' | 'user' | 'all', limit?: number } | undefined")] options: JsValue) -> js_sys::Promise {
+    pub fn suggest(
+        &self,
+        q: String,
+        #[wasm_bindgen(unchecked_param_type = "{ type?: 'video' | 'user' | 'all', limit?: number } | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let q = format!("q={}", String::from(js_sys::encode_uri_component(&q)));
         let rest = query(&options, &[("type", "type"), ("limit", "limit")]).replacen('?', "&", 1);
         self.session.promise("GET", format!("/search/suggest?{q}{rest}"), None)

@@ -92,7 +92,11 @@ enum Put {
 impl Uploader {
     /// An upload of `file` for the signed-in user of `client`.
     #[wasm_bindgen(constructor)]
-    pub fn new(client: &Client, file: web_sys::File, #[wasm_bindgen(unchecked_param_type = "UploadOptions | undefined")] options: JsValue) -> Uploader {
+    pub fn new(
+        client: &Client,
+        file: web_sys::File,
+        #[wasm_bindgen(unchecked_param_type = "UploadOptions | undefined")] options: JsValue,
+    ) -> Uploader {
         let number = |name: &str| get(&options, name).as_f64().filter(|n| n.is_finite() && *n >= 0.0);
         let worker = match get(&options, "hashWorker") {
             v if v.as_bool() == Some(false) => None,
@@ -123,7 +127,10 @@ impl Uploader {
 
     /// Calls `listener(progress)` as the upload moves (at most ten times a second).
     #[wasm_bindgen(js_name = onProgress)]
-    pub fn on_progress(&self, #[wasm_bindgen(unchecked_param_type = "((progress: UploadProgress) => void) | null")] listener: Option<js_sys::Function>) {
+    pub fn on_progress(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((progress: UploadProgress) => void) | null")] listener: Option<js_sys::Function>,
+    ) {
         self.task.listener.replace(listener);
     }
 
@@ -336,7 +343,14 @@ impl Task {
             c.meter.reset();
         }
         let queue = (1..=part_count).filter(|n| !etags.contains_key(n)).collect();
-        let transfer = Rc::new(Transfer { id: id.clone(), size, part_size, queue: RefCell::new(queue), etags: RefCell::new(etags), signed: RefCell::default() });
+        let transfer = Rc::new(Transfer {
+            id: id.clone(),
+            size,
+            part_size,
+            queue: RefCell::new(queue),
+            etags: RefCell::new(etags),
+            signed: RefCell::default(),
+        });
         self.phase(if self.paused.get() { "paused" } else { "uploading" });
         let workers = (0..self.options.parallelism).map(|_| self.clone().send_parts(transfer.clone()));
         futures_util::future::try_join_all(workers).await?;
@@ -356,7 +370,8 @@ impl Task {
         loop {
             self.until_resumed().await?;
             let Some(n) = t.queue.borrow_mut().pop_front() else { return Ok(()) };
-            let (start, end) = parts::range(n, t.part_size, t.size).ok_or_else(|| SdkError::Other(format!("part {n} is outside the file")))?;
+            let (start, end) =
+                parts::range(n, t.part_size, t.size).ok_or_else(|| SdkError::Other(format!("part {n} is outside the file")))?;
             let mut attempt = 0;
             loop {
                 let signed = self.sign(&t, n).await?;
@@ -377,7 +392,11 @@ impl Task {
                         let outcome = classify(status);
                         if outcome == Outcome::Fail || attempt >= self.options.retries {
                             let detail = format!("part {n} failed {} time(s), last with status {status}; resume to try again", attempt + 1);
-                            return Err(if status == 0 { SdkError::Network(detail) } else { SdkError::Problem { status, code: "part-failed".into(), detail, body: JsValue::NULL } });
+                            return Err(if status == 0 {
+                                SdkError::Network(detail)
+                            } else {
+                                SdkError::Problem { status, code: "part-failed".into(), detail, body: JsValue::NULL }
+                            });
                         }
                         if outcome == Outcome::Resign {
                             t.signed.borrow_mut().remove(&n);
@@ -401,7 +420,8 @@ impl Task {
         let answer = self.session.call("POST", &format!("/uploads/{}/parts", t.id), Some(to_js(&json!({ "part_numbers": batch })))).await?;
         let expires_at = get(&answer, "expires_at").as_f64().unwrap_or(0.0);
         for part in js::items(&get(&answer, "parts")) {
-            let (number, url) = (get(&part, "part_number").as_f64().unwrap_or(0.0) as u64, get(&part, "url").as_string().unwrap_or_default());
+            let (number, url) =
+                (get(&part, "part_number").as_f64().unwrap_or(0.0) as u64, get(&part, "url").as_string().unwrap_or_default());
             t.signed.borrow_mut().insert(number, Signed { url, headers: get(&part, "headers"), expires_at });
         }
         t.signed.borrow().get(&n).cloned().ok_or_else(|| SdkError::Other(format!("the server signed no URL for part {n}")))
@@ -464,12 +484,18 @@ impl Task {
         }
         match xhr.get_response_header("etag").ok().flatten() {
             Some(etag) => Ok(Put::Stored(etag)),
-            None => Err(SdkError::Other("the object store answered without an ETag header: its CORS rule must expose ETag (see README, Uploads)".into())),
+            None => Err(SdkError::Other(
+                "the object store answered without an ETag header: its CORS rule must expose ETag (see README, Uploads)".into(),
+            )),
         }
     }
 
     fn check(&self) -> Result<()> {
-        if self.cancelled.get() { Err(SdkError::Cancelled) } else { Ok(()) }
+        if self.cancelled.get() {
+            Err(SdkError::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     async fn until_resumed(&self) -> Result<()> {

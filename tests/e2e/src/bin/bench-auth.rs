@@ -32,7 +32,9 @@ fn main() {
     let audience = || Audience { issuer: "video-edge".into(), audience: "video-edge-api".into() };
     let key = SigningKey::generate("bench");
     let (active, set) = KeySet::from_signing_config(&key.to_config()).unwrap();
-    let token = Issuer::new(active, audience()).issue("user-1", &Session { id: "0123456789abcdef0123456789abcdef", epoch: 0, incarnation: "bench" }, vec![]).unwrap();
+    let token = Issuer::new(active, audience())
+        .issue("user-1", &Session { id: "0123456789abcdef0123456789abcdef", epoch: 0, incarnation: "bench" }, vec![])
+        .unwrap();
     let verifier = Verifier::new(set, audience());
     let start = Instant::now();
     let mut n = 0u64;
@@ -92,10 +94,8 @@ fn main() {
         let mut refresh = refresh;
         let mut count = 0u64;
         while Instant::now() < until {
-            let reply = app
-                .request("POST", "/auth/refresh")
-                .header("cookie", &format!("refresh_token={refresh}; device_id={device}"))
-                .send(None);
+            let reply =
+                app.request("POST", "/auth/refresh").header("cookie", &format!("refresh_token={refresh}; device_id={device}")).send(None);
             assert_eq!(reply.status, 200, "{}", reply.text());
             refresh = reply.cookie("refresh_token").unwrap();
             count += 1;

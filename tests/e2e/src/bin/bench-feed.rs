@@ -59,9 +59,11 @@ fn main() {
 
     let lua = tokens_lua(&tokens);
     // Each run has texts of its own: a user repeating a text within 30 s would get 409.
-    let danmaku = |run: &str| format!(
+    let danmaku = |run: &str| {
+        format!(
         "{lua}function request()\n  n = n + 1\n  local tid = wrk.thread:get(\"tid\")\n  local body = '{{\"time_ms\":' .. ((n * 7919) % 600000) .. ',\"text\":\"bench {run} ' .. tid .. '-' .. n .. '\"}}'\n  return wrk.format(\"POST\", \"/videos/{hot}/danmaku\", {{[\"content-type\"] = \"application/json\", [\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}}, body)\nend\n"
-    );
+    )
+    };
     let likes = format!(
         "{lua}function request()\n  n = n + 1\n  return wrk.format(\"PUT\", \"/videos/{hot}/like\", {{[\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}})\nend\n"
     );

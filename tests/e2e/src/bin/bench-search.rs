@@ -31,9 +31,8 @@ fn vocabulary() -> Vec<String> {
     let mut words = std::collections::BTreeSet::new();
     while words.len() < WORDS {
         let syllables = 2 + next() % 2;
-        let word: String = (0..syllables)
-            .flat_map(|_| [consonants[next() % consonants.len()] as char, vowels[next() % vowels.len()] as char])
-            .collect();
+        let word: String =
+            (0..syllables).flat_map(|_| [consonants[next() % consonants.len()] as char, vowels[next() % vowels.len()] as char]).collect();
         words.insert(word);
     }
     words.into_iter().collect()
@@ -115,7 +114,11 @@ fn main() {
         assert!(count <= q.limit + 1);
     }
     direct.sort_by(f64::total_cmp);
-    println!("SQLite directly (same statements, 2,000 two-word queries): p50 {:.3} ms | p99 {:.3} ms", percentile(&direct, 0.5), percentile(&direct, 0.99));
+    println!(
+        "SQLite directly (same statements, 2,000 two-word queries): p50 {:.3} ms | p99 {:.3} ms",
+        percentile(&direct, 0.5),
+        percentile(&direct, 0.99)
+    );
 
     let list: String = words.iter().map(|w| format!("\"{w}\",")).collect();
     let misses = format!(

@@ -303,7 +303,12 @@ fn main() {
         // client still reads the whole body).
         assert_eq!(own().json()["parts"].as_array().map(Vec::len), Some(n), "devhost signs {n} parts");
         for target in [&ours, &theirs] {
-            assert_eq!(target.sign_batch(n).json()["presignedUrls"].as_object().map(|o| o.len()), Some(n), "{} signs {n} parts", target.name);
+            assert_eq!(
+                target.sign_batch(n).json()["presignedUrls"].as_object().map(|o| o.len()),
+                Some(n),
+                "{} signs {n} parts",
+                target.name
+            );
         }
         let own = latency(count, || expect(&own(), "devhost sign"));
         let batch = |target: &Target| latency(count, || expect(&target.sign_batch(n), target.name));
@@ -328,7 +333,10 @@ fn main() {
     for which in [0, 1, 1, 0] {
         let target = [&ours, &theirs][which];
         let round = throughput(target);
-        println!("  {}: {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms ({} requests)", target.name, round.per_sec, round.p50, round.p99, round.total);
+        println!(
+            "  {}: {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms ({} requests)",
+            target.name, round.per_sec, round.p50, round.p99, round.total
+        );
         rounds[which].push(round);
     }
     let summary = |rounds: &[Throughput]| {
