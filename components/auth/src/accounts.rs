@@ -4,15 +4,15 @@ use edge_http::Problem;
 use serde::{Deserialize, Serialize};
 
 /// Shortest and longest username, after normalisation.
-pub const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;
+pub(crate) const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;
 /// Shortest and longest password, in characters.
-pub const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=128;
+pub(crate) const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=128;
 /// Longest display name, in characters.
-pub const DISPLAY_NAME_MAX: usize = 64;
+pub(crate) const DISPLAY_NAME_MAX: usize = 64;
 
 /// A stored account (key-value `user:<id>`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct User {
+pub(crate) struct User {
     /// Opaque id.
     pub id: String,
     /// Normalised username (unique).
@@ -36,7 +36,7 @@ pub struct User {
 
 /// What the API shows of a user.
 #[derive(Debug, Serialize)]
-pub struct PublicUser<'a> {
+pub(crate) struct PublicUser<'a> {
     /// Opaque id.
     pub id: &'a str,
     /// Username.
@@ -51,7 +51,7 @@ pub struct PublicUser<'a> {
 
 impl User {
     /// The public view.
-    pub fn public(&self) -> PublicUser<'_> {
+    pub(crate) fn public(&self) -> PublicUser<'_> {
         PublicUser {
             id: &self.id,
             username: &self.username,
@@ -63,19 +63,19 @@ impl User {
 }
 
 /// Key-value key of a user record.
-pub fn user_key(id: &str) -> String {
+pub(crate) fn user_key(id: &str) -> String {
     format!("user:{id}")
 }
 
 /// Key-value key mapping a normalised username to its user id.
-pub fn username_key(username: &str) -> String {
+pub(crate) fn username_key(username: &str) -> String {
     format!("username:{username}")
 }
 
 /// Normalises a username: trimmed, ASCII lowercase; letters, digits, `_`, `.` and `-` only,
 /// 3 to 32 long, starting with a letter or digit. Case-insensitive, so `Ann` and `ann` are
 /// one account and look-alike Unicode cannot impersonate anyone.
-pub fn normalize_username(raw: &str) -> Result<String, Problem> {
+pub(crate) fn normalize_username(raw: &str) -> Result<String, Problem> {
     let name = raw.trim().to_ascii_lowercase();
     let valid = USERNAME_LEN.contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -91,7 +91,7 @@ pub fn normalize_username(raw: &str) -> Result<String, Problem> {
 }
 
 /// Checks a new password: 8 to 128 characters, not only whitespace, not the username.
-pub fn check_password(password: &str, username: &str) -> Result<(), Problem> {
+pub(crate) fn check_password(password: &str, username: &str) -> Result<(), Problem> {
     let chars = password.chars().count();
     let fail = |detail: &str| Err(Problem::bad_request("weak-password", detail.to_owned()).with("field", "password"));
     if !PASSWORD_LEN.contains(&chars) {
@@ -104,7 +104,7 @@ pub fn check_password(password: &str, username: &str) -> Result<(), Problem> {
 }
 
 /// Checks a display name: 1 to 64 characters, no control characters; defaults to the username.
-pub fn display_name(raw: Option<&str>, username: &str) -> Result<String, Problem> {
+pub(crate) fn display_name(raw: Option<&str>, username: &str) -> Result<String, Problem> {
     let name = raw.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(username);
     if name.chars().count() > DISPLAY_NAME_MAX || name.chars().any(char::is_control) {
         return Err(
@@ -115,7 +115,7 @@ pub fn display_name(raw: Option<&str>, username: &str) -> Result<String, Problem
 }
 
 /// Random bytes from the host.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // The host's random source failing is not recoverable; ids would collide.
     getrandom::fill(&mut bytes).expect("the host provides randomness");

@@ -5,10 +5,10 @@
 //! Routes: `/auth/...` and `/.well-known/jwks.json`. Accounts live in the key-value store;
 //! sessions, lockout windows and revocation state in Redis (changed only by Lua scripts).
 
-pub mod accounts;
-pub mod password;
-pub mod sessions;
-pub mod settings;
+mod accounts;
+mod password;
+mod sessions;
+mod settings;
 
 use edge_auth::{
     epoch_key, Issuer, KeySet, Principal, Session, SigningKey, Verifier, ACCESS_TOKEN_TTL_SECS, INCARNATION_KEY, REVOCATION_MARKER_TTL_SECS,

@@ -10,11 +10,11 @@ use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 
 /// Memory cost in KiB.
-pub const MEMORY_KIB: u32 = 19 * 1024;
+pub(crate) const MEMORY_KIB: u32 = 19 * 1024;
 /// Passes over memory.
-pub const ITERATIONS: u32 = 2;
+pub(crate) const ITERATIONS: u32 = 2;
 /// Lanes.
-pub const PARALLELISM: u32 = 1;
+pub(crate) const PARALLELISM: u32 = 1;
 
 fn argon2() -> Argon2<'static> {
     // Constant, valid parameters; a failure here is a programming error caught by the tests.
@@ -23,13 +23,13 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// A new PHC hash of `password` with a random salt.
-pub fn hash(password: &str) -> String {
+pub(crate) fn hash(password: &str) -> String {
     let salt = SaltString::encode_b64(&crate::accounts::random_bytes::<16>()).expect("16-byte salt encodes");
     argon2().hash_password(password.as_bytes(), &salt).expect("hashing with valid parameters").to_string()
 }
 
 /// Whether `password` matches the stored PHC hash. A malformed stored hash never matches.
-pub fn verify(password: &str, stored: &str) -> bool {
+pub(crate) fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
         Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
@@ -38,7 +38,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
 
 /// Does the work of one [`verify`] and discards it, so a sign-in for an unknown user takes the
 /// same time as one for a known user with a wrong password.
-pub fn verify_nobody(password: &str) {
+pub(crate) fn verify_nobody(password: &str) {
     let salt = SaltString::encode_b64(b"no-such-user-salt").expect("constant salt encodes");
     let _ = std::hint::black_box(argon2().hash_password(password.as_bytes(), &salt));
 }

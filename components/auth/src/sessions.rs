@@ -14,18 +14,18 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// Redis hash of a session.
-pub fn session_key(sid: &str) -> String {
+pub(crate) fn session_key(sid: &str) -> String {
     format!("auth:session:{sid}")
 }
 
 /// Redis set of a user's live session ids.
-pub fn user_sessions_key(user_id: &str) -> String {
+pub(crate) fn user_sessions_key(user_id: &str) -> String {
     format!("auth:sessions:{user_id}")
 }
 
 /// A refresh token, parsed but not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshToken {
+pub(crate) struct RefreshToken {
     /// Session id.
     pub sid: String,
     /// Generation (0 at sign-in, +1 per rotation).
@@ -40,7 +40,7 @@ fn mac(session_secret: &[u8], sid: &str, generation: u64) -> Vec<u8> {
 }
 
 /// The refresh token of `generation` for a session.
-pub fn token(session_secret: &[u8], sid: &str, generation: u64) -> String {
+pub(crate) fn token(session_secret: &[u8], sid: &str, generation: u64) -> String {
     format!("{sid}.{generation}.{}", URL_SAFE_NO_PAD.encode(mac(session_secret, sid, generation)))
 }
 
@@ -50,7 +50,7 @@ fn refused() -> Problem {
 
 impl RefreshToken {
     /// Parses `<sid>.<generation>.<mac>`.
-    pub fn parse(raw: &str) -> Result<Self, Problem> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, Problem> {
         let mut parts = raw.trim().splitn(3, '.');
         let (Some(sid), Some(generation), Some(mac)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(refused());
@@ -65,7 +65,7 @@ impl RefreshToken {
     }
 
     /// Whether the token was minted with this session's secret (constant-time comparison).
-    pub fn is_genuine(&self, session_secret: &[u8]) -> bool {
+    pub(crate) fn is_genuine(&self, session_secret: &[u8]) -> bool {
         let mut check = Hmac::<Sha256>::new_from_slice(session_secret).expect("HMAC takes any key length");
         check.update(format!("{}.{}", self.sid, self.generation).as_bytes());
         check.verify_slice(&self.mac).is_ok()
@@ -76,7 +76,7 @@ impl RefreshToken {
 /// ARGV = uid, device, secret, now ms, absolute lifetime ms, device name, user agent, session
 /// id, a fresh incarnation id. Answers `{epoch, incarnation}`, which the first access token
 /// carries; the first session of a new (or emptied) store starts its incarnation.
-pub const CREATE: &str = r#"
+pub(crate) const CREATE: &str = r#"
 redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'dev', ARGV[2], 'key', ARGV[3], 'gen', 0,
   'rot', ARGV[4], 'used', ARGV[4], 'created', ARGV[4], 'name', ARGV[6], 'ua', ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[4]) + tonumber(ARGV[5]))
@@ -91,7 +91,7 @@ return {redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4])}
 /// `rotated` (new generation), `grace` (the current
 /// generation again: a concurrent refresh of the token just rotated), `reuse` (an older genuine
 /// token: the session is revoked), `revoked`, `device`, `expired` or `unknown`.
-pub const ROTATE: &str = r#"
+pub(crate) const ROTATE: &str = r#"
 local f = redis.call('HMGET', KEYS[1], 'uid', 'dev', 'gen', 'rot', 'used', 'created', 'revoked')
 if not f[1] then return {'unknown', '', 0} end
 local uid, dev, gen, rot, used, created = f[1], f[2], tonumber(f[3]), tonumber(f[4]), tonumber(f[5]), tonumber(f[6])
@@ -118,7 +118,7 @@ return {'unknown', uid, gen}
 /// Revokes sessions: KEYS = [user's session set]; ARGV = marker TTL s, then session ids. Each
 /// existing session of that user is marked revoked, gets a revocation marker for its access
 /// tokens, and leaves the set. Answers how many were revoked.
-pub const REVOKE: &str = r#"
+pub(crate) const REVOKE: &str = r#"
 local n = 0
 for i = 2, #ARGV do
   local sid = ARGV[i]
@@ -137,7 +137,7 @@ return n
 
 /// Lists live sessions: KEYS = [user's session set]. Drops ids whose hash expired or was
 /// revoked, and answers `sid, name, ua, created, used` for each live one, flattened.
-pub const LIST: &str = r#"
+pub(crate) const LIST: &str = r#"
 local out = {}
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local f = redis.call('HMGET', 'auth:session:' .. sid, 'uid', 'name', 'ua', 'created', 'used', 'revoked')
@@ -152,17 +152,17 @@ return out
 
 /// The `Set-Cookie` value for the refresh token: HttpOnly, Secure, SameSite=Strict, sent only
 /// to the refresh endpoint. `max_age` 0 deletes it.
-pub fn refresh_cookie(token: &str, max_age_secs: u64) -> String {
+pub(crate) fn refresh_cookie(token: &str, max_age_secs: u64) -> String {
     format!("refresh_token={token}; Path=/auth/refresh; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict")
 }
 
 /// The `Set-Cookie` value for the device id (a year; sent to the auth endpoints only).
-pub fn device_cookie(device_id: &str) -> String {
+pub(crate) fn device_cookie(device_id: &str) -> String {
     format!("device_id={device_id}; Path=/auth; Max-Age=31536000; HttpOnly; Secure; SameSite=Strict")
 }
 
 /// The value of cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
     header?.split(';').find_map(|pair| {
         let (k, v) = pair.trim().split_once('=')?;
         (k == name).then_some(v)

@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use edge_http::Problem;
 
 /// Everything auth reads from variables besides keys, read lazily through `get`.
-pub struct Settings<G> {
+pub(crate) struct Settings<G> {
     get: G,
     max_failures: OnceCell<u64>,
     max_failures_per_client: OnceCell<u64>,
@@ -22,7 +22,7 @@ pub struct Settings<G> {
 
 impl<G: Fn(&str) -> Option<String>> Settings<G> {
     /// Settings read through `get` (a variable lookup), none read yet.
-    pub fn new(get: G) -> Self {
+    pub(crate) fn new(get: G) -> Self {
         Settings {
             get,
             max_failures: OnceCell::new(),
@@ -38,23 +38,23 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
     }
 
     /// Failed sign-ins per account within the window before 429.
-    pub fn max_failures(&self) -> Result<u64, Problem> {
+    pub(crate) fn max_failures(&self) -> Result<u64, Problem> {
         self.number(&self.max_failures, "login_max_failures", 5, 1..=1000)
     }
 
     /// Sign-in attempts per client address within the window before 429.
-    pub fn max_failures_per_client(&self) -> Result<u64, Problem> {
+    pub(crate) fn max_failures_per_client(&self) -> Result<u64, Problem> {
         self.number(&self.max_failures_per_client, "login_max_failures_per_client", 20, 1..=100_000)
     }
 
     /// The sliding window for both, in seconds.
-    pub fn failure_window_secs(&self) -> Result<u64, Problem> {
+    pub(crate) fn failure_window_secs(&self) -> Result<u64, Problem> {
         self.number(&self.failure_window_secs, "login_window_secs", 900, 1..=86_400)
     }
 
     /// A refresh token unused this long expires (sliding), in seconds; never more than
     /// [`Settings::refresh_absolute_secs`].
-    pub fn refresh_idle_secs(&self) -> Result<u64, Problem> {
+    pub(crate) fn refresh_idle_secs(&self) -> Result<u64, Problem> {
         let idle = self.number(&self.refresh_idle_secs, "refresh_idle_secs", 7 * 86_400, 60..=90 * 86_400)?;
         if idle > self.refresh_absolute_secs()? {
             return Err(Problem::misconfigured("refresh_idle_secs cannot exceed refresh_absolute_secs"));
@@ -63,22 +63,22 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
     }
 
     /// No session outlives this, refreshed or not, in seconds.
-    pub fn refresh_absolute_secs(&self) -> Result<u64, Problem> {
+    pub(crate) fn refresh_absolute_secs(&self) -> Result<u64, Problem> {
         self.number(&self.refresh_absolute_secs, "refresh_absolute_secs", 30 * 86_400, 60..=365 * 86_400)
     }
 
     /// How long after a rotation the previous token still yields the same successor.
-    pub fn refresh_grace_secs(&self) -> Result<u64, Problem> {
+    pub(crate) fn refresh_grace_secs(&self) -> Result<u64, Problem> {
         self.number(&self.refresh_grace_secs, "refresh_grace_secs", 10, 0..=120)
     }
 
     /// Refreshes allowed per session per minute.
-    pub fn refresh_per_minute(&self) -> Result<u64, Problem> {
+    pub(crate) fn refresh_per_minute(&self) -> Result<u64, Problem> {
         self.number(&self.refresh_per_minute, "refresh_per_minute", 10, 1..=10_000)
     }
 
     /// A new sign-in signs out every other session of the user.
-    pub fn single_device(&self) -> Result<bool, Problem> {
+    pub(crate) fn single_device(&self) -> Result<bool, Problem> {
         if let Some(value) = self.single_device.get() {
             return Ok(*value);
         }
@@ -91,7 +91,7 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
     }
 
     /// Usernames that get the `admin` role when they register (lowercase).
-    pub fn admin_usernames(&self) -> &[String] {
+    pub(crate) fn admin_usernames(&self) -> &[String] {
         self.admin_usernames.get_or_init(|| {
             (self.get)("admin_usernames")
                 .unwrap_or_default()

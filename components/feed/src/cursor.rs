@@ -11,7 +11,7 @@ use crate::ids::decimal_id;
 /// Keyset rather than offset paging, so items added while a client pages neither repeat nor
 /// shift the pages it has not read yet. Clients see an opaque, versioned token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
+pub(crate) struct Cursor {
     /// Exclusive upper bound of the next page's ids.
     pub before: u64,
 }
@@ -20,7 +20,7 @@ impl Cursor {
     /// The cursor after `page` when it is full (`limit` ids), else `None`: the list has ended.
     /// A full page may happen to be the last one; the next request then comes back empty, which
     /// is cheaper than reading one extra id from every source on every page.
-    pub fn after(page: &[u64], limit: usize) -> Option<Cursor> {
+    pub(crate) fn after(page: &[u64], limit: usize) -> Option<Cursor> {
         match page.last() {
             Some(&before) if page.len() >= limit => Some(Cursor { before }),
             _ => None,
@@ -28,12 +28,12 @@ impl Cursor {
     }
 
     /// The token sent to clients: base64url (no padding) of `v1:<id>`.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!("v1:{}", self.before))
     }
 
     /// Reads a token made by [`Cursor::encode`]; anything else is 400 `invalid-cursor`.
-    pub fn decode(token: &str) -> Result<Cursor, Problem> {
+    pub(crate) fn decode(token: &str) -> Result<Cursor, Problem> {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok();
         let before = bytes.as_deref().and_then(|b| b.strip_prefix(b"v1:")).and_then(|id| std::str::from_utf8(id).ok());
         match before.and_then(decimal_id) {
@@ -48,7 +48,7 @@ impl Cursor {
 }
 
 /// The page size from a `limit` query value: `default` when absent, else 1 to `max`.
-pub fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, Problem> {
+pub(crate) fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, Problem> {
     let Some(raw) = raw else { return Ok(default) };
     match raw.parse::<usize>() {
         Ok(limit) if raw.bytes().all(|b| b.is_ascii_digit()) && (1..=max).contains(&limit) => Ok(limit),

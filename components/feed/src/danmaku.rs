@@ -8,17 +8,17 @@ use edge_http::Problem;
 use serde::{Deserialize, Serialize};
 
 /// Longest text, in characters.
-pub const TEXT_MAX: usize = 100;
+pub(crate) const TEXT_MAX: usize = 100;
 /// Latest playback time a danmaku may be pinned to: 24 hours.
-pub const MAX_TIME_MS: u64 = 86_400_000;
+pub(crate) const MAX_TIME_MS: u64 = 86_400_000;
 /// Danmaku are stored and read per minute of playback, so a player fetches the minute it is
 /// about to play rather than the whole video's comments.
-pub const SEGMENT_MS: u64 = 60_000;
+pub(crate) const SEGMENT_MS: u64 = 60_000;
 
 /// How a danmaku is shown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Flies across the video (the default).
     #[default]
     Scroll,
@@ -31,7 +31,7 @@ pub enum Mode {
 /// Body of a post.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PostDanmaku {
+pub(crate) struct PostDanmaku {
     /// Playback time it belongs to, ms from the start of the video.
     pub time_ms: u64,
     /// The comment.
@@ -44,7 +44,7 @@ pub struct PostDanmaku {
 
 /// A post that passed every check; it becomes a [`Danmaku`] once it has an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// Playback time, ms.
     pub time_ms: u64,
     /// Trimmed text.
@@ -57,7 +57,7 @@ pub struct Checked {
 
 /// A stored danmaku.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Danmaku {
+pub(crate) struct Danmaku {
     /// Unique id.
     pub id: u64,
     /// Playback time, ms.
@@ -76,7 +76,7 @@ pub struct Danmaku {
 
 /// What a reader gets: a danmaku, or a burst of identical ones shown once with their count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Merged {
+pub(crate) struct Merged {
     /// The id (for a burst, the smallest).
     pub id: u64,
     /// Playback time (for a burst, the earliest).
@@ -102,7 +102,7 @@ impl From<Danmaku> for Merged {
 
 impl PostDanmaku {
     /// Checks time, text, colour and mode; text containing a `blocklist` entry is refused.
-    pub fn check(&self, blocklist: &[String]) -> Result<Checked, Problem> {
+    pub(crate) fn check(&self, blocklist: &[String]) -> Result<Checked, Problem> {
         if self.time_ms > MAX_TIME_MS {
             return Err(Problem::bad_request("invalid-time", "time_ms must be within the first 24 hours of playback")
                 .with("field", "time_ms")
@@ -130,7 +130,7 @@ impl PostDanmaku {
 
 impl Checked {
     /// The danmaku to store.
-    pub fn into_danmaku(self, id: u64, user: String, posted_at: u64) -> Danmaku {
+    pub(crate) fn into_danmaku(self, id: u64, user: String, posted_at: u64) -> Danmaku {
         Danmaku { id, time_ms: self.time_ms, user, text: self.text, color: self.color, mode: self.mode, posted_at }
     }
 }
@@ -138,7 +138,7 @@ impl Checked {
 /// Danmaku text: trimmed, 1 to 100 characters on one line, and free of `blocklist` entries
 /// (as [`parse_blocklist`] returns them) after normalisation, so `B a.d`, `ｂａｄ` and `b，a。d`
 /// all match `bad`. Entries match anywhere in the text. The refusal never names the entry.
-pub fn clean_text(raw: &str, blocklist: &[String]) -> Result<String, Problem> {
+pub(crate) fn clean_text(raw: &str, blocklist: &[String]) -> Result<String, Problem> {
     let text = raw.trim();
     let len = text.chars().count();
     if len == 0 || len > TEXT_MAX || text.chars().any(char::is_control) {
@@ -159,19 +159,19 @@ pub fn clean_text(raw: &str, blocklist: &[String]) -> Result<String, Problem> {
 
 /// The blocklist from a configuration value: entries separated by commas or line breaks,
 /// normalised like the text they are matched against; empty entries are dropped.
-pub fn parse_blocklist(var: &str) -> Vec<String> {
+pub(crate) fn parse_blocklist(var: &str) -> Vec<String> {
     var.split([',', '\n']).map(|entry| normalize(entry, true)).filter(|entry| !entry.is_empty()).collect()
 }
 
 /// The segment holding playback time `time_ms`.
-pub fn segment(time_ms: u64) -> u64 {
+pub(crate) fn segment(time_ms: u64) -> u64 {
     time_ms / SEGMENT_MS
 }
 
 /// The key under which texts count as the same: normalised, so `Nice!` and `ｎｉｃｅ` repeat
 /// each other. Text of punctuation alone (`???`, `！！！`) keeps its punctuation, so `???` and
 /// `!!!` stay different.
-pub fn dedup_key_text(text: &str) -> String {
+pub(crate) fn dedup_key_text(text: &str) -> String {
     let key = normalize(text, true);
     if key.is_empty() {
         normalize(text, false)
@@ -185,7 +185,7 @@ pub fn dedup_key_text(text: &str) -> String {
 /// them; the rest pass through with count 1. Slices start at multiples of `window_ms`, so with a
 /// window dividing [`SEGMENT_MS`] merging one segment at a time gives the same result as
 /// merging the whole video. Sorted by time, then id.
-pub fn merge(items: Vec<Danmaku>, window_ms: u64, min_count: usize) -> Vec<Merged> {
+pub(crate) fn merge(items: Vec<Danmaku>, window_ms: u64, min_count: usize) -> Vec<Merged> {
     let mut groups: HashMap<(String, u64), Vec<Danmaku>> = HashMap::new();
     for item in items {
         groups.entry((dedup_key_text(&item.text), item.time_ms / window_ms.max(1))).or_default().push(item);

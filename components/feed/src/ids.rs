@@ -8,10 +8,10 @@
 
 use edge_http::Problem;
 
-pub use video_ids::{decimal_id, timestamp_ms, FEED_EPOCH_MS, MAX_ID, SEQ_BITS};
+pub(crate) use video_ids::{decimal_id, timestamp_ms, FEED_EPOCH_MS, MAX_ID};
 
 /// A video id from a path segment or query value.
-pub fn parse_id(s: &str) -> Result<u64, Problem> {
+pub(crate) fn parse_id(s: &str) -> Result<u64, Problem> {
     decimal_id(s).ok_or_else(|| Problem::bad_request("invalid-id", format!("a video id is a decimal number from 1 to {MAX_ID}")))
 }
 

@@ -6,13 +6,13 @@
 //! timelines when Redis loses its data. The rules (fields, ids, cursors, danmaku text and
 //! merging, ranking buckets, what a rebuild restores) are the pure modules.
 
-pub mod cursor;
-pub mod danmaku;
-pub mod ids;
-pub mod ranking;
-pub mod rebuild;
-pub mod store;
-pub mod video;
+mod cursor;
+mod danmaku;
+mod ids;
+mod ranking;
+mod rebuild;
+mod store;
+mod video;
 
 use edge_auth::receipt::{PlayTicket, Receipt};
 use edge_auth::Principal;
@@ -654,7 +654,7 @@ mod tests {
 
     #[test]
     fn stored_records_take_their_creation_time_from_the_id() {
-        let id = (1000u64 << ids::SEQ_BITS) | 7;
+        let id = (1000u64 << video_ids::SEQ_BITS) | 7;
         let json = format!(
             r#"{{"id":{id},"author":"a","title":"t","description":"","tags":[],"cover_key":null,"object_key":"k","size":1,"content_type":"video/mp4","sha256":null,"created_at":0,"updated_at":5,"version":1}}"#
         );

@@ -7,50 +7,50 @@ use edge_http::Problem;
 use crate::cursor::page_limit;
 
 /// Length of one ranking bucket: an hour.
-pub const BUCKET_MS: u64 = 3_600_000;
+pub(crate) const BUCKET_MS: u64 = 3_600_000;
 /// Buckets in the ranking window: 24 hours.
-pub const WINDOW_BUCKETS: u64 = 24;
+pub(crate) const WINDOW_BUCKETS: u64 = 24;
 /// How long a bucket key lives: the window plus one hour, so a bucket written late in its hour
 /// still covers the whole window, and nothing needs deleting.
-pub const BUCKET_TTL_SECS: u64 = (WINDOW_BUCKETS + 1) * BUCKET_MS / 1000;
+pub(crate) const BUCKET_TTL_SECS: u64 = (WINDOW_BUCKETS + 1) * BUCKET_MS / 1000;
 /// Score a play adds.
-pub const PLAY_WEIGHT: f64 = 1.0;
+pub(crate) const PLAY_WEIGHT: f64 = 1.0;
 /// Score a like adds: a like is rarer than a play and a stronger sign that viewers value it.
-pub const LIKE_WEIGHT: f64 = 5.0;
+pub(crate) const LIKE_WEIGHT: f64 = 5.0;
 /// Most entries in a ranking, and the default.
-pub const TOP_MAX: usize = 200;
+pub(crate) const TOP_MAX: usize = 200;
 /// Set keys one video's likes are spread over.
 ///
 /// A hot video takes many likes at once; sharding by user spreads those writes over 16 set
 /// keys (and Redis cluster slots) instead of one. A user's like lives in exactly one shard, so
 /// like, unlike and "have I liked it" touch one key; the count is the sum of the shards' `SCARD`.
-pub const LIKE_SHARDS: u32 = 16;
+pub(crate) const LIKE_SHARDS: u32 = 16;
 
 /// The bucket holding time `now_ms` (ms since the Unix epoch).
-pub fn bucket(now_ms: u64) -> u64 {
+pub(crate) fn bucket(now_ms: u64) -> u64 {
     now_ms / BUCKET_MS
 }
 
 /// Redis key of bucket `b`.
-pub fn bucket_key(b: u64) -> String {
+pub(crate) fn bucket_key(b: u64) -> String {
     format!("rank:h:{b}")
 }
 
 /// Keys of the buckets in the window ending at `now_ms`, newest first: the current hour and
 /// the 23 before it.
-pub fn window_keys(now_ms: u64) -> Vec<String> {
+pub(crate) fn window_keys(now_ms: u64) -> Vec<String> {
     let current = bucket(now_ms);
     (0..WINDOW_BUCKETS).filter_map(|back| current.checked_sub(back)).map(bucket_key).collect()
 }
 
 /// Entries to return from a `limit` query value: 1 to 200, all 200 when absent.
-pub fn top_limit(raw: Option<&str>) -> Result<usize, Problem> {
+pub(crate) fn top_limit(raw: Option<&str>) -> Result<usize, Problem> {
     page_limit(raw, TOP_MAX, TOP_MAX)
 }
 
 /// The like shard of `user_id`, in `0..shards`: FNV-1a of its bytes, fixed by definition so
 /// every build and every instance agrees (std's hasher may change between Rust releases).
-pub fn like_shard(user_id: &str, shards: u32) -> u32 {
+pub(crate) fn like_shard(user_id: &str, shards: u32) -> u32 {
     let hash = user_id.bytes().fold(0x811c_9dc5_u32, |hash, b| (hash ^ u32::from(b)).wrapping_mul(0x0100_0193));
     hash % shards.max(1)
 }

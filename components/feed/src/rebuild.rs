@@ -20,34 +20,34 @@ use crate::store::{author_key, video_key, BUILT, CHANGES, CHANGES_MAXLEN, LAST_I
 use crate::video::Video;
 
 /// Redis key: the lease of the request rebuilding.
-pub const LOCK: &str = "feed:rebuild:lock";
+pub(crate) const LOCK: &str = "feed:rebuild:lock";
 /// Redis sorted set: ids listed from the key-value store and not restored yet, scored by id.
-pub const PENDING: &str = "feed:rebuild:pending";
+pub(crate) const PENDING: &str = "feed:rebuild:pending";
 /// Redis key: set once [`PENDING`] holds every listed id.
-pub const LISTED: &str = "feed:rebuild:listed";
+pub(crate) const LISTED: &str = "feed:rebuild:listed";
 /// How long the lease lasts without a step: a holder that died blocks the rebuild this long.
-pub const LEASE_MS: u64 = 15_000;
+pub(crate) const LEASE_MS: u64 = 15_000;
 /// Records restored per script call (and key-value reads between two calls).
-pub const BATCH: u64 = 100;
+pub(crate) const BATCH: u64 = 100;
 /// Ids added to [`PENDING`] per script call while listing.
-pub const LIST_CHUNK: usize = 1000;
+pub(crate) const LIST_CHUNK: usize = 1000;
 /// How long one request keeps restoring before it hands the rest to the next request, well
 /// under any request timeout.
-pub const BUDGET_MS: u64 = 5_000;
+pub(crate) const BUDGET_MS: u64 = 5_000;
 /// How long a request waits for another one's rebuild to finish before answering 503: a
 /// fresh install's rebuild (an empty store) takes milliseconds.
-pub const WAIT_MS: u64 = 2_000;
+pub(crate) const WAIT_MS: u64 = 2_000;
 /// The `Retry-After` of a 503 during a rebuild.
-pub const RETRY_AFTER_SECS: u64 = 1;
+pub(crate) const RETRY_AFTER_SECS: u64 = 1;
 
 /// The video ids of a key-value store's keys (`video:<id>`, canonical ids only).
-pub fn video_ids(keys: &[String]) -> Vec<u64> {
+pub(crate) fn video_ids(keys: &[String]) -> Vec<u64> {
     keys.iter().filter_map(|key| ids::decimal_id(key.strip_prefix("video:")?)).collect()
 }
 
 /// A record to restore, as read from the key-value store.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Restore {
+pub(crate) struct Restore {
     /// The video id.
     pub id: u64,
     /// Its author.
@@ -60,7 +60,7 @@ pub struct Restore {
 
 impl Restore {
     /// The record stored under `video:<id>`, or why it cannot be restored.
-    pub fn from_record(id: u64, bytes: &[u8]) -> Result<Restore, String> {
+    pub(crate) fn from_record(id: u64, bytes: &[u8]) -> Result<Restore, String> {
         let video: Video = serde_json::from_slice(bytes).map_err(|e| format!("not a video record ({e})"))?;
         if video.id != id {
             return Err(format!("the record says id {}", video.id));
@@ -74,14 +74,14 @@ impl Restore {
 
     /// The timelines the create path lists it in. Every stored record is listed: a delete
     /// removes the record with its timeline entries, and an edit changes neither.
-    pub fn timelines(&self) -> [String; 2] {
+    pub(crate) fn timelines(&self) -> [String; 2] {
         [LATEST.to_owned(), author_key(&self.author)]
     }
 }
 
 /// Keys and arguments of [`RESTORE`] for `batch` (the readable records among `ids`) and `ids`
 /// (every id the batch takes off [`PENDING`]); `release` hands the lease back if more remain.
-pub fn restore_call(token: &str, release: bool, batch: &[Restore], ids: &[u64]) -> (Vec<String>, Vec<RedisParameter>) {
+pub(crate) fn restore_call(token: &str, release: bool, batch: &[Restore], ids: &[u64]) -> (Vec<String>, Vec<RedisParameter>) {
     let mut keys: Vec<String> = [LOCK, PENDING, CHANGES, LAST_ID, BUILT, LISTED].map(str::to_owned).into();
     let mut args = vec![arg(token), arg(LEASE_MS), arg(BATCH), arg(CHANGES_MAXLEN), arg(if release { "1" } else { "0" })];
     for restore in batch {
@@ -97,7 +97,7 @@ pub fn restore_call(token: &str, release: bool, batch: &[Restore], ids: &[u64]) 
 /// ARGV = token, lease ms. Answers `built`, `busy` (another request holds the lease), `list`
 /// or `listed` (the lease is taken; list first, or restore). A Redis with feed's id issuer but
 /// neither marker nor a rebuild under way was never lost: it predates the marker.
-pub const START: &str = r#"
+pub(crate) const START: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'built' end
 if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('SET', KEYS[1], '1')
@@ -110,7 +110,7 @@ return 'list'
 
 /// Adds listed ids to the pending set: KEYS = lease, pending, listed; ARGV = token, lease ms,
 /// last chunk (`1`/`0`), ids. Answers 1, or 0 when the lease was lost.
-pub const LIST: &str = r#"
+pub(crate) const LIST: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 for i = 4, #ARGV do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i]) end
@@ -124,7 +124,7 @@ return 1
 /// set. A record still in Redis is kept (it is newer or the same) and not announced twice; the
 /// id issuer moves to at least the largest id. Answers `lost` (the lease is gone), `built`
 /// (nothing pending: the marker is set and the lease released), or `more` and the next ids.
-pub const RESTORE: &str = r#"
+pub(crate) const RESTORE: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'lost'} end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local n = (#KEYS - 6) / 3

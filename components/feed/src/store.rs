@@ -22,28 +22,28 @@
 //! The ranking needs no check: its buckets are not rebuilt, and it shows records that exist.
 
 /// The change stream (shared with auth, read by search-proxy).
-pub use edge_spin::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
+pub(crate) use edge_spin::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
 /// The latest-videos timeline.
-pub const LATEST: &str = "feed:latest";
+pub(crate) const LATEST: &str = "feed:latest";
 /// The id issuer's last id.
-pub const LAST_ID: &str = "feed:id:last";
+pub(crate) const LAST_ID: &str = "feed:id:last";
 /// Set while feed's Redis state is complete: gone with everything else when Redis loses its data.
-pub const BUILT: &str = "feed:built";
+pub(crate) const BUILT: &str = "feed:built";
 /// What a script answers when [`BUILT`] is gone.
-pub const REBUILD: &str = "rebuild";
+pub(crate) const REBUILD: &str = "rebuild";
 
 /// The record key of video `id`.
-pub fn video_key(id: u64) -> String {
+pub(crate) fn video_key(id: u64) -> String {
     format!("video:{id}")
 }
 
 /// An author's timeline.
-pub fn author_key(user: &str) -> String {
+pub(crate) fn author_key(user: &str) -> String {
     format!("feed:author:{user}")
 }
 
 /// Who `user` follows.
-pub fn follows_key(user: &str) -> String {
+pub(crate) fn follows_key(user: &str) -> String {
     format!("feed:follows:{user}")
 }
 
@@ -53,7 +53,7 @@ pub fn follows_key(user: &str) -> String {
 /// issued in the same script that inserts it, so timelines only ever grow at the top: a reader
 /// paging down with a cursor can neither skip nor repeat an item. Without the marker it creates
 /// nothing: the id issuer may not be restored yet.
-pub const CREATE: &str = r#"
+pub(crate) const CREATE: &str = r#"
 if redis.call('EXISTS', KEYS[6]) == 0 then return 'rebuild' end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local t = redis.call('TIME')
@@ -74,7 +74,7 @@ return sid
 /// Replaces a record if it is still at the version the edit was made against: KEYS = record,
 /// changes, built marker; ARGV = author, expected version, new JSON, stream length. Answers
 /// `ok`, `missing`, `not-owner` or `conflict:<current version>`.
-pub const UPDATE: &str = r#"
+pub(crate) const UPDATE: &str = r#"
 local current = redis.call('GET', KEYS[1])
 if not current then
   if redis.call('EXISTS', KEYS[3]) == 0 then return 'rebuild' end
@@ -91,7 +91,7 @@ return 'ok'
 
 /// Deletes a record and takes it off the timelines: KEYS = record, latest, author timeline,
 /// changes, built marker; ARGV = author, stream length. Answers `ok`, `missing` or `not-owner`.
-pub const DELETE: &str = r#"
+pub(crate) const DELETE: &str = r#"
 local current = redis.call('GET', KEYS[1])
 if not current then
   if redis.call('EXISTS', KEYS[5]) == 0 then return 'rebuild' end
@@ -109,7 +109,7 @@ return 'ok'
 
 /// A page of a timeline: KEYS = timeline, built marker; ARGV = upper bound (`(<id>` or
 /// `+inf`), limit. Answers `id, record` pairs, newest first.
-pub const PAGE: &str = r#"
+pub(crate) const PAGE: &str = r#"
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'rebuild' end
 local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
@@ -124,7 +124,7 @@ return out
 /// bound, limit, most authors read. Reads at most `limit` ids from each of the most recently
 /// followed authors, merges them newest first and answers `id, record` pairs for the top
 /// `limit`.
-pub const FOLLOWING: &str = r#"
+pub(crate) const FOLLOWING: &str = r#"
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'rebuild' end
 local limit = tonumber(ARGV[2])
 local authors = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
@@ -146,7 +146,7 @@ return out
 
 /// Follows an author unless the follow set is full: KEYS = the follow set; ARGV = author, now,
 /// most follows. Answers 1 (following), or 0 (full; following again is not refused).
-pub const FOLLOW: &str = r#"
+pub(crate) const FOLLOW: &str = r#"
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
@@ -155,7 +155,7 @@ return 1
 /// One video with its counters: KEYS = record, built marker; ARGV = video id, shards, caller
 /// (may be empty), caller's shard. Answers record, likes, plays, liked (0/1); nil record when
 /// missing.
-pub const VIDEO: &str = r#"
+pub(crate) const VIDEO: &str = r#"
 local record = redis.call('GET', KEYS[1])
 if not record then
   if redis.call('EXISTS', KEYS[2]) == 0 then return 'rebuild' end
@@ -174,7 +174,7 @@ return {record, likes, plays, liked}
 /// Likes or unlikes: KEYS = record, the caller's like shard, the current ranking bucket,
 /// built marker; ARGV = caller, `like`/`unlike`, ranking weight, bucket lifetime, video id,
 /// shards. A change counts once per user; answers the exact total, or -1 for a missing video.
-pub const LIKE: &str = r#"
+pub(crate) const LIKE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if redis.call('EXISTS', KEYS[4]) == 0 then return 'rebuild' end
   return -1
@@ -195,7 +195,7 @@ return total
 /// Counts a play at most once per user per window: KEYS = record, the user's play marker, the
 /// user's play shard, the current ranking bucket, built marker; ARGV = window secs, weight,
 /// bucket lifetime, video id. Answers 1 (counted), 0 (already counted) or -1 (no such video).
-pub const PLAY: &str = r#"
+pub(crate) const PLAY: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if redis.call('EXISTS', KEYS[5]) == 0 then return 'rebuild' end
   return -1
@@ -210,7 +210,7 @@ return 1
 /// The top of the 24 h window: KEYS = the 24 hourly buckets, then a scratch key for their
 /// union; ARGV = limit. Answers `id, score, record` triples, best first. (The rendered answer is
 /// cached by the caller, so this runs once per cache lifetime.)
-pub const RANKING: &str = r#"
+pub(crate) const RANKING: &str = r#"
 local union = KEYS[#KEYS]
 redis.call('ZUNIONSTORE', union, #KEYS - 1, unpack(KEYS, 1, #KEYS - 1))
 local top = redis.call('ZREVRANGEBYSCORE', union, '+inf', '(0', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
@@ -228,7 +228,7 @@ return out
 /// marker, id counter, segment, recent, built marker; ARGV = repeat window secs, JSON after its
 /// `{"id":0` prefix, playback ms, recent kept. Answers the id, 0 (a repeat) or -1 (no such
 /// video).
-pub const DANMAKU: &str = r#"
+pub(crate) const DANMAKU: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if redis.call('EXISTS', KEYS[6]) == 0 then return 'rebuild' end
   return -1
@@ -244,7 +244,7 @@ return id
 
 /// Reads danmaku: KEYS = record, a sorted set (segment or recent), built marker; ARGV = min,
 /// max, limit. Answers `missing` alone, or `ok` then the items.
-pub const READ_DANMAKU: &str = r#"
+pub(crate) const READ_DANMAKU: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if redis.call('EXISTS', KEYS[3]) == 0 then return 'rebuild' end
   return {'missing'}
@@ -256,7 +256,7 @@ return items
 
 /// Splits a serialised record into the prefix `{"id":0` the scripts replace with the issued id
 /// and the rest; `None` if the record does not start with its id (a programming error).
-pub fn after_id_placeholder(json: &str) -> Option<&str> {
+pub(crate) fn after_id_placeholder(json: &str) -> Option<&str> {
     json.strip_prefix(r#"{"id":0"#)
 }
 

@@ -7,18 +7,18 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::ids;
 
 /// Longest title, in characters.
-pub const TITLE_MAX: usize = 80;
+pub(crate) const TITLE_MAX: usize = 80;
 /// Longest description, in characters.
-pub const DESCRIPTION_MAX: usize = 2000;
+pub(crate) const DESCRIPTION_MAX: usize = 2000;
 /// Most tags on one video.
-pub const TAGS_MAX: usize = 10;
+pub(crate) const TAGS_MAX: usize = 10;
 /// Longest tag, in characters.
-pub const TAG_MAX: usize = 24;
+pub(crate) const TAG_MAX: usize = 24;
 
 /// Body of `POST /videos`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateVideo {
+pub(crate) struct CreateVideo {
     /// The receipt upload-sign issued for the completed upload.
     pub receipt: String,
     /// Title.
@@ -34,7 +34,7 @@ pub struct CreateVideo {
 /// Body of an edit. Absent fields stay as they are; `"cover_key": null` removes the cover.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateVideo {
+pub(crate) struct UpdateVideo {
     /// The version the client last read: the edit is refused if the record has moved on since.
     pub version: u64,
     /// New title.
@@ -55,7 +55,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 
 /// The completed upload a verified receipt describes.
 #[derive(Debug, Clone)]
-pub struct UploadedObject {
+pub(crate) struct UploadedObject {
     /// The user who uploaded it.
     pub owner: String,
     /// Object key in the bucket.
@@ -70,7 +70,7 @@ pub struct UploadedObject {
 
 /// A stored video.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Video {
+pub(crate) struct Video {
     /// Id (see [`crate::ids`]); at most 2^53 - 1, so JSON clients read it exactly.
     pub id: u64,
     /// User id of the author.
@@ -102,7 +102,7 @@ pub struct Video {
 impl Video {
     /// A new record for `author` from a create request and the upload its receipt names.
     /// `created_at` is the id's timestamp, so ordering by id and by creation time agree.
-    pub fn create(id: u64, author: &str, request: &CreateVideo, object: UploadedObject) -> Result<Video, Problem> {
+    pub(crate) fn create(id: u64, author: &str, request: &CreateVideo, object: UploadedObject) -> Result<Video, Problem> {
         if object.owner != author {
             return Err(Problem::forbidden("receipt-not-yours", "this receipt is for another user's upload").with("field", "receipt"));
         }
@@ -133,7 +133,7 @@ impl Video {
     /// Applies an edit made against `update.version`: every field is checked before any is
     /// changed. Returns whether anything changed; only then are `version` and `updated_at`
     /// moved on. A stale version is 409 `version-conflict` carrying the current version.
-    pub fn apply(&mut self, update: &UpdateVideo, now_ms: u64) -> Result<bool, Problem> {
+    pub(crate) fn apply(&mut self, update: &UpdateVideo, now_ms: u64) -> Result<bool, Problem> {
         if update.version != self.version {
             return Err(Problem::conflict(
                 "version-conflict",
@@ -169,7 +169,7 @@ impl Video {
 }
 
 /// A title: trimmed, 1 to 80 characters, no control characters (so no line breaks).
-pub fn clean_title(raw: &str) -> Result<String, Problem> {
+pub(crate) fn clean_title(raw: &str) -> Result<String, Problem> {
     let title = raw.trim();
     let len = title.chars().count();
     if len == 0 || len > TITLE_MAX || title.chars().any(char::is_control) {
@@ -185,7 +185,7 @@ pub fn clean_title(raw: &str) -> Result<String, Problem> {
 
 /// A description: trimmed, at most 2,000 characters; line breaks and tabs are the only control
 /// characters kept. `\r\n` (what browser forms send) counts as one `\n`.
-pub fn clean_description(raw: &str) -> Result<String, Problem> {
+pub(crate) fn clean_description(raw: &str) -> Result<String, Problem> {
     let description = raw.replace("\r\n", "\n");
     let description = description.trim();
     let bad_char = description.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
@@ -203,7 +203,7 @@ pub fn clean_description(raw: &str) -> Result<String, Problem> {
 /// Tags: each trimmed and lowercased, 1 to 24 characters without `#`, `,` (the separators
 /// clients display and type), whitespace or control characters; repeats are dropped keeping
 /// the first; at most 10 remain.
-pub fn clean_tags(raw: &[String]) -> Result<Vec<String>, Problem> {
+pub(crate) fn clean_tags(raw: &[String]) -> Result<Vec<String>, Problem> {
     let mut tags: Vec<String> = Vec::new();
     for (index, raw_tag) in raw.iter().enumerate() {
         let tag = raw_tag.trim().to_lowercase();
@@ -234,7 +234,7 @@ pub fn clean_tags(raw: &[String]) -> Result<Vec<String>, Problem> {
 /// (`covers/<owner>/<32 lowercase hex>.<ext>` or `uploads/<owner>/<32 lowercase hex>.<ext>`,
 /// ext 1 to 8 lowercase letters or digits), so it cannot point at someone else's upload or at
 /// any other key in the bucket.
-pub fn check_cover_key(key: &str, owner: &str) -> Result<(), Problem> {
+pub(crate) fn check_cover_key(key: &str, owner: &str) -> Result<(), Problem> {
     let file = ["covers/", "uploads/"]
         .iter()
         .find_map(|prefix| key.strip_prefix(prefix))
@@ -272,7 +272,7 @@ mod tests {
 
     fn create(json: &str) -> Result<Video, Problem> {
         let request: CreateVideo = serde_json::from_str(json).unwrap();
-        Video::create((1000 << ids::SEQ_BITS) | 7, "u1", &request, object("u1"))
+        Video::create((1000 << video_ids::SEQ_BITS) | 7, "u1", &request, object("u1"))
     }
 
     fn update(json: &str) -> UpdateVideo {

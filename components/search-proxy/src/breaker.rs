@@ -3,17 +3,17 @@
 //! request probes the engine, closing the breaker on success and reopening it on failure.
 
 /// Redis key: when the open breaker may be probed (ms since the Unix epoch); absent = closed.
-pub const OPEN_UNTIL: &str = "search:breaker:open_until";
+pub(crate) const OPEN_UNTIL: &str = "search:breaker:open_until";
 /// Redis key: failures counted in the current window.
-pub const FAILURES: &str = "search:breaker:failures";
+pub(crate) const FAILURES: &str = "search:breaker:failures";
 /// Redis key: held by the one request probing a breaker whose cool-down has passed.
-pub const PROBE: &str = "search:breaker:probe";
+pub(crate) const PROBE: &str = "search:breaker:probe";
 /// Failures count towards opening within this window.
-pub const FAILURE_WINDOW_MS: u64 = 30_000;
+pub(crate) const FAILURE_WINDOW_MS: u64 = 30_000;
 
 /// The breaker as read at the start of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     /// When the breaker may be probed; `None` when closed.
     pub open_until: Option<u64>,
     /// Failures in the current window.
@@ -22,7 +22,7 @@ pub struct Breaker {
 
 /// What a request may do with the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     /// Call it.
     Closed,
     /// Do not call it: serve stale results or the fallback.
@@ -33,7 +33,7 @@ pub enum Gate {
 
 impl Breaker {
     /// The gate at `now`.
-    pub fn gate(&self, now: u64) -> Gate {
+    pub(crate) fn gate(&self, now: u64) -> Gate {
         match self.open_until {
             None => Gate::Closed,
             Some(until) if now < until => Gate::Open,
@@ -42,7 +42,7 @@ impl Breaker {
     }
 
     /// Whether a success has anything to reset.
-    pub fn needs_reset(&self) -> bool {
+    pub(crate) fn needs_reset(&self) -> bool {
         self.open_until.is_some() || self.failures > 0
     }
 }
@@ -50,7 +50,7 @@ impl Breaker {
 /// Counts a failure (`KEYS`: [`FAILURES`], [`OPEN_UNTIL`], [`PROBE`]; `ARGV`: now, threshold,
 /// cool-down, window, `probe` when the failed call was the probe) and opens the breaker when
 /// the threshold is reached or a probe failed. Answers 1 when it opened.
-pub const RECORD_FAILURE: &str = r#"
+pub(crate) const RECORD_FAILURE: &str = r#"
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if n >= tonumber(ARGV[2]) or ARGV[5] == 'probe' then

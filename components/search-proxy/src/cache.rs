@@ -6,21 +6,21 @@
 //! older entries are kept until `stale_until` to answer while the engine is down.
 
 /// Key-value key of a cached answer.
-pub fn key(hash: &str) -> String {
+pub(crate) fn key(hash: &str) -> String {
     format!("search:cache:{hash}")
 }
 
 /// Redis key of the lock the one request computing an answer holds.
-pub fn lock_key(hash: &str) -> String {
+pub(crate) fn lock_key(hash: &str) -> String {
     format!("search:lock:{hash}")
 }
 
 /// How long a computing request holds its lock at most: longer than an engine call should take,
 /// so the lock is released explicitly; a holder that died frees it then.
-pub const LOCK_MS: u64 = 10_000;
+pub(crate) const LOCK_MS: u64 = 10_000;
 
 /// Redis sorted set of cached hashes by `stale_until`, for removing old entries.
-pub const EXPIRY_INDEX: &str = "search:cache:expiry";
+pub(crate) const EXPIRY_INDEX: &str = "search:cache:expiry";
 
 /// Starts an answer in one round trip (`KEYS`: generation, breaker open-until, breaker
 /// failures, the query's lock, the change stream, the retry set, [`EXPIRY_INDEX`]; `ARGV`: the
@@ -28,7 +28,7 @@ pub const EXPIRY_INDEX: &str = "search:cache:expiry";
 /// live, the indexer's group). Answers generation, open-until, failures, whether the entry is
 /// fresh, whether this request took the lock, and (when it did) whether a sync pass has work:
 /// unread or pending changes, due retries or cache entries to drop.
-pub const START: &str = r#"
+pub(crate) const START: &str = r#"
 local generation = tonumber(redis.call('GET', KEYS[1]) or '0')
 local open = redis.call('GET', KEYS[2]) or '0'
 local failures = redis.call('GET', KEYS[3]) or '0'
@@ -57,7 +57,7 @@ return { generation, open, failures, 0, 1, work }
 /// the lock, breaker open-until, failures, probe; `ARGV`: stale-until of the cached entry (0:
 /// nothing cached), its hash, the lock token, `1` to reset the breaker): counts the call,
 /// indexes the entry for removal, releases the lock if held, resets the breaker after a success.
-pub const FINISH: &str = r#"
+pub(crate) const FINISH: &str = r#"
 redis.call('INCR', KEYS[1])
 if ARGV[1] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) end
 if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
@@ -67,7 +67,7 @@ return 1
 
 /// One cached answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Index generation it was computed at.
     pub generation: u64,
     /// Served as fresh until (ms since the Unix epoch).
@@ -80,14 +80,14 @@ pub struct Entry {
 
 impl Entry {
     /// The stored bytes: a one-line header, then the body as is (so a hit copies no JSON).
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = format!("v1 {} {} {}\n", self.generation, self.fresh_until, self.stale_until).into_bytes();
         out.extend_from_slice(&self.body);
         out
     }
 
     /// Reads [`Entry::encode`]'s bytes; anything else is no entry.
-    pub fn decode(bytes: &[u8]) -> Option<Entry> {
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Entry> {
         let newline = bytes.iter().position(|&b| b == b'\n')?;
         let header = std::str::from_utf8(&bytes[..newline]).ok()?;
         let mut fields = header.split(' ');
@@ -100,12 +100,12 @@ impl Entry {
     }
 
     /// Whether it may be served as current: computed at `generation` or later, TTL not passed.
-    pub fn is_fresh(&self, generation: u64, now: u64) -> bool {
+    pub(crate) fn is_fresh(&self, generation: u64, now: u64) -> bool {
         self.generation >= generation && now < self.fresh_until
     }
 
     /// Whether it may still be served, marked degraded, while the engine is down.
-    pub fn is_usable_stale(&self, now: u64) -> bool {
+    pub(crate) fn is_usable_stale(&self, now: u64) -> bool {
         now < self.stale_until
     }
 }

@@ -40,7 +40,7 @@ const NDJSON: &str = "application/x-ndjson";
 
 /// One Elasticsearch or OpenSearch index, reached over HTTP.
 #[derive(Debug, Clone)]
-pub struct Elastic {
+pub(crate) struct Elastic {
     /// `scheme://host[:port][/path]`, without credentials or trailing slash.
     base: String,
     index: String,
@@ -52,7 +52,7 @@ impl Elastic {
     /// An engine for `index` at `url` (the `search_url` variable). Credentials in the URL
     /// (`http://user:password@host:9200`, percent-encoded) are sent as HTTP Basic auth; index
     /// names are lowercase letters, digits, `-` and `_`. Errors never repeat the credentials.
-    pub fn new(url: &str, index: &str) -> Result<Elastic, String> {
+    pub(crate) fn new(url: &str, index: &str) -> Result<Elastic, String> {
         let bad_url = || "search_url must look like http(s)://[user:password@]host[:port][/path]".to_owned();
         let (scheme, rest) = url.trim().split_once("://").ok_or_else(bad_url)?;
         let scheme = scheme.to_ascii_lowercase();

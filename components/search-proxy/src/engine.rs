@@ -8,7 +8,7 @@ use crate::params::{Kind, SearchQuery, SuggestQuery};
 use crate::text::{self, Term};
 
 /// Characters of description shown around a match.
-pub const SNIPPET_CHARS: usize = 120;
+pub(crate) const SNIPPET_CHARS: usize = 120;
 
 /// One indexed record: a video or a user, or the tombstone of a deleted one.
 ///
@@ -154,11 +154,11 @@ impl std::fmt::Display for EngineError {
 
 /// The outcome of writing one document: `Err` carries why the engine refused that document
 /// alone (it is retried and parked; the rest of the batch stands).
-pub type DocResult = Result<(), String>;
+pub(crate) type DocResult = Result<(), String>;
 
 /// A search backend. Queries are built by the implementation from checked parameters only.
 #[allow(async_fn_in_trait)]
-pub trait Engine {
+pub(crate) trait Engine {
     /// Creates the index (tables, mappings) if it does not exist yet.
     async fn prepare(&self) -> Result<(), EngineError>;
     /// One page of results.
@@ -174,6 +174,6 @@ pub trait Engine {
 }
 
 /// A user as a result shows it.
-pub fn public_user(id: &str, username: &str, display_name: &str, created_at: u64) -> Value {
+pub(crate) fn public_user(id: &str, username: &str, display_name: &str, created_at: u64) -> Value {
     json!({ "id": id, "username": username, "display_name": display_name, "created_at": created_at })
 }

@@ -7,10 +7,10 @@ use crate::params::{Kind, SearchQuery, SuggestQuery};
 use crate::text::{self, Term};
 
 /// How many of the newest videos the fallback looks through.
-pub const RECENT: u64 = 500;
+pub(crate) const RECENT: u64 = 500;
 
 /// Reads the newest `ARGV[1]` video records of the timeline `KEYS[1]` (feed's `feed:latest`).
-pub const RECENT_SCRIPT: &str = r#"
+pub(crate) const RECENT_SCRIPT: &str = r#"
 local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local out = {}
 for _, id in ipairs(ids) do
@@ -39,7 +39,7 @@ fn passes_filters(doc: &Doc, q: &SearchQuery) -> bool {
 }
 
 /// A page of `recent` (newest first) matching `q`.
-pub fn search(recent: &[Doc], q: &SearchQuery) -> Page {
+pub(crate) fn search(recent: &[Doc], q: &SearchQuery) -> Page {
     let mut found = recent.iter().filter(|d| d.live && passes_filters(d, q) && matches_all(d, &q.terms)).skip(q.offset);
     let hits: Vec<Hit> = found
         .by_ref()
@@ -54,7 +54,7 @@ pub fn search(recent: &[Doc], q: &SearchQuery) -> Page {
 }
 
 /// Titles of `recent` videos matching the prefix.
-pub fn suggest(recent: &[Doc], q: &SuggestQuery) -> Vec<Suggestion> {
+pub(crate) fn suggest(recent: &[Doc], q: &SuggestQuery) -> Vec<Suggestion> {
     if q.kind == Some(Kind::User) {
         return Vec::new();
     }

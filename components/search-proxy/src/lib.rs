@@ -6,17 +6,17 @@
 //! highlighting), [`sqlite`] and [`elastic`] (engine queries and replies), [`cache`],
 //! [`breaker`], [`sync`] and [`fallback`]. [`service`] does the host calls.
 
-pub mod breaker;
-pub mod cache;
-pub mod elastic;
-pub mod engine;
-pub mod fallback;
+mod breaker;
+mod cache;
+mod elastic;
+mod engine;
+mod fallback;
 pub mod params;
-pub mod records;
-pub mod service;
+mod records;
+mod service;
 pub mod sqlite;
-pub mod sync;
-pub mod text;
+mod sync;
+mod text;
 
 use edge_http::{json_response, query, Problem, Request, Response, Router};
 use edge_spin::redis::Redis;

@@ -37,7 +37,7 @@ struct UserRecord {
 ///
 /// The creation time comes from the id, as feed serves it; the item is the record as feed
 /// shows it plus `author_name`.
-pub fn video_doc(json: &str, author_name: impl FnOnce(&str) -> Option<String>) -> Result<Doc, String> {
+pub(crate) fn video_doc(json: &str, author_name: impl FnOnce(&str) -> Option<String>) -> Result<Doc, String> {
     let invalid = |e: serde_json::Error| format!("video record is not valid: {e}");
     let mut item: Value = serde_json::from_str(json).map_err(invalid)?;
     let record = VideoRecord::deserialize(&item).map_err(invalid)?;
@@ -64,13 +64,13 @@ pub fn video_doc(json: &str, author_name: impl FnOnce(&str) -> Option<String>) -
 }
 
 /// The username in a user record, for naming a video's author.
-pub fn username(json: &str) -> Option<String> {
+pub(crate) fn username(json: &str) -> Option<String> {
     serde_json::from_str::<UserRecord>(json).ok().map(|u| u.username)
 }
 
 /// The document of a user record (auth's JSON); suspended users become tombstones. Records
 /// from before users had versions count as version `fallback_version`.
-pub fn user_doc(json: &str, fallback_version: u64) -> Result<Doc, String> {
+pub(crate) fn user_doc(json: &str, fallback_version: u64) -> Result<Doc, String> {
     let record: UserRecord = serde_json::from_str(json).map_err(|e| format!("user record is not valid: {e}"))?;
     let version = if record.version == 0 { fallback_version } else { record.version };
     if record.banned {

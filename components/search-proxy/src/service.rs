@@ -23,15 +23,15 @@ use crate::{fallback, records};
 
 /// Redis counter of calls to the engine for searches and suggestions (coalescing is observable
 /// through it).
-pub const ENGINE_QUERIES: &str = "search:engine:queries";
+pub(crate) const ENGINE_QUERIES: &str = "search:engine:queries";
 /// Records a reindex call handles at most.
-pub const REINDEX_BATCH: usize = 1000;
+pub(crate) const REINDEX_BATCH: usize = 1000;
 /// Stale cache entries removed per pass.
 const CACHE_GC_BATCH: u64 = 50;
 
 /// Tuning from variables.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// `search_cache_secs`: how long an answer is fresh.
     pub cache_ms: u64,
     /// `search_stale_secs`: how long an answer may stand in while the engine is down.
@@ -52,7 +52,7 @@ pub struct Settings {
 
 impl Settings {
     /// Reads the variables, with defaults for unset ones.
-    pub fn read() -> Result<Settings, Problem> {
+    pub(crate) fn read() -> Result<Settings, Problem> {
         Ok(Settings {
             cache_ms: number("search_cache_secs", 30)? * 1000,
             stale_ms: number("search_stale_secs", 600)? * 1000,
@@ -67,7 +67,7 @@ impl Settings {
 }
 
 /// The configured engine.
-pub enum Backend {
+pub(crate) enum Backend {
     /// SQLite FTS5 (default).
     Sqlite(Sqlite),
     /// Elasticsearch or OpenSearch.
@@ -76,7 +76,7 @@ pub enum Backend {
 
 impl Backend {
     /// The engine the `search_backend` variable names.
-    pub fn configured() -> Result<Backend, Problem> {
+    pub(crate) fn configured() -> Result<Backend, Problem> {
         let engine_error = |e: EngineError| Problem::unavailable("search-unavailable", e.to_string());
         match edge_spin::variable("search_backend")?.as_str() {
             "sqlite" => Sqlite::open().map(Backend::Sqlite).map_err(engine_error),
@@ -126,7 +126,7 @@ impl Engine for Backend {
 }
 
 /// A question a client asks.
-pub enum Ask {
+pub(crate) enum Ask {
     /// `GET /search`.
     Search(SearchQuery),
     /// `GET /search/suggest`.
@@ -176,7 +176,7 @@ fn kv_error(error: impl std::fmt::Display) -> Problem {
 
 /// What a sync pass did.
 #[derive(Debug, Default, serde::Serialize)]
-pub struct PassReport {
+pub(crate) struct PassReport {
     /// Another pass held the lease, so this one did nothing.
     pub busy: bool,
     /// Entries read (retries included).
@@ -193,7 +193,7 @@ pub struct PassReport {
 
 /// The shared state a request starts from: the index generation and the breaker.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct State {
+pub(crate) struct State {
     /// The index generation.
     pub generation: u64,
     /// The circuit breaker.
@@ -203,7 +203,7 @@ pub struct State {
 /// One request's view of search.
 ///
 /// The engine and the tuning variables are read on first use, so a cache hit touches neither.
-pub struct Search {
+pub(crate) struct Search {
     redis: Redis,
     kv: Store,
     engine: OnceCell<Backend>,
@@ -227,7 +227,7 @@ fn number_at(reply: &[spin_sdk::redis::RedisResult], i: usize) -> Option<u64> {
 
 impl Search {
     /// Connects to Redis and the key-value store.
-    pub fn open() -> Result<Search, Problem> {
+    pub(crate) fn open() -> Result<Search, Problem> {
         let redis = Redis::open()?;
         let kv = Store::open_default().map_err(kv_error)?;
         Ok(Search { redis, kv, engine: OnceCell::new(), settings: OnceCell::new() })
@@ -242,7 +242,7 @@ impl Search {
     }
 
     /// The generation and the breaker (one Redis round trip).
-    pub fn state(&self) -> Result<State, Problem> {
+    pub(crate) fn state(&self) -> Result<State, Problem> {
         let reply = self.redis.exec("MGET", &[arg(sync::GENERATION), arg(breaker::OPEN_UNTIL), arg(breaker::FAILURES)])?;
         let breaker = Breaker { open_until: number_at(&reply, 1), failures: number_at(&reply, 2).unwrap_or(0) };
         Ok(State { generation: number_at(&reply, 0).unwrap_or(0), breaker })
@@ -267,7 +267,7 @@ impl Search {
     /// A hit costs one key-value read and one Redis round trip, which also takes the lock on a
     /// miss and tells whether changes wait; a miss with nothing to sync adds one round trip
     /// (finish) around the engine call.
-    pub async fn answer(&self, ask: &Ask) -> Result<Response, Problem> {
+    pub(crate) async fn answer(&self, ask: &Ask) -> Result<Response, Problem> {
         let hash = ask.hash();
         let started = now_ms();
         let entry = self.cached(&hash);
@@ -417,7 +417,7 @@ impl Search {
 
     /// One sync pass of at most `batch` changes; skipped while another pass runs or the
     /// breaker keeps the engine out. Also drops cache entries past their stale time.
-    pub async fn pass(&self, batch: u64, state: &State) -> Result<PassReport, Problem> {
+    pub(crate) async fn pass(&self, batch: u64, state: &State) -> Result<PassReport, Problem> {
         let mut report = PassReport { generation: state.generation, ..PassReport::default() };
         if state.breaker.gate(now_ms()) != Gate::Closed {
             report.busy = true;
@@ -558,7 +558,7 @@ impl Search {
     /// Rewrites the documents of up to [`REINDEX_BATCH`] records after key `after` from the
     /// key-value store, and turns live documents in that key range whose record is gone into
     /// tombstones. Answers the report and the key to continue after, if any.
-    pub async fn reindex(&self, after: &str) -> Result<Value, Problem> {
+    pub(crate) async fn reindex(&self, after: &str) -> Result<Value, Problem> {
         let engine = self.engine()?;
         let failed_engine = |e: EngineError| engine_problem(&e);
         engine.prepare().await.map_err(failed_engine)?;
@@ -629,7 +629,7 @@ impl Search {
     }
 
     /// The indexer's and the breaker's state.
-    pub fn status(&self) -> Result<Value, Problem> {
+    pub(crate) fn status(&self) -> Result<Value, Problem> {
         let keys = [sync::STREAM, sync::RETRY, sync::PARKED, sync::GENERATION, sync::STATS];
         let reply = self.redis.eval(sync::STATUS, &keys, vec![arg(sync::GROUP)])?;
         let n = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
@@ -663,7 +663,7 @@ impl Search {
     }
 
     /// Up to 100 parked changes with their errors.
-    pub fn parked(&self) -> Result<Value, Problem> {
+    pub(crate) fn parked(&self) -> Result<Value, Problem> {
         let reply = self.redis.exec("HSCAN", &[arg(sync::PARKED), arg("0"), arg("COUNT"), arg(100u64)])?;
         let fields: Vec<Option<String>> = reply.iter().skip(1).map(text).collect();
         let items: Vec<Value> = fields

@@ -12,32 +12,32 @@ use serde::{Deserialize, Serialize};
 use crate::params::Kind;
 
 /// The change stream feed and auth append to.
-pub use edge_spin::changes::STREAM;
+pub(crate) use edge_spin::changes::STREAM;
 /// The consumer group of the indexer.
-pub const GROUP: &str = "search";
+pub(crate) const GROUP: &str = "search";
 /// The one consumer name: a lease makes passes run one at a time, so a pass that died leaves
 /// its pending entries to the next pass under the same name.
-pub const CONSUMER: &str = "indexer";
+pub(crate) const CONSUMER: &str = "indexer";
 /// Redis key: the lease a running pass holds.
-pub const LEASE: &str = "search:sync:lease";
+pub(crate) const LEASE: &str = "search:sync:lease";
 /// Redis sorted set: entry ids waiting for a retry, scored by when it is due.
-pub const RETRY: &str = "search:sync:retry";
+pub(crate) const RETRY: &str = "search:sync:retry";
 /// Redis hash: entry id → [`Failure`] of waiting retries.
-pub const RETRY_DATA: &str = "search:sync:retry:data";
+pub(crate) const RETRY_DATA: &str = "search:sync:retry:data";
 /// Redis hash: entry id → [`Failure`] of parked changes.
-pub const PARKED: &str = "search:sync:parked";
+pub(crate) const PARKED: &str = "search:sync:parked";
 /// Redis counter: the index generation, moved by every pass that changed the index.
-pub const GENERATION: &str = "search:generation";
+pub(crate) const GENERATION: &str = "search:generation";
 /// Redis hash of pass statistics (`last_pass_at`, `applied`).
-pub const STATS: &str = "search:sync:stats";
+pub(crate) const STATS: &str = "search:sync:stats";
 /// Longest a pass may hold the lease.
-pub const LEASE_MS: u64 = 30_000;
+pub(crate) const LEASE_MS: u64 = 30_000;
 /// Longest wait between retries.
-pub const BACKOFF_CAP_MS: u64 = 300_000;
+pub(crate) const BACKOFF_CAP_MS: u64 = 300_000;
 
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
+pub(crate) struct Change {
     /// `video` or `user`.
     pub kind: String,
     /// Record id.
@@ -50,7 +50,7 @@ pub struct Change {
 
 impl Change {
     /// A change from a stream entry's field-value list; `Err` says what is wrong with it.
-    pub fn from_fields(fields: &[String]) -> Result<Change, String> {
+    pub(crate) fn from_fields(fields: &[String]) -> Result<Change, String> {
         let get = |name: &str| fields.chunks(2).find(|kv| kv[0] == name).and_then(|kv| kv.get(1)).cloned();
         let kind = get("kind").filter(|k| Kind::parse(k).is_some()).ok_or("kind is missing or not video/user")?;
         let id = get("id").filter(|id| !id.is_empty() && id.len() <= 64).ok_or("id is missing")?;
@@ -60,24 +60,24 @@ impl Change {
     }
 
     /// The record kind.
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         Kind::parse(&self.kind).unwrap_or(Kind::Video)
     }
 
     /// The document key it changes.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!("{}:{}", self.kind, self.id)
     }
 
     /// Whether the record was deleted.
-    pub fn is_delete(&self) -> bool {
+    pub(crate) fn is_delete(&self) -> bool {
         self.op == "delete"
     }
 }
 
 /// A change that failed, as kept for a retry or parked for inspection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// The change; `None` when the entry itself was unreadable.
     pub change: Option<Change>,
     /// The entry's fields as read, when unreadable.
@@ -93,7 +93,7 @@ pub struct Failure {
 
 /// One entry read by a pass.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Read {
+pub(crate) struct Read {
     /// Stream entry id.
     pub entry: String,
     /// The change, or why the entry is unreadable (it is parked at once).
@@ -106,7 +106,7 @@ pub struct Read {
 
 /// Entries from the [`BEGIN`] script's flat reply: `retry, <id>, <failure json>` for due retries
 /// and `<id>, <fields json>` for stream entries (`false` fields: the entry was trimmed away).
-pub fn parse_read(reply: &[Option<String>]) -> Vec<Read> {
+pub(crate) fn parse_read(reply: &[Option<String>]) -> Vec<Read> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < reply.len() {
@@ -136,7 +136,7 @@ pub fn parse_read(reply: &[Option<String>]) -> Vec<Read> {
 
 /// The changes to apply: for each document key, the readable change with the highest version
 /// (the others are superseded and only acknowledged). Indexes into `reads`.
-pub fn winners(reads: &[Read]) -> Vec<usize> {
+pub(crate) fn winners(reads: &[Read]) -> Vec<usize> {
     let mut best: Vec<usize> = Vec::new();
     for (i, read) in reads.iter().enumerate() {
         let Ok(change) = &read.change else { continue };
@@ -154,13 +154,13 @@ pub fn winners(reads: &[Read]) -> Vec<usize> {
 }
 
 /// How long to wait before attempt `attempts + 1` after `attempts` failures.
-pub fn backoff_ms(attempts: u32, base_ms: u64) -> u64 {
+pub(crate) fn backoff_ms(attempts: u32, base_ms: u64) -> u64 {
     base_ms.saturating_mul(1u64 << attempts.saturating_sub(1).min(20)).min(BACKOFF_CAP_MS)
 }
 
 /// What happens to an entry after a pass.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Settle {
+pub(crate) enum Settle {
     /// Done (applied, superseded, or nothing to do).
     Ack,
     /// Try again at this time.
@@ -171,7 +171,7 @@ pub enum Settle {
 
 /// The settlement of an entry that failed with `error`: retried with backoff until it has
 /// failed `max_attempts` times, then parked. Unreadable entries park at once.
-pub fn after_failure(read: &Read, error: String, now: u64, base_ms: u64, max_attempts: u32) -> Settle {
+pub(crate) fn after_failure(read: &Read, error: String, now: u64, base_ms: u64, max_attempts: u32) -> Settle {
     let attempts = read.attempts + 1;
     let failure = Failure { change: read.change.clone().ok(), fields: read.fields.clone(), attempts, error, failed_at: now };
     if read.change.is_err() || attempts >= max_attempts {
@@ -188,7 +188,7 @@ pub fn after_failure(read: &Read, error: String, now: u64, base_ms: u64, max_att
 /// and reads due retries, then this consumer's pending entries, then new ones. Answers
 /// `{1, n, <n hashes>, <entries>}` with entries as [`parse_read`] reads them; with no entries it
 /// has already released the lease.
-pub const BEGIN: &str = r#"
+pub(crate) const BEGIN: &str = r#"
 if not redis.call('SET', KEYS[4], ARGV[5], 'NX', 'PX', ARGV[6]) then return { 0 } end
 local reply = { 1, 0 }
 local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[4], 'LIMIT', 0, ARGV[7])
@@ -227,7 +227,7 @@ return reply
 /// Settles a pass (`KEYS`: stream, retry set, retry data, parked, generation, stats; `ARGV`:
 /// group, applied count, now, then `op, entry, score, json` per entry with op `ack`, `retry` or
 /// `park`). Moves the generation when documents were applied; answers it.
-pub const SETTLE: &str = r#"
+pub(crate) const SETTLE: &str = r#"
 local i = 4
 while i <= #ARGV do
   local op, id = ARGV[i], ARGV[i + 1]
@@ -253,7 +253,7 @@ return tonumber(redis.call('GET', KEYS[5]) or '0')
 /// The indexer's position (`KEYS`: stream, retry set, parked, generation, stats; `ARGV`:
 /// group): pending, lag (-1 when Redis cannot tell), stream length, retrying, parked,
 /// generation, last pass time, documents applied.
-pub const STATUS: &str = r#"
+pub(crate) const STATUS: &str = r#"
 local pending, lag = 0, -1
 local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
 if ok then
@@ -274,7 +274,7 @@ return { pending, lag, redis.call('XLEN', KEYS[1]), redis.call('ZCARD', KEYS[2])
 "#;
 
 /// Deletes a key if it still holds `ARGV[1]` (releasing a lease or lock only its holder holds).
-pub const RELEASE: &str = r#"
+pub(crate) const RELEASE: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 "#;

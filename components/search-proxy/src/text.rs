@@ -26,7 +26,7 @@ impl Term {
 }
 
 /// Whether `c` belongs to a script written without spaces between words.
-pub fn is_cjk(c: char) -> bool {
+pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30FF      // Hiragana, Katakana
         | 0x3400..=0x4DBF    // CJK Extension A
@@ -38,7 +38,7 @@ pub fn is_cjk(c: char) -> bool {
 
 /// The terms of `text`: words of letters and digits (lowercased) and CJK runs; everything else
 /// (punctuation, quotes, operators, SQL or DSL syntax) only separates terms.
-pub fn terms(text: &str) -> Vec<Term> {
+pub(crate) fn terms(text: &str) -> Vec<Term> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut cjk = String::new();
@@ -72,7 +72,7 @@ pub fn terms(text: &str) -> Vec<Term> {
 }
 
 /// The overlapping pairs of a CJK run (the run itself when it is one character).
-pub fn bigrams(run: &str) -> Vec<String> {
+pub(crate) fn bigrams(run: &str) -> Vec<String> {
     let chars: Vec<char> = run.chars().collect();
     if chars.len() < 2 {
         return vec![run.to_owned()];
@@ -82,7 +82,7 @@ pub fn bigrams(run: &str) -> Vec<String> {
 
 /// `text` as it is handed to a word tokenizer: CJK runs replaced by their pairs and their last
 /// character, everything else unchanged.
-pub fn index_text(text: &str) -> String {
+pub(crate) fn index_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 2);
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
@@ -115,7 +115,7 @@ pub fn index_text(text: &str) -> String {
 
 /// Byte ranges of `text` where a term matches: words at the start of a word (any case), CJK
 /// runs anywhere. Sorted and merged.
-pub fn match_ranges(text: &str, terms: &[Term]) -> Vec<(usize, usize)> {
+pub(crate) fn match_ranges(text: &str, terms: &[Term]) -> Vec<(usize, usize)> {
     let folded: Vec<(usize, char)> = text.char_indices().map(|(i, c)| (i, fold(c))).collect();
     let mut ranges = Vec::new();
     for term in terms {
@@ -156,7 +156,7 @@ fn fold(c: char) -> char {
 }
 
 /// `text` HTML-escaped with every match wrapped in `<mark>`; `None` when nothing matches.
-pub fn highlight(text: &str, terms: &[Term]) -> Option<String> {
+pub(crate) fn highlight(text: &str, terms: &[Term]) -> Option<String> {
     let ranges = match_ranges(text, terms);
     if ranges.is_empty() {
         return None;
@@ -176,7 +176,7 @@ pub fn highlight(text: &str, terms: &[Term]) -> Option<String> {
 
 /// Up to about `width` characters of `text` around its first match, highlighted, with `…`
 /// where text was cut; `None` when nothing matches.
-pub fn snippet(text: &str, terms: &[Term], width: usize) -> Option<String> {
+pub(crate) fn snippet(text: &str, terms: &[Term], width: usize) -> Option<String> {
     let first = *match_ranges(text, terms).first()?;
     let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
     let at = starts.partition_point(|&i| i < first.0);
@@ -191,7 +191,7 @@ pub fn snippet(text: &str, terms: &[Term], width: usize) -> Option<String> {
 }
 
 /// `text` with `& < > " '` escaped for HTML.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     escape_into(text, &mut out);
     out

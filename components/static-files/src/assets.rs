@@ -6,7 +6,7 @@ use edge_http::Problem;
 /// Anything that could step outside the mount or hide a name (`..`, `.` files, backslashes,
 /// percent escapes, control characters) is a 404, the same answer as a missing file, so
 /// probing learns nothing.
-pub fn resolve(path: &str) -> Result<String, Problem> {
+pub(crate) fn resolve(path: &str) -> Result<String, Problem> {
     let relative = path.trim_start_matches('/');
     let clean = relative.split('/').all(|segment| !segment.starts_with('.'))
         && !relative.contains(['\\', '%', '\0'])
@@ -19,12 +19,12 @@ pub fn resolve(path: &str) -> Result<String, Problem> {
 }
 
 /// The one answer for a path that names no file.
-pub fn not_found(path: &str) -> Problem {
+pub(crate) fn not_found(path: &str) -> Problem {
     Problem::not_found("not-found", format!("there is no page at {path}"))
 }
 
 /// A file about to be served.
-pub struct Asset {
+pub(crate) struct Asset {
     media_type: &'static str,
     etag: String,
     csp: Option<String>,
@@ -33,20 +33,20 @@ pub struct Asset {
 impl Asset {
     /// Describes the file at `path` holding `bytes`; a page (see [`is_page`]) gets a content
     /// security policy that also allows `s3_endpoint`, where its uploads and videos go.
-    pub fn new(path: &str, bytes: &[u8], s3_endpoint: Option<&str>) -> Self {
+    pub(crate) fn new(path: &str, bytes: &[u8], s3_endpoint: Option<&str>) -> Self {
         let media_type = media_type(path);
         let csp = s3_endpoint.filter(|_| is_page(path)).map(|store| content_security_policy(&origin(store)));
         Asset { media_type, etag: format!("\"{:x}-{:016x}\"", bytes.len(), fnv1a(bytes)), csp }
     }
 
     /// Whether an `If-None-Match` value names this version.
-    pub fn matches(&self, if_none_match: &str) -> bool {
+    pub(crate) fn matches(&self, if_none_match: &str) -> bool {
         if_none_match.split(',').map(|tag| tag.trim().trim_start_matches("W/")).any(|tag| tag == "*" || tag == self.etag)
     }
 
     /// Response headers. Files keep their names across releases, so browsers revalidate every
     /// use (`no-cache`) and the ETag turns that into a `304` when nothing changed.
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = vec![
             ("content-type", self.media_type.to_owned()),
             ("etag", self.etag.clone()),
@@ -63,12 +63,12 @@ impl Asset {
 }
 
 /// Whether the file is an HTML page (which gets a content security policy).
-pub fn is_page(path: &str) -> bool {
+pub(crate) fn is_page(path: &str) -> bool {
     media_type(path).starts_with("text/html")
 }
 
 /// The media type for a file name's extension; unknown ones are opaque bytes.
-pub fn media_type(path: &str) -> &'static str {
+pub(crate) fn media_type(path: &str) -> &'static str {
     match path.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).as_deref() {
         Some("html") => "text/html; charset=utf-8",
         Some("js" | "mjs") => "text/javascript; charset=utf-8",

@@ -5,7 +5,7 @@
 //! Which file a path names, its media type, its validator and its headers are [`assets`]; this
 //! module only reads the file.
 
-pub mod assets;
+mod assets;
 
 use edge_http::{Problem, Request, Response};
 use http::{header, Method, StatusCode};

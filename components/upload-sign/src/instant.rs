@@ -13,11 +13,11 @@ use sha2::Sha256;
 
 /// Most bytes a challenge asks about: enough that guessing is hopeless, small enough to read
 /// from the store (and from the user's disk) in a moment.
-pub const MAX_RANGE: u64 = 64 * 1024;
+pub(crate) const MAX_RANGE: u64 = 64 * 1024;
 
 /// An issued challenge, kept server-side until answered once or expired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     /// Who may answer it.
     pub owner: String,
     /// The file the client claims to have.
@@ -37,7 +37,7 @@ pub struct Challenge {
 }
 
 /// The range to ask about for a `size`-byte file, placed by the `random` value.
-pub fn pick_range(size: u64, random: u64) -> (u64, u64) {
+pub(crate) fn pick_range(size: u64, random: u64) -> (u64, u64) {
     let length = size.min(MAX_RANGE);
     (random % (size - length + 1), length)
 }
@@ -49,12 +49,13 @@ fn mac(nonce: &str, bytes: &[u8]) -> Hmac<Sha256> {
 }
 
 /// The answer a client holding `bytes` gives.
-pub fn answer(nonce: &str, bytes: &[u8]) -> String {
+#[cfg(test)]
+pub(crate) fn answer(nonce: &str, bytes: &[u8]) -> String {
     mac(nonce, bytes).finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `given` (hex) is the answer for `bytes`, compared in constant time.
-pub fn is_answer(nonce: &str, bytes: &[u8], given: &str) -> bool {
+pub(crate) fn is_answer(nonce: &str, bytes: &[u8], given: &str) -> bool {
     let given = given.trim();
     if given.len() != 64 || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
         return false;

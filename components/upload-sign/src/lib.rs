@@ -6,11 +6,11 @@
 //! Routes: `/uploads/...` (native API, below) and `/uploads/s3/...` (Uppy, in [`uppy`]). The
 //! operations behind both are in [`uploads`]; the pure parts in [`plan`], [`s3`], [`instant`].
 
-pub mod instant;
-pub mod plan;
-pub mod s3;
-pub mod uploads;
-pub mod uppy;
+mod instant;
+mod plan;
+mod s3;
+mod uploads;
+mod uppy;
 
 use std::collections::BTreeMap;
 

@@ -5,20 +5,20 @@ use edge_http::Problem;
 use serde::{Deserialize, Serialize};
 
 /// Smallest part S3 accepts (except the last).
-pub const MIN_PART: u64 = 5 * 1024 * 1024;
+pub(crate) const MIN_PART: u64 = 5 * 1024 * 1024;
 /// Largest part S3 accepts.
-pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+pub(crate) const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 /// Most parts in one upload.
-pub const MAX_PARTS: u64 = 10_000;
+pub(crate) const MAX_PARTS: u64 = 10_000;
 /// Longest filename kept (characters).
-pub const MAX_FILENAME: usize = 255;
+pub(crate) const MAX_FILENAME: usize = 255;
 /// Largest file a single form (`POST` policy) upload may carry; larger files go multipart.
-pub const MAX_FORM_UPLOAD: u64 = 20 * 1024 * 1024;
+pub(crate) const MAX_FORM_UPLOAD: u64 = 20 * 1024 * 1024;
 
 /// What a client asks for.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateRequest {
+pub(crate) struct CreateRequest {
     /// The name the user sees (kept for display, never used in the object key).
     pub filename: String,
     /// Total bytes. Optional because some clients (Uppy) do not declare it: such an upload is
@@ -34,7 +34,7 @@ pub struct CreateRequest {
 
 /// Limits from configuration.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Largest object accepted.
     pub max_size: u64,
     /// Allowed content types; an entry ending in `/*` allows a whole family.
@@ -43,7 +43,7 @@ pub struct Limits {
 
 /// The layout of an accepted upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Bytes per part (the last part may be smaller).
     pub part_size: u64,
     /// Number of parts.
@@ -52,7 +52,7 @@ pub struct Layout {
 
 impl Layout {
     /// The expected size of part `n` (1-based), or `None` outside the layout.
-    pub fn part_len(&self, n: u64, total: u64) -> Option<u64> {
+    pub(crate) fn part_len(&self, n: u64, total: u64) -> Option<u64> {
         if n == 0 || n > self.part_count {
             return None;
         }
@@ -62,7 +62,7 @@ impl Layout {
 
 /// Part size and count for `size` bytes: the client's suggestion when it fits S3's rules,
 /// else the smallest whole-MiB size that keeps the count within 10,000.
-pub fn layout(size: u64, suggested: Option<u64>) -> Result<Layout, Problem> {
+pub(crate) fn layout(size: u64, suggested: Option<u64>) -> Result<Layout, Problem> {
     if let Some(p) = suggested {
         if !(MIN_PART..=MAX_PART).contains(&p) {
             return Err(Problem::bad_request("invalid-part-size", "part_size must be between 5 MiB and 5 GiB")
@@ -80,7 +80,7 @@ pub fn layout(size: u64, suggested: Option<u64>) -> Result<Layout, Problem> {
 }
 
 /// Validates a create request against `limits`; returns the cleaned filename.
-pub fn validate(request: &CreateRequest, limits: &Limits) -> Result<String, Problem> {
+pub(crate) fn validate(request: &CreateRequest, limits: &Limits) -> Result<String, Problem> {
     if let Some(size) = request.size {
         check_size(size, limits.max_size)?;
     }
@@ -94,7 +94,7 @@ pub fn validate(request: &CreateRequest, limits: &Limits) -> Result<String, Prob
 }
 
 /// Refuses an empty file or one over `max_size` (naming the variable that sets it).
-pub fn check_size(size: u64, max_size: u64) -> Result<(), Problem> {
+pub(crate) fn check_size(size: u64, max_size: u64) -> Result<(), Problem> {
     if size == 0 {
         return Err(Problem::bad_request("empty-file", "size must be at least 1 byte").with("field", "size"));
     }
@@ -111,7 +111,7 @@ pub fn check_size(size: u64, max_size: u64) -> Result<(), Problem> {
 }
 
 /// Refuses a content type outside the allowed list.
-pub fn check_content_type(raw: &str, limits: &Limits) -> Result<(), Problem> {
+pub(crate) fn check_content_type(raw: &str, limits: &Limits) -> Result<(), Problem> {
     let content_type = raw.trim().to_ascii_lowercase();
     let token = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b".+-_".contains(&b));
     let well_formed = content_type.split_once('/').is_some_and(|(family, sub)| token(family) && token(sub));
@@ -133,7 +133,7 @@ pub fn check_content_type(raw: &str, limits: &Limits) -> Result<(), Problem> {
 
 /// A filename safe to store and show: no path, no control characters, at most 255 characters.
 /// Unicode is kept. `../x`, `a/b` and names with NUL are refused rather than silently changed.
-pub fn clean_filename(raw: &str) -> Result<String, Problem> {
+pub(crate) fn clean_filename(raw: &str) -> Result<String, Problem> {
     let name = raw.trim();
     let bad = name.is_empty()
         || name.chars().count() > MAX_FILENAME
@@ -150,7 +150,7 @@ pub fn clean_filename(raw: &str) -> Result<String, Problem> {
 /// The object key: chosen by the server from the owner and upload id, with an extension taken
 /// from the content type, so nothing the client names reaches the key. Images (covers) go under
 /// `covers/`, everything else under `uploads/`.
-pub fn object_key(owner: &str, upload_id: &str, content_type: &str) -> String {
+pub(crate) fn object_key(owner: &str, upload_id: &str, content_type: &str) -> String {
     let folder = if content_type.starts_with("image/") { "covers" } else { "uploads" };
     let subtype = content_type.split('/').nth(1).unwrap_or("");
     let ext: String = subtype.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_ascii_lowercase();

@@ -18,14 +18,14 @@ use sha2::Sha256;
 const SERVER_SIGNATURE_TTL: Duration = Duration::from_secs(60);
 
 /// A bucket with the credentials to sign requests for it.
-pub struct Store {
+pub(crate) struct Store {
     bucket: Bucket,
     credentials: Credentials,
 }
 
 /// One uploaded part as the store lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredPart {
+pub(crate) struct StoredPart {
     /// 1-based part number.
     pub number: u64,
     /// The ETag the store gave it (quotes included, as S3 sends it).
@@ -36,7 +36,7 @@ pub struct StoredPart {
 
 /// A page of `ListParts`.
 #[derive(Debug, Clone)]
-pub struct PartsPage {
+pub(crate) struct PartsPage {
     /// Parts on this page.
     pub parts: Vec<StoredPart>,
     /// Where the next page starts, if there is one.
@@ -46,7 +46,7 @@ pub struct PartsPage {
 /// A browser form upload (S3 `POST Object` with a signed policy): post `fields`, then the file
 /// as the last field named `file`, as `multipart/form-data` to `url`.
 #[derive(Debug, Clone, Serialize)]
-pub struct FormUpload {
+pub(crate) struct FormUpload {
     /// The bucket URL to post to.
     pub url: String,
     /// Form fields to send before the file, in this order.
@@ -55,7 +55,7 @@ pub struct FormUpload {
 
 /// What a form upload may contain: the store refuses anything else.
 #[derive(Debug, Clone)]
-pub struct FormRules<'a> {
+pub(crate) struct FormRules<'a> {
     /// The exact object key.
     pub key: &'a str,
     /// The exact `Content-Type`.
@@ -77,7 +77,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A 502 for an answer from the store that is not what S3 promises.
-pub fn bad_gateway(detail: impl Into<String>) -> Problem {
+pub(crate) fn bad_gateway(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_GATEWAY, "storage-error", detail)
 }
 
@@ -93,7 +93,7 @@ fn request(method: http::Method, url: &url::Url, body: Vec<u8>) -> http::Request
 
 impl Store {
     /// Builds the store from endpoint, bucket, region and key values.
-    pub fn new(endpoint: &str, bucket: &str, region: &str, access_key: &str, secret_key: &str) -> Result<Self, Problem> {
+    pub(crate) fn new(endpoint: &str, bucket: &str, region: &str, access_key: &str, secret_key: &str) -> Result<Self, Problem> {
         let endpoint = endpoint.parse().map_err(|e| Problem::misconfigured(format!("s3_endpoint {endpoint:?} is not a URL: {e}")))?;
         let bucket = Bucket::new(endpoint, UrlStyle::Path, bucket.to_owned(), region.to_owned())
             .map_err(|e| Problem::misconfigured(format!("s3 bucket settings are invalid: {e}")))?;
@@ -101,20 +101,20 @@ impl Store {
     }
 
     /// The store configured by the `s3_*` variables.
-    pub fn from_variables() -> Result<Self, Problem> {
+    pub(crate) fn from_variables() -> Result<Self, Problem> {
         let var = edge_spin::variable;
         Self::new(&var("s3_endpoint")?, &var("s3_bucket")?, &var("s3_region")?, &var("s3_access_key")?, &var("s3_secret_key")?)
     }
 
     /// A signed `HEAD /<bucket>`: succeeds only if the store is up, the bucket exists and the
     /// credentials are accepted.
-    pub fn head_bucket(&self) -> http::Request<Vec<u8>> {
+    pub(crate) fn head_bucket(&self) -> http::Request<Vec<u8>> {
         let url = self.bucket.head_bucket(Some(&self.credentials)).sign(SERVER_SIGNATURE_TTL);
         request(http::Method::HEAD, &url, Vec::new())
     }
 
     /// `CreateMultipartUpload` for `key` with its content type.
-    pub fn create_multipart(&self, key: &str, content_type: &str) -> http::Request<Vec<u8>> {
+    pub(crate) fn create_multipart(&self, key: &str, content_type: &str) -> http::Request<Vec<u8>> {
         let mut action = self.bucket.create_multipart_upload(Some(&self.credentials), key);
         action.headers_mut().insert("content-type", content_type.to_owned());
         let url = action.sign(SERVER_SIGNATURE_TTL);
@@ -126,7 +126,7 @@ impl Store {
     }
 
     /// The S3 upload id from a `CreateMultipartUpload` answer.
-    pub fn parse_create(body: &[u8]) -> Result<String, Problem> {
+    pub(crate) fn parse_create(body: &[u8]) -> Result<String, Problem> {
         let text = std::str::from_utf8(body).map_err(|_| bad_gateway("the store's answer is not text"))?;
         let parsed = CreateMultipartUpload::parse_response(text)
             .map_err(|e| bad_gateway(format!("unexpected CreateMultipartUpload answer: {e}")))?;
@@ -136,7 +136,7 @@ impl Store {
     /// A presigned `PUT` for one part, valid for `ttl`. With `checksum` (base64 SHA-256 of the
     /// part) the header `x-amz-checksum-sha256` is part of the signature: the browser must send
     /// it, and the store refuses bytes that do not match it.
-    pub fn sign_part(
+    pub(crate) fn sign_part(
         &self,
         key: &str,
         upload_id: &str,
@@ -154,7 +154,7 @@ impl Store {
     }
 
     /// One page of `ListParts`, starting after part `marker`.
-    pub fn list_parts(&self, key: &str, upload_id: &str, marker: Option<u64>) -> http::Request<Vec<u8>> {
+    pub(crate) fn list_parts(&self, key: &str, upload_id: &str, marker: Option<u64>) -> http::Request<Vec<u8>> {
         let mut action = self.bucket.list_parts(Some(&self.credentials), key, upload_id);
         action.set_max_parts(1000);
         if let Some(marker) = marker {
@@ -164,7 +164,7 @@ impl Store {
     }
 
     /// Parses a `ListParts` page.
-    pub fn parse_parts(body: &[u8]) -> Result<PartsPage, Problem> {
+    pub(crate) fn parse_parts(body: &[u8]) -> Result<PartsPage, Problem> {
         let text = std::str::from_utf8(body).map_err(|_| bad_gateway("the store's answer is not text"))?;
         // S3 and MinIO always send MaxParts and IsTruncated; some compatible servers (s3s-fs)
         // leave them out of a complete, single-page listing. Supply S3's values for that case.
@@ -185,7 +185,7 @@ impl Store {
     }
 
     /// `CompleteMultipartUpload` with the parts' ETags in part order.
-    pub fn complete(&self, key: &str, upload_id: &str, etags: &[String]) -> http::Request<Vec<u8>> {
+    pub(crate) fn complete(&self, key: &str, upload_id: &str, etags: &[String]) -> http::Request<Vec<u8>> {
         let action = self.bucket.complete_multipart_upload(Some(&self.credentials), key, upload_id, etags.iter().map(String::as_str));
         let url = action.sign(SERVER_SIGNATURE_TTL);
         request(http::Method::POST, &url, action.body().into_bytes())
@@ -193,7 +193,7 @@ impl Store {
 
     /// The final ETag from a `CompleteMultipartUpload` answer (S3 may answer 200 with an
     /// error document, so the body decides).
-    pub fn parse_complete(body: &[u8]) -> Result<String, Problem> {
+    pub(crate) fn parse_complete(body: &[u8]) -> Result<String, Problem> {
         let text = std::str::from_utf8(body).map_err(|_| bad_gateway("the store's answer is not text"))?;
         if text.contains("<Error>") {
             return Err(bad_gateway(format!("the store refused to complete: {}", text.chars().take(300).collect::<String>())));
@@ -204,14 +204,14 @@ impl Store {
     }
 
     /// `AbortMultipartUpload`.
-    pub fn abort(&self, key: &str, upload_id: &str) -> http::Request<Vec<u8>> {
+    pub(crate) fn abort(&self, key: &str, upload_id: &str) -> http::Request<Vec<u8>> {
         let url = self.bucket.abort_multipart_upload(Some(&self.credentials), key, upload_id).sign(SERVER_SIGNATURE_TTL);
         request(http::Method::DELETE, &url, Vec::new())
     }
 
     /// A signed `POST` policy (SigV4) for one browser form upload obeying `rules`, valid for
     /// `ttl` from `now_secs` (Unix seconds).
-    pub fn form_upload(&self, rules: &FormRules, now_secs: u64, ttl: Duration) -> FormUpload {
+    pub(crate) fn form_upload(&self, rules: &FormRules, now_secs: u64, ttl: Duration) -> FormUpload {
         let at = |secs: u64| time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let (now, expires) = (at(now_secs), at(now_secs + ttl.as_secs()));
         let date = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());
@@ -258,7 +258,7 @@ impl Store {
     }
 
     /// A signed ranged `GET` of `len` bytes of `key` from `offset`.
-    pub fn get_range(&self, key: &str, offset: u64, len: u64) -> http::Request<Vec<u8>> {
+    pub(crate) fn get_range(&self, key: &str, offset: u64, len: u64) -> http::Request<Vec<u8>> {
         let url = self.bucket.get_object(Some(&self.credentials), key).sign(SERVER_SIGNATURE_TTL);
         let mut req = request(http::Method::GET, &url, Vec::new());
         let range = format!("bytes={offset}-{}", offset + len.max(1) - 1);
@@ -267,7 +267,7 @@ impl Store {
     }
 
     /// A presigned `GET` of `key`, valid for `ttl`.
-    pub fn sign_get(&self, key: &str, ttl: Duration) -> String {
+    pub(crate) fn sign_get(&self, key: &str, ttl: Duration) -> String {
         self.bucket.get_object(Some(&self.credentials), key).sign(ttl).to_string()
     }
 }

@@ -23,7 +23,7 @@ use crate::plan::{self, CreateRequest, Layout, Limits};
 use crate::s3::{self, FormRules, FormUpload, Store, StoredPart};
 
 /// How long a download URL stays valid.
-pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(5 * 60);
 /// How long a form upload policy stays valid.
 const FORM_TTL: Duration = Duration::from_secs(10 * 60);
 /// How long an instant-upload challenge may wait for its answer.
@@ -38,7 +38,7 @@ const EXPIRING: &str = "uploads:expiring";
 /// Where an upload stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum State {
+pub(crate) enum State {
     /// Parts may be signed and uploaded.
     Active,
     /// The object exists; the receipt is issued.
@@ -49,7 +49,7 @@ pub enum State {
 
 /// An upload record (`upload:<id>`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Upload {
+pub(crate) struct Upload {
     /// Our id (32 hex).
     pub id: String,
     /// The user who owns it.
@@ -80,7 +80,7 @@ pub struct Upload {
 
 impl Upload {
     /// The record as clients see it.
-    pub fn view(&self) -> serde_json::Value {
+    pub(crate) fn view(&self) -> serde_json::Value {
         json!({
             "id": self.id, "key": self.key, "filename": self.filename, "size": self.size,
             "content_type": self.content_type, "sha256": self.sha256,
@@ -91,14 +91,14 @@ impl Upload {
     }
 
     /// The highest part number this upload may use.
-    pub fn max_part(&self) -> u64 {
+    pub(crate) fn max_part(&self) -> u64 {
         self.layout.as_ref().map_or(plan::MAX_PARTS, |l| l.part_count)
     }
 }
 
 /// One presigned part upload.
 #[derive(Debug, Clone, Serialize)]
-pub struct SignedPart {
+pub(crate) struct SignedPart {
     /// 1-based part number.
     pub part_number: u64,
     /// Presigned `PUT` URL.
@@ -159,14 +159,14 @@ fn no_upload() -> Problem {
 }
 
 /// Sends one request to the object store.
-pub async fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Problem> {
+pub(crate) async fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Problem> {
     spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request)
         .await
         .map_err(|e| Problem::unavailable("storage-unavailable", format!("the object store did not answer ({e}); retry shortly")))
 }
 
 /// The service for one authenticated caller.
-pub struct Uploads {
+pub(crate) struct Uploads {
     store: Store,
     redis: Redis,
     /// Opened on first use: most part-signing requests never touch it.
@@ -176,7 +176,7 @@ pub struct Uploads {
 
 impl Uploads {
     /// The service acting for `principal`.
-    pub fn new(store: Store, redis: Redis, principal: Principal) -> Result<Self, Problem> {
+    pub(crate) fn new(store: Store, redis: Redis, principal: Principal) -> Result<Self, Problem> {
         Ok(Uploads { store, redis, kv: edge_spin::Lazy::default(), principal })
     }
 
@@ -185,7 +185,7 @@ impl Uploads {
     }
 
     /// How long a signed part URL stays valid (`part_url_ttl_secs`).
-    pub fn part_url_ttl() -> Result<Duration, Problem> {
+    pub(crate) fn part_url_ttl() -> Result<Duration, Problem> {
         Ok(Duration::from_secs(number("part_url_ttl_secs", 15 * 60)?))
     }
 
@@ -212,7 +212,7 @@ impl Uploads {
     }
 
     /// The caller's upload; someone else's (or none) is 404 alike.
-    pub fn load(&self, id: &str) -> Result<Upload, Problem> {
+    pub(crate) fn load(&self, id: &str) -> Result<Upload, Problem> {
         match self.read(id)? {
             Some(upload) if upload.owner == self.principal.user_id => Ok(upload),
             _ => Err(no_upload()),
@@ -236,7 +236,7 @@ impl Uploads {
     }
 
     /// Starts a multipart upload.
-    pub async fn create(&self, body: CreateRequest) -> Result<Upload, Problem> {
+    pub(crate) async fn create(&self, body: CreateRequest) -> Result<Upload, Problem> {
         let filename = plan::validate(&body, &Self::limits()?)?;
         let layout = body.size.map(|size| plan::layout(size, body.part_size)).transpose()?;
         let owner = self.principal.user_id.clone();
@@ -298,7 +298,7 @@ impl Uploads {
     }
 
     /// Presigned part URLs for `numbers`, each optionally bound to a base64 SHA-256.
-    pub fn sign(&self, upload: &Upload, numbers: &[u64], checksums: &BTreeMap<String, String>) -> Result<Vec<SignedPart>, Problem> {
+    pub(crate) fn sign(&self, upload: &Upload, numbers: &[u64], checksums: &BTreeMap<String, String>) -> Result<Vec<SignedPart>, Problem> {
         Self::usable(upload)?;
         let max = upload.max_part();
         if numbers.is_empty() || numbers.len() as u64 > max {
@@ -334,7 +334,7 @@ impl Uploads {
     }
 
     /// Every part the store holds for this upload, across `ListParts` pages.
-    pub async fn stored_parts(&self, upload: &Upload) -> Result<Vec<StoredPart>, Problem> {
+    pub(crate) async fn stored_parts(&self, upload: &Upload) -> Result<Vec<StoredPart>, Problem> {
         let s3_id = upload.s3_upload_id.as_deref().unwrap_or_default();
         let mut parts = Vec::new();
         let mut marker = None;
@@ -361,7 +361,7 @@ impl Uploads {
 
     /// Checks the claimed `(part number, ETag)` list against the store and the plan, completes
     /// the object and issues the receipt. Completing a complete upload returns its receipt.
-    pub async fn complete(&self, mut upload: Upload, claimed: &[(u64, String)]) -> Result<(Upload, String), Problem> {
+    pub(crate) async fn complete(&self, mut upload: Upload, claimed: &[(u64, String)]) -> Result<(Upload, String), Problem> {
         if let (State::Complete, Some(receipt)) = (upload.state, &upload.receipt) {
             let receipt = receipt.clone();
             return Ok((upload, receipt));
@@ -463,7 +463,7 @@ impl Uploads {
     }
 
     /// Aborts an active upload in the store and records it.
-    pub async fn abort(&self, mut upload: Upload) -> Result<Upload, Problem> {
+    pub(crate) async fn abort(&self, mut upload: Upload) -> Result<Upload, Problem> {
         if upload.state != State::Active {
             Self::usable(&upload)?;
         }
@@ -479,7 +479,7 @@ impl Uploads {
     }
 
     /// A short-lived download URL for a complete upload and when it expires.
-    pub fn download(&self, upload: &Upload) -> Result<(String, u64), Problem> {
+    pub(crate) fn download(&self, upload: &Upload) -> Result<(String, u64), Problem> {
         if upload.state != State::Complete {
             return Err(Problem::conflict("upload-not-complete", "the upload is not complete yet"));
         }
@@ -488,7 +488,7 @@ impl Uploads {
 
     /// A form upload policy for a small file (a cover): exactly `size` bytes when declared,
     /// else anything up to the form limit, which is then what the daily quota is charged.
-    pub fn form(&self, filename: &str, content_type: &str, size: Option<u64>) -> Result<(String, FormUpload, u64), Problem> {
+    pub(crate) fn form(&self, filename: &str, content_type: &str, size: Option<u64>) -> Result<(String, FormUpload, u64), Problem> {
         plan::clean_filename(filename)?;
         let limits = Self::limits()?;
         plan::check_content_type(content_type, &limits)?;
@@ -519,7 +519,7 @@ impl Uploads {
     }
 
     /// Issues an instant-upload challenge for a file the caller says it has.
-    pub fn challenge(&self, body: &CreateRequest) -> Result<(String, Challenge), Problem> {
+    pub(crate) fn challenge(&self, body: &CreateRequest) -> Result<(String, Challenge), Problem> {
         let filename = plan::validate(body, &Self::limits()?)?;
         let (Some(size), Some(sha256)) = (body.size, body.sha256.as_ref()) else {
             return Err(Problem::bad_request("missing-fields", "instant upload needs the file's size and sha256").with("field", "sha256"));
@@ -555,7 +555,7 @@ impl Uploads {
 
     /// Checks an answer against the stored object; on success the caller owns a complete
     /// upload of that object. Each challenge is answered at most once.
-    pub async fn answer(&self, challenge_id: &str, given: &str) -> Result<(Upload, String), Problem> {
+    pub(crate) async fn answer(&self, challenge_id: &str, given: &str) -> Result<(Upload, String), Problem> {
         let gone = || Problem::not_found("no-such-challenge", "this challenge is unknown, used or expired; ask for a new one");
         if challenge_id.len() != 32 || !challenge_id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(gone());
@@ -607,7 +607,7 @@ impl Uploads {
 
     /// Aborts up to a batch of expired unfinished uploads (any owner; admins only). Answers how
     /// many were aborted and whether more are waiting.
-    pub async fn cleanup(&self) -> Result<(u64, bool), Problem> {
+    pub(crate) async fn cleanup(&self) -> Result<(u64, bool), Problem> {
         if !self.principal.has_role("admin") {
             return Err(Problem::forbidden("admin-only", "cleanup is for administrators"));
         }

@@ -70,7 +70,7 @@ fn load(uploads: &Uploads, request: &Request, params: &Params) -> Result<Upload,
 }
 
 /// `GET /s3/params?filename&type`: a form upload for a small file.
-pub fn params(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
+pub(crate) fn params(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
     let ParamsQuery { filename, content_type } = query(request)?;
     let (_, form, _) = uploads.form(&filename, &content_type, None)?;
     let fields: serde_json::Map<String, serde_json::Value> = form.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
@@ -78,7 +78,7 @@ pub fn params(uploads: &Uploads, request: &Request) -> Result<Response, Problem>
 }
 
 /// `POST /s3/multipart`: starts an upload (its size comes from `metadata.size` if present).
-pub async fn create(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
+pub(crate) async fn create(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
     let body: CreateBody = json_body(request, BODY_LIMIT)?;
     let size = body.metadata.get("size").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
     let create = CreateRequest { filename: body.filename, size, content_type: body.content_type, sha256: None, part_size: None };
@@ -87,7 +87,7 @@ pub async fn create(uploads: &Uploads, request: &Request) -> Result<Response, Pr
 }
 
 /// `GET /s3/multipart/:id?key`: the parts the store holds.
-pub async fn list(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
+pub(crate) async fn list(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
     let upload = load(uploads, request, params)?;
     let parts = uploads.stored_parts(&upload).await?;
     let parts: Vec<_> = parts.iter().map(|p| json!({ "PartNumber": p.number, "ETag": p.etag, "Size": p.size })).collect();
@@ -95,7 +95,7 @@ pub async fn list(uploads: &Uploads, request: &Request, params: &Params) -> Resu
 }
 
 /// `GET /s3/multipart/:id/:part?key`: one presigned part URL.
-pub fn sign_one(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
+pub(crate) fn sign_one(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
     let upload = load(uploads, request, params)?;
     let number = params.get("part").and_then(|p| p.parse().ok()).unwrap_or(0);
     let signed = uploads.sign(&upload, &[number], &BTreeMap::new())?;
@@ -103,7 +103,7 @@ pub fn sign_one(uploads: &Uploads, request: &Request, params: &Params) -> Result
 }
 
 /// `GET /s3/multipart/:id/batch?key&partNumbers=1,2`: several presigned part URLs.
-pub fn sign_batch(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
+pub(crate) fn sign_batch(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
     let BatchQuery { key, part_numbers } = query(request)?;
     let numbers = part_numbers
         .split(',')
@@ -117,7 +117,7 @@ pub fn sign_batch(uploads: &Uploads, request: &Request, params: &Params) -> Resu
 }
 
 /// `POST /s3/multipart/:id/complete?key`: completes with `{ parts: [{ PartNumber, ETag }] }`.
-pub async fn complete(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
+pub(crate) async fn complete(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
     let body: CompleteBody = json_body(request, BODY_LIMIT)?;
     let upload = load(uploads, request, params)?;
     let claimed: Vec<(u64, String)> = body.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
@@ -127,7 +127,7 @@ pub async fn complete(uploads: &Uploads, request: &Request, params: &Params) -> 
 }
 
 /// `DELETE /s3/multipart/:id?key`: aborts.
-pub async fn abort(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
+pub(crate) async fn abort(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
     let upload = load(uploads, request, params)?;
     uploads.abort(upload).await?;
     Ok(json_response(StatusCode::OK, &json!({})))

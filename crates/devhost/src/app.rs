@@ -33,7 +33,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: u64,
     /// Longest a request may run, CPU or waiting (500 beyond).
@@ -50,7 +50,7 @@ impl Default for Limits {
 
 /// What a component is allowed to use, resolved from the manifest.
 #[derive(Debug)]
-pub struct ComponentConfig {
+pub(crate) struct ComponentConfig {
     /// The component id.
     pub id: String,
     /// Key-value labels it may open.
@@ -73,7 +73,7 @@ struct LoadedComponent {
 }
 
 /// The running application, shared by every request.
-pub struct App {
+pub(crate) struct App {
     engine: Engine,
     components: HashMap<String, LoadedComponent>,
     /// The route table.
@@ -89,7 +89,7 @@ pub struct App {
 }
 
 /// One answered request, for its log line.
-pub struct Served {
+pub(crate) struct Served {
     /// The answer.
     pub response: Response<Body>,
     /// The component that answered, or `None` when the runtime did (reserved paths, no route).
@@ -105,10 +105,10 @@ impl Served {
 }
 
 /// The response body type of every answer.
-pub type Body = WasiBody;
+pub(crate) type Body = WasiBody;
 
 /// A complete body from bytes.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
@@ -124,7 +124,12 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
 impl App {
     /// Loads the manifest, checks it against the runtime config and variables (from `env`),
     /// and compiles every component.
-    pub fn load(manifest: &Manifest, runtime_config: &RuntimeConfig, env: impl Fn(&str) -> Option<String>, limits: Limits) -> Result<Self> {
+    pub(crate) fn load(
+        manifest: &Manifest,
+        runtime_config: &RuntimeConfig,
+        env: impl Fn(&str) -> Option<String>,
+        limits: Limits,
+    ) -> Result<Self> {
         if manifest.base != "/" {
             bail!("[application.trigger.http] base = {:?} is not supported (as in Spin 3): prepend the base to each route", manifest.base);
         }
@@ -216,13 +221,13 @@ impl App {
     }
 
     /// Whether a component with this id exists.
-    pub fn has_component(&self, id: &str) -> bool {
+    pub(crate) fn has_component(&self, id: &str) -> bool {
         self.components.contains_key(id)
     }
 
     /// Answers one request from a client: Spin's reserved paths, routing, limits, headers, then
     /// the component. Never fails: errors become 4xx/5xx answers for this request only.
-    pub async fn serve(self: &Arc<Self>, request: Request<Body>, client: SocketAddr) -> Served {
+    pub(crate) async fn serve(self: &Arc<Self>, request: Request<Body>, client: SocketAddr) -> Served {
         let path = request.uri().path().to_owned();
         match path.as_str() {
             "/.well-known/spin/health" => return Served::by_runtime(plain(StatusCode::OK, "OK")),
@@ -297,7 +302,7 @@ impl App {
     /// Runs `component` on `request` in a fresh instance. The instance lives until the
     /// response body is done or the request timeout passes, whichever comes first.
     /// The host calls it makes are counted in `calls`.
-    pub async fn call(self: &Arc<Self>, component: &str, request: Request<Body>, calls: Arc<HostCalls>) -> Result<Response<Body>> {
+    pub(crate) async fn call(self: &Arc<Self>, component: &str, request: Request<Body>, calls: Arc<HostCalls>) -> Result<Response<Body>> {
         let loaded = self.components.get(component).ok_or_else(|| anyhow!("no component {component:?}"))?;
         let state = HostState::new(self.clone(), loaded.config.clone(), GuestLog::new(component), calls)?;
         let mut store = Store::new(&self.engine, state);

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use crate::manifest::Manifest;
 
 /// Runs the build commands of `only` (or of every component) in manifest order.
-pub fn build(manifest: &Manifest, only: &[String]) -> Result<()> {
+pub(crate) fn build(manifest: &Manifest, only: &[String]) -> Result<()> {
     for id in only {
         if !manifest.components.contains_key(id) {
             bail!("no component {id:?} in the manifest");

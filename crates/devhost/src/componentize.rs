@@ -22,14 +22,14 @@ use wasmtime::Engine;
 const PREVIEW1: &str = "wasi_snapshot_preview1";
 
 /// Compiles the component at `path`, componentizing it first if it is a core module.
-pub fn load(engine: &Engine, path: &Path) -> Result<Component> {
+pub(crate) fn load(engine: &Engine, path: &Path) -> Result<Component> {
     let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let component = componentize_if_necessary(&wasm)?;
     Ok(Component::from_binary(engine, &component)?)
 }
 
 /// `wasm` itself when it is a component; a component made from it when it is a core module.
-pub fn componentize_if_necessary(wasm: &[u8]) -> Result<Cow<'_, [u8]>> {
+pub(crate) fn componentize_if_necessary(wasm: &[u8]) -> Result<Cow<'_, [u8]>> {
     if Parser::is_component(wasm) {
         return Ok(Cow::Borrowed(wasm));
     }

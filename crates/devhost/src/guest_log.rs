@@ -16,7 +16,7 @@ const MAX_LINE: usize = 16 * 1024;
 
 /// One instance's output stream (stdout and stderr share it).
 #[derive(Clone)]
-pub struct GuestLog(Arc<Inner>);
+pub(crate) struct GuestLog(Arc<Inner>);
 
 struct Inner {
     component: String,
@@ -25,7 +25,7 @@ struct Inner {
 
 impl GuestLog {
     /// Output of one instance of `component`.
-    pub fn new(component: &str) -> Self {
+    pub(crate) fn new(component: &str) -> Self {
         GuestLog(Arc::new(Inner { component: component.to_owned(), partial: Mutex::new(Vec::new()) }))
     }
 }

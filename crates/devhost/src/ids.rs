@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 /// Checks `id` as a Spin id whose words are separated by `delimiter` (`-` or `_`), every word
 /// starting with an ASCII letter and either all lowercase or all uppercase; `lower` also
 /// refuses uppercase words.
-pub fn check(id: &str, delimiter: char, lower: bool) -> Result<(), String> {
+pub(crate) fn check(id: &str, delimiter: char, lower: bool) -> Result<(), String> {
     let wrong = if delimiter == '-' { '_' } else { '-' };
     if id.is_empty() {
         return Err("empty".into());
@@ -46,12 +46,12 @@ pub fn check(id: &str, delimiter: char, lower: bool) -> Result<(), String> {
 }
 
 /// A variable name: a lower-case snake id (`redis_address`).
-pub fn check_variable(name: &str) -> Result<(), String> {
+pub(crate) fn check_variable(name: &str) -> Result<(), String> {
     check(name, '_', true)
 }
 
 /// A key-value store or SQLite database label: a kebab or a snake id.
-pub fn check_label(label: &str) -> Result<(), String> {
+pub(crate) fn check_label(label: &str) -> Result<(), String> {
     if check(label, '-', false).is_ok() || check(label, '_', false).is_ok() {
         Ok(())
     } else {
@@ -113,7 +113,7 @@ id_type!(
 
 /// Deserialises `key_value_stores` / `sqlite_databases`, refusing the whole list with Spin's
 /// text when any label is neither a kebab nor a snake id.
-pub fn labels<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn labels<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     let labels = Vec::<String>::deserialize(deserializer)?;
     if labels.iter().any(|l| check_label(l).is_err()) {
         return Err(serde::de::Error::custom("expected kebab-case or snake_case"));

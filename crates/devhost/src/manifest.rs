@@ -10,7 +10,7 @@ use crate::ids::{self, ComponentId, VariableName};
 
 /// A parsed application manifest.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// The directory holding `spin.toml`; relative paths resolve against it.
     pub dir: PathBuf,
     /// `[application] name`.
@@ -28,7 +28,7 @@ pub struct Manifest {
 /// One `[variables]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VariableDecl {
+pub(crate) struct VariableDecl {
     /// Value used when no provider sets one.
     pub default: Option<String>,
     /// Startup fails when no value is found.
@@ -43,7 +43,7 @@ pub struct VariableDecl {
 
 /// One `[[trigger.http]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTrigger {
+pub(crate) struct HttpTrigger {
     /// The route pattern, or `None` for `route = { private = true }` (reachable only by chaining).
     pub route: Option<String>,
     /// The component id it runs.
@@ -53,7 +53,7 @@ pub struct HttpTrigger {
 /// One `[component.<id>]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ComponentDecl {
+pub(crate) struct ComponentDecl {
     /// Path of the `.wasm` file, relative to the manifest directory.
     pub source: PathBuf,
     /// Free text for people.
@@ -93,7 +93,7 @@ pub struct ComponentDecl {
 /// copies into a scratch directory) are refused with a message naming the table form.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged, deny_unknown_fields, expecting = "a directory path (\"web\") or a table { source = \"web\", destination = \"/\" }")]
-pub enum FilesMount {
+pub(crate) enum FilesMount {
     /// `"web"`: the directory `web` at `/web`.
     Pattern(String),
     /// `{ source = "web", destination = "/" }`: the directory `web` at `/`.
@@ -107,7 +107,7 @@ pub enum FilesMount {
 
 /// A `files` entry resolved to what the guest gets: a host directory at a guest path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirMount {
+pub(crate) struct DirMount {
     /// The host directory, relative to the manifest directory (or absolute).
     pub source: PathBuf,
     /// The absolute guest path, normalised (`/`, `/web`, `/static/img`).
@@ -118,7 +118,7 @@ impl FilesMount {
     /// The directory mount this entry asks for, checked without touching the file system:
     /// glob patterns are refused, and no guest path may contain `..` (a `source` may, as in
     /// Spin: it resolves against the manifest directory like any path).
-    pub fn plan(&self) -> Result<DirMount> {
+    pub(crate) fn plan(&self) -> Result<DirMount> {
         match self {
             FilesMount::Pattern(pattern) => {
                 if pattern.contains(['*', '?', '[', ']']) {
@@ -163,7 +163,7 @@ fn guest_path(path: &str) -> Result<String> {
 /// `[component.<id>.build]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BuildDecl {
+pub(crate) struct BuildDecl {
     /// Shell command that builds the component.
     pub command: String,
     /// Directory to run it in, relative to the manifest directory.
@@ -238,7 +238,7 @@ enum RawRoute {
 
 impl Manifest {
     /// Reads and checks the manifest at `path`.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
@@ -246,7 +246,7 @@ impl Manifest {
     }
 
     /// Parses manifest text; `dir` is where relative paths resolve.
-    pub fn parse(text: &str, dir: PathBuf) -> Result<Self> {
+    pub(crate) fn parse(text: &str, dir: PathBuf) -> Result<Self> {
         let raw: RawManifest = toml::from_str(text)?;
         if raw.spin_manifest_version.as_integer() != Some(2) {
             bail!("invalid manifest version: {} (devhost runs version 2 manifests)", raw.spin_manifest_version);

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 
 /// One parsed entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedHost {
+pub(crate) struct AllowedHost {
     scheme: Option<String>,
     host: HostPattern,
     port: PortPattern,
@@ -32,12 +32,12 @@ enum PortPattern {
 
 /// A component's outbound policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OutboundPolicy {
+pub(crate) struct OutboundPolicy {
     entries: Vec<AllowedHost>,
 }
 
 /// The well-known port of a scheme, as Spin assumes it when an entry or URL omits the port.
-pub fn default_port(scheme: &str) -> Option<u16> {
+pub(crate) fn default_port(scheme: &str) -> Option<u16> {
     Some(match scheme {
         "http" => 80,
         "https" => 443,
@@ -52,7 +52,7 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 
 impl OutboundPolicy {
     /// Parses the (already template-expanded) entries of one component.
-    pub fn parse(entries: &[String]) -> Result<Self> {
+    pub(crate) fn parse(entries: &[String]) -> Result<Self> {
         let mut policy = OutboundPolicy::default();
         for entry in entries {
             policy.entries.push(
@@ -64,17 +64,17 @@ impl OutboundPolicy {
     }
 
     /// Whether a request to `scheme://host:port` is allowed (`port` already defaulted).
-    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
+    pub(crate) fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         self.entries.iter().any(|entry| entry.matches(scheme, host, port))
     }
 
     /// Whether this component may call component `target` of the same application.
-    pub fn allows_component(&self, target: &str) -> bool {
+    pub(crate) fn allows_component(&self, target: &str) -> bool {
         self.allows("http", &format!("{target}.spin.internal"), 80)
     }
 
     /// Whether `url` (`scheme://host[:port][/...]`) is allowed.
-    pub fn allows_url(&self, url: &str) -> bool {
+    pub(crate) fn allows_url(&self, url: &str) -> bool {
         let Ok(parsed) = url::Url::parse(url) else {
             return false;
         };

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Result};
 
 /// The route table of an application.
-pub struct RouteTable {
+pub(crate) struct RouteTable {
     router: routefinder::Router<Handler>,
     /// Duplicates replaced during [`RouteTable::build`], as `(replaced, effective, route)`.
     pub duplicates: Vec<(String, String, String)>,
@@ -32,7 +32,7 @@ struct Handler {
 
 /// A request matched to a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteMatch {
+pub(crate) struct RouteMatch {
     /// The component to run.
     pub component: String,
     /// The route exactly as written in the manifest (`spin-raw-component-route`).
@@ -49,7 +49,7 @@ pub struct RouteMatch {
 
 impl RouteTable {
     /// Builds the table from `(route, component)` pairs in manifest order, as Spin does.
-    pub fn build<'a>(routes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+    pub(crate) fn build<'a>(routes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
         let mut unique: Vec<Handler> = Vec::new();
         let mut duplicates = Vec::new();
         for (raw, component) in routes {
@@ -73,7 +73,7 @@ impl RouteTable {
     }
 
     /// The route Spin would pick for a raw (still percent-encoded) request path.
-    pub fn find(&self, path: &str) -> Option<RouteMatch> {
+    pub(crate) fn find(&self, path: &str) -> Option<RouteMatch> {
         let found = self.router.best_match(path)?;
         let handler = found.handler();
         let captures = found.captures();
@@ -96,7 +96,7 @@ impl RouteTable {
     }
 
     /// Whether any route lies under `/.well-known/spin/`, which the runtime answers itself.
-    pub fn has_reserved_route(&self) -> bool {
+    pub(crate) fn has_reserved_route(&self) -> bool {
         self.router.iter().any(|(_, h)| h.based.starts_with("/.well-known/spin/"))
     }
 }

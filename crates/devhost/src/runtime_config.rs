@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 /// Where a key-value store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KvBackend {
+pub(crate) enum KvBackend {
     /// A SQLite file (or memory when `None`), Spin's `type = "spin"`.
     Sqlite(Option<PathBuf>),
     /// A Redis server, Spin's `type = "redis"`.
@@ -23,7 +23,7 @@ pub enum KvBackend {
 
 /// The backends by label, defaults included.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuntimeConfig {
+pub(crate) struct RuntimeConfig {
     /// Key-value stores by label.
     pub key_value_stores: BTreeMap<String, KvBackend>,
     /// SQLite databases by label (`None` = in memory).
@@ -54,7 +54,7 @@ enum RawDatabase {
 
 impl RuntimeConfig {
     /// The configuration from `file` when given, with default stores in `state_dir`.
-    pub fn load(state_dir: &Path, file: Option<&Path>) -> Result<Self> {
+    pub(crate) fn load(state_dir: &Path, file: Option<&Path>) -> Result<Self> {
         let (raw, file_dir) = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("cannot read runtime config {}", path.display()))?;

@@ -27,12 +27,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Methods a preflight allows.
-pub const ALLOW_METHODS: &str = "GET, PUT, POST, HEAD, DELETE";
+pub(crate) const ALLOW_METHODS: &str = "GET, PUT, POST, HEAD, DELETE";
 /// Response headers a page may read: the part ETag multipart completion needs, and the rest
 /// S3 clients look at.
-pub const EXPOSE_HEADERS: &str = "ETag, x-amz-checksum-sha256, x-amz-version-id";
+pub(crate) const EXPOSE_HEADERS: &str = "ETag, x-amz-checksum-sha256, x-amz-version-id";
 /// How long a browser may cache a preflight, in seconds.
-pub const MAX_AGE: &str = "600";
+pub(crate) const MAX_AGE: &str = "600";
 
 /// Connection-level headers, which a proxy does not pass on (RFC 9110 §7.6.1), besides those a
 /// `Connection` header names. Framing (`Content-Length`, `Transfer-Encoding`) passes on and
@@ -41,20 +41,20 @@ const HOP_BY_HOP: [HeaderName; 4] = [header::CONNECTION, header::TE, header::UPG
 
 /// The origins that get CORS answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origins {
+pub(crate) struct Origins {
     /// Allowed origins (`scheme://host[:port]`); empty, or containing `*`, allows any.
     list: Vec<String>,
 }
 
 impl Origins {
     /// Origins from `--origin` values; a trailing `/` is ignored.
-    pub fn new(list: Vec<String>) -> Self {
+    pub(crate) fn new(list: Vec<String>) -> Self {
         Origins { list: list.into_iter().map(|o| o.trim_end_matches('/').to_owned()).collect() }
     }
 
     /// The `Access-Control-Allow-Origin` value for a request with this `Origin` header: the
     /// origin itself when allowed, else none (a request without `Origin` is not a CORS request).
-    pub fn allow<'a>(&self, origin: Option<&'a HeaderValue>) -> Option<&'a HeaderValue> {
+    pub(crate) fn allow<'a>(&self, origin: Option<&'a HeaderValue>) -> Option<&'a HeaderValue> {
         let origin = origin?;
         let text = origin.to_str().ok()?;
         let any = self.list.is_empty() || self.list.iter().any(|o| o == "*");
@@ -63,7 +63,7 @@ impl Origins {
 }
 
 /// The headers of the answer to a preflight (`OPTIONS`) with these request headers.
-pub fn preflight_headers(origins: &Origins, request: &HeaderMap) -> HeaderMap {
+pub(crate) fn preflight_headers(origins: &Origins, request: &HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(origin) = origins.allow(request.get(header::ORIGIN)) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
@@ -78,7 +78,7 @@ pub fn preflight_headers(origins: &Origins, request: &HeaderMap) -> HeaderMap {
 }
 
 /// Adds CORS to the headers of a forwarded answer to a request with this `Origin` header.
-pub fn add_cors_headers(origins: &Origins, origin: Option<&HeaderValue>, response: &mut HeaderMap) {
+pub(crate) fn add_cors_headers(origins: &Origins, origin: Option<&HeaderValue>, response: &mut HeaderMap) {
     if let Some(origin) = origins.allow(origin) {
         response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
     }
@@ -96,7 +96,7 @@ pub fn add_cors_headers(origins: &Origins, origin: Option<&HeaderValue>, respons
 
 /// Removes the connection-level headers from a message being passed on; `Host` and every
 /// end-to-end header stay as they are.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -118,7 +118,7 @@ struct Proxy {
 }
 
 /// Serves the proxy on `listener`, forwarding to `upstream` (`host:port`), until the process ends.
-pub async fn run(listener: TcpListener, upstream: String, origins: Origins) -> Result<()> {
+pub(crate) async fn run(listener: TcpListener, upstream: String, origins: Origins) -> Result<()> {
     let proxy = Arc::new(Proxy { upstream, origins });
     loop {
         let (stream, _) = crate::server::accept(&listener).await;

@@ -15,7 +15,7 @@ use crate::app::App;
 
 /// The next connection, with Nagle off; accept failures (out of file descriptors and the like)
 /// wait a moment rather than spin.
-pub async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+pub(crate) async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
     loop {
         match listener.accept().await {
             Ok((stream, client)) => {
@@ -31,7 +31,7 @@ pub async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, std::net:
 }
 
 /// Serves `app` on `listener` until the process ends.
-pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
+pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
     loop {
         let (stream, client) = accept(&listener).await;
         let app = app.clone();
@@ -64,6 +64,6 @@ async fn handle(
 }
 
 /// Binds `addr`, naming it in the error when the port is taken.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (is another server running?)"))
 }

@@ -9,14 +9,14 @@ use crate::manifest::{Manifest, VariableDecl};
 
 /// Resolved application variable values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Values {
+pub(crate) struct Values {
     values: BTreeMap<String, String>,
 }
 
 impl Values {
     /// Resolves every declared variable; `env` looks up `SPIN_VARIABLE_<NAME>`, which wins over
     /// the default. Fails naming every required variable that has no value.
-    pub fn resolve(declared: &BTreeMap<String, VariableDecl>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub(crate) fn resolve(declared: &BTreeMap<String, VariableDecl>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut values = BTreeMap::new();
         let mut missing = Vec::new();
         for (name, decl) in declared {
@@ -36,7 +36,7 @@ impl Values {
     }
 
     /// Expands `{{ name }}` templates. An undeclared or unset variable is an error naming it.
-    pub fn expand(&self, template: &str) -> Result<String> {
+    pub(crate) fn expand(&self, template: &str) -> Result<String> {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(start) = rest.find("{{") {
@@ -57,7 +57,7 @@ impl Values {
     }
 
     /// Every component's variables expanded, by component id then variable name.
-    pub fn components(&self, manifest: &Manifest) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    pub(crate) fn components(&self, manifest: &Manifest) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
         manifest
             .components
             .iter()

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::Response;
 
 /// Media type of every error body.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An error answer: an HTTP status, a stable machine-readable `code` and a human `detail`.
 ///

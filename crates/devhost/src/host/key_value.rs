@@ -11,7 +11,7 @@ use super::sqlite::SqliteFile;
 use super::HostState;
 
 /// A key-value store backend shared by every instance.
-pub enum KvStore {
+pub(crate) enum KvStore {
     /// Rows of Spin's `spin_key_value` table, keyed by `(label, key)`.
     Sqlite { file: SqliteFile, label: String },
     /// Plain keys in a Redis database, through the app's shared [`super::redis::RedisPool`].
@@ -19,11 +19,12 @@ pub enum KvStore {
 }
 
 /// A store a guest has opened.
+#[allow(unreachable_pub, reason = "wasmtime's bindgen re-exports resource types from public generated modules")]
 pub struct OpenStore(Arc<KvStore>);
 
 impl KvStore {
     /// Creates the table Spin uses, so data is compatible with `spin up`'s files.
-    pub fn sqlite(file: SqliteFile, label: &str) -> anyhow::Result<Self> {
+    pub(crate) fn sqlite(file: SqliteFile, label: &str) -> anyhow::Result<Self> {
         file.blocking(|c| {
             c.execute_batch(
                 "CREATE TABLE IF NOT EXISTS spin_key_value (

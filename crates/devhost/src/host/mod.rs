@@ -1,11 +1,11 @@
 //! What one request's instance sees: WASI, wasi:http with Spin's outbound rules, and Spin's
 //! key-value, Redis, variables and SQLite interfaces (generated from the top-level `wit/`).
 
-pub mod key_value;
-pub mod outbound_http;
-pub mod redis;
-pub mod sqlite;
-pub mod variables;
+pub(crate) mod key_value;
+pub(crate) mod outbound_http;
+pub(crate) mod redis;
+pub(crate) mod sqlite;
+pub(crate) mod variables;
 
 use std::sync::Arc;
 
@@ -26,10 +26,10 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use fermyon::spin as spin_interfaces;
+use fermyon::spin as spin_interfaces;
 
 /// The store data of one component instance, alive for one request.
-pub struct HostState {
+pub(crate) struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -48,7 +48,7 @@ pub struct HostState {
 /// of these is a blocking call into the host, so they are what an endpoint costs beyond its
 /// own code (see the README's per-endpoint table).
 #[derive(Debug, Default)]
-pub struct HostCalls(std::sync::Mutex<Counts>);
+pub(crate) struct HostCalls(std::sync::Mutex<Counts>);
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -59,7 +59,7 @@ struct Counts {
 
 impl HostCalls {
     /// Counts one call of `function` (`redis.execute`, ...).
-    pub fn record(&self, function: &'static str) {
+    pub(crate) fn record(&self, function: &'static str) {
         let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match counts.calls.iter_mut().find(|(name, _)| *name == function) {
             Some((_, n)) => *n += 1,
@@ -68,7 +68,7 @@ impl HostCalls {
     }
 
     /// Counts one `variables.get` of `name`, noting a variable read twice in one request.
-    pub fn record_variable(&self, name: &str) {
+    pub(crate) fn record_variable(&self, name: &str) {
         self.record("variables.get");
         let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if counts.variables.iter().any(|v| v == name) {
@@ -82,7 +82,7 @@ impl HostCalls {
 
     /// `variables.get:2,redis.open:1` in first-call order (`-` for none), then
     /// `,read-twice:name` for each variable read more than once.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if counts.calls.is_empty() {
             return "-".into();
@@ -96,7 +96,7 @@ impl HostCalls {
 impl HostState {
     /// Fresh state for one request to `component`; guest output goes to `output`. Fails only
     /// when a `files` directory (checked at startup) can no longer be opened.
-    pub fn new(
+    pub(crate) fn new(
         app: Arc<App>,
         component: Arc<ComponentConfig>,
         output: crate::guest_log::GuestLog,
@@ -161,7 +161,7 @@ impl WasiHttpView for HostState {
 }
 
 /// A linker with every interface devhost provides.
-pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
+pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

@@ -15,7 +15,7 @@ type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendFuture = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
 
 /// The hooks of one instance.
-pub struct OutboundHooks {
+pub(crate) struct OutboundHooks {
     app: Arc<App>,
     component: Arc<ComponentConfig>,
     calls: Arc<HostCalls>,
@@ -23,7 +23,7 @@ pub struct OutboundHooks {
 
 impl OutboundHooks {
     /// Hooks for an instance of `component`.
-    pub fn new(app: Arc<App>, component: Arc<ComponentConfig>, calls: Arc<HostCalls>) -> Self {
+    pub(crate) fn new(app: Arc<App>, component: Arc<ComponentConfig>, calls: Arc<HostCalls>) -> Self {
         OutboundHooks { app, component, calls }
     }
 

@@ -30,18 +30,18 @@ use super::spin_interfaces::redis::{Error, Host, HostConnection, RedisParameter,
 use super::HostState;
 
 /// How long connecting may take: TCP, then the handshake (AUTH, SELECT, CLIENT SETINFO).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a command may wait for its answer. Redis answers in well under a millisecond, but
 /// with `appendfsync always` a write waits for the disk: writes averaged up to 0.4 s while a
 /// build ran on the same two-core VM. 5 s leaves room for that and still answers well inside
 /// the request timeout (30 s).
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One multiplexed connection per Redis address, shared by every instance, replaced once it
 /// is known to be dead.
 #[derive(Default)]
-pub struct RedisPool {
+pub(crate) struct RedisPool {
     connections: std::sync::Mutex<HashMap<String, Shared>>,
 }
 
@@ -64,7 +64,11 @@ impl RedisPool {
     /// the next call reconnects; the failed command is not retried, as it may have run. The
     /// error is a message for the guest, without the address: components pass it on to
     /// clients, who need not learn where Redis runs.
-    pub async fn run<T>(&self, address: &str, command: impl AsyncFnOnce(MultiplexedConnection) -> RedisResult<T>) -> Result<T, String> {
+    pub(crate) async fn run<T>(
+        &self,
+        address: &str,
+        command: impl AsyncFnOnce(MultiplexedConnection) -> RedisResult<T>,
+    ) -> Result<T, String> {
         let shared = self.connection(address).await?;
         command(shared.connection.clone()).await.map_err(|error| {
             if error.is_io_error() || error.is_unrecoverable_error() {
@@ -208,6 +212,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 }
 
 /// A connection a guest has opened: the address it names.
+#[allow(unreachable_pub, reason = "wasmtime's bindgen re-exports resource types from public generated modules")]
 pub struct OpenConnection(String);
 
 /// Flattens a reply into Spin's result list (arrays and sets are flattened, as Spin does).

@@ -12,11 +12,11 @@ use super::HostState;
 
 /// One SQLite database file (or in-memory database) shared by every instance.
 #[derive(Clone)]
-pub struct SqliteFile(Arc<Mutex<rusqlite::Connection>>);
+pub(crate) struct SqliteFile(Arc<Mutex<rusqlite::Connection>>);
 
 impl SqliteFile {
     /// Opens `path` (creating it and its directory), or a private in-memory database.
-    pub fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+    pub(crate) fn open(path: Option<&Path>) -> anyhow::Result<Self> {
         let connection = match path {
             Some(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -37,13 +37,13 @@ impl SqliteFile {
     }
 
     /// Runs `f` on this thread (for startup work).
-    pub fn blocking<R>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> R) -> R {
+    pub(crate) fn blocking<R>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> R) -> R {
         let mut guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut guard)
     }
 
     /// Runs `f` on the blocking pool so SQLite I/O never stalls the async workers.
-    pub async fn run<R: Send + 'static>(
+    pub(crate) async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
@@ -53,6 +53,7 @@ impl SqliteFile {
 }
 
 /// A database a guest has opened.
+#[allow(unreachable_pub, reason = "wasmtime's bindgen re-exports resource types from public generated modules")]
 pub struct OpenDatabase(SqliteFile);
 
 fn to_sql(value: Value) -> SqlValue {
@@ -76,7 +77,7 @@ fn from_sql(value: ValueRef<'_>) -> Value {
 }
 
 /// Runs one statement with positional parameters and collects every row.
-pub fn execute(c: &mut rusqlite::Connection, statement: &str, parameters: Vec<Value>) -> rusqlite::Result<QueryResult> {
+pub(crate) fn execute(c: &mut rusqlite::Connection, statement: &str, parameters: Vec<Value>) -> rusqlite::Result<QueryResult> {
     let mut prepared = c.prepare_cached(statement)?;
     let columns: Vec<String> = prepared.column_names().into_iter().map(str::to_owned).collect();
     let params: Vec<SqlValue> = parameters.into_iter().map(to_sql).collect();
