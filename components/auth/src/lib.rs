@@ -288,7 +288,7 @@ impl Auth {
         ];
         let (session_key, user_epoch_key) = (sessions::session_key(&sid), epoch_key(&user.id));
         let keys = [session_key.as_str(), sessions_key.as_str(), user_epoch_key.as_str(), INCARNATION_KEY];
-        let created = self.redis()?.eval(sessions::CREATE, &keys, args)?;
+        let created = self.redis()?.run(&sessions::CREATE, &keys, args)?;
         let epoch = created.first().and_then(int).unwrap_or(0).max(0) as u64;
         let incarnation = created.get(1).and_then(text).unwrap_or_default();
         let refresh = sessions::token(&secret, &sid, 0);
@@ -352,7 +352,7 @@ impl Auth {
         let marker = edge_auth::revoked_session_key(&token.sid);
         let owner_epoch_key = epoch_key(&owner);
         let keys = [session_key.as_str(), marker.as_str(), owner_epoch_key.as_str(), INCARNATION_KEY];
-        let reply = self.redis()?.eval(sessions::ROTATE, &keys, args)?;
+        let reply = self.redis()?.run(&sessions::ROTATE, &keys, args)?;
         let outcome = reply.first().and_then(text).unwrap_or_default();
         let user_id = reply.get(1).and_then(text).unwrap_or_default();
         let generation = reply.get(2).and_then(int).unwrap_or(0).max(0) as u64;
@@ -392,7 +392,7 @@ impl Auth {
         }
         let mut args = vec![arg(REVOCATION_MARKER_TTL_SECS)];
         args.extend(sids.into_iter().map(arg));
-        let reply = self.redis()?.eval(sessions::REVOKE, &[&sessions::user_sessions_key(user_id)], args)?;
+        let reply = self.redis()?.run(&sessions::REVOKE, &[&sessions::user_sessions_key(user_id)], args)?;
         Ok(reply.first().and_then(int).unwrap_or(0))
     }
 
@@ -442,7 +442,7 @@ impl Auth {
 
     fn sessions(&self, request: &Request) -> Result<Response, Problem> {
         let principal = self.principal(request)?;
-        let reply = self.redis()?.eval(sessions::LIST, &[&sessions::user_sessions_key(&principal.user_id)], Vec::new())?;
+        let reply = self.redis()?.run(&sessions::LIST, &[&sessions::user_sessions_key(&principal.user_id)], Vec::new())?;
         let fields: Vec<String> = reply.iter().map(|r| text(r).unwrap_or_default()).collect();
         let mut list: Vec<serde_json::Value> = fields
             .chunks(5)

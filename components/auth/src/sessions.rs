@@ -10,6 +10,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use edge_http::Problem;
+use edge_spin::script::{Count, Script};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -76,14 +77,7 @@ impl RefreshToken {
 /// ARGV = uid, device, secret, now ms, absolute lifetime ms, device name, user agent, session
 /// id, a fresh incarnation id. Answers `{epoch, incarnation}`, which the first access token
 /// carries; the first session of a new (or emptied) store starts its incarnation.
-pub(crate) const CREATE: &str = r#"
-redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'dev', ARGV[2], 'key', ARGV[3], 'gen', 0,
-  'rot', ARGV[4], 'used', ARGV[4], 'created', ARGV[4], 'name', ARGV[6], 'ua', ARGV[7])
-redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[4]) + tonumber(ARGV[5]))
-redis.call('SADD', KEYS[2], ARGV[8])
-redis.call('SET', KEYS[4], ARGV[9], 'NX')
-return {redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4])}
-"#;
+pub(crate) static CREATE: Script = Script::new("create", include_str!("scripts/create.lua"), Count::Exactly(4), Count::Exactly(9));
 
 /// Rotates a refresh token: KEYS = [session hash, revocation marker, user's epoch,
 /// incarnation]; ARGV = presented generation, device id, now ms, grace ms, idle ms, absolute
@@ -91,64 +85,16 @@ return {redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4])}
 /// `rotated` (new generation), `grace` (the current
 /// generation again: a concurrent refresh of the token just rotated), `reuse` (an older genuine
 /// token: the session is revoked), `revoked`, `device`, `expired` or `unknown`.
-pub(crate) const ROTATE: &str = r#"
-local f = redis.call('HMGET', KEYS[1], 'uid', 'dev', 'gen', 'rot', 'used', 'created', 'revoked')
-if not f[1] then return {'unknown', '', 0} end
-local uid, dev, gen, rot, used, created = f[1], f[2], tonumber(f[3]), tonumber(f[4]), tonumber(f[5]), tonumber(f[6])
-local pgen, now = tonumber(ARGV[1]), tonumber(ARGV[3])
-if f[7] == '1' then return {'revoked', uid, gen} end
-if ARGV[2] ~= dev then return {'device', uid, gen} end
-if now - used > tonumber(ARGV[5]) or now - created > tonumber(ARGV[6]) then return {'expired', uid, gen} end
-if pgen == gen then
-  redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rot', now, 'used', now)
-  return {'rotated', uid, gen + 1, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or ''}
-end
-if pgen == gen - 1 and now - rot <= tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], 'used', now)
-  return {'grace', uid, gen, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or ''}
-end
-if pgen < gen then
-  redis.call('HSET', KEYS[1], 'revoked', '1')
-  redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[7]))
-  return {'reuse', uid, gen}
-end
-return {'unknown', uid, gen}
-"#;
+pub(crate) static ROTATE: Script = Script::new("rotate", include_str!("scripts/rotate.lua"), Count::Exactly(4), Count::Exactly(7));
 
 /// Revokes sessions: KEYS = [user's session set]; ARGV = marker TTL s, then session ids. Each
 /// existing session of that user is marked revoked, gets a revocation marker for its access
 /// tokens, and leaves the set. Answers how many were revoked.
-pub(crate) const REVOKE: &str = r#"
-local n = 0
-for i = 2, #ARGV do
-  local sid = ARGV[i]
-  local key = 'auth:session:' .. sid
-  if redis.call('SISMEMBER', KEYS[1], sid) == 1 then
-    redis.call('SREM', KEYS[1], sid)
-    if redis.call('EXISTS', key) == 1 and redis.call('HGET', key, 'revoked') ~= '1' then
-      redis.call('HSET', key, 'revoked', '1')
-      n = n + 1
-    end
-    redis.call('SET', 'auth:revoked:' .. sid, '1', 'EX', tonumber(ARGV[1]))
-  end
-end
-return n
-"#;
+pub(crate) static REVOKE: Script = Script::new("revoke", include_str!("scripts/revoke.lua"), Count::Exactly(1), Count::AtLeast(1));
 
 /// Lists live sessions: KEYS = [user's session set]. Drops ids whose hash expired or was
 /// revoked, and answers `sid, name, ua, created, used` for each live one, flattened.
-pub(crate) const LIST: &str = r#"
-local out = {}
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local f = redis.call('HMGET', 'auth:session:' .. sid, 'uid', 'name', 'ua', 'created', 'used', 'revoked')
-  if not f[1] or f[6] == '1' then
-    redis.call('SREM', KEYS[1], sid)
-  else
-    for _, v in ipairs({sid, f[2] or '', f[3] or '', f[4], f[5]}) do table.insert(out, v) end
-  end
-end
-return out
-"#;
+pub(crate) static LIST: Script = Script::new("list", include_str!("scripts/list.lua"), Count::Exactly(1), Count::Exactly(0));
 
 /// The `Set-Cookie` value for the refresh token: HttpOnly, Secure, SameSite=Strict, sent only
 /// to the refresh endpoint. `max_age` 0 deletes it.

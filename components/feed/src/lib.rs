@@ -255,7 +255,7 @@ impl Feed {
             store::CHANGES.to_owned(),
             store::BUILT.to_owned(),
         ];
-        let reply = built(self.redis.eval(store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?)?;
+        let reply = built(self.redis.run(&store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?)?;
         let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
             Some(id) if id > 0 => id as u64,
             _ => return Err(Problem::conflict("receipt-used", "this upload already has a video").with("field", "receipt")),
@@ -271,8 +271,8 @@ impl Feed {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let caller = self.caller.as_ref().map(|p| p.user_id.as_str()).unwrap_or("");
         let shard = ranking::like_shard(caller, LIKE_SHARDS);
-        let reply = built(self.redis.eval(
-            store::VIDEO,
+        let reply = built(self.redis.run(
+            &store::VIDEO,
             &[store::video_key(id).as_str(), store::BUILT],
             vec![arg(id), arg(u64::from(LIKE_SHARDS)), arg(caller), arg(u64::from(shard))],
         )?)?;
@@ -314,8 +314,8 @@ impl Feed {
             return Ok(json_response(StatusCode::OK, &video));
         }
         let json = serde_json::to_string(&video).unwrap_or_default();
-        let reply = built(self.redis.eval(
-            store::UPDATE,
+        let reply = built(self.redis.run(
+            &store::UPDATE,
             &[store::video_key(id).as_str(), store::CHANGES, store::BUILT],
             vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)],
         )?)?;
@@ -347,7 +347,7 @@ impl Feed {
             store::CHANGES.to_owned(),
             store::BUILT.to_owned(),
         ];
-        let reply = built(self.redis.eval(store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?)?;
+        let reply = built(self.redis.run(&store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?)?;
         match reply.first().and_then(text).as_deref() {
             Some("ok") => {
                 kv()?.delete(&store::video_key(id)).map_err(kv_unavailable)?;
@@ -366,7 +366,7 @@ impl Feed {
         let op = if like { "like" } else { "unlike" };
         let args =
             vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(u64::from(LIKE_SHARDS))];
-        let reply = built(self.redis.eval(store::LIKE, &[&store::video_key(id), &shard, &bucket, store::BUILT], args)?)?;
+        let reply = built(self.redis.run(&store::LIKE, &[&store::video_key(id), &shard, &bucket, store::BUILT], args)?)?;
         match reply.first().and_then(int) {
             Some(likes) if likes >= 0 => Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes }))),
             _ => Err(no_video()),
@@ -385,7 +385,7 @@ impl Feed {
             store::BUILT.to_owned(),
         ];
         let args = vec![arg(window), arg(PLAY_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
-        match built(self.redis.eval(store::PLAY, &keys, args)?)?.first().and_then(int) {
+        match built(self.redis.run(&store::PLAY, &keys, args)?)?.first().and_then(int) {
             Some(counted) if counted >= 0 => Ok(json_response(StatusCode::OK, &json!({ "counted": counted == 1 }))),
             _ => Err(no_video()),
         }
@@ -421,7 +421,7 @@ impl Feed {
             format!("dm:recent:{id}"),
             store::BUILT.to_owned(),
         ];
-        let reply = built(self.redis.eval(store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?)?;
+        let reply = built(self.redis.run(&store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?)?;
         match reply.first().and_then(int) {
             Some(n) if n > 0 => {
                 item.id = n as u64;
@@ -457,8 +457,8 @@ impl Feed {
                 ))
             }
         };
-        let reply = built(self.redis.eval(
-            store::READ_DANMAKU,
+        let reply = built(self.redis.run(
+            &store::READ_DANMAKU,
             &[&store::video_key(id), &set, store::BUILT],
             vec![arg(min), arg(max), arg(limit)],
         )?)?;
@@ -494,15 +494,15 @@ impl Feed {
 
     fn timeline(&self, request: &Request, key: String) -> Result<Response, Problem> {
         let (bound, limit) = Self::page_args(request)?;
-        let reply = built(self.redis.eval(store::PAGE, &[&key, store::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
+        let reply = built(self.redis.run(&store::PAGE, &[&key, store::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
         Ok(Self::page(&reply, limit))
     }
 
     fn following(&self, request: &Request) -> Result<Response, Problem> {
         let user = self.caller()?.user_id.clone();
         let (bound, limit) = Self::page_args(request)?;
-        let reply = built(self.redis.eval(
-            store::FOLLOWING,
+        let reply = built(self.redis.run(
+            &store::FOLLOWING,
             &[&store::follows_key(&user), store::BUILT],
             vec![arg(bound), arg(limit as u64), arg(FOLLOWING_FANOUT)],
         )?)?;
@@ -525,7 +525,7 @@ impl Feed {
         let mut keys = ranking::window_keys(now_ms());
         // Scripts run one at a time, so one scratch key serves every request.
         keys.push("rank:union".to_owned());
-        let reply = self.redis.eval(store::RANKING, &keys, vec![arg(limit as u64)])?;
+        let reply = self.redis.run(&store::RANKING, &keys, vec![arg(limit as u64)])?;
         let items: Vec<Value> = reply
             .chunks(3)
             .filter_map(|c| {
@@ -548,7 +548,7 @@ impl Feed {
         let started = now_ms();
         let token = edge_http::random_id();
         let keys = [store::BUILT, rebuild::LOCK, rebuild::LISTED, store::LAST_ID];
-        let reply = self.redis.eval(rebuild::START, &keys, vec![arg(&token), arg(rebuild::LEASE_MS)])?;
+        let reply = self.redis.run(&rebuild::START, &keys, vec![arg(&token), arg(rebuild::LEASE_MS)])?;
         let kv = match reply.first().and_then(text).as_deref() {
             Some("built") => return Ok(()),
             Some("list") => {
@@ -563,7 +563,7 @@ impl Feed {
         loop {
             let out_of_time = now_ms() >= started + rebuild::BUDGET_MS;
             let (keys, args) = rebuild::restore_call(&token, out_of_time, &batch, &ids);
-            let reply = self.redis.eval(rebuild::RESTORE, &keys, args)?;
+            let reply = self.redis.run(&rebuild::RESTORE, &keys, args)?;
             match reply.first().and_then(text).as_deref() {
                 Some("built") => return Ok(()),
                 Some("more") if !out_of_time => {}
@@ -592,7 +592,7 @@ impl Feed {
         for (n, chunk) in chunks.iter().enumerate() {
             let mut args = vec![arg(token), arg(rebuild::LEASE_MS), arg(if n + 1 == chunks.len() { "1" } else { "0" })];
             args.extend(chunk.iter().map(|&id| arg(id)));
-            let reply = self.redis.eval(rebuild::LIST, &[rebuild::LOCK, rebuild::PENDING, rebuild::LISTED], args)?;
+            let reply = self.redis.run(&rebuild::LIST, &[rebuild::LOCK, rebuild::PENDING, rebuild::LISTED], args)?;
             if reply.first().and_then(int) != Some(1) {
                 return Err(rebuilding());
             }
@@ -627,7 +627,7 @@ impl Feed {
         if !kv()?.exists(&format!("user:{target}")).map_err(kv_unavailable)? {
             return Err(Problem::not_found("no-such-user", "there is no user with this id"));
         }
-        let followed = self.redis.eval(store::FOLLOW, &[&key], vec![arg(target), arg(now_ms()), arg(MAX_FOLLOWS)])?;
+        let followed = self.redis.run(&store::FOLLOW, &[&key], vec![arg(target), arg(now_ms()), arg(MAX_FOLLOWS)])?;
         if followed.first().and_then(int) != Some(1) {
             return Err(
                 Problem::bad_request("too-many-follows", format!("you can follow at most {MAX_FOLLOWS} users")).with("limit", MAX_FOLLOWS)

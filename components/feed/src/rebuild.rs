@@ -13,6 +13,7 @@
 //! continued by the next request, and a retried step restores nothing twice.
 
 use edge_spin::redis::arg;
+use edge_spin::script::{Count, Script};
 use spin_sdk::redis::RedisParameter;
 
 use crate::ids;
@@ -97,26 +98,13 @@ pub(crate) fn restore_call(token: &str, release: bool, batch: &[Restore], ids: &
 /// ARGV = token, lease ms. Answers `built`, `busy` (another request holds the lease), `list`
 /// or `listed` (the lease is taken; list first, or restore). A Redis with feed's id issuer but
 /// neither marker nor a rebuild under way was never lost: it predates the marker.
-pub(crate) const START: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'built' end
-if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('EXISTS', KEYS[4]) == 1 then
-  redis.call('SET', KEYS[1], '1')
-  return 'built'
-end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'busy' end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 'listed' end
-return 'list'
-"#;
+pub(crate) static START: Script =
+    Script::new("rebuild-start", include_str!("scripts/rebuild-start.lua"), Count::Exactly(4), Count::Exactly(2));
 
 /// Adds listed ids to the pending set: KEYS = lease, pending, listed; ARGV = token, lease ms,
 /// last chunk (`1`/`0`), ids. Answers 1, or 0 when the lease was lost.
-pub(crate) const LIST: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-for i = 4, #ARGV do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i]) end
-if ARGV[3] == '1' then redis.call('SET', KEYS[3], '1') end
-return 1
-"#;
+pub(crate) static LIST: Script =
+    Script::new("rebuild-list", include_str!("scripts/rebuild-list.lua"), Count::Exactly(3), Count::AtLeast(3));
 
 /// Restores a batch: KEYS = lease, pending, changes, last id, built marker, listed, then per
 /// record its key and its timelines; ARGV = token, lease ms, batch size, stream length, release
@@ -124,34 +112,8 @@ return 1
 /// set. A record still in Redis is kept (it is newer or the same) and not announced twice; the
 /// id issuer moves to at least the largest id. Answers `lost` (the lease is gone), `built`
 /// (nothing pending: the marker is set and the lease released), or `more` and the next ids.
-pub(crate) const RESTORE: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'lost'} end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local n = (#KEYS - 6) / 3
-for i = 1, n do
-  local id = ARGV[3 + 3 * i]
-  if redis.call('SET', KEYS[4 + 3 * i], ARGV[4 + 3 * i], 'NX') then
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'kind', 'video', 'id', id, 'version', ARGV[5 + 3 * i], 'op', 'upsert')
-  end
-  redis.call('ZADD', KEYS[5 + 3 * i], id, id)
-  redis.call('ZADD', KEYS[6 + 3 * i], id, id)
-end
-local last = tonumber(redis.call('GET', KEYS[4]) or '0')
-for i = 6 + 3 * n, #ARGV do
-  if tonumber(ARGV[i]) > last then last = tonumber(ARGV[i]) end
-  redis.call('ZREM', KEYS[2], ARGV[i])
-end
-if last > 0 then redis.call('SET', KEYS[4], string.format('%d', last)) end
-local next = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-if #next == 0 then
-  redis.call('SET', KEYS[5], '1')
-  redis.call('DEL', KEYS[6], KEYS[1])
-  return {'built'}
-end
-if ARGV[5] == '1' then redis.call('DEL', KEYS[1]) end
-table.insert(next, 1, 'more')
-return next
-"#;
+pub(crate) static RESTORE: Script =
+    Script::new("rebuild-restore", include_str!("scripts/rebuild-restore.lua"), Count::AtLeast(6), Count::AtLeast(5));
 
 #[cfg(test)]
 mod tests {

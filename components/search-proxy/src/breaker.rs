@@ -2,6 +2,8 @@
 //! `breaker_failures` failures within a window it opens for `breaker_cooldown_ms`; then one
 //! request probes the engine, closing the breaker on success and reopening it on failure.
 
+use edge_spin::script::{Count, Script};
+
 /// Redis key: when the open breaker may be probed (ms since the Unix epoch); absent = closed.
 pub(crate) const OPEN_UNTIL: &str = "search:breaker:open_until";
 /// Redis key: failures counted in the current window.
@@ -50,16 +52,8 @@ impl Breaker {
 /// Counts a failure (`KEYS`: [`FAILURES`], [`OPEN_UNTIL`], [`PROBE`]; `ARGV`: now, threshold,
 /// cool-down, window, `probe` when the failed call was the probe) and opens the breaker when
 /// the threshold is reached or a probe failed. Answers 1 when it opened.
-pub(crate) const RECORD_FAILURE: &str = r#"
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if n >= tonumber(ARGV[2]) or ARGV[5] == 'probe' then
-  redis.call('SET', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[3]))
-  redis.call('DEL', KEYS[1], KEYS[3])
-  return 1
-end
-return 0
-"#;
+pub(crate) static RECORD_FAILURE: Script =
+    Script::new("breaker-record-failure", include_str!("scripts/breaker-record-failure.lua"), Count::Exactly(3), Count::Exactly(5));
 
 #[cfg(test)]
 mod tests {

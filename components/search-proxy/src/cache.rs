@@ -5,6 +5,8 @@
 //! an entry is fresh only while its generation is current and its short TTL has not passed;
 //! older entries are kept until `stale_until` to answer while the engine is down.
 
+use edge_spin::script::{Count, Script};
+
 /// Key-value key of a cached answer.
 pub(crate) fn key(hash: &str) -> String {
     format!("search:cache:{hash}")
@@ -28,42 +30,14 @@ pub(crate) const EXPIRY_INDEX: &str = "search:cache:expiry";
 /// live, the indexer's group). Answers generation, open-until, failures, whether the entry is
 /// fresh, whether this request took the lock, and (when it did) whether a sync pass has work:
 /// unread or pending changes, due retries or cache entries to drop.
-pub(crate) const START: &str = r#"
-local generation = tonumber(redis.call('GET', KEYS[1]) or '0')
-local open = redis.call('GET', KEYS[2]) or '0'
-local failures = redis.call('GET', KEYS[3]) or '0'
-local now = tonumber(ARGV[3])
-if tonumber(ARGV[1]) >= generation and now < tonumber(ARGV[2]) then
-  return { generation, open, failures, 1, 0, 0 }
-end
-if not redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) then
-  return { generation, open, failures, 0, 0, 0 }
-end
-local work = 1
-local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[5])
-if ok then
-  for _, g in ipairs(groups) do
-    local info = {}
-    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-    if info['name'] == ARGV[6] and info['pending'] == 0 and info['lag'] == 0 then work = 0 end
-  end
-end
-if work == 0 and #redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, 1) > 0 then work = 1 end
-if work == 0 and #redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 1) > 0 then work = 1 end
-return { generation, open, failures, 0, 1, work }
-"#;
+pub(crate) static START: Script = Script::new("cache-start", include_str!("scripts/cache-start.lua"), Count::Exactly(7), Count::Exactly(6));
 
 /// Finishes an engine call in one round trip (`KEYS`: engine-query counter, [`EXPIRY_INDEX`],
 /// the lock, breaker open-until, failures, probe; `ARGV`: stale-until of the cached entry (0:
 /// nothing cached), its hash, the lock token, `1` to reset the breaker): counts the call,
 /// indexes the entry for removal, releases the lock if held, resets the breaker after a success.
-pub(crate) const FINISH: &str = r#"
-redis.call('INCR', KEYS[1])
-if ARGV[1] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) end
-if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
-if ARGV[4] == '1' then redis.call('DEL', KEYS[4], KEYS[5], KEYS[6]) end
-return 1
-"#;
+pub(crate) static FINISH: Script =
+    Script::new("cache-finish", include_str!("scripts/cache-finish.lua"), Count::Exactly(6), Count::Exactly(4));
 
 /// One cached answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,20 +5,14 @@
 use crate::engine::{Doc, Fields, Hit, Page, Suggestion};
 use crate::params::{Kind, SearchQuery, SuggestQuery};
 use crate::text::{self, Term};
+use edge_spin::script::{Count, Script};
 
 /// How many of the newest videos the fallback looks through.
 pub(crate) const RECENT: u64 = 500;
 
 /// Reads the newest `ARGV[1]` video records of the timeline `KEYS[1]` (feed's `feed:latest`).
-pub(crate) const RECENT_SCRIPT: &str = r#"
-local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-local out = {}
-for _, id in ipairs(ids) do
-  local v = redis.call('GET', 'video:' .. id)
-  if v then table.insert(out, v) end
-end
-return out
-"#;
+pub(crate) static RECENT_SCRIPT: Script =
+    Script::new("fallback-recent", include_str!("scripts/fallback-recent.lua"), Count::Exactly(1), Count::Exactly(1));
 
 fn matches_all(doc: &Doc, terms: &[Term]) -> bool {
     let tags = doc.tags.join(" ");

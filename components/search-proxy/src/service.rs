@@ -258,7 +258,7 @@ impl Search {
     }
 
     fn release(&self, key: &str, token: &str) -> Result<(), Problem> {
-        self.redis.eval(sync::RELEASE, &[key], vec![arg(token)]).map(drop)
+        self.redis.run(&sync::RELEASE, &[key], vec![arg(token)]).map(drop)
     }
 
     /// Answers `ask`: fresh cache; else one request computes (the others wait for its answer);
@@ -277,7 +277,7 @@ impl Search {
         let keys =
             [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, lock.as_str(), sync::STREAM, sync::RETRY, cache::EXPIRY_INDEX];
         let args = vec![arg(entry_generation), arg(fresh_until), arg(started), arg(token.as_str()), arg(cache::LOCK_MS), arg(sync::GROUP)];
-        let reply = self.redis.eval(cache::START, &keys, args)?;
+        let reply = self.redis.run(&cache::START, &keys, args)?;
         let breaker = Breaker { open_until: number_at(&reply, 1).filter(|&t| t > 0), failures: number_at(&reply, 2).unwrap_or(0) };
         let state = State { generation: number_at(&reply, 0).unwrap_or(0), breaker };
         if let (Some(entry), Some(1)) = (entry.as_ref(), number_at(&reply, 3)) {
@@ -358,7 +358,7 @@ impl Search {
         let finish = |stale_until: u64, hash: &str, reset: bool| {
             let keys = [ENGINE_QUERIES, cache::EXPIRY_INDEX, lock, breaker::OPEN_UNTIL, breaker::FAILURES, breaker::PROBE];
             let args = vec![arg(stale_until), arg(hash), arg(token), arg(u64::from(reset))];
-            if let Err(e) = self.redis.eval(cache::FINISH, &keys, args) {
+            if let Err(e) = self.redis.run(&cache::FINISH, &keys, args) {
                 eprintln!("could not finish a search: {}", e.detail());
             }
         };
@@ -388,7 +388,7 @@ impl Search {
             arg(breaker::FAILURE_WINDOW_MS),
             arg(if probing { "probe" } else { "" }),
         ];
-        if let Err(e) = self.redis.eval(breaker::RECORD_FAILURE, &[breaker::FAILURES, breaker::OPEN_UNTIL, breaker::PROBE], args) {
+        if let Err(e) = self.redis.run(&breaker::RECORD_FAILURE, &[breaker::FAILURES, breaker::OPEN_UNTIL, breaker::PROBE], args) {
             eprintln!("could not record an engine failure: {}", e.detail());
         }
     }
@@ -411,7 +411,7 @@ impl Search {
 
     /// The newest videos from feed's Redis records, for the fallback.
     fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
-        let reply = self.redis.eval(fallback::RECENT_SCRIPT, &["feed:latest"], vec![arg(fallback::RECENT)])?;
+        let reply = self.redis.run(&fallback::RECENT_SCRIPT, &["feed:latest"], vec![arg(fallback::RECENT)])?;
         Ok(reply.iter().filter_map(|r| records::video_doc(&text(r)?, |_| None).ok()).collect())
     }
 
@@ -438,7 +438,7 @@ impl Search {
             arg(sync::LEASE_MS),
             arg(CACHE_GC_BATCH),
         ];
-        let reply = self.redis.eval(sync::BEGIN, &keys, args)?;
+        let reply = self.redis.run(&sync::BEGIN, &keys, args)?;
         if number_at(&reply, 0) != Some(1) {
             report.busy = true;
             return Ok(report);
@@ -511,7 +511,7 @@ impl Search {
             args.extend([arg(op), arg(read.entry.as_str()), arg(score), arg(json)]);
         }
         let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::PARKED, sync::GENERATION, sync::STATS];
-        let settled = self.redis.eval(sync::SETTLE, &keys, args).map_err(pass_failed)?;
+        let settled = self.redis.run(&sync::SETTLE, &keys, args).map_err(pass_failed)?;
         report.generation = settled.first().and_then(int).unwrap_or(0).max(0) as u64;
         Ok(())
     }
@@ -631,7 +631,7 @@ impl Search {
     /// The indexer's and the breaker's state.
     pub(crate) fn status(&self) -> Result<Value, Problem> {
         let keys = [sync::STREAM, sync::RETRY, sync::PARKED, sync::GENERATION, sync::STATS];
-        let reply = self.redis.eval(sync::STATUS, &keys, vec![arg(sync::GROUP)])?;
+        let reply = self.redis.run(&sync::STATUS, &keys, vec![arg(sync::GROUP)])?;
         let n = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
         let queries = self.redis.exec("GET", &[arg(ENGINE_QUERIES)])?.first().and_then(int).unwrap_or(0);
         let state = self.state()?;

@@ -7,6 +7,7 @@
 //! one script: acknowledged, scheduled for retry with exponential backoff, or parked with its
 //! error. Documents carry record versions, so replays and reordering are harmless.
 
+use edge_spin::script::{Count, Script};
 use serde::{Deserialize, Serialize};
 
 use crate::params::Kind;
@@ -188,96 +189,23 @@ pub(crate) fn after_failure(read: &Read, error: String, now: u64, base_ms: u64, 
 /// and reads due retries, then this consumer's pending entries, then new ones. Answers
 /// `{1, n, <n hashes>, <entries>}` with entries as [`parse_read`] reads them; with no entries it
 /// has already released the lease.
-pub(crate) const BEGIN: &str = r#"
-if not redis.call('SET', KEYS[4], ARGV[5], 'NX', 'PX', ARGV[6]) then return { 0 } end
-local reply = { 1, 0 }
-local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[4], 'LIMIT', 0, ARGV[7])
-if #old > 0 then
-  redis.call('ZREM', KEYS[5], unpack(old))
-  reply[2] = #old
-  for _, hash in ipairs(old) do table.insert(reply, hash) end
-end
-pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
-local count = tonumber(ARGV[3])
-local read = 0
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, count)
-for _, id in ipairs(due) do
-  table.insert(reply, 'retry')
-  table.insert(reply, id)
-  table.insert(reply, redis.call('HGET', KEYS[3], id) or '')
-  read = read + 1
-end
-local function take(from, n)
-  if n <= 0 then return end
-  local streams = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', n, 'STREAMS', KEYS[1], from)
-  if streams and streams[1] then
-    for _, e in ipairs(streams[1][2]) do
-      table.insert(reply, e[1])
-      table.insert(reply, e[2] and cjson.encode(e[2]) or 'false')
-      read = read + 1
-    end
-  end
-end
-take('0', count - read)
-take('>', count - read)
-if read == 0 then redis.call('DEL', KEYS[4]) end
-return reply
-"#;
+pub(crate) static BEGIN: Script = Script::new("sync-begin", include_str!("scripts/sync-begin.lua"), Count::Exactly(5), Count::Exactly(7));
 
 /// Settles a pass (`KEYS`: stream, retry set, retry data, parked, generation, stats; `ARGV`:
 /// group, applied count, now, then `op, entry, score, json` per entry with op `ack`, `retry` or
 /// `park`). Moves the generation when documents were applied; answers it.
-pub(crate) const SETTLE: &str = r#"
-local i = 4
-while i <= #ARGV do
-  local op, id = ARGV[i], ARGV[i + 1]
-  redis.call('XACK', KEYS[1], ARGV[1], id)
-  if op == 'retry' then
-    redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
-    redis.call('HSET', KEYS[3], id, ARGV[i + 3])
-  else
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id)
-    if op == 'park' then redis.call('HSET', KEYS[4], id, ARGV[i + 3]) end
-  end
-  i = i + 4
-end
-redis.call('HSET', KEYS[6], 'last_pass_at', ARGV[3])
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HINCRBY', KEYS[6], 'applied', ARGV[2])
-  return redis.call('INCR', KEYS[5])
-end
-return tonumber(redis.call('GET', KEYS[5]) or '0')
-"#;
+pub(crate) static SETTLE: Script =
+    Script::new("sync-settle", include_str!("scripts/sync-settle.lua"), Count::Exactly(6), Count::AtLeast(3));
 
 /// The indexer's position (`KEYS`: stream, retry set, parked, generation, stats; `ARGV`:
 /// group): pending, lag (-1 when Redis cannot tell), stream length, retrying, parked,
 /// generation, last pass time, documents applied.
-pub(crate) const STATUS: &str = r#"
-local pending, lag = 0, -1
-local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
-if ok then
-  for _, g in ipairs(groups) do
-    local info = {}
-    for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
-    if info['name'] == ARGV[1] then
-      pending = info['pending'] or 0
-      if info['lag'] then lag = info['lag'] end
-    end
-  end
-else
-  lag = redis.call('XLEN', KEYS[1])
-end
-local stats = redis.call('HMGET', KEYS[5], 'last_pass_at', 'applied')
-return { pending, lag, redis.call('XLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('HLEN', KEYS[3]),
-  tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(stats[1] or '0'), tonumber(stats[2] or '0') }
-"#;
+pub(crate) static STATUS: Script =
+    Script::new("sync-status", include_str!("scripts/sync-status.lua"), Count::Exactly(5), Count::Exactly(1));
 
 /// Deletes a key if it still holds `ARGV[1]` (releasing a lease or lock only its holder holds).
-pub(crate) const RELEASE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"#;
+pub(crate) static RELEASE: Script =
+    Script::new("sync-release", include_str!("scripts/sync-release.lua"), Count::Exactly(1), Count::Exactly(1));
 
 #[cfg(test)]
 mod tests {

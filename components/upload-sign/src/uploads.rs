@@ -5,6 +5,7 @@
 //! Records live in the key-value store (`upload:<id>`); Redis holds the per-user limits, the
 //! expiry index for cleanup, the SHA-256 index for instant upload and open challenges.
 
+use edge_spin::script::{Count, Script};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -112,34 +113,15 @@ pub(crate) struct SignedPart {
 /// Admits a new upload against the per-user limits, all or nothing. KEYS: active set, daily
 /// bytes, expiry index; ARGV: upload id, size, max active, max bytes per day, expiry. Answers
 /// 0, or 1 (too many active), or 2 (over the daily bytes).
-const ADMIT: &str = r#"
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 1 end
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-if used + tonumber(ARGV[2]) > tonumber(ARGV[4]) then return 2 end
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('INCRBY', KEYS[2], ARGV[2])
-redis.call('EXPIRE', KEYS[2], 172800)
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-return 0
-"#;
+static ADMIT: Script = Script::new("admit", include_str!("scripts/admit.lua"), Count::Exactly(3), Count::Exactly(5));
 
 /// Charges bytes to the daily counter unless that would pass the limit. KEYS: daily bytes;
 /// ARGV: bytes, max. Answers 0 (charged) or 2 (over).
-const CHARGE: &str = r#"
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 2 end
-redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], 172800)
-return 0
-"#;
+static CHARGE: Script = Script::new("charge", include_str!("scripts/charge.lua"), Count::Exactly(1), Count::Exactly(2));
 
 /// Takes a finished upload out of the active set and the expiry index. KEYS: active set,
 /// expiry index; ARGV: upload id.
-const FINISH: &str = r#"
-redis.call('SREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 0
-"#;
+static FINISH: Script = Script::new("finish", include_str!("scripts/finish.lua"), Count::Exactly(2), Count::Exactly(1));
 
 fn active_key(owner: &str) -> String {
     format!("uploads:active:{owner}")
@@ -249,7 +231,7 @@ impl Uploads {
         // An upload of unknown size is charged when it completes.
         let charged = body.size.unwrap_or(0);
         let keys = [active_key(&owner), daily.clone(), EXPIRING.to_owned()];
-        let admitted = self.redis.eval(ADMIT, &keys, vec![arg(&id), arg(charged), arg(max_active), arg(max_daily), arg(expires_at)])?;
+        let admitted = self.redis.run(&ADMIT, &keys, vec![arg(&id), arg(charged), arg(max_active), arg(max_daily), arg(expires_at)])?;
         match admitted.first().and_then(int) {
             Some(0) => {}
             Some(1) => {
@@ -273,7 +255,7 @@ impl Uploads {
             Ok(s3_id) => s3_id,
             Err(problem) => {
                 // Give back what was reserved so a store outage does not eat the user's quota.
-                self.redis.eval(FINISH, &[active_key(&owner).as_str(), EXPIRING], vec![arg(&id)])?;
+                self.redis.run(&FINISH, &[active_key(&owner).as_str(), EXPIRING], vec![arg(&id)])?;
                 self.redis.exec("DECRBY", &[arg(&daily), arg(charged)])?;
                 return Err(problem);
             }
@@ -415,7 +397,7 @@ impl Uploads {
                 plan::check_size(total, Self::limits()?.max_size)?;
                 let max_daily = Self::max_daily()?;
                 let daily = daily_key(&upload.owner);
-                if self.redis.eval(CHARGE, &[&daily], vec![arg(total), arg(max_daily)])?.first().and_then(int) != Some(0) {
+                if self.redis.run(&CHARGE, &[&daily], vec![arg(total), arg(max_daily)])?.first().and_then(int) != Some(0) {
                     return Err(over_daily(max_daily));
                 }
                 Some(daily)
@@ -441,7 +423,7 @@ impl Uploads {
         upload.state = State::Complete;
         upload.receipt = Some(receipt.clone());
         self.save(&upload)?;
-        self.redis.eval(FINISH, &[active_key(&upload.owner).as_str(), EXPIRING], vec![arg(&upload.id)])?;
+        self.redis.run(&FINISH, &[active_key(&upload.owner).as_str(), EXPIRING], vec![arg(&upload.id)])?;
         if let Some(sha) = &upload.sha256 {
             self.redis.exec("SET", &[arg(format!("uploads:sha256:{sha}:{total}")), arg(&upload.key)])?;
         }
@@ -474,7 +456,7 @@ impl Uploads {
         }
         upload.state = State::Aborted;
         self.save(&upload)?;
-        self.redis.eval(FINISH, &[active_key(&upload.owner).as_str(), EXPIRING], vec![arg(&upload.id)])?;
+        self.redis.run(&FINISH, &[active_key(&upload.owner).as_str(), EXPIRING], vec![arg(&upload.id)])?;
         Ok(upload)
     }
 
@@ -506,7 +488,7 @@ impl Uploads {
         }
         let max_daily = Self::max_daily()?;
         let charged = size.unwrap_or(max);
-        if self.redis.eval(CHARGE, &[&daily_key(&self.principal.user_id)], vec![arg(charged), arg(max_daily)])?.first().and_then(int)
+        if self.redis.run(&CHARGE, &[&daily_key(&self.principal.user_id)], vec![arg(charged), arg(max_daily)])?.first().and_then(int)
             != Some(0)
         {
             return Err(over_daily(max_daily));
@@ -626,7 +608,7 @@ impl Uploads {
                         return Err(s3::bad_gateway(format!("the store refused to abort (HTTP {})", reply.status().as_u16())));
                     }
                     self.save(&Upload { state: State::Aborted, ..upload })?;
-                    self.redis.eval(FINISH, &[active_key(&owner).as_str(), EXPIRING], vec![arg(id)])?;
+                    self.redis.run(&FINISH, &[active_key(&owner).as_str(), EXPIRING], vec![arg(id)])?;
                     aborted += 1;
                 }
                 _ => {

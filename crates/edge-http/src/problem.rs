@@ -88,6 +88,11 @@ impl Problem {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
     }
 
+    /// 500 `internal-error`: a bug in this service (a broken invariant), never the client's doing.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", detail)
+    }
+
     /// 500 `misconfigured`: the deployment is wrong (a setting missing or malformed); the detail
     /// tells the operator what to fix.
     pub fn misconfigured(detail: impl Into<String>) -> Self {

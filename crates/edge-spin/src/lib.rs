@@ -9,6 +9,7 @@ pub mod auth;
 pub mod changes;
 pub mod health;
 pub mod redis;
+pub mod script;
 
 use std::future::Future;
 

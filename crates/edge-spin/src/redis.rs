@@ -5,10 +5,12 @@
 use edge_http::Problem;
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
-/// A connection to the app's Redis.
-pub struct Redis(Connection);
+use crate::script::{Count, Script};
 
-fn unavailable(error: spin_sdk::redis::Error) -> Problem {
+/// A connection to the app's Redis.
+pub struct Redis(pub(crate) Connection);
+
+pub(crate) fn unavailable(error: spin_sdk::redis::Error) -> Problem {
     Problem::unavailable("redis-unavailable", format!("the state store did not answer ({}); retry shortly", describe(&error)))
 }
 
@@ -100,14 +102,6 @@ impl Redis {
         self.0.execute(command, args).map_err(unavailable)
     }
 
-    /// Runs a Lua script atomically (`EVAL`) with `keys` and `args`.
-    pub fn eval<K: AsRef<str>>(&self, script: &str, keys: &[K], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, Problem> {
-        let mut all = vec![arg(script), arg(keys.len() as i64)];
-        all.extend(keys.iter().map(|k| arg(k.as_ref())));
-        all.extend(args);
-        self.exec("EVAL", &all)
-    }
-
     /// `MGET` of `keys`, each value or `None`.
     pub fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, Problem> {
         let args: Vec<RedisParameter> = keys.iter().map(|k| arg(*k)).collect();
@@ -137,24 +131,8 @@ pub enum Decision {
 /// Sliding-window log over sorted sets: for every key, drop members older than the window, and
 /// if any key holds `limit` or more, refuse with the time until its oldest member expires;
 /// otherwise add the attempt to every key. One script, so concurrent attempts cannot overshoot.
-const SLIDING_WINDOW: &str = r#"
-local now, window, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local wait = 0
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    local w = tonumber(oldest[2]) + window - now
-    if w > wait then wait = w end
-  end
-end
-if wait > 0 then return wait end
-for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, member)
-  redis.call('PEXPIRE', key, window)
-end
-return 0
-"#;
+static SLIDING_WINDOW: Script =
+    Script::new("sliding-window", include_str!("scripts/sliding-window.lua"), Count::AtLeast(1), Count::AtLeast(4));
 
 impl Redis {
     /// Counts one attempt `member` against every `(key, limit)` within `window_ms`, all or
@@ -164,7 +142,7 @@ impl Redis {
         let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
         let mut args = vec![arg(now), arg(window_ms), arg(member)];
         args.extend(keys.iter().map(|(_, limit)| arg(*limit)));
-        let reply = self.eval(SLIDING_WINDOW, &names, args)?;
+        let reply = self.run(&SLIDING_WINDOW, &names, args)?;
         let wait_ms = reply.first().and_then(int).unwrap_or(0).max(0) as u64;
         Ok(if wait_ms == 0 { Decision::Allowed } else { Decision::Limited { retry_after: wait_ms.div_ceil(1000).max(1) } })
     }
