@@ -7,7 +7,7 @@
 
 mod accounts;
 mod password;
-mod sessions;
+pub mod sessions;
 mod settings;
 
 use edge_auth::{
@@ -23,7 +23,7 @@ use serde_json::json;
 use spin_sdk::key_value::Store;
 
 use crate::accounts::User;
-use crate::sessions::RefreshToken;
+use crate::sessions::{RefreshToken, Rotation};
 use crate::settings::Settings;
 
 /// Largest JSON body an auth endpoint reads.
@@ -353,17 +353,12 @@ impl Auth {
         let owner_epoch_key = epoch_key(&owner);
         let keys = [session_key.as_str(), marker.as_str(), owner_epoch_key.as_str(), INCARNATION_KEY];
         let reply = self.redis()?.run(&sessions::ROTATE, &keys, args)?;
-        let outcome = reply.first().and_then(text).unwrap_or_default();
-        let user_id = reply.get(1).and_then(text).unwrap_or_default();
-        let generation = reply.get(2).and_then(int).unwrap_or(0).max(0) as u64;
-        let epoch = reply.get(3).and_then(int).unwrap_or(0).max(0) as u64;
-        let incarnation = reply.get(4).and_then(text).unwrap_or_default();
         let refused = |code: &'static str, detail: &str| Err(Problem::unauthorized(code, detail.to_owned()));
-        match outcome.as_str() {
-            "rotated" | "grace" => {}
-            "reuse" => {
+        let rotated = match Rotation::decode(&reply) {
+            Rotation::Rotated(rotated) | Rotation::Grace(rotated) => rotated,
+            Rotation::Reuse { user_id, current } => {
                 eprintln!(
-                    "security: refresh token reuse for session {} of user {user_id} (generation {} presented, {generation} current); session revoked",
+                    "security: refresh token reuse for session {} of user {user_id} (generation {} presented, {current} current); session revoked",
                     token.sid, token.generation
                 );
                 return refused(
@@ -371,18 +366,19 @@ impl Auth {
                     "this refresh token was already used; the session is revoked for safety, sign in again",
                 );
             }
-            "revoked" => return refused("session-revoked", "this session was signed out; sign in again"),
-            "device" => return refused("device-mismatch", "this refresh token belongs to another device; sign in again"),
-            "expired" => return refused("session-expired", "this session expired; sign in again"),
-            _ => return refused("invalid-refresh-token", "the refresh token is not valid; sign in again"),
-        }
-        let user = self.user(&user_id)?.ok_or_else(|| Problem::unauthorized("invalid-refresh-token", "the account no longer exists"))?;
+            Rotation::Revoked => return refused("session-revoked", "this session was signed out; sign in again"),
+            Rotation::Device => return refused("device-mismatch", "this refresh token belongs to another device; sign in again"),
+            Rotation::Expired => return refused("session-expired", "this session expired; sign in again"),
+            Rotation::Unknown => return refused("invalid-refresh-token", "the refresh token is not valid; sign in again"),
+        };
+        let user =
+            self.user(&rotated.user_id)?.ok_or_else(|| Problem::unauthorized("invalid-refresh-token", "the account no longer exists"))?;
         if user.banned {
             self.revoke(&user.id, vec![token.sid.clone()])?;
             return Err(Problem::forbidden("account-banned", "this account is suspended"));
         }
-        let session = Session { id: &token.sid, epoch, incarnation: &incarnation };
-        self.tokens(&user, &session, &sessions::token(&secret, &token.sid, generation))
+        let session = Session { id: &token.sid, epoch: rotated.epoch, incarnation: &rotated.incarnation };
+        self.tokens(&user, &session, &sessions::token(&secret, &token.sid, rotated.generation))
     }
 
     /// Revokes these sessions of the user; returns how many were live.
@@ -390,9 +386,10 @@ impl Auth {
         if sids.is_empty() {
             return Ok(0);
         }
+        let keys = sessions::revoke_keys(user_id, &sids);
         let mut args = vec![arg(REVOCATION_MARKER_TTL_SECS)];
         args.extend(sids.into_iter().map(arg));
-        let reply = self.redis()?.run(&sessions::REVOKE, &[&sessions::user_sessions_key(user_id)], args)?;
+        let reply = self.redis()?.run(&sessions::REVOKE, &keys, args)?;
         Ok(reply.first().and_then(int).unwrap_or(0))
     }
 
@@ -442,7 +439,10 @@ impl Auth {
 
     fn sessions(&self, request: &Request) -> Result<Response, Problem> {
         let principal = self.principal(request)?;
-        let reply = self.redis()?.run(&sessions::LIST, &[&sessions::user_sessions_key(&principal.user_id)], Vec::new())?;
+        let set = sessions::user_sessions_key(&principal.user_id);
+        let sids: Vec<String> = self.redis()?.exec("SMEMBERS", &[arg(&set)])?.iter().filter_map(text).collect();
+        let keys: Vec<String> = std::iter::once(set).chain(sids.iter().map(|sid| sessions::session_key(sid))).collect();
+        let reply = self.redis()?.run(&sessions::LIST, &keys, sids.into_iter().map(arg).collect())?;
         let fields: Vec<String> = reply.iter().map(|r| text(r).unwrap_or_default()).collect();
         let mut list: Vec<serde_json::Value> = fields
             .chunks(5)

@@ -13,14 +13,15 @@ use edge_http::Problem;
 use edge_spin::script::{Count, Script};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use spin_sdk::redis::RedisResult;
 
 /// Redis hash of a session.
-pub(crate) fn session_key(sid: &str) -> String {
+pub fn session_key(sid: &str) -> String {
     format!("auth:session:{sid}")
 }
 
 /// Redis set of a user's live session ids.
-pub(crate) fn user_sessions_key(user_id: &str) -> String {
+pub fn user_sessions_key(user_id: &str) -> String {
     format!("auth:sessions:{user_id}")
 }
 
@@ -77,24 +78,89 @@ impl RefreshToken {
 /// ARGV = uid, device, secret, now ms, absolute lifetime ms, device name, user agent, session
 /// id, a fresh incarnation id. Answers `{epoch, incarnation}`, which the first access token
 /// carries; the first session of a new (or emptied) store starts its incarnation.
-pub(crate) static CREATE: Script = Script::new("create", include_str!("scripts/create.lua"), Count::Exactly(4), Count::Exactly(9));
+pub static CREATE: Script = Script::new("create", include_str!("scripts/create.lua"), Count::Exactly(4), Count::Exactly(9));
 
 /// Rotates a refresh token: KEYS = [session hash, revocation marker, user's epoch,
 /// incarnation]; ARGV = presented generation, device id, now ms, grace ms, idle ms, absolute
-/// ms, marker TTL s. Answers `{outcome, uid, generation, epoch, incarnation}` with outcome
-/// `rotated` (new generation), `grace` (the current
-/// generation again: a concurrent refresh of the token just rotated), `reuse` (an older genuine
-/// token: the session is revoked), `revoked`, `device`, `expired` or `unknown`.
-pub(crate) static ROTATE: Script = Script::new("rotate", include_str!("scripts/rotate.lua"), Count::Exactly(4), Count::Exactly(7));
+/// ms, marker TTL s. Its answer is a [`Rotation`].
+pub static ROTATE: Script = Script::new("rotate", include_str!("scripts/rotate.lua"), Count::Exactly(4), Count::Exactly(7));
 
-/// Revokes sessions: KEYS = [user's session set]; ARGV = marker TTL s, then session ids. Each
-/// existing session of that user is marked revoked, gets a revocation marker for its access
-/// tokens, and leaves the set. Answers how many were revoked.
-pub(crate) static REVOKE: Script = Script::new("revoke", include_str!("scripts/revoke.lua"), Count::Exactly(1), Count::AtLeast(1));
+/// What [`ROTATE`] decided about a presented refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current: the session moves to a new generation.
+    Rotated(Rotated),
+    /// The token was the one just rotated, within the grace period (a concurrent refresh from
+    /// the same device): the current generation is handed out again.
+    Grace(Rotated),
+    /// An older genuine token came back: someone holds a copy, so the session is revoked.
+    Reuse {
+        /// The session's owner.
+        user_id: String,
+        /// The session's current generation.
+        current: u64,
+    },
+    /// The session was signed out.
+    Revoked,
+    /// The token belongs to another device.
+    Device,
+    /// The session passed its idle or absolute lifetime.
+    Expired,
+    /// No such session, or a generation from the future.
+    Unknown,
+}
 
-/// Lists live sessions: KEYS = [user's session set]. Drops ids whose hash expired or was
+/// The state a refreshed session continues with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The session's owner.
+    pub user_id: String,
+    /// The generation of the refresh token to hand out.
+    pub generation: u64,
+    /// The owner's revocation epoch, carried by the access token.
+    pub epoch: u64,
+    /// The store incarnation, carried by the access token.
+    pub incarnation: String,
+}
+
+impl Rotation {
+    /// Reads [`ROTATE`]'s reply `{outcome, uid, generation[, epoch, incarnation]}`.
+    pub fn decode(reply: &[RedisResult]) -> Rotation {
+        let text = |i: usize| reply.get(i).and_then(edge_spin::redis::text).unwrap_or_default();
+        let number = |i: usize| reply.get(i).and_then(edge_spin::redis::int).unwrap_or(0).max(0) as u64;
+        let rotated = || Rotated { user_id: text(1), generation: number(2), epoch: number(3), incarnation: text(4) };
+        match text(0).as_str() {
+            "rotated" => Rotation::Rotated(rotated()),
+            "grace" => Rotation::Grace(rotated()),
+            "reuse" => Rotation::Reuse { user_id: text(1), current: number(2) },
+            "revoked" => Rotation::Revoked,
+            "device" => Rotation::Device,
+            "expired" => Rotation::Expired,
+            _ => Rotation::Unknown,
+        }
+    }
+}
+
+/// Revokes sessions: KEYS = [user's session set, then for each session its hash and its
+/// revocation marker]; ARGV = marker TTL s, then the session ids in the same order (see
+/// [`revoke_keys`]). Each existing session of that user is marked revoked, gets a revocation
+/// marker for its access tokens, and leaves the set. Answers how many were revoked.
+pub static REVOKE: Script = Script::new("revoke", include_str!("scripts/revoke.lua"), Count::AtLeast(1), Count::AtLeast(1));
+
+/// The keys [`REVOKE`] takes for these sessions of `user_id`.
+pub fn revoke_keys(user_id: &str, sids: &[String]) -> Vec<String> {
+    let mut keys = vec![user_sessions_key(user_id)];
+    for sid in sids {
+        keys.push(session_key(sid));
+        keys.push(edge_auth::revoked_session_key(sid));
+    }
+    keys
+}
+
+/// Lists live sessions: KEYS = [user's session set, then each session's hash]; ARGV = the
+/// session ids (the set's members, read just before). Drops ids whose hash expired or was
 /// revoked, and answers `sid, name, ua, created, used` for each live one, flattened.
-pub(crate) static LIST: Script = Script::new("list", include_str!("scripts/list.lua"), Count::Exactly(1), Count::Exactly(0));
+pub static LIST: Script = Script::new("list", include_str!("scripts/list.lua"), Count::AtLeast(1), Count::AtLeast(0));
 
 /// The `Set-Cookie` value for the refresh token: HttpOnly, Secure, SameSite=Strict, sent only
 /// to the refresh endpoint. `max_age` 0 deletes it.

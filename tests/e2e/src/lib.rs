@@ -11,6 +11,7 @@
 //! Every child process gets SIGKILL when the test process exits, even on a panic or abort, so
 //! nothing outlives a failed run.
 
+pub mod scripts;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read};

@@ -1,6 +1,6 @@
 local out = {}
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local f = redis.call('HMGET', 'auth:session:' .. sid, 'uid', 'name', 'ua', 'created', 'used', 'revoked')
+for i, sid in ipairs(ARGV) do
+  local f = redis.call('HMGET', KEYS[i + 1], 'uid', 'name', 'ua', 'created', 'used', 'revoked')
   if not f[1] or f[6] == '1' then
     redis.call('SREM', KEYS[1], sid)
   else
