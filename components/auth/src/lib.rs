@@ -46,6 +46,12 @@ enum Endpoint {
     Ban,
 }
 
+/// Every route this component answers as `(method, pattern)`; the OpenAPI document is checked
+/// against it.
+pub fn routes() -> Vec<(Method, String)> {
+    router().routes()
+}
+
 fn router() -> Router<Endpoint> {
     Router::new()
         .route(Method::GET, "/auth/health", Endpoint::Health)

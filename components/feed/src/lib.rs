@@ -71,6 +71,12 @@ enum Endpoint {
     Unfollow,
 }
 
+/// Every route this component answers as `(method, pattern)`; the OpenAPI document is checked
+/// against it.
+pub fn routes() -> Vec<(Method, String)> {
+    router().routes()
+}
+
 fn router() -> Router<Endpoint> {
     use Endpoint::*;
     Router::new()

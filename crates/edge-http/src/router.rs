@@ -75,6 +75,19 @@ impl<E: Clone> Router<E> {
         self
     }
 
+    /// Every route as `(method, pattern)`, in the order added, for documentation checks.
+    pub fn routes(&self) -> Vec<(Method, String)> {
+        let pattern = |route: &Route<E>| {
+            let parts = route.segments.iter().map(|segment| match segment {
+                Segment::Literal(literal) => literal.clone(),
+                Segment::Capture(name) => format!(":{name}"),
+                Segment::Rest => "*".to_owned(),
+            });
+            format!("/{}", parts.collect::<Vec<_>>().join("/"))
+        };
+        self.routes.iter().map(|route| (route.method.clone(), pattern(route))).collect()
+    }
+
     /// The endpoint for this request, or the 404/405 problem to answer.
     pub fn find(&self, method: &Method, path: &str) -> Result<(E, Params), Problem> {
         let path = path.split('?').next().unwrap_or("");
