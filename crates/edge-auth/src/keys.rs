@@ -38,6 +38,12 @@ impl SigningKey {
         format!("{}={}", self.kid(), URL_SAFE_NO_PAD.encode(self.0.public_key().to_bytes()))
     }
 
+    /// The key pair itself, for tests that sign raw input.
+    #[cfg(test)]
+    pub(crate) fn pair(&self) -> &Ed25519KeyPair {
+        &self.0
+    }
+
     pub(crate) fn sign<C: Serialize + serde::de::DeserializeOwned>(&self, claims: JWTClaims<C>) -> Result<String, KeyError> {
         self.0.sign(claims).map_err(|e| KeyError(e.to_string()))
     }

@@ -129,13 +129,22 @@ impl Issuer {
         Issuer { key, audience }
     }
 
-    /// A signed access token for `user_id` in session `session_id`, with a fresh `jti`.
+    /// A signed access token for `user_id` in session `session_id`, with a fresh `jti`, issued now.
     pub fn issue(&self, user_id: &str, session: &Session<'_>, roles: Vec<String>) -> Result<String, KeyError> {
+        self.issue_at(user_id, session, roles, unix_now())
+    }
+
+    /// The same token issued at `now_secs` (Unix seconds): valid from then for
+    /// [`ACCESS_TOKEN_TTL_SECS`].
+    pub fn issue_at(&self, user_id: &str, session: &Session<'_>, roles: Vec<String>, now_secs: u64) -> Result<String, KeyError> {
         let custom = AccessClaims { sid: session.id.to_owned(), ep: session.epoch, roles, inc: session.incarnation.to_owned() };
         let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(ACCESS_TOKEN_TTL_SECS))
             .with_issuer(&self.audience.issuer)
             .with_audience(&self.audience.audience)
             .with_subject(user_id);
+        claims.issued_at = Some(UnixTimeStamp::from_secs(now_secs));
+        claims.invalid_before = claims.issued_at;
+        claims.expires_at = Some(UnixTimeStamp::from_secs(now_secs + ACCESS_TOKEN_TTL_SECS));
         // jwt-simple draws a random nonce; it serves as the unique token id.
         claims.jwt_id = Some(claims.create_nonce());
         claims.nonce = None;
@@ -170,9 +179,15 @@ impl Verifier {
         Ok(token.trim())
     }
 
-    /// Checks signature, algorithm, key id, issuer, audience, expiry and not-before. The
-    /// caller must still check revocation ([`revocation_keys`], [`check_revocation`]).
+    /// Checks signature, algorithm, key id, issuer, audience, expiry and not-before against the
+    /// wall clock. The caller must still check revocation ([`revocation_keys`],
+    /// [`check_revocation`]).
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_at(token, unix_now())
+    }
+
+    /// [`Verifier::verify`] as if the time were `now_secs` (Unix seconds).
+    pub fn verify_at(&self, token: &str, now_secs: u64) -> Result<Principal, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid(format!("longer than {MAX_TOKEN_BYTES} bytes")));
         }
@@ -189,6 +204,7 @@ impl Verifier {
             max_validity: None,
             max_token_length: Some(MAX_TOKEN_BYTES),
             max_header_length: Some(1024),
+            artificial_time: Some(UnixTimeStamp::from_secs(now_secs)),
             ..Default::default()
         };
         let claims = key.verify_token::<AccessClaims>(token, Some(options)).map_err(classify)?;
@@ -208,12 +224,17 @@ impl Verifier {
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 fn classify(error: jwt_simple::Error) -> AuthError {
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
     if lower.contains("expired") {
         AuthError::Expired
-    } else if lower.contains("not valid yet") || lower.contains("in the future") {
+    // jwt-simple calls an `iat` beyond the tolerance "clock drift": the token is from the future too.
+    } else if lower.contains("not valid yet") || lower.contains("in the future") || lower.contains("clock drift") {
         AuthError::NotYetValid
     } else {
         AuthError::Invalid(text)

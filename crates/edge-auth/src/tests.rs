@@ -112,6 +112,43 @@ fn expiry_and_not_before_are_enforced_with_leeway() {
 }
 
 #[test]
+fn validity_follows_the_time_passed_in_not_the_wall_clock() {
+    let (issuer, verifier, _) = setup();
+    let issued = 1_700_000_000;
+    let token = issuer.issue_at("u1", &session(0), vec![], issued).unwrap();
+    let expiry = issued + ACCESS_TOKEN_TTL_SECS;
+    assert!(verifier.verify_at(&token, issued).is_ok());
+    assert!(verifier.verify_at(&token, expiry + LEEWAY_SECS).is_ok(), "inside the leeway after expiry");
+    assert_eq!(verifier.verify_at(&token, expiry + LEEWAY_SECS + 1), Err(AuthError::Expired));
+    assert!(verifier.verify_at(&token, issued - LEEWAY_SECS).is_ok(), "a clock slightly behind the issuer's");
+    assert_eq!(verifier.verify_at(&token, issued - LEEWAY_SECS - 1), Err(AuthError::NotYetValid));
+    assert_eq!(verifier.verify(&token), Err(AuthError::Expired), "the wall clock is long past 2023");
+}
+
+/// RFC 8037, appendix A: the Ed25519 key (A.1, A.2) in this crate's configuration form gives the
+/// RFC's public key in the JWKS and, signing deterministically, the RFC's signature (A.4), which
+/// the parsed public key verifies.
+#[test]
+fn rfc8037_ed25519_test_vector() {
+    let d = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+    let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    let input = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
+    let signature = "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+    let pair = [URL_SAFE_NO_PAD.decode(d).unwrap(), URL_SAFE_NO_PAD.decode(x).unwrap()].concat();
+    let config = format!("rfc8037={}", URL_SAFE_NO_PAD.encode(&pair));
+    let (key, set) = KeySet::from_signing_config(&config).unwrap();
+    assert_eq!(key.to_config(), config);
+    assert_eq!(key.public_config(), format!("rfc8037={x}"));
+    assert_eq!(set.jwks()["keys"][0]["x"], x);
+    assert_eq!(set.jwks()["keys"][0]["crv"], "Ed25519");
+    let signed = key.pair().key_pair().as_ref().sk.sign(input, None);
+    assert_eq!(URL_SAFE_NO_PAD.encode(signed.as_ref()), signature);
+    let public = set.public("rfc8037").unwrap().public_key().as_ref();
+    assert!(public.verify(input, &signed).is_ok());
+    assert!(public.verify("eyJhbGciOiJFZERTQSJ9.other", &signed).is_err());
+}
+
+#[test]
 fn wrong_issuer_or_audience_is_refused() {
     let (_, verifier, key) = setup();
     let iss = signed_with(&key, |c| c.issuer = Some("someone-else".into()));
