@@ -21,6 +21,8 @@ const SERVER_SIGNATURE_TTL: Duration = Duration::from_secs(60);
 pub(crate) struct Store {
     bucket: Bucket,
     credentials: Credentials,
+    /// The signing time, when pinned (tests); the wall clock otherwise.
+    time: Option<jiff::Timestamp>,
 }
 
 /// One uploaded part as the store lists it.
@@ -66,6 +68,15 @@ pub(crate) struct FormRules<'a> {
     pub max_size: u64,
 }
 
+/// AWS itself wants bucket names in the host (`bucket.s3.amazonaws.com`); MinIO and other
+/// self-hosted stores are addressed by path (`host/bucket`).
+fn url_style(endpoint: &url::Url) -> UrlStyle {
+    match endpoint.host_str() {
+        Some(host) if host == "amazonaws.com" || host.ends_with(".amazonaws.com") => UrlStyle::VirtualHost,
+        _ => UrlStyle::Path,
+    }
+}
+
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
@@ -95,9 +106,21 @@ impl Store {
     /// Builds the store from endpoint, bucket, region and key values.
     pub(crate) fn new(endpoint: &str, bucket: &str, region: &str, access_key: &str, secret_key: &str) -> Result<Self, Problem> {
         let endpoint = endpoint.parse().map_err(|e| Problem::misconfigured(format!("s3_endpoint {endpoint:?} is not a URL: {e}")))?;
-        let bucket = Bucket::new(endpoint, UrlStyle::Path, bucket.to_owned(), region.to_owned())
+        let style = url_style(&endpoint);
+        let bucket = Bucket::new(endpoint, style, bucket.to_owned(), region.to_owned())
             .map_err(|e| Problem::misconfigured(format!("s3 bucket settings are invalid: {e}")))?;
-        Ok(Store { bucket, credentials: Credentials::new(access_key, secret_key) })
+        Ok(Store { bucket, credentials: Credentials::new(access_key, secret_key), time: None })
+    }
+
+    /// The same store signing every request as if at `time`.
+    #[cfg(test)]
+    pub(crate) fn at(self, time: jiff::Timestamp) -> Self {
+        Store { time: Some(time), ..self }
+    }
+
+    /// `action` presigned for `ttl` from now (or the pinned time).
+    fn sign<'a>(&self, action: &impl S3Action<'a>, ttl: Duration) -> url::Url {
+        action.sign_with_time(ttl, &self.time.unwrap_or_else(jiff::Timestamp::now))
     }
 
     /// The store configured by the `s3_*` variables.
@@ -109,7 +132,7 @@ impl Store {
     /// A signed `HEAD /<bucket>`: succeeds only if the store is up, the bucket exists and the
     /// credentials are accepted.
     pub(crate) fn head_bucket(&self) -> http::Request<Vec<u8>> {
-        let url = self.bucket.head_bucket(Some(&self.credentials)).sign(SERVER_SIGNATURE_TTL);
+        let url = self.sign(&self.bucket.head_bucket(Some(&self.credentials)), SERVER_SIGNATURE_TTL);
         request(http::Method::HEAD, &url, Vec::new())
     }
 
@@ -117,7 +140,7 @@ impl Store {
     pub(crate) fn create_multipart(&self, key: &str, content_type: &str) -> http::Request<Vec<u8>> {
         let mut action = self.bucket.create_multipart_upload(Some(&self.credentials), key);
         action.headers_mut().insert("content-type", content_type.to_owned());
-        let url = action.sign(SERVER_SIGNATURE_TTL);
+        let url = self.sign(&action, SERVER_SIGNATURE_TTL);
         let mut req = request(http::Method::POST, &url, Vec::new());
         if let Ok(value) = http::HeaderValue::from_str(content_type) {
             req.headers_mut().insert(http::header::CONTENT_TYPE, value);
@@ -150,7 +173,7 @@ impl Store {
             action.headers_mut().insert("x-amz-checksum-sha256", sum.to_owned());
             headers.push(("x-amz-checksum-sha256".to_owned(), sum.to_owned()));
         }
-        (action.sign(ttl).to_string(), headers)
+        (self.sign(&action, ttl).to_string(), headers)
     }
 
     /// One page of `ListParts`, starting after part `marker`.
@@ -160,7 +183,7 @@ impl Store {
         if let Some(marker) = marker {
             action.set_part_number_marker(u16::try_from(marker).unwrap_or(u16::MAX));
         }
-        request(http::Method::GET, &action.sign(SERVER_SIGNATURE_TTL), Vec::new())
+        request(http::Method::GET, &self.sign(&action, SERVER_SIGNATURE_TTL), Vec::new())
     }
 
     /// Parses a `ListParts` page.
@@ -187,7 +210,7 @@ impl Store {
     /// `CompleteMultipartUpload` with the parts' ETags in part order.
     pub(crate) fn complete(&self, key: &str, upload_id: &str, etags: &[String]) -> http::Request<Vec<u8>> {
         let action = self.bucket.complete_multipart_upload(Some(&self.credentials), key, upload_id, etags.iter().map(String::as_str));
-        let url = action.sign(SERVER_SIGNATURE_TTL);
+        let url = self.sign(&action, SERVER_SIGNATURE_TTL);
         request(http::Method::POST, &url, action.body().into_bytes())
     }
 
@@ -205,7 +228,7 @@ impl Store {
 
     /// `AbortMultipartUpload`.
     pub(crate) fn abort(&self, key: &str, upload_id: &str) -> http::Request<Vec<u8>> {
-        let url = self.bucket.abort_multipart_upload(Some(&self.credentials), key, upload_id).sign(SERVER_SIGNATURE_TTL);
+        let url = self.sign(&self.bucket.abort_multipart_upload(Some(&self.credentials), key, upload_id), SERVER_SIGNATURE_TTL);
         request(http::Method::DELETE, &url, Vec::new())
     }
 
@@ -259,7 +282,7 @@ impl Store {
 
     /// A signed ranged `GET` of `len` bytes of `key` from `offset`.
     pub(crate) fn get_range(&self, key: &str, offset: u64, len: u64) -> http::Request<Vec<u8>> {
-        let url = self.bucket.get_object(Some(&self.credentials), key).sign(SERVER_SIGNATURE_TTL);
+        let url = self.sign(&self.bucket.get_object(Some(&self.credentials), key), SERVER_SIGNATURE_TTL);
         let mut req = request(http::Method::GET, &url, Vec::new());
         let range = format!("bytes={offset}-{}", offset + len.max(1) - 1);
         req.headers_mut().insert(http::header::RANGE, http::HeaderValue::from_str(&range).expect("digits are a valid header"));
@@ -268,7 +291,7 @@ impl Store {
 
     /// A presigned `GET` of `key`, valid for `ttl`.
     pub(crate) fn sign_get(&self, key: &str, ttl: Duration) -> String {
-        self.bucket.get_object(Some(&self.credentials), key).sign(ttl).to_string()
+        self.sign(&self.bucket.get_object(Some(&self.credentials), key), ttl).to_string()
     }
 }
 
@@ -278,6 +301,28 @@ mod tests {
 
     fn store() -> Store {
         Store::new("http://127.0.0.1:9000", "videos", "us-east-1", "AK", "SK").unwrap()
+    }
+
+    /// AWS's published example of a presigned GET (Signature Version 4, "Authenticating Requests:
+    /// Using Query Parameters"), reproduced byte for byte with the signing time pinned.
+    #[test]
+    fn presigned_get_matches_aws_published_example() {
+        let store = Store::new(
+            "https://s3.amazonaws.com",
+            "examplebucket",
+            "us-east-1",
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .unwrap()
+        .at("2013-05-24T00:00:00Z".parse().unwrap());
+        assert_eq!(
+            store.sign_get("test.txt", Duration::from_secs(86400)),
+            "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+        );
     }
 
     #[test]
