@@ -1,7 +1,7 @@
 //! A loaded application: compiled components, backends, routes, and the per-request call that
 //! gives every request a fresh instance from a pre-linked component in a pooling allocator.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,11 +17,12 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
+pub(crate) use crate::config::{ComponentConfig, Limits};
 use crate::guest_log::GuestLog;
 use crate::host::key_value::KvStore;
 use crate::host::redis::RedisPool;
 use crate::host::sqlite::SqliteFile;
-use crate::host::{self, HostCalls, HostState};
+use crate::host::{self, Backends, Chain, HostCalls, HostState};
 use crate::manifest::{DirMount, FilesMount, Manifest};
 use crate::outbound::OutboundPolicy;
 use crate::routes::{RouteMatch, RouteTable};
@@ -30,42 +31,6 @@ use crate::variables::Values;
 
 /// How often the epoch ticks; a request's CPU deadline is counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Limits applied to every request.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    /// Largest request body accepted, in bytes (413 beyond).
-    pub max_body_bytes: u64,
-    /// Longest a request may run, CPU or waiting (500 beyond).
-    pub timeout: Duration,
-    /// Instances that may exist at once; more concurrent requests get 503.
-    pub max_instances: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_body_bytes: 10 * 1024 * 1024, timeout: Duration::from_secs(30), max_instances: 256 }
-    }
-}
-
-/// What a component is allowed to use, resolved from the manifest.
-#[derive(Debug)]
-pub(crate) struct ComponentConfig {
-    /// The component id.
-    pub id: String,
-    /// Key-value labels it may open.
-    pub key_value_stores: BTreeSet<String>,
-    /// SQLite labels it may open.
-    pub sqlite_databases: BTreeSet<String>,
-    /// Its variables, expanded.
-    pub variables: BTreeMap<String, String>,
-    /// Its outbound policy.
-    pub outbound: OutboundPolicy,
-    /// Guest environment variables.
-    pub environment: BTreeMap<String, String>,
-    /// Host directories preopened read-only in the guest (absolute host paths).
-    pub files: Vec<DirMount>,
-}
 
 struct LoadedComponent {
     config: Arc<ComponentConfig>,
@@ -78,12 +43,8 @@ pub(crate) struct App {
     components: HashMap<String, LoadedComponent>,
     /// The route table.
     pub routes: RouteTable,
-    /// Key-value stores by label.
-    pub kv_stores: BTreeMap<String, Arc<KvStore>>,
-    /// SQLite databases by label.
-    pub sqlite_databases: BTreeMap<String, SqliteFile>,
-    /// Shared Redis connections.
-    pub redis: RedisPool,
+    /// The stores, databases and connections every instance shares.
+    backends: Arc<Backends>,
     /// Request limits.
     pub limits: Limits,
 }
@@ -217,7 +178,8 @@ impl App {
                 engine.increment_epoch();
             }
         });
-        Ok(App { engine, components, routes, kv_stores, sqlite_databases, redis: RedisPool::default(), limits })
+        let backends = Arc::new(Backends { kv_stores, sqlite_databases, redis: RedisPool::default() });
+        Ok(App { engine, components, routes, backends, limits })
     }
 
     /// Whether a component with this id exists.
@@ -304,7 +266,8 @@ impl App {
     /// The host calls it makes are counted in `calls`.
     pub(crate) async fn call(self: &Arc<Self>, component: &str, request: Request<Body>, calls: Arc<HostCalls>) -> Result<Response<Body>> {
         let loaded = self.components.get(component).ok_or_else(|| anyhow!("no component {component:?}"))?;
-        let state = HostState::new(self.clone(), loaded.config.clone(), GuestLog::new(component), calls)?;
+        let chain: Arc<dyn Chain> = self.clone();
+        let state = HostState::new(self.backends.clone(), chain, loaded.config.clone(), GuestLog::new(component), calls)?;
         let mut store = Store::new(&self.engine, state);
         let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
@@ -367,6 +330,16 @@ fn resolve_files(id: &str, files: &[FilesMount], manifest_dir: &Path) -> Result<
 /// Every pooled instance slot is in use.
 #[derive(Debug)]
 struct Busy;
+
+impl Chain for App {
+    fn has_component(&self, id: &str) -> bool {
+        App::has_component(self, id)
+    }
+
+    fn call_component(self: Arc<Self>, id: String, request: Request<Body>) -> host::ChainFuture {
+        Box::pin(async move { self.call(&id, request, Arc::default()).await })
+    }
+}
 
 impl std::fmt::Display for Busy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -7,6 +7,7 @@
 mod app;
 mod build_cmd;
 mod componentize;
+mod config;
 mod guest_log;
 mod host;
 mod ids;

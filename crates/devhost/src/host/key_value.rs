@@ -41,10 +41,10 @@ fn other(error: impl std::fmt::Display) -> Error {
 }
 
 impl HostState {
-    /// The store behind `handle` and the app (for Redis), owned so no borrow of the instance
+    /// The store behind `handle` and the shared backends (for Redis), owned so no borrow of the instance
     /// state is held across an await.
-    fn store(&self, handle: &Resource<OpenStore>) -> wasmtime::Result<(Arc<KvStore>, Arc<crate::app::App>)> {
-        Ok((self.table_ref().get(handle)?.0.clone(), self.app.clone()))
+    fn store(&self, handle: &Resource<OpenStore>) -> wasmtime::Result<(Arc<KvStore>, Arc<super::Backends>)> {
+        Ok((self.table_ref().get(handle)?.0.clone(), self.backends.clone()))
     }
 }
 
@@ -56,7 +56,7 @@ impl HostStore for HostState {
         if !self.component.key_value_stores.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
-        let Some(store) = self.app.kv_stores.get(&label).cloned() else {
+        let Some(store) = self.backends.kv_stores.get(&label).cloned() else {
             return Ok(Err(Error::NoSuchStore));
         };
         Ok(self.open_resource(OpenStore(store))?.ok_or(Error::StoreTableFull))
@@ -64,7 +64,7 @@ impl HostStore for HostState {
 
     async fn get(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         self.calls.record("key-value.get");
-        let (store, app) = self.store(&this)?;
+        let (store, backends) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
                 let label = label.clone();
@@ -81,13 +81,13 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.get(key).await).await.map_err(Error::Other),
+            KvStore::Redis { url } => backends.redis.run(url, async |mut c| c.get(key).await).await.map_err(Error::Other),
         })
     }
 
     async fn set(&mut self, this: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
         self.calls.record("key-value.set");
-        let (store, app) = self.store(&this)?;
+        let (store, backends) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
                 let label = label.clone();
@@ -102,13 +102,13 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.set(key, value).await).await.map_err(Error::Other),
+            KvStore::Redis { url } => backends.redis.run(url, async |mut c| c.set(key, value).await).await.map_err(Error::Other),
         })
     }
 
     async fn delete(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
         self.calls.record("key-value.delete");
-        let (store, app) = self.store(&this)?;
+        let (store, backends) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
                 let label = label.clone();
@@ -116,13 +116,13 @@ impl HostStore for HostState {
                     .await
                     .map_err(other)
             }
-            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.del::<_, ()>(key).await).await.map_err(Error::Other),
+            KvStore::Redis { url } => backends.redis.run(url, async |mut c| c.del::<_, ()>(key).await).await.map_err(Error::Other),
         })
     }
 
     async fn exists(&mut self, this: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         self.calls.record("key-value.exists");
-        let (store, app) = self.store(&this)?;
+        let (store, backends) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
                 let label = label.clone();
@@ -132,13 +132,13 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.exists(key).await).await.map_err(Error::Other),
+            KvStore::Redis { url } => backends.redis.run(url, async |mut c| c.exists(key).await).await.map_err(Error::Other),
         })
     }
 
     async fn get_keys(&mut self, this: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
         self.calls.record("key-value.get-keys");
-        let (store, app) = self.store(&this)?;
+        let (store, backends) = self.store(&this)?;
         Ok(match &*store {
             KvStore::Sqlite { file, label } => {
                 let label = label.clone();
@@ -150,7 +150,7 @@ impl HostStore for HostState {
                 .await
                 .map_err(other)
             }
-            KvStore::Redis { url } => app.redis.run(url, async |mut c| c.keys("*").await).await.map_err(Error::Other),
+            KvStore::Redis { url } => backends.redis.run(url, async |mut c| c.keys("*").await).await.map_err(Error::Other),
         })
     }
 

@@ -7,13 +7,16 @@ pub(crate) mod redis;
 pub(crate) mod sqlite;
 pub(crate) mod variables;
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::app::{App, ComponentConfig};
+use crate::config::ComponentConfig;
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -28,14 +31,36 @@ wasmtime::component::bindgen!({
 
 use fermyon::spin as spin_interfaces;
 
+/// The stores, databases and connections every instance of the app shares.
+pub(crate) struct Backends {
+    /// Key-value stores by label.
+    pub kv_stores: BTreeMap<String, Arc<key_value::KvStore>>,
+    /// SQLite databases by label.
+    pub sqlite_databases: BTreeMap<String, sqlite::SqliteFile>,
+    /// Shared Redis connections.
+    pub redis: redis::RedisPool,
+}
+
+/// The answer of [`Chain::call_component`].
+pub(crate) type ChainFuture = Pin<Box<dyn Future<Output = anyhow::Result<http::Response<wasmtime_wasi_http::WasiBody>>> + Send>>;
+
+/// Runs another component of the app for `http://<component>.spin.internal` (the app
+/// implements it; the host side only needs this much of it).
+pub(crate) trait Chain: Send + Sync {
+    /// Whether the app has a component with this id.
+    fn has_component(&self, id: &str) -> bool;
+    /// Serves `request` with component `id` in a fresh instance.
+    fn call_component(self: Arc<Self>, id: String, request: http::Request<wasmtime_wasi_http::WasiBody>) -> ChainFuture;
+}
+
 /// The store data of one component instance, alive for one request.
 pub(crate) struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     outbound: outbound_http::OutboundHooks,
-    /// The application (shared backends, other components for chaining).
-    pub app: Arc<App>,
+    /// The backends the app shares.
+    pub backends: Arc<Backends>,
     /// The component this instance runs.
     pub component: Arc<ComponentConfig>,
     /// Stores, connections and databases the guest holds open.
@@ -97,7 +122,8 @@ impl HostState {
     /// Fresh state for one request to `component`; guest output goes to `output`. Fails only
     /// when a `files` directory (checked at startup) can no longer be opened.
     pub(crate) fn new(
-        app: Arc<App>,
+        backends: Arc<Backends>,
+        chain: Arc<dyn Chain>,
         component: Arc<ComponentConfig>,
         output: crate::guest_log::GuestLog,
         calls: Arc<HostCalls>,
@@ -115,8 +141,8 @@ impl HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            outbound: outbound_http::OutboundHooks::new(app.clone(), component.clone(), calls.clone()),
-            app,
+            outbound: outbound_http::OutboundHooks::new(chain, component.clone(), calls.clone()),
+            backends,
             component,
             open_resources: 0,
             calls,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use http::Request;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::HostCalls;
-use crate::app::{App, ComponentConfig};
+use super::{Chain, HostCalls};
+use crate::config::ComponentConfig;
 use crate::outbound::default_port;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -16,15 +16,15 @@ type SendFuture = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFu
 
 /// The hooks of one instance.
 pub(crate) struct OutboundHooks {
-    app: Arc<App>,
+    chain: Arc<dyn Chain>,
     component: Arc<ComponentConfig>,
     calls: Arc<HostCalls>,
 }
 
 impl OutboundHooks {
     /// Hooks for an instance of `component`.
-    pub(crate) fn new(app: Arc<App>, component: Arc<ComponentConfig>, calls: Arc<HostCalls>) -> Self {
-        OutboundHooks { app, component, calls }
+    pub(crate) fn new(chain: Arc<dyn Chain>, component: Arc<ComponentConfig>, calls: Arc<HostCalls>) -> Self {
+        OutboundHooks { chain, component, calls }
     }
 
     fn denied(&self, destination: &str) -> SendFuture {
@@ -44,14 +44,14 @@ impl WasiHttpHooks for OutboundHooks {
             if !self.component.outbound.allows_component(target) {
                 return self.denied(&destination);
             }
-            if !self.app.has_component(target) {
+            if !self.chain.has_component(target) {
                 return Box::new(async { Err(Error::DestinationNotFound) });
             }
-            let (app, target) = (self.app.clone(), target.to_owned());
+            let (chain, target) = (self.chain.clone(), target.to_owned());
             return Box::new(async move {
                 let mut request = request;
                 request.headers_mut().remove(http::header::HOST);
-                let response = Box::pin(app.call(&target, request, Arc::default())).await.map_err(|e| {
+                let response = chain.call_component(target.clone(), request).await.map_err(|e| {
                     eprintln!("[{target}] error: {e:#}");
                     Error::InternalError(Some(format!("component {target} failed")))
                 })?;

@@ -245,7 +245,7 @@ impl HostState {
         command: impl AsyncFnOnce(MultiplexedConnection) -> RedisResult<T>,
     ) -> wasmtime::Result<Result<T, Error>> {
         let address = self.table_ref().get(this)?.0.clone();
-        Ok(self.app.redis.run(&address, command).await.map_err(Error::Other))
+        Ok(self.backends.redis.run(&address, command).await.map_err(Error::Other))
     }
 }
 

@@ -98,7 +98,7 @@ impl HostConnection for HostState {
         if !self.component.sqlite_databases.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
-        let Some(file) = self.app.sqlite_databases.get(&database).cloned() else {
+        let Some(file) = self.backends.sqlite_databases.get(&database).cloned() else {
             return Ok(Err(Error::NoSuchDatabase));
         };
         Ok(self.open_resource(OpenDatabase(file))?.ok_or_else(|| Error::Io("too many connections opened".into())))
