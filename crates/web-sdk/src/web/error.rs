@@ -97,4 +97,4 @@ impl From<JsValue> for SdkError {
 }
 
 /// Results inside the adapter.
-pub type Result<T> = std::result::Result<T, SdkError>;
+pub(crate) type Result<T> = std::result::Result<T, SdkError>;

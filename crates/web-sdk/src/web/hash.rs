@@ -38,14 +38,14 @@ pub fn hash_file(
 }
 
 /// Bytes `[start, end)` of `blob`.
-pub async fn read(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>> {
+pub(crate) async fn read(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>> {
     let slice = blob.slice_with_f64_and_f64(start as f64, end as f64)?;
     let buffer = JsFuture::from(slice.array_buffer()).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 /// Hashes on this thread.
-pub async fn hash_here(blob: &web_sys::Blob, mut progress: impl FnMut(u64)) -> Result<String> {
+pub(crate) async fn hash_here(blob: &web_sys::Blob, mut progress: impl FnMut(u64)) -> Result<String> {
     let mut hash = FileHash::default();
     for (start, end) in parts::slices(blob.size() as u64, SLICE) {
         hash.update(&read(blob, start, end).await?);
@@ -55,13 +55,13 @@ pub async fn hash_here(blob: &web_sys::Blob, mut progress: impl FnMut(u64)) -> R
 }
 
 /// Where the worker script is: `url` when given, else `hash-worker.js` beside the SDK.
-pub fn worker_url(url: Option<String>) -> String {
+pub(crate) fn worker_url(url: Option<String>) -> String {
     url.unwrap_or_else(default_worker_url)
 }
 
 /// Hashes in a module worker at `url`; the error says why when no worker could do it (the
 /// caller then hashes on the page).
-pub async fn hash_in_worker(url: &str, file: &web_sys::File, progress: impl Fn(u64) + 'static) -> Result<String> {
+pub(crate) async fn hash_in_worker(url: &str, file: &web_sys::File, progress: impl Fn(u64) + 'static) -> Result<String> {
     let options = web_sys::WorkerOptions::new();
     options.set_type(web_sys::WorkerType::Module);
     let worker = web_sys::Worker::new_with_options(url, &options)?;

@@ -19,13 +19,13 @@ extern "C" {
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     js_sys::Date::now()
 }
 
 /// A promise with its `resolve` and `reject` functions, for callbacks to settle (settling
 /// twice is a no-op, so callbacks need not coordinate).
-pub fn deferred() -> (js_sys::Promise, js_sys::Function, js_sys::Function) {
+pub(crate) fn deferred() -> (js_sys::Promise, js_sys::Function, js_sys::Function) {
     let mut settle = None;
     let promise = js_sys::Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
     let (resolve, reject) = settle.expect("the promise executor runs at once");
@@ -33,36 +33,36 @@ pub fn deferred() -> (js_sys::Promise, js_sys::Function, js_sys::Function) {
 }
 
 /// Resolves after `ms`.
-pub async fn sleep(ms: f64) {
+pub(crate) async fn sleep(ms: f64) {
     let (promise, resolve, _) = deferred();
     set_timeout(&resolve, ms);
     let _ = JsFuture::from(promise).await;
 }
 
 /// `object[name]`, `undefined` when absent or not an object.
-pub fn get(object: &JsValue, name: &str) -> JsValue {
+pub(crate) fn get(object: &JsValue, name: &str) -> JsValue {
     js_sys::Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// The items of a JavaScript array; none when `value` is not one.
-pub fn items(value: &JsValue) -> Vec<JsValue> {
+pub(crate) fn items(value: &JsValue) -> Vec<JsValue> {
     value.dyn_ref::<js_sys::Array>().map(|a| a.iter().collect()).unwrap_or_default()
 }
 
 /// A Rust value as a plain JavaScript object.
-pub fn to_js<T: Serialize>(value: &T) -> JsValue {
+pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
     let text = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
     js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL)
 }
 
 /// `localStorage`, when the page may use it.
-pub fn storage() -> Option<web_sys::Storage> {
+pub(crate) fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }
 
 /// Sends a JSON request and answers the parsed body, or the server's problem as the error.
 /// `credentials: same-origin` lets the refresh cookie ride along to `/auth/refresh`.
-pub async fn request(method: &str, url: &str, token: Option<&str>, body: Option<&JsValue>) -> Result<JsValue> {
+pub(crate) async fn request(method: &str, url: &str, token: Option<&str>, body: Option<&JsValue>) -> Result<JsValue> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     init.set_credentials(web_sys::RequestCredentials::SameOrigin);
@@ -89,14 +89,14 @@ pub async fn request(method: &str, url: &str, token: Option<&str>, body: Option<
 
 /// A JavaScript callback called with one argument; a listener that throws is the page's
 /// problem, not the SDK's, so its error is dropped.
-pub fn emit(listener: &Option<js_sys::Function>, value: &JsValue) {
+pub(crate) fn emit(listener: &Option<js_sys::Function>, value: &JsValue) {
     if let Some(f) = listener {
         let _ = f.call1(&JsValue::NULL, value);
     }
 }
 
 /// An id for a URL path: a whole number, or a string of letters, digits, `-` and `_`.
-pub fn segment(id: &JsValue) -> Result<String> {
+pub(crate) fn segment(id: &JsValue) -> Result<String> {
     let text = match id.as_f64() {
         Some(n) if n.fract() == 0.0 && n >= 0.0 => format!("{n:.0}"),
         _ => id.as_string().unwrap_or_default(),
@@ -108,7 +108,7 @@ pub fn segment(id: &JsValue) -> Result<String> {
 }
 
 /// `?name=value&...` from the named fields of `options` that are set (percent-encoded).
-pub fn query(options: &JsValue, names: &[(&str, &str)]) -> String {
+pub(crate) fn query(options: &JsValue, names: &[(&str, &str)]) -> String {
     let pairs: Vec<String> = names
         .iter()
         .filter_map(|(field, param)| {
