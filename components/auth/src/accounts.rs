@@ -64,7 +64,7 @@ impl User {
 
 /// Key-value key of a user record.
 pub(crate) fn user_key(id: &str) -> String {
-    format!("user:{id}")
+    edge_protocol::keys::user_key(id)
 }
 
 /// Key-value key mapping a normalised username to its user id.

@@ -1,4 +1,4 @@
-//! Video ids, laid out as the `video-ids` crate says (time-ordered, at most 53 bits).
+//! Video ids, laid out as `edge_protocol::ids` says (time-ordered, at most 53 bits).
 //!
 //! Ids stay unique across any number of edge instances because one Redis script is the only
 //! issuer: it reads Redis `TIME`, never the edge's clock, so skew between edges cannot matter,
@@ -8,7 +8,7 @@
 
 use edge_http::Problem;
 
-pub(crate) use video_ids::{decimal_id, timestamp_ms, FEED_EPOCH_MS, MAX_ID};
+pub(crate) use edge_protocol::ids::{decimal_id, timestamp_ms, FEED_EPOCH_MS, MAX_ID};
 
 /// A video id from a path segment or query value.
 pub(crate) fn parse_id(s: &str) -> Result<u64, Problem> {

@@ -630,7 +630,7 @@ impl Feed {
             self.redis.exec("ZREM", &[arg(&key), arg(target)])?;
             return Ok(no_content());
         }
-        if !kv()?.exists(&format!("user:{target}")).map_err(kv_unavailable)? {
+        if !kv()?.exists(&edge_protocol::keys::user_key(target)).map_err(kv_unavailable)? {
             return Err(Problem::not_found("no-such-user", "there is no user with this id"));
         }
         let followed = self.redis.run(&store::FOLLOW, &[&key], vec![arg(target), arg(now_ms()), arg(MAX_FOLLOWS)])?;
@@ -660,7 +660,7 @@ mod tests {
 
     #[test]
     fn stored_records_take_their_creation_time_from_the_id() {
-        let id = (1000u64 << video_ids::SEQ_BITS) | 7;
+        let id = (1000u64 << edge_protocol::ids::SEQ_BITS) | 7;
         let json = format!(
             r#"{{"id":{id},"author":"a","title":"t","description":"","tags":[],"cover_key":null,"object_key":"k","size":1,"content_type":"video/mp4","sha256":null,"created_at":0,"updated_at":5,"version":1}}"#
         );

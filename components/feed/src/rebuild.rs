@@ -12,11 +12,11 @@
 //! ids off [`PENDING`] atomically with what it restored, so a rebuild that dies midway is
 //! continued by the next request, and a retried step restores nothing twice.
 
+use edge_protocol::keys::Record;
 use edge_spin::redis::arg;
 use edge_spin::script::{Count, Script};
 use spin_sdk::redis::RedisParameter;
 
-use crate::ids;
 use crate::store::{author_key, video_key, BUILT, CHANGES, CHANGES_MAXLEN, LAST_ID, LATEST};
 use crate::video::Video;
 
@@ -43,7 +43,12 @@ pub(crate) const RETRY_AFTER_SECS: u64 = 1;
 
 /// The video ids of a key-value store's keys (`video:<id>`, canonical ids only).
 pub(crate) fn video_ids(keys: &[String]) -> Vec<u64> {
-    keys.iter().filter_map(|key| ids::decimal_id(key.strip_prefix("video:")?)).collect()
+    keys.iter()
+        .filter_map(|key| match Record::parse(key)? {
+            Record::Video(id) => Some(id),
+            Record::User(_) => None,
+        })
+        .collect()
 }
 
 /// A record to restore, as read from the key-value store.
@@ -118,6 +123,7 @@ pub(crate) static RESTORE: Script =
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids;
 
     fn record(id: u64, author: &str, version: u64) -> String {
         format!(

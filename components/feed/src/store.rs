@@ -25,8 +25,6 @@ use edge_spin::script::{Count, Script};
 
 /// The change stream (shared with auth, read by search-proxy).
 pub(crate) use edge_spin::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
-/// The latest-videos timeline.
-pub(crate) const LATEST: &str = "feed:latest";
 /// The id issuer's last id.
 pub(crate) const LAST_ID: &str = "feed:id:last";
 /// Set while feed's Redis state is complete: gone with everything else when Redis loses its data.
@@ -34,10 +32,7 @@ pub(crate) const BUILT: &str = "feed:built";
 /// What a script answers when [`BUILT`] is gone.
 pub(crate) const REBUILD: &str = "rebuild";
 
-/// The record key of video `id`.
-pub(crate) fn video_key(id: u64) -> String {
-    format!("video:{id}")
-}
+pub(crate) use edge_protocol::keys::{video_key, LATEST};
 
 /// An author's timeline.
 pub(crate) fn author_key(user: &str) -> String {

@@ -272,7 +272,7 @@ mod tests {
 
     fn create(json: &str) -> Result<Video, Problem> {
         let request: CreateVideo = serde_json::from_str(json).unwrap();
-        Video::create((1000 << video_ids::SEQ_BITS) | 7, "u1", &request, object("u1"))
+        Video::create((1000 << edge_protocol::ids::SEQ_BITS) | 7, "u1", &request, object("u1"))
     }
 
     fn update(json: &str) -> UpdateVideo {

@@ -42,7 +42,7 @@ pub(crate) fn video_doc(json: &str, author_name: impl FnOnce(&str) -> Option<Str
     let mut item: Value = serde_json::from_str(json).map_err(invalid)?;
     let record = VideoRecord::deserialize(&item).map_err(invalid)?;
     let author_name = author_name(&record.author);
-    let created_at = video_ids::timestamp_ms(record.id);
+    let created_at = edge_protocol::ids::timestamp_ms(record.id);
     item["created_at"] = json!(created_at);
     if item["updated_at"].as_u64().unwrap_or(0) < created_at {
         item["updated_at"] = json!(created_at);
@@ -97,13 +97,13 @@ mod tests {
 
     #[test]
     fn videos_take_creation_time_from_the_id_and_carry_the_author_name() {
-        let id = (5000u64 << video_ids::SEQ_BITS) | 3;
+        let id = (5000u64 << edge_protocol::ids::SEQ_BITS) | 3;
         let json = format!(
             r#"{{"id":{id},"author":"u1","title":"Rust 教程","description":"d","tags":["Rust","Web"],"cover_key":null,"object_key":"k","size":1,"content_type":"video/mp4","sha256":null,"created_at":0,"updated_at":0,"version":3}}"#
         );
         let doc = video_doc(&json, |author| (author == "u1").then(|| "ann".to_owned())).unwrap();
         assert_eq!(doc.key(), format!("video:{id}"));
-        assert_eq!((doc.version, doc.created_at), (3, video_ids::FEED_EPOCH_MS + 5000));
+        assert_eq!((doc.version, doc.created_at), (3, edge_protocol::ids::FEED_EPOCH_MS + 5000));
         assert_eq!(doc.tags, vec!["rust", "web"]);
         assert_eq!(doc.item["author_name"], "ann");
         assert_eq!(doc.item["created_at"], doc.created_at);

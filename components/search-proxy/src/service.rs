@@ -411,7 +411,7 @@ impl Search {
 
     /// The newest videos from feed's Redis records, for the fallback.
     fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
-        let reply = self.redis.run(&fallback::RECENT_SCRIPT, &["feed:latest"], vec![arg(fallback::RECENT)])?;
+        let reply = self.redis.run(&fallback::RECENT_SCRIPT, &[edge_protocol::keys::LATEST], vec![arg(fallback::RECENT)])?;
         Ok(reply.iter().filter_map(|r| records::video_doc(&text(r)?, |_| None).ok()).collect())
     }
 
@@ -567,7 +567,7 @@ impl Search {
             .get_keys()
             .map_err(kv_error)?
             .into_iter()
-            .filter(|k| (k.starts_with("video:") || k.starts_with("user:")) && k.as_str() > after)
+            .filter(|k| edge_protocol::keys::Record::parse(k).is_some() && k.as_str() > after)
             .collect();
         keys.sort();
         let more = keys.len() > REINDEX_BATCH;
@@ -689,7 +689,7 @@ impl UserNames {
         self.0
             .entry(user_id.to_owned())
             .or_insert_with(|| {
-                kv.get(&format!("user:{user_id}")).ok().flatten().and_then(|b| records::username(&String::from_utf8_lossy(&b)))
+                kv.get(&edge_protocol::keys::user_key(user_id)).ok().flatten().and_then(|b| records::username(&String::from_utf8_lossy(&b)))
             })
             .clone()
     }

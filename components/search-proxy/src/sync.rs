@@ -7,6 +7,7 @@
 //! one script: acknowledged, scheduled for retry with exponential backoff, or parked with its
 //! error. Documents carry record versions, so replays and reordering are harmless.
 
+use edge_protocol::changes;
 use edge_spin::script::{Count, Script};
 use serde::{Deserialize, Serialize};
 
@@ -53,10 +54,11 @@ impl Change {
     /// A change from a stream entry's field-value list; `Err` says what is wrong with it.
     pub(crate) fn from_fields(fields: &[String]) -> Result<Change, String> {
         let get = |name: &str| fields.chunks(2).find(|kv| kv[0] == name).and_then(|kv| kv.get(1)).cloned();
-        let kind = get("kind").filter(|k| Kind::parse(k).is_some()).ok_or("kind is missing or not video/user")?;
-        let id = get("id").filter(|id| !id.is_empty() && id.len() <= 64).ok_or("id is missing")?;
-        let version = get("version").and_then(|v| v.parse().ok()).ok_or("version is missing or not a number")?;
-        let op = get("op").filter(|op| op == "upsert" || op == "delete").ok_or("op is missing or not upsert/delete")?;
+        let kind = get(changes::KIND).filter(|k| Kind::parse(k).is_some()).ok_or("kind is missing or not video/user")?;
+        let id = get(changes::ID).filter(|id| !id.is_empty() && id.len() <= 64).ok_or("id is missing")?;
+        let version = get(changes::VERSION).and_then(|v| v.parse().ok()).ok_or("version is missing or not a number")?;
+        let op =
+            get(changes::OP).filter(|op| op == changes::UPSERT || op == changes::DELETE).ok_or("op is missing or not upsert/delete")?;
         Ok(Change { kind, id, version, op })
     }
 
@@ -72,7 +74,7 @@ impl Change {
 
     /// Whether the record was deleted.
     pub(crate) fn is_delete(&self) -> bool {
-        self.op == "delete"
+        self.op == changes::DELETE
     }
 }
 

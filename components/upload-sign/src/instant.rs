@@ -7,13 +7,9 @@
 //! A challenge is issued whether or not a matching object exists, and a wrong answer and a
 //! missing object are refused alike, so the endpoint does not reveal which files are stored.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
-/// Most bytes a challenge asks about: enough that guessing is hopeless, small enough to read
-/// from the store (and from the user's disk) in a moment.
-pub(crate) const MAX_RANGE: u64 = 64 * 1024;
+pub(crate) use edge_protocol::instant::{is_answer, MAX_RANGE};
 
 /// An issued challenge, kept server-side until answered once or expired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,28 +38,6 @@ pub(crate) fn pick_range(size: u64, random: u64) -> (u64, u64) {
     (random % (size - length + 1), length)
 }
 
-fn mac(nonce: &str, bytes: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(nonce.as_bytes()).expect("HMAC takes any key length");
-    mac.update(bytes);
-    mac
-}
-
-/// The answer a client holding `bytes` gives.
-#[cfg(test)]
-pub(crate) fn answer(nonce: &str, bytes: &[u8]) -> String {
-    mac(nonce, bytes).finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Whether `given` (hex) is the answer for `bytes`, compared in constant time.
-pub(crate) fn is_answer(nonce: &str, bytes: &[u8], given: &str) -> bool {
-    let given = given.trim();
-    if given.len() != 64 || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return false;
-    }
-    let decoded: Vec<u8> = (0..64).step_by(2).filter_map(|i| u8::from_str_radix(&given[i..i + 2], 16).ok()).collect();
-    mac(nonce, bytes).verify_slice(&decoded).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,17 +51,5 @@ mod tests {
             assert!(offset + length <= 1_000_000, "{offset}");
         }
         assert_eq!(pick_range(MAX_RANGE + 1, 1), (1, MAX_RANGE));
-    }
-
-    #[test]
-    fn only_the_right_bytes_and_nonce_answer() {
-        let bytes = b"the stored range";
-        let good = answer("n1", bytes);
-        assert!(is_answer("n1", bytes, &good));
-        assert!(is_answer("n1", bytes, &good.to_ascii_uppercase()));
-        assert!(!is_answer("n2", bytes, &good), "a new nonce needs a new answer");
-        assert!(!is_answer("n1", b"the stored rangE", &good));
-        assert!(!is_answer("n1", bytes, "zz"));
-        assert!(!is_answer("n1", bytes, &"0".repeat(64)));
     }
 }

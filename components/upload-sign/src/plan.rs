@@ -4,12 +4,7 @@
 use edge_http::Problem;
 use serde::{Deserialize, Serialize};
 
-/// Smallest part S3 accepts (except the last).
-pub(crate) const MIN_PART: u64 = 5 * 1024 * 1024;
-/// Largest part S3 accepts.
-pub(crate) const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
-/// Most parts in one upload.
-pub(crate) const MAX_PARTS: u64 = 10_000;
+pub(crate) use edge_protocol::parts::{MAX_PART, MAX_PARTS, MIN_PART};
 /// Longest filename kept (characters).
 pub(crate) const MAX_FILENAME: usize = 255;
 /// Largest file a single form (`POST` policy) upload may carry; larger files go multipart.

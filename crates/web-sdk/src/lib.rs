@@ -15,7 +15,7 @@
 //! (compiled for wasm32 only).
 
 pub mod challenge;
-pub mod parts;
+pub use edge_protocol::parts;
 pub mod progress;
 pub mod resume;
 pub mod retry;

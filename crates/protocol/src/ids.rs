@@ -3,7 +3,7 @@
 //! sorting by creation time.
 //!
 //! feed issues them (one Redis script reading Redis `TIME`, see feed's `ids` module) and
-//! search-proxy reads creation times from them, so the layout lives here once.
+//! search-proxy reads creation times from them.
 
 /// Bits of the per-millisecond sequence (0 to 4,095).
 pub const SEQ_BITS: u32 = 12;

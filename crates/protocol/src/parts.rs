@@ -1,4 +1,12 @@
-//! How a file splits into the parts the server planned.
+//! How a file is cut into upload parts: S3's multipart limits, which upload-sign plans with and
+//! the browser SDK slices files by.
+
+/// Smallest part S3 accepts (except the last).
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
+/// Largest part S3 accepts.
+pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+/// Most parts in one upload.
+pub const MAX_PARTS: u64 = 10_000;
 
 /// Byte range `[start, end)` of 1-based `part_number` in a file of `size` bytes cut into
 /// `part_size` pieces (the last may be shorter). `None` for a part the file does not have.
@@ -7,7 +15,7 @@ pub fn range(part_number: u64, part_size: u64, size: u64) -> Option<(u64, u64)> 
     (part_size > 0 && start < size.max(1)).then(|| (start, (start + part_size).min(size)))
 }
 
-/// Slices of at most `slice` bytes covering `[0, size)`, in order: what the hasher reads.
+/// Slices of at most `slice` bytes covering `[0, size)`, in order: what a hasher reads.
 pub fn slices(size: u64, slice: u64) -> impl Iterator<Item = (u64, u64)> {
     let slice = slice.max(1);
     (0..size.div_ceil(slice)).map(move |i| (i * slice, ((i + 1) * slice).min(size)))
