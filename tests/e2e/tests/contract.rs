@@ -211,4 +211,36 @@ fn the_running_app_keeps_its_openapi_contract() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "scripts/contract failed ({}):\n{stdout}\n{stderr}", output.status);
     println!("{stdout}");
+    // The token must stay alive through the first run, or its operations were only tested
+    // signed out: only these may answer nothing but 401/403 there.
+    let expected: BTreeSet<&str> = [
+        "POST /auth/login",
+        "POST /auth/refresh",
+        "POST /auth/users/{id}/ban",
+        "GET /search/parked",
+        "POST /search/reindex",
+        "POST /uploads/cleanup",
+    ]
+    .into();
+    let first_run = stdout.split("== schemathesis: the sign-outs").next().unwrap_or("");
+    let refused = refused_operations(first_run);
+    let unexpected: Vec<&str> = refused.iter().copied().filter(|op| !expected.contains(op)).collect();
+    assert!(unexpected.is_empty(), "answered only 401/403 while signed in: {unexpected:?}\n{stdout}");
+}
+
+/// The operations schemathesis lists under "401 Unauthorized (n operations):" and "403
+/// Forbidden (n operations):".
+fn refused_operations(output: &str) -> BTreeSet<&str> {
+    let mut refused = BTreeSet::new();
+    let mut listing = false;
+    for line in output.lines() {
+        if line.starts_with("401 ") || line.starts_with("403 ") {
+            listing = line.ends_with("operations):") || line.ends_with("operation):");
+        } else if let Some(operation) = line.strip_prefix("  - ").filter(|_| listing) {
+            refused.insert(operation.trim());
+        } else {
+            listing = false;
+        }
+    }
+    refused
 }
