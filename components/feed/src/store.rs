@@ -24,7 +24,7 @@
 use edge_spin::script::{Count, Script};
 
 /// The change stream (shared with auth, read by search-proxy).
-pub(crate) use edge_spin::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
+pub(crate) use edge_protocol::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
 /// The id issuer's last id.
 pub(crate) const LAST_ID: &str = "feed:id:last";
 /// Set while feed's Redis state is complete: gone with everything else when Redis loses its data.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::params::Kind;
 
 /// The change stream feed and auth append to.
-pub(crate) use edge_spin::changes::STREAM;
+pub(crate) use edge_protocol::changes::STREAM;
 /// The consumer group of the indexer.
 pub(crate) const GROUP: &str = "search";
 /// The one consumer name: a lease makes passes run one at a time, so a pass that died leaves
