@@ -1,22 +1,21 @@
-//! A small W3C WebDriver client for Debian's headless chromium through chromium-driver, for
-//! the browser test. On a failing test the [`Browser`] saves a screenshot and the page's
-//! console log under `target/browser-failures/` when it is dropped.
+//! The browser test's view of Debian's headless chromium, driven through chromium-driver with
+//! `fantoccini` (W3C WebDriver). The test is synchronous, so each call runs to completion on a
+//! small runtime of the [`Browser`]'s own. On a failing test the [`Browser`] saves a screenshot
+//! and the page's console log under `target/browser-failures/` when it is dropped.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-use crate::{free_port, http, root, spawn, wait_for_port, Process};
-
-/// The key W3C WebDriver uses for element references.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+use crate::{free_port, root, spawn, wait_for_port, Process};
 
 /// A headless chromium session.
 pub struct Browser {
-    base: String,
+    client: Client,
+    runtime: tokio::runtime::Runtime,
     name: String,
     _driver: Process,
 }
@@ -24,7 +23,24 @@ pub struct Browser {
 /// An element on the page.
 pub struct Element<'a> {
     browser: &'a Browser,
-    id: String,
+    element: fantoccini::elements::Element,
+}
+
+/// A chromium command outside W3C WebDriver: `POST /session/{id}/{path}` with `body`.
+#[derive(Debug)]
+struct Vendor {
+    path: &'static str,
+    body: Value,
+}
+
+impl WebDriverCompatibleCommand for Vendor {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/{}", session.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
+    }
 }
 
 impl Browser {
@@ -35,49 +51,54 @@ impl Browser {
         driver.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null());
         let mut driver = spawn(driver);
         wait_for_port(port, &mut driver, "chromedriver");
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000", "--no-first-run"],
             },
-        }}});
-        let base = format!("http://127.0.0.1:{port}");
-        let answer = call(&format!("{base}/session"), "POST", Some(&capabilities));
-        let session = answer["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {answer}")).to_owned();
-        Browser { base: format!("{base}/session/{session}"), name: name.to_owned(), _driver: Process(driver) }
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = runtime
+            .block_on(
+                ClientBuilder::new(connector)
+                    .capabilities(capabilities.as_object().cloned().unwrap_or_default())
+                    .connect(&format!("http://127.0.0.1:{port}")),
+            )
+            .unwrap_or_else(|e| panic!("no WebDriver session: {e}"));
+        Browser { client, runtime, name: name.to_owned(), _driver: Process(driver) }
     }
 
-    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        call(&format!("{}{path}", self.base), method, body.as_ref())
+    fn block<T>(&self, what: &str, future: impl std::future::Future<Output = Result<T, fantoccini::error::CmdError>>) -> T {
+        self.runtime.block_on(future).unwrap_or_else(|e| panic!("WebDriver {what}: {e}"))
     }
 
     /// Loads `url` and waits for it.
     pub fn open(&self, url: &str) {
-        self.command("POST", "/url", Some(json!({ "url": url })));
+        self.block("open", self.client.goto(url));
     }
 
     /// Reloads the page.
     pub fn reload(&self) {
-        self.command("POST", "/refresh", Some(json!({})));
+        self.block("reload", self.client.refresh());
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) and answers its value.
     pub fn run(&self, script: &str, args: Value) -> Value {
-        self.command("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
+        self.block("execute", self.client.execute(script, arguments(args)))
     }
 
     /// Runs `script`, which calls `arguments[arguments.length - 1](value)` when done.
     pub fn run_async(&self, script: &str, args: Value) -> Value {
-        self.command("POST", "/execute/async", Some(json!({ "script": script, "args": args })))
+        self.block("execute async", self.client.execute_async(script, arguments(args)))
     }
 
     /// The element matching the CSS `selector` (panics when there is none).
     pub fn find(&self, selector: &str) -> Element<'_> {
-        let answer = self.command("POST", "/element", Some(json!({ "using": "css selector", "value": selector })));
-        let id = answer[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {selector}: {answer}")).to_owned();
-        Element { browser: self, id }
+        let element = self.block(&format!("find {selector}"), self.client.find(Locator::Css(selector)));
+        Element { browser: self, element }
     }
 
     /// Polls the JavaScript expression `condition` until it is truthy, for up to `secs`; the
@@ -110,31 +131,39 @@ impl Browser {
             Some(rate) => json!({ "offline": false, "latency": 5, "download_throughput": rate, "upload_throughput": rate }),
             None => json!({ "offline": false, "latency": 0, "download_throughput": -1, "upload_throughput": -1 }),
         };
-        self.command("POST", "/chromium/network_conditions", Some(json!({ "network_conditions": conditions })));
+        let command = Vendor { path: "chromium/network_conditions", body: json!({ "network_conditions": conditions }) };
+        self.block("network conditions", self.client.issue_cmd(command));
     }
 
     /// Saves a PNG of the window to `path`.
     pub fn screenshot(&self, path: &std::path::Path) {
-        let png = self.command("GET", "/screenshot", None);
-        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap_or_default()).expect("a base64 screenshot");
-        std::fs::write(path, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        let png = self.block("screenshot", self.client.screenshot());
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 
     /// Saves what the page looked like; never panics (it runs while a test is panicking).
     fn save_failure(&self) {
         let dir = root().join("target/browser-failures");
         let _ = std::fs::create_dir_all(&dir);
-        let png = try_call(&format!("{}/screenshot", self.base), "GET", None).unwrap_or_default();
-        let path: PathBuf = dir.join(format!("{}.png", self.name));
-        if let Some(bytes) = png.as_str().and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok()) {
-            let _ = std::fs::write(&path, bytes);
+        if let Ok(png) = self.runtime.block_on(self.client.screenshot()) {
+            let path = dir.join(format!("{}.png", self.name));
+            let _ = std::fs::write(&path, png);
             eprintln!("browser screenshot: {}", path.display());
         }
-        let log = try_call(&format!("{}/se/log", self.base), "POST", Some(&json!({ "type": "browser" }))).unwrap_or_default();
+        let command = Vendor { path: "se/log", body: json!({ "type": "browser" }) };
+        let log = self.runtime.block_on(self.client.issue_cmd(command)).unwrap_or_default();
         let lines: Vec<String> = log.as_array().into_iter().flatten().map(|e| format!("{} {}", e["level"], e["message"])).collect();
         let path = dir.join(format!("{}.console.txt", self.name));
         let _ = std::fs::write(&path, lines.join("\n"));
         eprintln!("browser console: {}\n{}", path.display(), lines.join("\n"));
+    }
+}
+
+/// Script arguments as WebDriver takes them: the elements of an array, or one value.
+fn arguments(args: Value) -> Vec<Value> {
+    match args {
+        Value::Array(items) => items,
+        other => vec![other],
     }
 }
 
@@ -143,45 +172,23 @@ impl Drop for Browser {
         if std::thread::panicking() {
             self.save_failure();
         }
-        let _ = http("DELETE", &self.base).try_send(None);
+        let _ = self.runtime.block_on(self.client.clone().close());
     }
 }
 
 impl Element<'_> {
-    fn path(&self, rest: &str) -> String {
-        format!("/element/{}{rest}", self.id)
-    }
-
     /// Clicks it.
     pub fn click(&self) {
-        self.browser.command("POST", &self.path("/click"), Some(json!({})));
+        self.browser.block("click", self.element.click());
     }
 
     /// Types `text` into it (for a file input: the file's path).
     pub fn type_text(&self, text: &str) {
-        self.browser.command("POST", &self.path("/value"), Some(json!({ "text": text })));
+        self.browser.block("type", self.element.send_keys(text));
     }
 
     /// Empties an input.
     pub fn clear(&self) {
-        self.browser.command("POST", &self.path("/clear"), Some(json!({})));
+        self.browser.block("clear", self.element.clear());
     }
-}
-
-/// One WebDriver command; its `value`, or a panic with the driver's error.
-fn call(url: &str, method: &str, body: Option<&Value>) -> Value {
-    try_call(url, method, body).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn try_call(url: &str, method: &str, body: Option<&Value>) -> Result<Value, String> {
-    let mut request = http(method, url);
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
-    }
-    let reply = request.try_send(body.map(|b| b.to_string().into_bytes()).as_deref())?;
-    let answer: Value = serde_json::from_slice(&reply.body).map_err(|e| format!("WebDriver {method} {url}: not JSON ({e})"))?;
-    if reply.status != 200 {
-        return Err(format!("WebDriver {method} {url}: {} {}", reply.status, answer["value"]));
-    }
-    Ok(answer["value"].clone())
 }
