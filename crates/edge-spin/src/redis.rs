@@ -131,20 +131,38 @@ pub enum Decision {
 /// Sliding-window log over sorted sets: for every key, drop members older than the window, and
 /// if any key holds `limit` or more, refuse with the time until its oldest member expires;
 /// otherwise add the attempt to every key. One script, so concurrent attempts cannot overshoot.
-static SLIDING_WINDOW: Script =
+/// KEYS = the windows; ARGV = now ms, window ms, attempt id, then each key's limit ([`limit_args`]);
+/// the reply is a [`Decision`] ([`Decision::decode`]).
+pub static SLIDING_WINDOW: Script =
     Script::new("sliding-window", include_str!("scripts/sliding-window.lua"), Count::AtLeast(1), Count::AtLeast(4));
+
+/// [`SLIDING_WINDOW`]'s arguments for one attempt at `now_ms`.
+pub fn limit_args(keys: &[(&str, u64)], now_ms: u64, window_ms: u64, member: &str) -> Vec<RedisParameter> {
+    let mut args = vec![arg(now_ms), arg(window_ms), arg(member)];
+    args.extend(keys.iter().map(|(_, limit)| arg(*limit)));
+    args
+}
+
+impl Decision {
+    /// Reads [`SLIDING_WINDOW`]'s reply: 0, or the milliseconds to wait (rounded up to whole
+    /// seconds for `Retry-After`).
+    pub fn decode(reply: &[RedisResult]) -> Decision {
+        let wait_ms = reply.first().and_then(int).unwrap_or(0).max(0) as u64;
+        if wait_ms == 0 {
+            Decision::Allowed
+        } else {
+            Decision::Limited { retry_after: wait_ms.div_ceil(1000).max(1) }
+        }
+    }
+}
 
 impl Redis {
     /// Counts one attempt `member` against every `(key, limit)` within `window_ms`, all or
     /// nothing. Use a unique `member` per attempt (it can be [`Redis::forget`]-ed later).
     pub fn limit(&self, keys: &[(&str, u64)], window_ms: u64, member: &str) -> Result<Decision, Problem> {
-        let now = now_ms();
         let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
-        let mut args = vec![arg(now), arg(window_ms), arg(member)];
-        args.extend(keys.iter().map(|(_, limit)| arg(*limit)));
-        let reply = self.run(&SLIDING_WINDOW, &names, args)?;
-        let wait_ms = reply.first().and_then(int).unwrap_or(0).max(0) as u64;
-        Ok(if wait_ms == 0 { Decision::Allowed } else { Decision::Limited { retry_after: wait_ms.div_ceil(1000).max(1) } })
+        let reply = self.run(&SLIDING_WINDOW, &names, limit_args(keys, now_ms(), window_ms, member))?;
+        Ok(Decision::decode(&reply))
     }
 
     /// Removes one counted attempt from a window (a login that succeeded).

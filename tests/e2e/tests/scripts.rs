@@ -1,5 +1,5 @@
-//! The session scripts' decisions against a real Redis, natively and with time passed in:
-//! each outcome of refresh rotation, revocation and listing, decoded by the component's own
+//! Redis scripts' decisions against a real Redis, natively and with time passed in:
+//! each outcome of refresh rotation, revocation and listing, and the shared rate limiter, decoded by the components' own
 //! types.
 
 use auth::sessions::{self, Rotated, Rotation, CREATE, LIST, REVOKE, ROTATE};
@@ -135,4 +135,32 @@ fn revoking_counts_only_the_users_live_sessions_and_listing_drops_them() {
     assert_eq!(list(&mut redis), vec![b.sid.clone()]);
     let again = redis.run(&REVOKE, &sessions::revoke_keys(&uid, &sids), args);
     assert_eq!(again.first().and_then(int), Some(0), "revoking twice counts nothing");
+}
+
+mod limiter {
+    use e2e::scripts::ScriptRunner;
+    use e2e::{unique, Services};
+    use edge_spin::redis::{limit_args, Decision, SLIDING_WINDOW};
+
+    fn attempt(redis: &mut ScriptRunner, keys: &[(&str, u64)], at: u64) -> Decision {
+        let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+        Decision::decode(&redis.run(&SLIDING_WINDOW, &names, limit_args(keys, at, 10_000, &unique("attempt"))))
+    }
+
+    #[test]
+    fn the_window_slides_and_a_refused_attempt_counts_nowhere() {
+        let mut redis = ScriptRunner::connect(&Services::shared().redis_url);
+        let (user, client) = (unique("limit:user:"), unique("limit:client:"));
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let both = [(user.as_str(), 2), (client.as_str(), 3)];
+        assert_eq!(attempt(&mut redis, &both, t), Decision::Allowed);
+        assert_eq!(attempt(&mut redis, &both, t + 1_000), Decision::Allowed);
+        // The user's window is full: refused until its oldest attempt (at t) leaves, 8.5 s on.
+        assert_eq!(attempt(&mut redis, &both, t + 1_500), Decision::Limited { retry_after: 9 });
+        // The refusal was not counted against the client: one more attempt fits there.
+        assert_eq!(attempt(&mut redis, &[(client.as_str(), 3)], t + 1_600), Decision::Allowed);
+        assert_eq!(attempt(&mut redis, &[(client.as_str(), 3)], t + 1_700), Decision::Limited { retry_after: 9 });
+        // Ten seconds after the first attempt it has slid out of the user's window.
+        assert_eq!(attempt(&mut redis, &[(user.as_str(), 2)], t + 10_001), Decision::Allowed);
+    }
 }
