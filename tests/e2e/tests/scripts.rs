@@ -1,6 +1,6 @@
-//! Redis scripts' decisions against a real Redis, natively and with time passed in:
-//! each outcome of refresh rotation, revocation and listing, and the shared rate limiter, decoded by the components' own
-//! types.
+//! Redis scripts' decisions against a real Redis, natively and with time passed in: each
+//! outcome of refresh rotation, revocation and listing, and the shared rate limiter, decoded by
+//! the components' own types.
 
 use auth::sessions::{self, Rotated, Rotation, CREATE, LIST, REVOKE, ROTATE};
 use e2e::scripts::ScriptRunner;
