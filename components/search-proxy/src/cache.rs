@@ -5,7 +5,11 @@
 //! an entry is fresh only while its generation is current and its short TTL has not passed;
 //! older entries are kept until `stale_until` to answer while the engine is down.
 
+use edge_spin::redis::{arg, int};
 use edge_spin::script::{Count, Script};
+use spin_sdk::redis::{RedisParameter, RedisResult};
+
+use crate::{breaker, sync};
 
 /// Key-value key of a cached answer.
 pub(crate) fn key(hash: &str) -> String {
@@ -13,24 +17,68 @@ pub(crate) fn key(hash: &str) -> String {
 }
 
 /// Redis key of the lock the one request computing an answer holds.
-pub(crate) fn lock_key(hash: &str) -> String {
+pub fn lock_key(hash: &str) -> String {
     format!("search:lock:{hash}")
 }
 
 /// How long a computing request holds its lock at most: longer than an engine call should take,
 /// so the lock is released explicitly; a holder that died frees it then.
-pub(crate) const LOCK_MS: u64 = 10_000;
+pub const LOCK_MS: u64 = 10_000;
 
 /// Redis sorted set of cached hashes by `stale_until`, for removing old entries.
-pub(crate) const EXPIRY_INDEX: &str = "search:cache:expiry";
+pub const EXPIRY_INDEX: &str = "search:cache:expiry";
 
 /// Starts an answer in one round trip (`KEYS`: generation, breaker open-until, breaker
 /// failures, the query's lock, the change stream, the retry set, [`EXPIRY_INDEX`]; `ARGV`: the
 /// cached entry's generation (-1: none) and fresh-until, now, a lock token, the lock's time to
 /// live, the indexer's group). Answers generation, open-until, failures, whether the entry is
 /// fresh, whether this request took the lock, and (when it did) whether a sync pass has work:
-/// unread or pending changes, due retries or cache entries to drop.
-pub(crate) static START: Script = Script::new("cache-start", include_str!("scripts/cache-start.lua"), Count::Exactly(7), Count::Exactly(6));
+/// unread or pending changes, due retries or cache entries to drop ([`Started`]).
+pub static START: Script = Script::new("cache-start", include_str!("scripts/cache-start.lua"), Count::Exactly(7), Count::Exactly(6));
+
+/// [`START`]'s keys for the query whose hash is `hash`.
+pub fn start_keys(hash: &str) -> [String; 7] {
+    [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, &lock_key(hash), sync::STREAM, sync::RETRY, EXPIRY_INDEX].map(str::to_owned)
+}
+
+/// [`START`]'s arguments: the cached entry's `(generation, fresh_until)` if there is one, the
+/// time, and this request's lock token.
+pub fn start_args(entry: Option<(u64, u64)>, now_ms: u64, token: &str) -> Vec<RedisParameter> {
+    let (generation, fresh_until) = entry.map_or((-1, 0), |(g, f)| (g as i64, f));
+    vec![arg(generation), arg(fresh_until), arg(now_ms), arg(token), arg(LOCK_MS), arg(sync::GROUP)]
+}
+
+/// What [`START`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// The index generation.
+    pub generation: u64,
+    /// When the breaker may be probed, if it is open.
+    pub open_until: Option<u64>,
+    /// Engine failures in the current window.
+    pub failures: u64,
+    /// The cached entry is current: answer with it.
+    pub fresh: bool,
+    /// This request took the query's lock and computes the answer.
+    pub holding: bool,
+    /// A sync pass has work (known only to the lock holder).
+    pub sync_work: bool,
+}
+
+impl Started {
+    /// Reads [`START`]'s reply.
+    pub fn decode(reply: &[RedisResult]) -> Started {
+        let number = |i: usize| reply.get(i).and_then(int).unwrap_or(0).max(0) as u64;
+        Started {
+            generation: number(0),
+            open_until: Some(number(1)).filter(|&t| t > 0),
+            failures: number(2),
+            fresh: number(3) == 1,
+            holding: number(4) == 1,
+            sync_work: number(5) == 1,
+        }
+    }
+}
 
 /// Finishes an engine call in one round trip (`KEYS`: engine-query counter, [`EXPIRY_INDEX`],
 /// the lock, breaker open-until, failures, probe; `ARGV`: stale-until of the cached entry (0:

@@ -7,7 +7,7 @@
 //! [`breaker`], [`sync`] and [`fallback`]. [`service`] does the host calls.
 
 mod breaker;
-mod cache;
+pub mod cache;
 mod elastic;
 mod engine;
 mod fallback;

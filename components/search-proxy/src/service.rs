@@ -273,22 +273,19 @@ impl Search {
         let entry = self.cached(&hash);
         let lock = cache::lock_key(&hash);
         let token = edge_http::random_id();
-        let (entry_generation, fresh_until) = entry.as_ref().map_or((-1, 0), |e| (e.generation as i64, e.fresh_until));
-        let keys =
-            [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, lock.as_str(), sync::STREAM, sync::RETRY, cache::EXPIRY_INDEX];
-        let args = vec![arg(entry_generation), arg(fresh_until), arg(started), arg(token.as_str()), arg(cache::LOCK_MS), arg(sync::GROUP)];
-        let reply = self.redis.run(&cache::START, &keys, args)?;
-        let breaker = Breaker { open_until: number_at(&reply, 1).filter(|&t| t > 0), failures: number_at(&reply, 2).unwrap_or(0) };
-        let state = State { generation: number_at(&reply, 0).unwrap_or(0), breaker };
-        if let (Some(entry), Some(1)) = (entry.as_ref(), number_at(&reply, 3)) {
+        let args = cache::start_args(entry.as_ref().map(|e| (e.generation, e.fresh_until)), started, &token);
+        let start = cache::Started::decode(&self.redis.run(&cache::START, &cache::start_keys(&hash), args)?);
+        let breaker = Breaker { open_until: start.open_until, failures: start.failures };
+        let state = State { generation: start.generation, breaker };
+        if let (Some(entry), true) = (entry.as_ref(), start.fresh) {
             return Ok(raw(entry.body.clone(), "hit"));
         }
-        let mut holding = number_at(&reply, 4) == Some(1);
+        let mut holding = start.holding;
         // A miss needs both; a misconfigured one is the operator's 500, not a degraded answer.
         let settings = self.settings()?;
         self.engine()?;
         // A request that waited for the lock does not know; it lets the pass find out.
-        let mut sync_work = number_at(&reply, 5) == Some(1);
+        let mut sync_work = start.sync_work;
         let probing = match breaker.gate(started) {
             Gate::Closed => false,
             Gate::Probe if self.take(breaker::PROBE, "1", settings.breaker_cooldown_ms.max(1000))? => true,

@@ -1,5 +1,6 @@
 //! Redis scripts' decisions against a real Redis, natively and with time passed in: each
-//! outcome of refresh rotation, revocation and listing, and the shared rate limiter, decoded by
+//! outcome of refresh rotation, revocation and listing, the shared rate limiter and the start of
+//! a search answer (cache, lock, sync work, breaker), decoded by
 //! the components' own types.
 
 use auth::sessions::{self, Rotated, Rotation, CREATE, LIST, REVOKE, ROTATE};
@@ -162,5 +163,48 @@ mod limiter {
         assert_eq!(attempt(&mut redis, &[(client.as_str(), 3)], t + 1_700), Decision::Limited { retry_after: 9 });
         // Ten seconds after the first attempt it has slid out of the user's window.
         assert_eq!(attempt(&mut redis, &[(user.as_str(), 2)], t + 10_001), Decision::Allowed);
+    }
+}
+
+mod search_cache {
+    use e2e::scripts::ScriptRunner;
+    use e2e::{unique, Services};
+    use search_proxy::cache::{start_args, start_keys, Started, START};
+
+    fn start(redis: &mut ScriptRunner, hash: &str, entry: Option<(u64, u64)>, now: u64) -> Started {
+        Started::decode(&redis.run(&START, &start_keys(hash), start_args(entry, now, &unique("token"))))
+    }
+
+    /// One test, as every query shares the index generation, the breaker and the change stream.
+    #[test]
+    fn a_current_entry_is_fresh_one_request_computes_and_only_real_work_triggers_a_sync() {
+        let mut redis = ScriptRunner::connect(&Services::shared().redis_url);
+        let now = 1_000_000;
+        let hash = unique("q");
+        let miss = start(&mut redis, &hash, None, now);
+        assert_eq!((miss.generation, miss.open_until, miss.fresh, miss.holding), (0, None, false, true));
+        assert!(miss.sync_work, "no indexer group yet: a pass must look");
+        let waiting = start(&mut redis, &hash, None, now + 1);
+        assert_eq!((waiting.fresh, waiting.holding, waiting.sync_work), (false, false, false), "the lock is taken");
+
+        let other = unique("q");
+        assert!(start(&mut redis, &other, Some((0, now + 500)), now).fresh, "current generation, before fresh-until");
+        assert!(!start(&mut redis, &other, Some((0, now + 500)), now + 500).fresh, "at fresh-until it is not");
+        redis.command(&["SET", "search:generation", "3"]);
+        let moved = start(&mut redis, &unique("q"), Some((2, now + 500)), now);
+        assert_eq!((moved.generation, moved.fresh), (3, false), "the index changed since");
+
+        // An indexer group that has read everything and nothing due: no work.
+        redis.command(&["XGROUP", "CREATE", "feed:changes", "search", "$", "MKSTREAM"]);
+        assert!(!start(&mut redis, &unique("q"), None, now).sync_work);
+        redis.command(&["XADD", "feed:changes", "*", "kind", "video", "id", "1", "version", "1", "op", "upsert"]);
+        assert!(start(&mut redis, &unique("q"), None, now).sync_work, "an unread change");
+        redis.command(&["XREADGROUP", "GROUP", "search", "indexer", "COUNT", "10", "STREAMS", "feed:changes", ">"]);
+        assert!(start(&mut redis, &unique("q"), None, now).sync_work, "a read but unacknowledged change");
+
+        redis.command(&["SET", "search:breaker:open_until", "2000000"]);
+        redis.command(&["SET", "search:breaker:failures", "5"]);
+        let open = start(&mut redis, &unique("q"), None, now);
+        assert_eq!((open.open_until, open.failures), (Some(2_000_000), 5));
     }
 }
