@@ -1,7 +1,6 @@
 //! Redis scripts' decisions against a real Redis, natively and with time passed in: each
 //! outcome of refresh rotation, revocation and listing, the shared rate limiter and the start of
-//! a search answer (cache, lock, sync work, breaker), decoded by
-//! the components' own types.
+//! a search answer (cache, lock, sync work, breaker), decoded by the components' own types.
 
 use auth::sessions::{self, Rotated, Rotation, CREATE, LIST, REVOKE, ROTATE};
 use e2e::scripts::ScriptRunner;
