@@ -277,11 +277,9 @@ impl Feed {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let caller = self.caller.as_ref().map(|p| p.user_id.as_str()).unwrap_or("");
         let shard = ranking::like_shard(caller, LIKE_SHARDS);
-        let reply = built(self.redis.run(
-            &store::VIDEO,
-            &[store::video_key(id).as_str(), store::BUILT],
-            vec![arg(id), arg(u64::from(LIKE_SHARDS)), arg(caller), arg(u64::from(shard))],
-        )?)?;
+        let mut keys = vec![store::video_key(id), store::BUILT.to_owned()];
+        keys.extend(store::counter_keys(id, LIKE_SHARDS, true));
+        let reply = built(self.redis.run(&store::VIDEO, &keys, vec![arg(u64::from(LIKE_SHARDS)), arg(caller), arg(u64::from(shard))])?)?;
         let video = reply.first().and_then(text).and_then(|json| parse_video(&json)).ok_or_else(no_video)?;
         let count = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
         let mut view = serde_json::to_value(&video).unwrap_or_default();
@@ -367,12 +365,13 @@ impl Feed {
     fn like(&self, params: &Params, like: bool) -> Result<Response, Problem> {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let user = self.caller()?.user_id.clone();
-        let shard = format!("likes:{id}:{}", ranking::like_shard(&user, LIKE_SHARDS));
+        let shard = store::likes_key(id, ranking::like_shard(&user, LIKE_SHARDS));
         let bucket = ranking::bucket_key(ranking::bucket(now_ms()));
         let op = if like { "like" } else { "unlike" };
-        let args =
-            vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(u64::from(LIKE_SHARDS))];
-        let reply = built(self.redis.run(&store::LIKE, &[&store::video_key(id), &shard, &bucket, store::BUILT], args)?)?;
+        let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
+        let mut keys = vec![store::video_key(id), shard, bucket, store::BUILT.to_owned()];
+        keys.extend(store::counter_keys(id, LIKE_SHARDS, false));
+        let reply = built(self.redis.run(&store::LIKE, &keys, args)?)?;
         match reply.first().and_then(int) {
             Some(likes) if likes >= 0 => Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes }))),
             _ => Err(no_video()),
@@ -386,7 +385,7 @@ impl Feed {
         let keys = [
             store::video_key(id),
             format!("plays:seen:{id}:{user}"),
-            format!("plays:{id}:{}", ranking::like_shard(&user, LIKE_SHARDS)),
+            store::plays_key(id, ranking::like_shard(&user, LIKE_SHARDS)),
             ranking::bucket_key(ranking::bucket(now_ms())),
             store::BUILT.to_owned(),
         ];

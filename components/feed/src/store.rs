@@ -75,15 +75,33 @@ pub(crate) static FOLLOWING: Script = Script::new("following", include_str!("scr
 /// most follows. Answers 1 (following), or 0 (full; following again is not refused).
 pub(crate) static FOLLOW: Script = Script::new("follow", include_str!("scripts/follow.lua"), Count::Exactly(1), Count::Exactly(3));
 
-/// One video with its counters: KEYS = record, built marker; ARGV = video id, shards, caller
-/// (may be empty), caller's shard. Answers record, likes, plays, liked (0/1); nil record when
-/// missing.
-pub(crate) static VIDEO: Script = Script::new("video", include_str!("scripts/video.lua"), Count::Exactly(2), Count::Exactly(4));
+/// One video with its counters: KEYS = record, built marker, then every like shard and every
+/// play shard ([`counter_keys`]); ARGV = shards, caller (may be empty), caller's shard. Answers
+/// record, likes, plays, liked (0/1); nil record when missing.
+pub(crate) static VIDEO: Script = Script::new("video", include_str!("scripts/video.lua"), Count::AtLeast(2), Count::Exactly(3));
+
+/// The like set of shard `shard` of video `id`.
+pub(crate) fn likes_key(id: u64, shard: u32) -> String {
+    format!("likes:{id}:{shard}")
+}
+
+/// The play counter of shard `shard` of video `id`.
+pub(crate) fn plays_key(id: u64, shard: u32) -> String {
+    format!("plays:{id}:{shard}")
+}
+
+/// Every like shard of video `id`, then (with `plays`) every play shard.
+pub(crate) fn counter_keys(id: u64, shards: u32, plays: bool) -> Vec<String> {
+    let likes = (0..shards).map(|shard| likes_key(id, shard));
+    let plays = (0..shards).filter(|_| plays).map(|shard| plays_key(id, shard));
+    likes.chain(plays).collect()
+}
 
 /// Likes or unlikes: KEYS = record, the caller's like shard, the current ranking bucket,
-/// built marker; ARGV = caller, `like`/`unlike`, ranking weight, bucket lifetime, video id,
-/// shards. A change counts once per user; answers the exact total, or -1 for a missing video.
-pub(crate) static LIKE: Script = Script::new("like", include_str!("scripts/like.lua"), Count::Exactly(4), Count::Exactly(6));
+/// built marker, then every like shard; ARGV = caller, `like`/`unlike`, ranking weight, bucket
+/// lifetime, video id. A change counts once per user; answers the exact total, or -1 for a
+/// missing video.
+pub(crate) static LIKE: Script = Script::new("like", include_str!("scripts/like.lua"), Count::AtLeast(4), Count::Exactly(5));
 
 /// Counts a play at most once per user per window: KEYS = record, the user's play marker, the
 /// user's play shard, the current ranking bucket, built marker; ARGV = window secs, weight,

@@ -11,5 +11,5 @@ if changed == 1 then
   redis.call('EXPIRE', KEYS[3], ARGV[4])
 end
 local total = 0
-for i = 0, tonumber(ARGV[6]) - 1 do total = total + redis.call('SCARD', 'likes:' .. ARGV[5] .. ':' .. i) end
+for i = 5, #KEYS do total = total + redis.call('SCARD', KEYS[i]) end
 return total
