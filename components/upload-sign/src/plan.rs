@@ -1,8 +1,12 @@
 //! Planning an upload: validating what the client declares, choosing the object key and the
-//! part layout within S3's rules. Pure.
+//! part layout within S3's rules, and checking the parts a client signs and completes. Pure.
+
+use std::collections::BTreeMap;
 
 use edge_http::Problem;
 use serde::{Deserialize, Serialize};
+
+use crate::s3::StoredPart;
 
 pub(crate) use edge_protocol::parts::{MAX_PART, MAX_PARTS, MIN_PART};
 /// Longest filename kept (characters).
@@ -153,9 +157,157 @@ pub(crate) fn object_key(owner: &str, upload_id: &str, content_type: &str) -> St
     format!("{folder}/{owner}/{upload_id}.{ext}")
 }
 
+/// The parts a sign request may name: 1 to `max` numbers, each within the upload, each
+/// optional checksum the base64 SHA-256 S3 binds into that part's signature.
+pub(crate) fn check_part_numbers(numbers: &[u64], checksums: &BTreeMap<String, String>, max: u64) -> Result<(), Problem> {
+    if numbers.is_empty() || numbers.len() as u64 > max {
+        return Err(Problem::bad_request("invalid-part-numbers", format!("ask for 1 to {max} part numbers")));
+    }
+    for &n in numbers {
+        if n == 0 || n > max {
+            return Err(Problem::bad_request("invalid-part-number", format!("part numbers run from 1 to {max}")).with("part_number", n));
+        }
+        if let Some(sum) = checksums.get(&n.to_string()) {
+            let valid = sum.len() == 44 && sum.ends_with('=') && sum.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+            if !valid {
+                return Err(
+                    Problem::bad_request("invalid-checksum", "a part checksum is the base64 SHA-256 of its bytes").with("part_number", n)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What completing an upload sends the store: the stored ETags in part order, and the bytes
+/// they hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// The store's ETag of each part, 1 to n.
+    pub etags: Vec<String>,
+    /// The object's size.
+    pub total: u64,
+}
+
+/// Checks the client's `(part number, ETag)` list against the parts the store holds and the
+/// plan (`layout` and `declared` size, when the upload was planned): every part from 1 to the
+/// count listed once, held by the store with that ETag, each of the planned size (unplanned:
+/// every part but the last at least 5 MiB), and the total as declared.
+pub(crate) fn check_parts(
+    layout: Option<&Layout>,
+    declared: Option<u64>,
+    claimed: &[(u64, String)],
+    stored: &[StoredPart],
+) -> Result<Checked, Problem> {
+    let count = layout.map_or(claimed.len() as u64, |l| l.part_count);
+    let mut etags = Vec::with_capacity(count as usize);
+    let mut total = 0;
+    for n in 1..=count {
+        let (_, etag) = claimed.iter().find(|(number, _)| *number == n).ok_or_else(|| {
+            Problem::bad_request("missing-part", format!("part {n} is not in the list; every part from 1 to {count} is needed"))
+                .with("part_number", n)
+        })?;
+        let held = stored.iter().find(|p| p.number == n).ok_or_else(|| {
+            Problem::conflict("part-not-uploaded", format!("the store has no part {n}; upload it, then complete")).with("part_number", n)
+        })?;
+        if held.etag.trim_matches('"') != etag.trim_matches('"') {
+            return Err(Problem::conflict(
+                "etag-mismatch",
+                format!("part {n}'s ETag differs from the store's; upload it again or send the store's ETag"),
+            )
+            .with("part_number", n));
+        }
+        let expected = match (layout, declared) {
+            (Some(layout), Some(size)) => layout.part_len(n, size).unwrap_or(0),
+            // Unplanned parts: S3's rule, every part but the last at least 5 MiB.
+            _ if n < count && held.size < MIN_PART => MIN_PART,
+            _ => held.size,
+        };
+        if held.size != expected {
+            return Err(Problem::conflict("part-size-mismatch", format!("part {n} holds {} bytes, the plan says {expected}", held.size))
+                .with("part_number", n));
+        }
+        total += held.size;
+        etags.push(held.etag.clone());
+    }
+    if claimed.len() as u64 != count || claimed.iter().any(|(n, _)| *n == 0 || *n > count) {
+        return Err(Problem::bad_request("invalid-part-list", format!("list each part from 1 to {count} exactly once")));
+    }
+    match declared {
+        Some(size) if total != size => {
+            Err(Problem::conflict("size-mismatch", format!("the parts hold {total} bytes, {size} were declared")))
+        }
+        _ => Ok(Checked { etags, total }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn part(number: u64, etag: &str, size: u64) -> StoredPart {
+        StoredPart { number, etag: format!("\"{etag}\""), size }
+    }
+
+    fn claim(list: &[(u64, &str)]) -> Vec<(u64, String)> {
+        list.iter().map(|(n, e)| (*n, (*e).to_owned())).collect()
+    }
+
+    /// A planned 12 MiB upload: parts of 5, 5 and 2 MiB, all stored.
+    fn planned() -> (Layout, u64, Vec<StoredPart>) {
+        let size = 12 * MIB;
+        (layout(size, None).unwrap(), size, vec![part(1, "a", 5 * MIB), part(2, "b", 5 * MIB), part(3, "c", 2 * MIB)])
+    }
+
+    fn refusal(result: Result<Checked, Problem>) -> (&'static str, Option<u64>) {
+        let problem = result.unwrap_err();
+        (problem.code(), problem.extension("part_number").and_then(|v| v.as_u64()))
+    }
+
+    #[test]
+    fn a_complete_planned_upload_passes_with_the_stores_etags_in_order() {
+        let (layout, size, stored) = planned();
+        let checked = check_parts(Some(&layout), Some(size), &claim(&[(3, "c"), (1, "\"a\""), (2, "b")]), &stored).unwrap();
+        assert_eq!(checked, Checked { etags: vec!["\"a\"".into(), "\"b\"".into(), "\"c\"".into()], total: size });
+    }
+
+    #[test]
+    fn each_part_problem_names_its_part() {
+        let (layout, size, stored) = planned();
+        let check =
+            |claimed: &[(u64, &str)], stored: &[StoredPart]| refusal(check_parts(Some(&layout), Some(size), &claim(claimed), stored));
+        assert_eq!(check(&[(1, "a"), (3, "c")], &stored), ("missing-part", Some(2)));
+        assert_eq!(check(&[(1, "a"), (2, "b"), (3, "c")], &stored[..2]), ("part-not-uploaded", Some(3)));
+        assert_eq!(check(&[(1, "a"), (2, "x"), (3, "c")], &stored), ("etag-mismatch", Some(2)));
+        let short = [part(1, "a", 5 * MIB), part(2, "b", 5 * MIB - 1), part(3, "c", 2 * MIB)];
+        assert_eq!(check(&[(1, "a"), (2, "b"), (3, "c")], &short), ("part-size-mismatch", Some(2)));
+        assert_eq!(check(&[(1, "a"), (2, "b"), (3, "c"), (4, "d")], &stored), ("invalid-part-list", None));
+        assert_eq!(check(&[(1, "a"), (2, "b"), (3, "c"), (3, "c")], &stored), ("invalid-part-list", None));
+    }
+
+    #[test]
+    fn unplanned_uploads_follow_s3s_rules_and_declared_sizes_must_match() {
+        let small_middle = [part(1, "a", 5 * MIB), part(2, "b", MIB), part(3, "c", MIB)];
+        let claimed = claim(&[(1, "a"), (2, "b"), (3, "c")]);
+        assert_eq!(refusal(check_parts(None, None, &claimed, &small_middle)), ("part-size-mismatch", Some(2)));
+        let fine = [part(1, "a", 5 * MIB), part(2, "b", 6 * MIB), part(3, "c", 1)];
+        assert_eq!(check_parts(None, None, &claimed, &fine).unwrap().total, 11 * MIB + 1);
+        assert_eq!(refusal(check_parts(None, Some(11 * MIB), &claimed, &fine)), ("size-mismatch", None));
+    }
+
+    #[test]
+    fn sign_requests_name_parts_of_the_upload_with_well_formed_checksums() {
+        let none = BTreeMap::new();
+        assert!(check_part_numbers(&[1, 2, 3], &none, 3).is_ok());
+        assert_eq!(check_part_numbers(&[], &none, 3).unwrap_err().code(), "invalid-part-numbers");
+        assert_eq!(check_part_numbers(&[1, 2, 3, 1], &none, 3).unwrap_err().code(), "invalid-part-numbers");
+        assert_eq!(check_part_numbers(&[0], &none, 3).unwrap_err().code(), "invalid-part-number");
+        assert_eq!(check_part_numbers(&[4], &none, 3).unwrap_err().code(), "invalid-part-number");
+        let good = BTreeMap::from([("1".to_owned(), format!("{}=", "A".repeat(43)))]);
+        assert!(check_part_numbers(&[1], &good, 3).is_ok());
+        let bad = BTreeMap::from([("2".to_owned(), "not base64".to_owned())]);
+        assert_eq!(check_part_numbers(&[1, 2], &bad, 3).unwrap_err().code(), "invalid-checksum");
+    }
 
     const MIB: u64 = 1024 * 1024;
 

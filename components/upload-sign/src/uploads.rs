@@ -282,37 +282,19 @@ impl Uploads {
     /// Presigned part URLs for `numbers`, each optionally bound to a base64 SHA-256.
     pub(crate) fn sign(&self, upload: &Upload, numbers: &[u64], checksums: &BTreeMap<String, String>) -> Result<Vec<SignedPart>, Problem> {
         Self::usable(upload)?;
-        let max = upload.max_part();
-        if numbers.is_empty() || numbers.len() as u64 > max {
-            return Err(Problem::bad_request("invalid-part-numbers", format!("ask for 1 to {max} part numbers")));
-        }
+        plan::check_part_numbers(numbers, checksums, upload.max_part())?;
         let s3_id = upload.s3_upload_id.as_deref().unwrap_or_default();
         let ttl = Self::part_url_ttl()?;
-        numbers
-            .iter()
-            .map(|&n| {
-                if n == 0 || n > max {
-                    return Err(
-                        Problem::bad_request("invalid-part-number", format!("part numbers run from 1 to {max}")).with("part_number", n)
-                    );
-                }
-                let checksum = checksums.get(&n.to_string()).map(String::as_str);
-                if let Some(sum) = checksum {
-                    let valid =
-                        sum.len() == 44 && sum.ends_with('=') && sum.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
-                    if !valid {
-                        return Err(Problem::bad_request("invalid-checksum", "a part checksum is the base64 SHA-256 of its bytes")
-                            .with("part_number", n));
-                    }
-                }
-                let (url, headers) = self.store.sign_part(&upload.key, s3_id, n as u16, checksum, ttl);
-                let size = match (&upload.layout, upload.size) {
-                    (Some(layout), Some(total)) => layout.part_len(n, total),
-                    _ => None,
-                };
-                Ok(SignedPart { part_number: n, url, headers: headers.into_iter().collect(), size })
-            })
-            .collect()
+        let signed = numbers.iter().map(|&n| {
+            let checksum = checksums.get(&n.to_string()).map(String::as_str);
+            let (url, headers) = self.store.sign_part(&upload.key, s3_id, n as u16, checksum, ttl);
+            let size = match (&upload.layout, upload.size) {
+                (Some(layout), Some(total)) => layout.part_len(n, total),
+                _ => None,
+            };
+            SignedPart { part_number: n, url, headers: headers.into_iter().collect(), size }
+        });
+        Ok(signed.collect())
     }
 
     /// Every part the store holds for this upload, across `ListParts` pages.
@@ -349,49 +331,9 @@ impl Uploads {
             return Ok((upload, receipt));
         }
         Self::usable(&upload)?;
-        let count = upload.layout.as_ref().map_or(claimed.len() as u64, |l| l.part_count);
         let stored = self.stored_parts(&upload).await?;
-        let mut etags = Vec::with_capacity(count as usize);
-        let mut total = 0;
-        for n in 1..=count {
-            let (_, etag) = claimed.iter().find(|(number, _)| *number == n).ok_or_else(|| {
-                Problem::bad_request("missing-part", format!("part {n} is not in the list; every part from 1 to {count} is needed"))
-                    .with("part_number", n)
-            })?;
-            let held = stored.iter().find(|p| p.number == n).ok_or_else(|| {
-                Problem::conflict("part-not-uploaded", format!("the store has no part {n}; upload it, then complete"))
-                    .with("part_number", n)
-            })?;
-            if held.etag.trim_matches('"') != etag.trim_matches('"') {
-                return Err(Problem::conflict(
-                    "etag-mismatch",
-                    format!("part {n}'s ETag differs from the store's; upload it again or send the store's ETag"),
-                )
-                .with("part_number", n));
-            }
-            let expected = match (&upload.layout, upload.size) {
-                (Some(layout), Some(size)) => layout.part_len(n, size).unwrap_or(0),
-                // Unplanned parts: S3's rule, every part but the last at least 5 MiB.
-                _ if n < count && held.size < plan::MIN_PART => plan::MIN_PART,
-                _ => held.size,
-            };
-            if held.size != expected {
-                return Err(Problem::conflict(
-                    "part-size-mismatch",
-                    format!("part {n} holds {} bytes, the plan says {expected}", held.size),
-                )
-                .with("part_number", n));
-            }
-            total += held.size;
-            etags.push(held.etag.clone());
-        }
-        if claimed.len() as u64 != count || claimed.iter().any(|(n, _)| *n == 0 || *n > count) {
-            return Err(Problem::bad_request("invalid-part-list", format!("list each part from 1 to {count} exactly once")));
-        }
+        let plan::Checked { etags, total } = plan::check_parts(upload.layout.as_ref(), upload.size, claimed, &stored)?;
         let unsized_charge = match upload.size {
-            Some(size) if total != size => {
-                return Err(Problem::conflict("size-mismatch", format!("the parts hold {total} bytes, {size} were declared")));
-            }
             Some(_) => None,
             None => {
                 plan::check_size(total, Self::limits()?.max_size)?;

@@ -111,6 +111,11 @@ impl Problem {
         self
     }
 
+    /// The extension member `key`, if it was added with [`Problem::with`].
+    pub fn extension(&self, key: &str) -> Option<&Value> {
+        self.extensions.get(key)
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
