@@ -39,23 +39,23 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
 
     /// Failed sign-ins per account within the window before 429.
     pub(crate) fn max_failures(&self) -> Result<u64, Problem> {
-        self.number(&self.max_failures, "login_max_failures", 5, 1..=1000)
+        self.number(&self.max_failures, "login_max_failures", 1..=1000)
     }
 
     /// Sign-in attempts per client address within the window before 429.
     pub(crate) fn max_failures_per_client(&self) -> Result<u64, Problem> {
-        self.number(&self.max_failures_per_client, "login_max_failures_per_client", 20, 1..=100_000)
+        self.number(&self.max_failures_per_client, "login_max_failures_per_client", 1..=100_000)
     }
 
     /// The sliding window for both, in seconds.
     pub(crate) fn failure_window_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.failure_window_secs, "login_window_secs", 900, 1..=86_400)
+        self.number(&self.failure_window_secs, "login_window_secs", 1..=86_400)
     }
 
     /// A refresh token unused this long expires (sliding), in seconds; never more than
     /// [`Settings::refresh_absolute_secs`].
     pub(crate) fn refresh_idle_secs(&self) -> Result<u64, Problem> {
-        let idle = self.number(&self.refresh_idle_secs, "refresh_idle_secs", 7 * 86_400, 60..=90 * 86_400)?;
+        let idle = self.number(&self.refresh_idle_secs, "refresh_idle_secs", 60..=90 * 86_400)?;
         if idle > self.refresh_absolute_secs()? {
             return Err(Problem::misconfigured("refresh_idle_secs cannot exceed refresh_absolute_secs"));
         }
@@ -64,17 +64,17 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
 
     /// No session outlives this, refreshed or not, in seconds.
     pub(crate) fn refresh_absolute_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_absolute_secs, "refresh_absolute_secs", 30 * 86_400, 60..=365 * 86_400)
+        self.number(&self.refresh_absolute_secs, "refresh_absolute_secs", 60..=365 * 86_400)
     }
 
     /// How long after a rotation the previous token still yields the same successor.
     pub(crate) fn refresh_grace_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_grace_secs, "refresh_grace_secs", 10, 0..=120)
+        self.number(&self.refresh_grace_secs, "refresh_grace_secs", 0..=120)
     }
 
     /// Refreshes allowed per session per minute.
     pub(crate) fn refresh_per_minute(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_per_minute, "refresh_per_minute", 10, 1..=10_000)
+        self.number(&self.refresh_per_minute, "refresh_per_minute", 1..=10_000)
     }
 
     /// A new sign-in signs out every other session of the user.
@@ -83,9 +83,9 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
             return Ok(*value);
         }
         let value = match (self.get)("single_device").as_deref().map(str::trim) {
-            None | Some("") | Some("false") => false,
+            Some("false") => false,
             Some("true") => true,
-            Some(other) => return Err(Problem::misconfigured(format!("single_device must be true or false, got {other:?}"))),
+            other => return Err(Problem::misconfigured(format!("single_device must be true or false, got {other:?}"))),
         };
         Ok(*self.single_device.get_or_init(|| value))
     }
@@ -102,21 +102,11 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
         })
     }
 
-    fn number(&self, cell: &OnceCell<u64>, name: &str, default: u64, range: RangeInclusive<u64>) -> Result<u64, Problem> {
+    fn number(&self, cell: &OnceCell<u64>, name: &str, range: RangeInclusive<u64>) -> Result<u64, Problem> {
         if let Some(value) = cell.get() {
             return Ok(*value);
         }
-        let value = match (self.get)(name).filter(|v| !v.trim().is_empty()) {
-            None => default,
-            Some(raw) => {
-                let value: u64 =
-                    raw.trim().parse().map_err(|_| Problem::misconfigured(format!("{name} must be a whole number, got {raw:?}")))?;
-                if !range.contains(&value) {
-                    return Err(Problem::misconfigured(format!("{name} must be between {} and {}", range.start(), range.end())));
-                }
-                value
-            }
-        };
+        let value = edge_http::setting::number(name, (self.get)(name).as_deref(), range)?;
         Ok(*cell.get_or_init(|| value))
     }
 }
@@ -132,11 +122,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_and_overrides() {
-        let defaults = Settings::new(|_| None);
-        assert_eq!((defaults.max_failures().unwrap(), defaults.failure_window_secs().unwrap()), (5, 900));
-        assert_eq!(defaults.refresh_grace_secs().unwrap(), 10);
-        assert!(!defaults.single_device().unwrap());
+    fn values_are_read_and_missing_ones_name_their_variable() {
         let custom = Settings::new(|k: &str| match k {
             "login_max_failures" => Some("3".into()),
             "single_device" => Some("true".into()),
@@ -146,6 +132,8 @@ mod tests {
         assert_eq!(custom.max_failures().unwrap(), 3);
         assert!(custom.single_device().unwrap());
         assert_eq!(custom.admin_usernames(), ["root", "ops"]);
+        assert!(detail(custom.failure_window_secs().unwrap_err()).contains("login_window_secs"), "no default in Rust");
+        assert!(Settings::new(|_| None).single_device().is_err());
     }
 
     #[test]
@@ -153,7 +141,7 @@ mod tests {
         let reads = RefCell::new(Vec::new());
         let settings = Settings::new(|k: &str| {
             reads.borrow_mut().push(k.to_owned());
-            None
+            Some("600".into())
         });
         settings.max_failures().unwrap();
         settings.max_failures().unwrap();

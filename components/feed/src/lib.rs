@@ -381,7 +381,7 @@ impl Feed {
     fn play(&self, params: &Params) -> Result<Response, Problem> {
         let id = ids::parse_id(params.get("id").unwrap_or(""))?;
         let user = self.caller()?.user_id.clone();
-        let window = number("play_window_secs", 1800)?.max(1);
+        let window = number("play_window_secs", 1..=30 * 86_400)?;
         let keys = [
             store::video_key(id),
             format!("plays:seen:{id}:{user}"),
@@ -401,7 +401,7 @@ impl Feed {
         let body: PostDanmaku = json_body(request, BODY_LIMIT)?;
         let user = self.caller()?.user_id.clone();
         let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
-        let per_10s = number("danmaku_per_ten_seconds", 10)?;
+        let per_10s = number("danmaku_per_ten_seconds", 1..=1_000_000)?;
         if let Decision::Limited { retry_after } =
             self.redis.limit(&[(&format!("dm:rate:{user}"), per_10s)], 10_000, &edge_http::random_id())?
         {
@@ -412,7 +412,7 @@ impl Feed {
             )
             .with("limit", per_10s));
         }
-        let repeat_secs = number("danmaku_repeat_secs", 30)?.max(1);
+        let repeat_secs = number("danmaku_repeat_secs", 1..=86_400)?;
         let time_ms = checked.time_ms;
         let repeat_key = format!("dm:dup:{id}:{user}:{}", danmaku::dedup_key_text(&checked.text));
         let mut item = checked.into_danmaku(0, user, now_ms());
@@ -518,7 +518,7 @@ impl Feed {
     fn ranking(&self, request: &Request) -> Result<Response, Problem> {
         let q: RankingQuery = query(request)?;
         let limit = ranking::top_limit(q.limit.as_deref())?;
-        let cache_secs = number("ranking_cache_secs", 10)?;
+        let cache_secs = number("ranking_cache_secs", 0..=3600)?;
         let rendered_key = format!("rank:json:{limit}");
         if cache_secs > 0 {
             if let Some(RedisResult::Binary(body)) = self.redis.exec("GET", &[arg(&rendered_key)])?.into_iter().next() {

@@ -54,14 +54,14 @@ impl Settings {
     /// Reads the variables, with defaults for unset ones.
     pub(crate) fn read() -> Result<Settings, Problem> {
         Ok(Settings {
-            cache_ms: number("search_cache_secs", 30)? * 1000,
-            stale_ms: number("search_stale_secs", 600)? * 1000,
-            coalesce_wait_ms: number("search_coalesce_wait_ms", 1000)?,
-            breaker_failures: number("search_breaker_failures", 5)?.max(1),
-            breaker_cooldown_ms: number("search_breaker_cooldown_ms", 10_000)?,
-            sync_batch: number("search_sync_batch", 100)?.clamp(1, 1000),
-            retry_base_ms: number("search_sync_retry_ms", 1000)?,
-            max_attempts: number("search_sync_attempts", 5)?.clamp(1, 100) as u32,
+            cache_ms: number("search_cache_secs", 0..=86_400)? * 1000,
+            stale_ms: number("search_stale_secs", 0..=7 * 86_400)? * 1000,
+            coalesce_wait_ms: number("search_coalesce_wait_ms", 0..=10_000)?,
+            breaker_failures: number("search_breaker_failures", 1..=1000)?,
+            breaker_cooldown_ms: number("search_breaker_cooldown_ms", 0..=3_600_000)?,
+            sync_batch: number("search_sync_batch", 1..=1000)?,
+            retry_base_ms: number("search_sync_retry_ms", 1..=3_600_000)?,
+            max_attempts: number("search_sync_attempts", 1..=100)? as u32,
         })
     }
 }
@@ -82,7 +82,7 @@ impl Backend {
             "sqlite" => Sqlite::open().map(Backend::Sqlite).map_err(engine_error),
             "elasticsearch" | "opensearch" => {
                 let url = edge_spin::variable("search_url")?;
-                let index = spin_sdk::variables::get("search_index").ok().filter(|i| !i.is_empty()).unwrap_or_else(|| "video-edge".into());
+                let index = edge_spin::variable("search_index")?;
                 Elastic::new(&url, &index)
                     .map(Backend::Elastic)
                     .map_err(|e| Problem::misconfigured(format!("search_url or search_index: {e}")))

@@ -168,12 +168,12 @@ impl Uploads {
 
     /// How long a signed part URL stays valid (`part_url_ttl_secs`).
     pub(crate) fn part_url_ttl() -> Result<Duration, Problem> {
-        Ok(Duration::from_secs(number("part_url_ttl_secs", 15 * 60)?))
+        Ok(Duration::from_secs(number("part_url_ttl_secs", 1..=7 * 86_400)?))
     }
 
     fn limits() -> Result<Limits, Problem> {
         Ok(Limits {
-            max_size: number("max_upload_bytes", 10 * 1024 * 1024 * 1024)?,
+            max_size: number("max_upload_bytes", 1..=plan::MAX_PART * plan::MAX_PARTS)?,
             content_types: edge_spin::variable("allowed_content_types")?
                 .split(',')
                 .map(|t| t.trim().to_ascii_lowercase())
@@ -183,7 +183,7 @@ impl Uploads {
     }
 
     fn max_daily() -> Result<u64, Problem> {
-        number("max_upload_bytes_per_day", 50 * 1024 * 1024 * 1024)
+        number("max_upload_bytes_per_day", 1..=u64::MAX)
     }
 
     fn read(&self, id: &str) -> Result<Option<Upload>, Problem> {
@@ -223,11 +223,11 @@ impl Uploads {
         let layout = body.size.map(|size| plan::layout(size, body.part_size)).transpose()?;
         let owner = self.principal.user_id.clone();
         let id = edge_http::random_id();
-        let max_active = number("max_active_uploads", 5)?;
+        let max_active = number("max_active_uploads", 1..=10_000)?;
         let max_daily = Self::max_daily()?;
         let daily = daily_key(&owner);
         let now = now_ms();
-        let expires_at = now + number("upload_ttl_secs", 24 * 60 * 60)? * 1000;
+        let expires_at = now + number("upload_ttl_secs", 1..=30 * 86_400)? * 1000;
         // An upload of unknown size is charged when it completes.
         let charged = body.size.unwrap_or(0);
         let keys = [active_key(&owner), daily.clone(), EXPIRING.to_owned()];

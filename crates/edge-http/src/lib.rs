@@ -5,13 +5,15 @@
 //! - [`Exchange`]: request-id propagation and CORS around a handler;
 //! - [`json_body`] and [`query`]: JSON bodies and query strings into typed values, with clear
 //!   400/413/415 errors;
-//! - [`Router`]: method + path routing with `:param` segments and 404/405 answers.
+//! - [`Router`]: method + path routing with `:param` segments and 404/405 answers;
+//! - [`setting`]: settings' text checked, with defaults only in spin.toml.
 
 mod body;
 mod cors;
 mod exchange;
 mod problem;
 mod router;
+pub mod setting;
 
 pub use body::{json_body, json_response, no_content, query};
 pub use cors::{Cors, CorsConfigError};

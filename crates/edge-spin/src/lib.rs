@@ -117,13 +117,10 @@ pub fn variable(name: &str) -> Result<String, Problem> {
         .map_err(|error| Problem::misconfigured(format!("the service is missing its `{name}` setting ({error}); ask the operator")))
 }
 
-/// A whole-number variable; `default` when it is unset or empty, a 500 naming it when it is not
-/// a number.
-pub fn number_variable(name: &str, default: u64) -> Result<u64, Problem> {
-    match spin_sdk::variables::get(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| Problem::misconfigured(format!("{name} must be a whole number"))),
-        _ => Ok(default),
-    }
+/// A whole-number variable within `range` (its default is in spin.toml); a 500 naming it when
+/// it is missing, not a number or out of range.
+pub fn number_variable(name: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, Problem> {
+    edge_http::setting::number(name, spin_sdk::variables::get(name).ok().as_deref(), range)
 }
 
 /// A 503 for a key-value store that did not answer.
