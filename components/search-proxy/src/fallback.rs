@@ -5,14 +5,9 @@
 use crate::engine::{Doc, Fields, Hit, Page, Suggestion};
 use crate::params::{Kind, SearchQuery, SuggestQuery};
 use crate::text::{self, Term};
-use edge_spin::script::{Count, Script};
 
 /// How many of the newest videos the fallback looks through.
 pub(crate) const RECENT: u64 = 500;
-
-/// Reads the newest `ARGV[1]` video records of the timeline `KEYS[1]` (feed's `feed:latest`).
-pub(crate) static RECENT_SCRIPT: Script =
-    Script::new("fallback-recent", include_str!("scripts/fallback-recent.lua"), Count::Exactly(1), Count::Exactly(1));
 
 fn matches_all(doc: &Doc, terms: &[Term]) -> bool {
     let tags = doc.tags.join(" ");
