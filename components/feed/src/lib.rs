@@ -497,21 +497,40 @@ impl Feed {
         json_response(StatusCode::OK, &json!({ "items": videos, "next_cursor": next }))
     }
 
+    /// Each group of `width` values (an id first) followed by that video's record, read in one
+    /// `MGET`; a video deleted since its id was read has a nil record and is skipped later.
+    fn with_records(&self, reply: Vec<RedisResult>, width: usize) -> Result<Vec<RedisResult>, Problem> {
+        let groups: Vec<&[RedisResult]> = reply.chunks(width).filter(|group| group.len() == width).collect();
+        let keys: Vec<String> = groups
+            .iter()
+            .map(|group| text(&group[0]).and_then(|id| ids::decimal_id(&id)).map_or_else(String::new, store::video_key))
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records = self.redis.mget(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let mut out = Vec::with_capacity(groups.len() * (width + 1));
+        for (group, record) in groups.into_iter().zip(records) {
+            out.extend(group.iter().cloned());
+            out.push(record.map_or(RedisResult::Nil, RedisResult::Binary));
+        }
+        Ok(out)
+    }
+
     fn timeline(&self, request: &Request, key: String) -> Result<Response, Problem> {
         let (bound, limit) = Self::page_args(request)?;
-        let reply = built(self.redis.run(&store::PAGE, &[&key, store::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
-        Ok(Self::page(&reply, limit))
+        let ids = built(self.redis.run(&store::PAGE, &[&key, store::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
+        Ok(Self::page(&self.with_records(ids, 1)?, limit))
     }
 
     fn following(&self, request: &Request) -> Result<Response, Problem> {
         let user = self.caller()?.user_id.clone();
         let (bound, limit) = Self::page_args(request)?;
-        let reply = built(self.redis.run(
-            &store::FOLLOWING,
-            &[&store::follows_key(&user), store::BUILT],
-            vec![arg(bound), arg(limit as u64), arg(FOLLOWING_FANOUT)],
-        )?)?;
-        Ok(Self::page(&reply, limit))
+        let authors = self.redis.exec("ZREVRANGE", &[arg(store::follows_key(&user)), arg(0i64), arg(FOLLOWING_FANOUT as i64 - 1)])?;
+        let mut keys = vec![store::BUILT.to_owned()];
+        keys.extend(authors.iter().filter_map(text).map(|author| store::author_key(&author)));
+        let ids = built(self.redis.run(&store::FOLLOWING, &keys, vec![arg(bound), arg(limit as u64)])?)?;
+        Ok(Self::page(&self.with_records(ids, 1)?, limit))
     }
 
     /// The ranking, rendered once per `ranking_cache_secs` and served from Redis as is between.
@@ -530,7 +549,7 @@ impl Feed {
         let mut keys = ranking::window_keys(now_ms());
         // Scripts run one at a time, so one scratch key serves every request.
         keys.push("rank:union".to_owned());
-        let reply = self.redis.run(&store::RANKING, &keys, vec![arg(limit as u64)])?;
+        let reply = self.with_records(self.redis.run(&store::RANKING, &keys, vec![arg(limit as u64)])?, 2)?;
         let items: Vec<Value> = reply
             .chunks(3)
             .filter_map(|c| {

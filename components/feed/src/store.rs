@@ -62,14 +62,13 @@ pub(crate) static UPDATE: Script = Script::new("update", include_str!("scripts/u
 pub(crate) static DELETE: Script = Script::new("delete", include_str!("scripts/delete.lua"), Count::Exactly(5), Count::Exactly(2));
 
 /// A page of a timeline: KEYS = timeline, built marker; ARGV = upper bound (`(<id>` or
-/// `+inf`), limit. Answers `id, record` pairs, newest first.
+/// `+inf`), limit. Answers the ids, newest first (the records are read after, in one `MGET`).
 pub(crate) static PAGE: Script = Script::new("page", include_str!("scripts/page.lua"), Count::Exactly(2), Count::Exactly(2));
 
-/// The following feed, fanned out on read: KEYS = the follow set, built marker; ARGV = upper
-/// bound, limit, most authors read. Reads at most `limit` ids from each of the most recently
-/// followed authors, merges them newest first and answers `id, record` pairs for the top
-/// `limit`.
-pub(crate) static FOLLOWING: Script = Script::new("following", include_str!("scripts/following.lua"), Count::Exactly(2), Count::Exactly(3));
+/// The following feed, fanned out on read: KEYS = built marker, then the timelines of the most
+/// recently followed authors; ARGV = upper bound, limit. Reads at most `limit` ids from each,
+/// merges them and answers the newest `limit` ids.
+pub(crate) static FOLLOWING: Script = Script::new("following", include_str!("scripts/following.lua"), Count::AtLeast(1), Count::Exactly(2));
 
 /// Follows an author unless the follow set is full: KEYS = the follow set; ARGV = author, now,
 /// most follows. Answers 1 (following), or 0 (full; following again is not refused).
@@ -109,7 +108,7 @@ pub(crate) static LIKE: Script = Script::new("like", include_str!("scripts/like.
 pub(crate) static PLAY: Script = Script::new("play", include_str!("scripts/play.lua"), Count::Exactly(5), Count::Exactly(4));
 
 /// The top of the 24 h window: KEYS = the 24 hourly buckets, then a scratch key for their
-/// union; ARGV = limit. Answers `id, score, record` triples, best first. (The rendered answer is
+/// union; ARGV = limit. Answers `id, score` pairs, best first. (The rendered answer is
 /// cached by the caller, so this runs once per cache lifetime.)
 pub(crate) static RANKING: Script = Script::new("ranking", include_str!("scripts/ranking.lua"), Count::AtLeast(0), Count::Exactly(1));
 
