@@ -1,8 +1,9 @@
 //! Feed state in Redis: key names and the Lua scripts that change or read several keys at once.
 //! Every multi-step change is one script, so concurrent requests on many edge instances never
-//! interleave inside it and nothing is half-written. Scripts touch record keys they derive from
-//! ids they read (`video:<id>`), which a single Redis (or one with all feed keys on one shard)
-//! allows.
+//! interleave inside it and nothing is half-written. Every key a script touches arrives in
+//! `KEYS`, except the new record's in [`CREATE`]: it issues the id and writes `video:<id>` in one
+//! step, so timelines only ever grow at the head. On a Redis Cluster all feed keys would share
+//! one hash tag for that reason.
 //!
 //! Keys:
 //! - `video:<id>`: the record (JSON); a mirror is kept in the key-value store for reindexing.
