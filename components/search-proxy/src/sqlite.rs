@@ -160,7 +160,7 @@ pub fn upsert_statements(docs: &[Doc], replace_equal: bool) -> Vec<Statement> {
     let updates = COLUMNS.split(", ").skip(1).map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
     docs.chunks(UPSERT_ROWS)
         .map(|chunk| {
-            let row = format!("({})", vec!["?"; 16].join(", "));
+            let row = format!("({})", ["?"; 16].join(", "));
             let rows = vec![row; chunk.len()].join(", ");
             let sql = format!(
                 "INSERT INTO search_docs ({COLUMNS}) VALUES {rows} \

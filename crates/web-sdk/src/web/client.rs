@@ -39,8 +39,11 @@ pub(crate) struct Session {
     channel: Option<web_sys::BroadcastChannel>,
     listener: RefCell<Option<js_sys::Function>>,
     timer: Cell<Option<f64>>,
-    on_message: RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>,
+    on_message: RefCell<Option<MessageHandler>>,
 }
+
+/// The listener kept alive for the session's broadcast channel.
+type MessageHandler = Closure<dyn FnMut(web_sys::MessageEvent)>;
 
 #[wasm_bindgen]
 impl Client {
