@@ -6,6 +6,7 @@
 //! on the last millisecond and bumps the sequence, borrowing the next millisecond when the 4,096
 //! sequence numbers run out, so every id is strictly greater than the one before.
 
+use edge_http::handler::FromParam;
 use edge_http::Problem;
 
 pub(crate) use edge_protocol::ids::{decimal_id, timestamp_ms, FEED_EPOCH_MS, MAX_ID};
@@ -13,6 +14,16 @@ pub(crate) use edge_protocol::ids::{decimal_id, timestamp_ms, FEED_EPOCH_MS, MAX
 /// A video id from a path segment or query value.
 pub(crate) fn parse_id(s: &str) -> Result<u64, Problem> {
     decimal_id(s).ok_or_else(|| Problem::bad_request("invalid-id", format!("a video id is a decimal number from 1 to {MAX_ID}")))
+}
+
+/// A video id in a route (`/videos/:id`), checked as [`parse_id`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct VideoId(pub(crate) u64);
+
+impl FromParam for VideoId {
+    fn from_param(_: &str, raw: &str) -> Result<Self, Problem> {
+        parse_id(raw).map(VideoId)
+    }
 }
 
 #[cfg(test)]

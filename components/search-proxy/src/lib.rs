@@ -18,9 +18,12 @@ pub mod sqlite;
 mod sync;
 mod text;
 
-use edge_http::{json_response, query, Problem, Request, Response, Router};
+use edge_auth::Verifier;
+use edge_http::handler::{Answer, Query, Routes};
+use edge_http::{json_response, Problem, Request, Response};
+use edge_spin::auth::{self as bearer, Admin, Authenticates};
 use edge_spin::redis::Redis;
-use edge_spin::{auth as bearer, health};
+use edge_spin::{health, Lazy};
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
@@ -32,83 +35,96 @@ pub const BODY_LIMIT: usize = 1024;
 /// Changes one `POST /search/sync` applies at most.
 pub const SYNC_CALL_BATCH: u64 = 1000;
 
-#[derive(Debug, Clone, Copy)]
-enum Endpoint {
-    Health,
-    Search,
-    Suggest,
-    Status,
-    Parked,
-    Sync,
-    Reindex,
-}
-
 /// Every route this component answers as `(method, pattern)`; the OpenAPI document is checked
 /// against it.
 pub fn routes() -> Vec<(Method, String)> {
     router().routes()
 }
 
-fn router() -> Router<Endpoint> {
-    use Endpoint::*;
-    Router::new()
-        .route(Method::GET, "/search", Search)
-        .route(Method::GET, "/search/suggest", Suggest)
-        .route(Method::GET, "/search/status", Status)
-        .route(Method::GET, "/search/parked", Parked)
-        .route(Method::POST, "/search/sync", Sync)
-        .route(Method::POST, "/search/reindex", Reindex)
-        .route(Method::GET, "/search/health", Health)
+fn router() -> Routes<Proxy> {
+    Routes::new()
+        .on(Method::GET, "/search", search)
+        .on(Method::GET, "/search/suggest", suggest)
+        .on(Method::GET, "/search/status", status)
+        .on(Method::GET, "/search/parked", parked)
+        .on(Method::POST, "/search/sync", sync)
+        .on(Method::POST, "/search/reindex", reindex)
+        .on(Method::GET, "/search/health", health)
 }
 
 edge_spin::export!(BODY_LIMIT, dispatch);
 
+/// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
+pub async fn dispatch(request: Request) -> Answer {
+    router().answer(&Proxy::default(), &request).await
+}
+
+/// What one request may need, each opened on first use.
+#[derive(Default)]
+struct Proxy {
+    search: Lazy<Search>,
+    verifier: Lazy<Verifier>,
+    redis: Lazy<Redis>,
+}
+
+impl Proxy {
+    fn search(&self) -> Result<&Search, Problem> {
+        self.search.get_or_try(Search::open)
+    }
+}
+
+impl Authenticates for Proxy {
+    fn verifier(&self) -> Result<&Verifier, Problem> {
+        self.verifier.get_or_try(bearer::verifier)
+    }
+
+    fn redis(&self) -> Result<&Redis, Problem> {
+        self.redis.get_or_try(Redis::open)
+    }
+}
+
+/// `GET /search`: videos or users matching the query, from the cache, the engine, or the
+/// fallback when the engine is down.
+async fn search(proxy: &Proxy, Query(raw): Query<RawSearch>) -> Answer {
+    let ask = Ask::Search(SearchQuery::parse(raw)?);
+    proxy.search()?.answer(&ask).await
+}
+
+/// `GET /search/suggest`: completions for what a user is typing.
+async fn suggest(proxy: &Proxy, Query(raw): Query<RawSuggest>) -> Answer {
+    let ask = Ask::Suggest(SuggestQuery::parse(raw)?);
+    proxy.search()?.answer(&ask).await
+}
+
+/// `GET /search/status`: index generation, sync lag, breaker and engine load.
+async fn status(proxy: &Proxy) -> Answer {
+    Ok(no_store(json_response(StatusCode::OK, &proxy.search()?.status()?)))
+}
+
+/// `POST /search/sync`: one bounded pass of index sync. Public: only one pass runs at a time,
+/// so a scheduler (or anyone) calling it costs no more than a search that misses the cache.
+async fn sync(proxy: &Proxy) -> Answer {
+    let search = proxy.search()?;
+    let report = search.pass(SYNC_CALL_BATCH, &search.state()?).await?;
+    Ok(no_store(json_response(StatusCode::OK, &report)))
+}
+
+/// `GET /search/parked`: changes the sync could not apply, for an administrator.
+async fn parked(proxy: &Proxy, _: Admin) -> Answer {
+    Ok(no_store(json_response(StatusCode::OK, &proxy.search()?.parked()?)))
+}
+
+/// Where `POST /search/reindex` continues.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReindexQuery {
     after: Option<String>,
 }
 
-/// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
-pub async fn dispatch(request: Request) -> Result<Response, Problem> {
-    let (endpoint, _params) = router().find(request.method(), request.uri().path())?;
-    match endpoint {
-        Endpoint::Health => health_report().await,
-        Endpoint::Search => {
-            let ask = Ask::Search(SearchQuery::parse(query::<RawSearch>(&request)?)?);
-            Search::open()?.answer(&ask).await
-        }
-        Endpoint::Suggest => {
-            let ask = Ask::Suggest(SuggestQuery::parse(query::<RawSuggest>(&request)?)?);
-            Search::open()?.answer(&ask).await
-        }
-        Endpoint::Status => Ok(no_store(json_response(StatusCode::OK, &Search::open()?.status()?))),
-        Endpoint::Sync => {
-            // Public: a pass is bounded and only one runs at a time, so a scheduler (or anyone)
-            // calling it costs no more than a search that misses the cache.
-            let search = Search::open()?;
-            let report = search.pass(SYNC_CALL_BATCH, &search.state()?).await?;
-            Ok(no_store(json_response(StatusCode::OK, &report)))
-        }
-        Endpoint::Parked => {
-            admin(&request)?;
-            Ok(no_store(json_response(StatusCode::OK, &Search::open()?.parked()?)))
-        }
-        Endpoint::Reindex => {
-            admin(&request)?;
-            let q: ReindexQuery = query(&request)?;
-            Ok(no_store(json_response(StatusCode::OK, &Search::open()?.reindex(q.after.as_deref().unwrap_or("")).await?)))
-        }
-    }
-}
-
-fn admin(request: &Request) -> Result<(), Problem> {
-    let token = bearer::token(request)?;
-    let principal = bearer::principal(token, &bearer::verifier()?, &Redis::open()?)?;
-    if !principal.has_role("admin") {
-        return Err(Problem::forbidden("admin-only", "only administrators can inspect or rebuild the search index"));
-    }
-    Ok(())
+/// `POST /search/reindex`: an administrator rebuilds the index from the key-value store, a
+/// batch a call.
+async fn reindex(proxy: &Proxy, _: Admin, Query(q): Query<ReindexQuery>) -> Answer {
+    Ok(no_store(json_response(StatusCode::OK, &proxy.search()?.reindex(q.after.as_deref().unwrap_or("")).await?)))
 }
 
 fn no_store(mut response: Response) -> Response {
@@ -116,7 +132,8 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-async fn health_report() -> Result<Response, Problem> {
+/// `GET /search/health`: the key-value store, Redis and the configured engine.
+async fn health(_: &Proxy) -> Answer {
     let redis = edge_spin::variable("redis_address")?;
     let engine = match edge_spin::variable("search_backend")?.as_str() {
         "sqlite" => health::sqlite("default"),
@@ -139,10 +156,10 @@ mod tests {
     #[test]
     fn routes_resolve() {
         let r = router();
-        let find = |m: Method, p: &str| format!("{:?}", r.find(&m, p).unwrap().0);
-        assert_eq!(find(Method::GET, "/search"), "Search");
-        assert_eq!(find(Method::GET, "/search/suggest"), "Suggest");
-        assert_eq!(find(Method::POST, "/search/reindex"), "Reindex");
+        let find = |m: Method, p: &str| r.find(&m, p).unwrap().0.name();
+        assert_eq!(find(Method::GET, "/search"), "search_proxy::search");
+        assert_eq!(find(Method::GET, "/search/suggest"), "search_proxy::suggest");
+        assert_eq!(find(Method::POST, "/search/reindex"), "search_proxy::reindex");
         assert_eq!(r.find(&Method::POST, "/search").unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

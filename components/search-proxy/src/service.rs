@@ -1,13 +1,12 @@
 //! The Spin side of search: answering through the cache, coalescing and the breaker; sync
 //! passes; reindexing. Host calls live here; every decision is made by the pure modules.
 
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use edge_http::{json_response, Problem, Response};
-use edge_spin::number_variable as number;
 use edge_spin::redis::{arg, int, now_ms, text, Redis};
+use edge_spin::{number_variable as number, Lazy};
 use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use spin_sdk::key_value::Store;
@@ -206,19 +205,8 @@ pub(crate) struct State {
 pub(crate) struct Search {
     redis: Redis,
     kv: Store,
-    engine: OnceCell<Backend>,
-    settings: OnceCell<Settings>,
-}
-
-/// The value in `cell`, made by `init` the first time.
-fn lazy<T>(cell: &OnceCell<T>, init: impl FnOnce() -> Result<T, Problem>) -> Result<&T, Problem> {
-    match cell.get() {
-        Some(value) => Ok(value),
-        None => {
-            let value = init()?;
-            Ok(cell.get_or_init(|| value))
-        }
-    }
+    engine: Lazy<Backend>,
+    settings: Lazy<Settings>,
 }
 
 fn number_at(reply: &[spin_sdk::redis::RedisResult], i: usize) -> Option<u64> {
@@ -230,15 +218,15 @@ impl Search {
     pub(crate) fn open() -> Result<Search, Problem> {
         let redis = Redis::open()?;
         let kv = Store::open_default().map_err(kv_error)?;
-        Ok(Search { redis, kv, engine: OnceCell::new(), settings: OnceCell::new() })
+        Ok(Search { redis, kv, engine: Lazy::default(), settings: Lazy::default() })
     }
 
     fn engine(&self) -> Result<&Backend, Problem> {
-        lazy(&self.engine, Backend::configured)
+        self.engine.get_or_try(Backend::configured)
     }
 
     fn settings(&self) -> Result<&Settings, Problem> {
-        lazy(&self.settings, Settings::read)
+        self.settings.get_or_try(Settings::read)
     }
 
     /// The generation and the breaker (one Redis round trip).

@@ -7,7 +7,8 @@
 
 mod assets;
 
-use edge_http::{Problem, Request, Response};
+use edge_http::handler::{Answer, Headers, RequestMethod, RequestPath, Routes};
+use edge_http::{Problem, Request};
 use http::{header, Method, StatusCode};
 
 use crate::assets::Asset;
@@ -15,24 +16,30 @@ use crate::assets::Asset;
 /// Requests carry no body worth reading.
 pub const BODY_LIMIT: usize = 1024;
 
+fn router() -> Routes<()> {
+    Routes::new().on(Method::GET, "/*", serve_file)
+}
+
 edge_spin::export!(BODY_LIMIT, dispatch);
 
-/// Answers `GET`/`HEAD` with the named file, `304` when the client's copy is current.
-pub async fn dispatch(request: Request) -> Result<Response, Problem> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return Err(Problem::method_not_allowed(&[Method::GET, Method::HEAD]));
-    }
-    let path = assets::resolve(request.uri().path())?;
-    let bytes = std::fs::read(&path).map_err(|_| assets::not_found(request.uri().path()))?;
+/// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
+pub async fn dispatch(request: Request) -> Answer {
+    router().answer(&(), &request).await
+}
+
+/// `GET`/`HEAD` of the named file, `304` when the client's copy is current.
+async fn serve_file(_: &(), RequestMethod(method): RequestMethod, RequestPath(path): RequestPath, Headers(headers): Headers) -> Answer {
+    let file = assets::resolve(&path)?;
+    let bytes = std::fs::read(&file).map_err(|_| assets::not_found(&path))?;
     // Only a page's policy names the store, so only a page reads the variable.
-    let store = assets::is_page(&path).then(|| edge_spin::variable("s3_endpoint").unwrap_or_default());
-    let asset = Asset::new(&path, &bytes, store.as_deref());
-    let current = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|tags| asset.matches(tags));
+    let store = assets::is_page(&file).then(|| edge_spin::variable("s3_endpoint").unwrap_or_default());
+    let asset = Asset::new(&file, &bytes, store.as_deref());
+    let current = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|tags| asset.matches(tags));
     let mut response = http::Response::builder();
     for (name, value) in asset.headers() {
         response = response.header(name, value);
     }
-    let (status, body) = match (current, request.method() == Method::HEAD) {
+    let (status, body) = match (current, method == Method::HEAD) {
         (true, _) => (StatusCode::NOT_MODIFIED, Vec::new()),
         (false, true) => (StatusCode::OK, Vec::new()),
         (false, false) => (StatusCode::OK, bytes),

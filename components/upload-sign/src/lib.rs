@@ -6,52 +6,26 @@
 //! Routes: `/uploads/...` (native API, below) and `/uploads/s3/...` (Uppy, in [`uppy`]). The
 //! operations behind both are in [`uploads`]; the pure parts in [`plan`], [`s3`], [`instant`].
 
+mod endpoints;
 mod instant;
 mod plan;
 mod s3;
 mod uploads;
-mod uppy;
 
-use std::collections::BTreeMap;
-
-use edge_http::{json_body, json_response, no_content, Params, Problem, Request, Response, Router};
+use edge_auth::Verifier;
+use edge_http::handler::{Answer, Routes};
+use edge_http::{Problem, Request};
+use edge_spin::auth::{self as bearer, Authenticates, Caller};
 use edge_spin::redis::Redis;
-use edge_spin::{auth as bearer, health};
-use http::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::json;
+use edge_spin::{health, Lazy};
+use http::Method;
 
-use edge_auth::receipt::PlayTicket;
-
-use crate::plan::CreateRequest;
+use crate::endpoints::{native, uppy};
 use crate::s3::Store;
 use crate::uploads::Uploads;
 
 /// Largest JSON body an upload endpoint reads (a complete request lists up to 10,000 parts).
 pub const BODY_LIMIT: usize = 1024 * 1024;
-
-#[derive(Debug, Clone, Copy)]
-enum Endpoint {
-    Health,
-    Create,
-    Form,
-    Challenge,
-    Answer,
-    Cleanup,
-    Status,
-    Sign,
-    Complete,
-    Abort,
-    Download,
-    Play,
-    UppyParams,
-    UppyCreate,
-    UppyList,
-    UppySignOne,
-    UppySignBatch,
-    UppyComplete,
-    UppyAbort,
-}
 
 /// Every route this component answers as `(method, pattern)`; the OpenAPI document is checked
 /// against it.
@@ -59,204 +33,71 @@ pub fn routes() -> Vec<(Method, String)> {
     router().routes()
 }
 
-fn router() -> Router<Endpoint> {
-    use Endpoint::*;
-    Router::new()
-        .route(Method::GET, "/uploads/health", Health)
-        .route(Method::POST, "/uploads", Create)
-        .route(Method::POST, "/uploads/form", Form)
-        .route(Method::POST, "/uploads/instant", Challenge)
-        .route(Method::POST, "/uploads/instant/:id", Answer)
-        .route(Method::POST, "/uploads/cleanup", Cleanup)
-        .route(Method::GET, "/uploads/:id", Status)
-        .route(Method::DELETE, "/uploads/:id", Abort)
-        .route(Method::POST, "/uploads/:id/parts", Sign)
-        .route(Method::POST, "/uploads/:id/complete", Complete)
-        .route(Method::GET, "/uploads/:id/download", Download)
-        .route(Method::GET, "/uploads/play", Play)
-        .route(Method::GET, "/uploads/s3/params", UppyParams)
-        .route(Method::POST, "/uploads/s3/multipart", UppyCreate)
-        .route(Method::GET, "/uploads/s3/multipart/:id", UppyList)
-        .route(Method::DELETE, "/uploads/s3/multipart/:id", UppyAbort)
-        .route(Method::GET, "/uploads/s3/multipart/:id/batch", UppySignBatch)
-        .route(Method::GET, "/uploads/s3/multipart/:id/:part", UppySignOne)
-        .route(Method::POST, "/uploads/s3/multipart/:id/complete", UppyComplete)
+fn router() -> Routes<Sign> {
+    Routes::new()
+        .on(Method::GET, "/uploads/health", health)
+        .on(Method::POST, "/uploads", native::create)
+        .on(Method::POST, "/uploads/form", native::form)
+        .on(Method::POST, "/uploads/instant", native::challenge)
+        .on(Method::POST, "/uploads/instant/:id", native::answer)
+        .on(Method::POST, "/uploads/cleanup", native::cleanup)
+        .on(Method::GET, "/uploads/:id", native::status)
+        .on(Method::DELETE, "/uploads/:id", native::abort)
+        .on(Method::POST, "/uploads/:id/parts", native::sign_parts)
+        .on(Method::POST, "/uploads/:id/complete", native::complete)
+        .on(Method::GET, "/uploads/:id/download", native::download)
+        .on(Method::GET, "/uploads/play", native::play)
+        .on(Method::GET, "/uploads/s3/params", uppy::params)
+        .on(Method::POST, "/uploads/s3/multipart", uppy::create)
+        .on(Method::GET, "/uploads/s3/multipart/:id", uppy::list)
+        .on(Method::DELETE, "/uploads/s3/multipart/:id", uppy::abort)
+        .on(Method::GET, "/uploads/s3/multipart/:id/batch", uppy::sign_batch)
+        .on(Method::GET, "/uploads/s3/multipart/:id/:part", uppy::sign_one)
+        .on(Method::POST, "/uploads/s3/multipart/:id/complete", uppy::complete)
 }
 
 edge_spin::export!(BODY_LIMIT, dispatch);
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).
-pub async fn dispatch(request: Request) -> Result<Response, Problem> {
-    let (endpoint, params) = router().find(request.method(), request.uri().path())?;
-    if let Endpoint::Health = endpoint {
-        let redis = edge_spin::variable("redis_address")?;
-        let bucket = health::http("s3", Store::from_variables()?.head_bucket(), |status| status.is_success()).await;
-        return Ok(health::report("upload-sign", vec![health::key_value("default"), health::redis(&redis), bucket]));
+pub async fn dispatch(request: Request) -> Answer {
+    router().answer(&Sign::default(), &request).await
+}
+
+/// `GET /uploads/health`: the key-value store, Redis, and the bucket with our credentials.
+async fn health(sign: &Sign) -> Answer {
+    let redis = edge_spin::variable("redis_address")?;
+    let bucket = health::http("s3", sign.store()?.head_bucket(), |status| status.is_success()).await;
+    Ok(health::report("upload-sign", vec![health::key_value("default"), health::redis(&redis), bucket]))
+}
+
+/// What one request may need, each opened on first use; the caller's token is checked (by
+/// [`Caller`]) before any of the store's settings is read, so a refused request costs little.
+#[derive(Default)]
+struct Sign {
+    redis: Lazy<Redis>,
+    verifier: Lazy<Verifier>,
+    store: Lazy<Store>,
+}
+
+impl Authenticates for Sign {
+    fn verifier(&self) -> Result<&Verifier, Problem> {
+        self.verifier.get_or_try(bearer::verifier)
     }
-    if let Endpoint::Play = endpoint {
-        return play(&Store::from_variables()?, &request);
-    }
-    // The token is checked before any key or setting is read: a refused request costs little.
-    let token = bearer::token(&request)?;
-    let redis = Redis::open()?;
-    let principal = bearer::principal(token, &bearer::verifier()?, &redis)?;
-    let uploads = Uploads::new(Store::from_variables()?, redis, principal)?;
-    let r = &request;
-    match endpoint {
-        Endpoint::Health | Endpoint::Play => unreachable!("answered above"),
-        Endpoint::Create => create(&uploads, r).await,
-        Endpoint::Form => form(&uploads, r),
-        Endpoint::Challenge => challenge(&uploads, r),
-        Endpoint::Answer => answer(&uploads, r, &params).await,
-        Endpoint::Cleanup => cleanup(&uploads).await,
-        Endpoint::Status => status(&uploads, &params).await,
-        Endpoint::Sign => sign(&uploads, r, &params),
-        Endpoint::Complete => complete(&uploads, r, &params).await,
-        Endpoint::Abort => abort(&uploads, &params).await,
-        Endpoint::Download => download(&uploads, &params),
-        Endpoint::UppyParams => uppy::params(&uploads, r),
-        Endpoint::UppyCreate => uppy::create(&uploads, r).await,
-        Endpoint::UppyList => uppy::list(&uploads, r, &params).await,
-        Endpoint::UppySignOne => uppy::sign_one(&uploads, r, &params),
-        Endpoint::UppySignBatch => uppy::sign_batch(&uploads, r, &params),
-        Endpoint::UppyComplete => uppy::complete(&uploads, r, &params).await,
-        Endpoint::UppyAbort => uppy::abort(&uploads, r, &params).await,
+
+    fn redis(&self) -> Result<&Redis, Problem> {
+        self.redis.get_or_try(Redis::open)
     }
 }
 
-fn id(params: &Params) -> &str {
-    params.get("id").unwrap_or("")
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignBody {
-    part_numbers: Vec<u64>,
-    /// Base64 SHA-256 per part number, bound into that part's signature.
-    #[serde(default)]
-    checksums: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CompletePart {
-    part_number: u64,
-    etag: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CompleteBody {
-    parts: Vec<CompletePart>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FormBody {
-    filename: String,
-    size: u64,
-    content_type: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AnswerBody {
-    answer: String,
-}
-
-async fn create(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
-    let upload = uploads.create(json_body::<CreateRequest>(request, BODY_LIMIT)?).await?;
-    Ok(json_response(StatusCode::CREATED, &upload.view()))
-}
-
-async fn status(uploads: &Uploads, params: &Params) -> Result<Response, Problem> {
-    let upload = uploads.load(id(params))?;
-    let mut view = upload.view();
-    if upload.state == uploads::State::Active {
-        let parts = uploads.stored_parts(&upload).await?;
-        let have: std::collections::BTreeSet<u64> = parts.iter().map(|p| p.number).collect();
-        if let Some(layout) = &upload.layout {
-            view["missing_parts"] = json!((1..=layout.part_count).filter(|n| !have.contains(n)).collect::<Vec<_>>());
-        }
-        view["uploaded_bytes"] = json!(parts.iter().map(|p| p.size).sum::<u64>());
-        view["parts"] = json!(parts.iter().map(|p| json!({ "part_number": p.number, "etag": p.etag, "size": p.size })).collect::<Vec<_>>());
-    } else if let Some(receipt) = &upload.receipt {
-        view["receipt"] = json!(receipt);
+impl Sign {
+    fn store(&self) -> Result<&Store, Problem> {
+        self.store.get_or_try(Store::from_variables)
     }
-    Ok(json_response(StatusCode::OK, &view))
-}
 
-fn sign(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
-    let body: SignBody = json_body(request, BODY_LIMIT)?;
-    let upload = uploads.load(id(params))?;
-    let parts = uploads.sign(&upload, &body.part_numbers, &body.checksums)?;
-    let expires_at = edge_spin::redis::now_ms() + Uploads::part_url_ttl()?.as_millis() as u64;
-    Ok(json_response(StatusCode::OK, &json!({ "parts": parts, "expires_at": expires_at })))
-}
-
-async fn complete(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
-    let body: CompleteBody = json_body(request, BODY_LIMIT)?;
-    let upload = uploads.load(id(params))?;
-    let claimed: Vec<(u64, String)> = body.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
-    let (upload, receipt) = uploads.complete(upload, &claimed).await?;
-    Ok(json_response(StatusCode::OK, &json!({ "upload": upload.view(), "receipt": receipt })))
-}
-
-async fn abort(uploads: &Uploads, params: &Params) -> Result<Response, Problem> {
-    let upload = uploads.load(id(params))?;
-    uploads.abort(upload).await?;
-    Ok(no_content())
-}
-
-fn download(uploads: &Uploads, params: &Params) -> Result<Response, Problem> {
-    let (url, expires_at) = uploads.download(&uploads.load(id(params))?)?;
-    Ok(json_response(StatusCode::OK, &json!({ "url": url, "expires_at": expires_at })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlayQuery {
-    ticket: String,
-}
-
-/// Redirects the holder of a feed play ticket to a presigned `GET` of its object. No token: a
-/// `<video>` element cannot send one, and the ticket is the permission.
-fn play(store: &Store, request: &Request) -> Result<Response, Problem> {
-    let ticket = edge_http::query::<PlayQuery>(request)?.ticket;
-    let key = edge_spin::variable("upload_receipt_key")?;
-    let ticket = PlayTicket::verify(&ticket, key.as_bytes(), edge_spin::redis::now_ms()).ok_or_else(|| {
-        Problem::forbidden("invalid-ticket", "the play ticket is not feed's or has expired; ask feed for the video's source again")
-    })?;
-    let url = store.sign_get(&ticket.key, uploads::DOWNLOAD_URL_TTL);
-    http::Response::builder()
-        .status(StatusCode::FOUND)
-        .header(http::header::LOCATION, url)
-        .header(http::header::CACHE_CONTROL, "no-store")
-        .body(Vec::new())
-        .map_err(|e| Problem::misconfigured(format!("the store URL is not a valid header: {e}")))
-}
-
-fn form(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
-    let body: FormBody = json_body(request, BODY_LIMIT)?;
-    let (key, form, expires_at) = uploads.form(&body.filename, &body.content_type, Some(body.size))?;
-    Ok(json_response(StatusCode::OK, &json!({ "key": key, "url": form.url, "fields": form.fields, "expires_at": expires_at })))
-}
-
-fn challenge(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
-    let (id, challenge) = uploads.challenge(&json_body::<CreateRequest>(request, BODY_LIMIT)?)?;
-    let body = json!({ "challenge_id": id, "offset": challenge.offset, "length": challenge.length, "nonce": challenge.nonce });
-    Ok(json_response(StatusCode::OK, &body))
-}
-
-async fn answer(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
-    let body: AnswerBody = json_body(request, BODY_LIMIT)?;
-    let (upload, receipt) = uploads.answer(id(params), &body.answer).await?;
-    Ok(json_response(StatusCode::OK, &json!({ "upload": upload.view(), "receipt": receipt })))
-}
-
-async fn cleanup(uploads: &Uploads) -> Result<Response, Problem> {
-    let (aborted, more) = uploads.cleanup().await?;
-    Ok(json_response(StatusCode::OK, &json!({ "aborted": aborted, "more": more })))
+    /// The upload operations acting for the caller.
+    fn uploads(&self, Caller(principal): Caller) -> Result<Uploads<'_>, Problem> {
+        Ok(Uploads::new(self.store()?, Authenticates::redis(self)?, principal))
+    }
 }
 
 #[cfg(test)]
@@ -266,13 +107,13 @@ mod tests {
     #[test]
     fn routes_prefer_literals_over_ids() {
         let r = router();
-        let find = |m: Method, p: &str| format!("{:?}", r.find(&m, p).unwrap().0);
-        assert_eq!(find(Method::POST, "/uploads/instant"), "Challenge");
-        assert_eq!(find(Method::POST, "/uploads/instant/abc"), "Answer");
-        assert_eq!(find(Method::GET, "/uploads/s3/multipart/abc/batch"), "UppySignBatch");
-        assert_eq!(find(Method::GET, "/uploads/s3/multipart/abc/7"), "UppySignOne");
-        assert_eq!(find(Method::POST, "/uploads/s3/multipart/abc/complete"), "UppyComplete");
-        assert_eq!(find(Method::GET, "/uploads/abc"), "Status");
-        assert_eq!(find(Method::GET, "/uploads/play"), "Play");
+        let find = |m: Method, p: &str| r.find(&m, p).unwrap().0.name().trim_start_matches("upload_sign::endpoints::");
+        assert_eq!(find(Method::POST, "/uploads/instant"), "native::challenge");
+        assert_eq!(find(Method::POST, "/uploads/instant/abc"), "native::answer");
+        assert_eq!(find(Method::GET, "/uploads/s3/multipart/abc/batch"), "uppy::sign_batch");
+        assert_eq!(find(Method::GET, "/uploads/s3/multipart/abc/7"), "uppy::sign_one");
+        assert_eq!(find(Method::POST, "/uploads/s3/multipart/abc/complete"), "uppy::complete");
+        assert_eq!(find(Method::GET, "/uploads/abc"), "native::status");
+        assert_eq!(find(Method::GET, "/uploads/play"), "native::play");
     }
 }

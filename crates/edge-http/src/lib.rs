@@ -6,11 +6,13 @@
 //! - [`json_body`] and [`query`]: JSON bodies and query strings into typed values, with clear
 //!   400/413/415 errors;
 //! - [`Router`]: method + path routing with `:param` segments and 404/405 answers;
+//! - [`handler`]: the one handler model, `async fn`s whose arguments are extractors;
 //! - [`setting`]: settings' text checked, with defaults only in spin.toml.
 
 mod body;
 mod cors;
 mod exchange;
+pub mod handler;
 mod problem;
 mod router;
 pub mod setting;

@@ -40,6 +40,11 @@ impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
+
+    /// The `n`th capture as `(name, value)`, in pattern order.
+    pub fn nth(&self, n: usize) -> Option<(&str, &str)> {
+        self.0.get(n).map(|(key, value)| (key.as_str(), value.as_str()))
+    }
 }
 
 impl<E: Clone> Default for Router<E> {

@@ -2,6 +2,7 @@
 //! Redis round trip (`MGET`) for revocation and the session store's incarnation.
 
 use edge_auth::{check_revocation, revocation_keys, Audience, AuthError, KeySet, Principal, Verifier};
+use edge_http::handler::{FromInput, Input};
 use edge_http::{Problem, Request};
 
 use crate::redis::Redis;
@@ -42,4 +43,53 @@ pub fn principal(token: &str, verifier: &Verifier, redis: &Redis) -> Result<Prin
     let value = |i: usize| values.get(i).and_then(|v| v.as_deref());
     check_revocation(&principal, value(0), value(1), value(2)).map_err(problem)?;
     Ok(principal)
+}
+
+/// What a component's state lends the auth extractors: the verifier and Redis, each opened on
+/// first use.
+pub trait Authenticates {
+    /// The verifier for the `jwt_public_keys` variable.
+    fn verifier(&self) -> Result<&Verifier, Problem>;
+    /// Redis, for revocation.
+    fn redis(&self) -> Result<&Redis, Problem>;
+}
+
+/// The signed-in caller; a request without a valid, unrevoked bearer token gets a 401. The
+/// token's presence is checked before any key or connection is opened.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl<S: Authenticates> FromInput<S> for Caller {
+    fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
+        let token = token(input.request)?;
+        principal(token, input.state.verifier()?, input.state.redis()?).map(Caller)
+    }
+}
+
+/// The caller when the request sends a token (which must then be valid), else `None`: public
+/// endpoints that personalise their answer.
+#[derive(Debug, Clone)]
+pub struct MaybeCaller(pub Option<Principal>);
+
+impl<S: Authenticates> FromInput<S> for MaybeCaller {
+    fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
+        if !input.request.headers().contains_key(http::header::AUTHORIZATION) {
+            return Ok(MaybeCaller(None));
+        }
+        Caller::from_input(input).map(|Caller(principal)| MaybeCaller(Some(principal)))
+    }
+}
+
+/// A caller with the `admin` role (given at sign-in to the `admin_usernames`); others get a 403.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Principal);
+
+impl<S: Authenticates> FromInput<S> for Admin {
+    fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
+        let Caller(principal) = Caller::from_input(input)?;
+        if !principal.has_role("admin") {
+            return Err(Problem::forbidden("admin-only", "this endpoint is for administrators (accounts named in admin_usernames)"));
+        }
+        Ok(Admin(principal))
+    }
 }

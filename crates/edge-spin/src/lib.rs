@@ -130,14 +130,14 @@ pub fn kv_unavailable(error: impl std::fmt::Display) -> Problem {
 
 /// The client's socket address as the runtime saw it. Spin appends its `spin-client-addr`
 /// after any header of that name a client sent, so only the last value is trusted.
-pub fn client_addr(request: &Request) -> Option<&str> {
-    request.headers().get_all("spin-client-addr").iter().next_back().and_then(|v| v.to_str().ok())
+pub fn client_addr(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get_all("spin-client-addr").iter().next_back().and_then(|v| v.to_str().ok())
 }
 
 /// This app's own origin (`scheme://host[:port]`) from the runtime's `spin-full-url`, for
 /// same-origin checks.
-pub fn own_origin(request: &Request) -> Option<String> {
-    let url = request.headers().get_all("spin-full-url").iter().next_back()?.to_str().ok()?;
+pub fn own_origin(headers: &http::HeaderMap) -> Option<String> {
+    let url = headers.get_all("spin-full-url").iter().next_back()?.to_str().ok()?;
     let (scheme, rest) = url.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next()?;
     Some(format!("{scheme}://{authority}"))

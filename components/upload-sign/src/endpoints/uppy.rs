@@ -5,36 +5,38 @@
 
 use std::collections::BTreeMap;
 
-use edge_http::{json_body, json_response, query, Params, Problem, Request, Response};
+use edge_http::handler::{Answer, Json, Path, Query};
+use edge_http::{json_response, Problem};
+use edge_spin::auth::Caller;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::plan::CreateRequest;
 use crate::uploads::{Upload, Uploads};
-use crate::BODY_LIMIT;
+use crate::Sign;
 
 #[derive(Deserialize)]
-struct KeyQuery {
+pub(crate) struct KeyQuery {
     key: String,
 }
 
 #[derive(Deserialize)]
-struct BatchQuery {
+pub(crate) struct BatchQuery {
     key: String,
     #[serde(rename = "partNumbers")]
     part_numbers: String,
 }
 
 #[derive(Deserialize)]
-struct ParamsQuery {
+pub(crate) struct ParamsQuery {
     filename: String,
     #[serde(rename = "type")]
     content_type: String,
 }
 
 #[derive(Deserialize)]
-struct CreateBody {
+pub(crate) struct CreateBody {
     filename: String,
     #[serde(rename = "type")]
     content_type: String,
@@ -43,7 +45,7 @@ struct CreateBody {
 }
 
 #[derive(Deserialize)]
-struct CompleteBody {
+pub(crate) struct CompleteBody {
     parts: Vec<UppyPart>,
 }
 
@@ -55,71 +57,73 @@ struct UppyPart {
     etag: String,
 }
 
-/// The caller's upload `:id`, which must have the `key` Uppy names.
-fn owned(uploads: &Uploads, params: &Params, key: &str) -> Result<Upload, Problem> {
-    let upload = uploads.load(params.get("id").unwrap_or(""))?;
+/// The caller's upload `id`, which must have the `key` Uppy names.
+fn owned(uploads: &Uploads, id: &str, key: &str) -> Result<Upload, Problem> {
+    let upload = uploads.load(id)?;
     if upload.key != key {
         return Err(Problem::not_found("no-such-upload", "you have no upload with this id and key"));
     }
     Ok(upload)
 }
 
-fn load(uploads: &Uploads, request: &Request, params: &Params) -> Result<Upload, Problem> {
-    let KeyQuery { key } = query(request)?;
-    owned(uploads, params, &key)
-}
-
 /// `GET /s3/params?filename&type`: a form upload for a small file.
-pub(crate) fn params(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
-    let ParamsQuery { filename, content_type } = query(request)?;
-    let (_, form, _) = uploads.form(&filename, &content_type, None)?;
+pub(crate) async fn params(sign: &Sign, caller: Caller, Query(q): Query<ParamsQuery>) -> Answer {
+    let (_, form, _) = sign.uploads(caller)?.form(&q.filename, &q.content_type, None)?;
     let fields: serde_json::Map<String, serde_json::Value> = form.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
     Ok(json_response(StatusCode::OK, &json!({ "method": "POST", "url": form.url, "fields": fields, "headers": {} })))
 }
 
 /// `POST /s3/multipart`: starts an upload (its size comes from `metadata.size` if present).
-pub(crate) async fn create(uploads: &Uploads, request: &Request) -> Result<Response, Problem> {
-    let body: CreateBody = json_body(request, BODY_LIMIT)?;
+pub(crate) async fn create(sign: &Sign, caller: Caller, Json(body): Json<CreateBody>) -> Answer {
     let size = body.metadata.get("size").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
     let create = CreateRequest { filename: body.filename, size, content_type: body.content_type, sha256: None, part_size: None };
-    let upload = uploads.create(create).await?;
+    let upload = sign.uploads(caller)?.create(create).await?;
     Ok(json_response(StatusCode::OK, &json!({ "key": upload.key, "uploadId": upload.id })))
 }
 
 /// `GET /s3/multipart/:id?key`: the parts the store holds.
-pub(crate) async fn list(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
-    let upload = load(uploads, request, params)?;
+pub(crate) async fn list(sign: &Sign, caller: Caller, Path(id): Path<String>, Query(q): Query<KeyQuery>) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let upload = owned(&uploads, &id, &q.key)?;
     let parts = uploads.stored_parts(&upload).await?;
     let parts: Vec<_> = parts.iter().map(|p| json!({ "PartNumber": p.number, "ETag": p.etag, "Size": p.size })).collect();
     Ok(json_response(StatusCode::OK, &parts))
 }
 
 /// `GET /s3/multipart/:id/:part?key`: one presigned part URL.
-pub(crate) fn sign_one(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
-    let upload = load(uploads, request, params)?;
-    let number = params.get("part").and_then(|p| p.parse().ok()).unwrap_or(0);
+pub(crate) async fn sign_one(sign: &Sign, caller: Caller, Path((id, part)): Path<(String, String)>, Query(q): Query<KeyQuery>) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let upload = owned(&uploads, &id, &q.key)?;
+    let number = part.parse().unwrap_or(0);
     let signed = uploads.sign(&upload, &[number], &BTreeMap::new())?;
     Ok(json_response(StatusCode::OK, &json!({ "url": signed[0].url, "expires": Uploads::part_url_ttl()?.as_secs() })))
 }
 
 /// `GET /s3/multipart/:id/batch?key&partNumbers=1,2`: several presigned part URLs.
-pub(crate) fn sign_batch(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
-    let BatchQuery { key, part_numbers } = query(request)?;
-    let numbers = part_numbers
+pub(crate) async fn sign_batch(sign: &Sign, caller: Caller, Path(id): Path<String>, Query(q): Query<BatchQuery>) -> Answer {
+    let numbers = q
+        .part_numbers
         .split(',')
         .map(|n| n.trim().parse::<u64>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| Problem::bad_request("invalid-part-number", "partNumbers is a comma-separated list of part numbers"))?;
-    let upload = owned(uploads, params, &key)?;
+    let uploads = sign.uploads(caller)?;
+    let upload = owned(&uploads, &id, &q.key)?;
     let signed = uploads.sign(&upload, &numbers, &BTreeMap::new())?;
     let urls: serde_json::Map<String, serde_json::Value> = signed.into_iter().map(|p| (p.part_number.to_string(), p.url.into())).collect();
     Ok(json_response(StatusCode::OK, &json!({ "presignedUrls": urls })))
 }
 
 /// `POST /s3/multipart/:id/complete?key`: completes with `{ parts: [{ PartNumber, ETag }] }`.
-pub(crate) async fn complete(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
-    let body: CompleteBody = json_body(request, BODY_LIMIT)?;
-    let upload = load(uploads, request, params)?;
+pub(crate) async fn complete(
+    sign: &Sign,
+    caller: Caller,
+    Json(body): Json<CompleteBody>,
+    Path(id): Path<String>,
+    Query(q): Query<KeyQuery>,
+) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let upload = owned(&uploads, &id, &q.key)?;
     let claimed: Vec<(u64, String)> = body.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
     let (upload, receipt) = uploads.complete(upload, &claimed).await?;
     let (location, _) = uploads.download(&upload)?;
@@ -127,8 +131,9 @@ pub(crate) async fn complete(uploads: &Uploads, request: &Request, params: &Para
 }
 
 /// `DELETE /s3/multipart/:id?key`: aborts.
-pub(crate) async fn abort(uploads: &Uploads, request: &Request, params: &Params) -> Result<Response, Problem> {
-    let upload = load(uploads, request, params)?;
+pub(crate) async fn abort(sign: &Sign, caller: Caller, Path(id): Path<String>, Query(q): Query<KeyQuery>) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let upload = owned(&uploads, &id, &q.key)?;
     uploads.abort(upload).await?;
     Ok(json_response(StatusCode::OK, &json!({})))
 }

@@ -1,0 +1,116 @@
+//! `/videos/:id/danmaku`: post a bullet comment, read a playback minute (floods merged) or what
+//! came after an id. The text, time and merging rules are [`crate::danmaku`].
+
+use edge_http::handler::{Answer, Json, Path, Query};
+use edge_http::{json_response, Problem};
+use edge_spin::auth::{Caller, MaybeCaller};
+use edge_spin::number_variable as number;
+use edge_spin::redis::{arg, int, now_ms, text, Decision};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::danmaku::{self, Danmaku, PostDanmaku};
+use crate::ids::VideoId;
+use crate::{built, cursor, no_video, store, Feed};
+
+/// Danmaku read from one segment at most.
+const SEGMENT_READ_MAX: u64 = 5000;
+/// Danmaku kept per video for reconnecting clients.
+const RECENT_KEPT: u64 = 5000;
+/// Danmaku at the same text within this slice of playback merge into one counted item...
+const MERGE_WINDOW_MS: u64 = 1000;
+/// ...when there are at least this many.
+const MERGE_MIN: usize = 3;
+
+/// `POST /videos/:id/danmaku`: checked text at a playback time, rate-limited per user and
+/// refused when the same user repeats it within `danmaku_repeat_secs`.
+pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>, Json(body): Json<PostDanmaku>) -> Answer {
+    let user = caller.user_id;
+    let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
+    let per_10s = number("danmaku_per_ten_seconds", 1..=1_000_000)?;
+    let redis = feed.redis()?;
+    if let Decision::Limited { retry_after } = redis.limit(&[(&format!("dm:rate:{user}"), per_10s)], 10_000, &edge_http::random_id())? {
+        return Err(Problem::too_many_requests(
+            "danmaku-rate-limited",
+            format!("at most {per_10s} danmaku per 10 seconds (danmaku_per_ten_seconds)"),
+            retry_after,
+        )
+        .with("limit", per_10s));
+    }
+    let repeat_secs = number("danmaku_repeat_secs", 1..=86_400)?;
+    let time_ms = checked.time_ms;
+    let repeat_key = format!("dm:dup:{id}:{user}:{}", danmaku::dedup_key_text(&checked.text));
+    let mut item = checked.into_danmaku(0, user, now_ms());
+    let json = serde_json::to_string(&item).unwrap_or_default();
+    let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("danmaku must serialise with the id first"))?;
+    let keys = [
+        store::video_key(id),
+        repeat_key,
+        format!("dm:seq:{id}"),
+        format!("dm:{id}:{}", danmaku::segment(time_ms)),
+        format!("dm:recent:{id}"),
+        store::BUILT.to_owned(),
+    ];
+    let reply = built(redis.run(&store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?)?;
+    match reply.first().and_then(int) {
+        Some(n) if n > 0 => {
+            item.id = n as u64;
+            Ok(json_response(StatusCode::CREATED, &item))
+        }
+        Some(0) => Err(Problem::conflict(
+            "repeated-danmaku",
+            format!("you sent the same text in the last {repeat_secs} seconds (danmaku_repeat_secs)"),
+        )
+        .with("limit", repeat_secs)),
+        _ => Err(no_video()),
+    }
+}
+
+/// What `GET /videos/:id/danmaku` reads: one playback minute, or what came after an id.
+#[derive(Deserialize)]
+pub(crate) struct DanmakuQuery {
+    segment: Option<u64>,
+    after: Option<u64>,
+    limit: Option<String>,
+}
+
+/// `GET /videos/:id/danmaku?segment=` (one playback minute, floods merged) or `?after=` (new
+/// since an id, for a client catching up).
+pub(crate) async fn list(feed: &Feed, _: MaybeCaller, Path(VideoId(id)): Path<VideoId>, Query(q): Query<DanmakuQuery>) -> Answer {
+    let (set, min, max, limit) = match (q.segment, q.after) {
+        (Some(segment), None) if segment <= danmaku::MAX_TIME_MS / danmaku::SEGMENT_MS => {
+            (format!("dm:{id}:{segment}"), "-inf".to_owned(), "+inf".to_owned(), SEGMENT_READ_MAX)
+        }
+        (None, Some(after)) => {
+            let limit = cursor::page_limit(q.limit.as_deref(), 200, 1000)? as u64;
+            (format!("dm:recent:{id}"), format!("({after}"), "+inf".to_owned(), limit)
+        }
+        _ => {
+            return Err(Problem::bad_request(
+                "invalid-query",
+                format!(
+                    "ask for one playback minute (segment=0..{}) or what came after an id (after=<id>)",
+                    danmaku::MAX_TIME_MS / danmaku::SEGMENT_MS
+                ),
+            ))
+        }
+    };
+    let reply = built(feed.redis()?.run(
+        &store::READ_DANMAKU,
+        &[&store::video_key(id), &set, store::BUILT],
+        vec![arg(min), arg(max), arg(limit)],
+    )?)?;
+    if reply.first().and_then(text).as_deref() != Some("ok") {
+        return Err(no_video());
+    }
+    let items: Vec<Danmaku> = reply.iter().skip(1).filter_map(|r| serde_json::from_str(&text(r)?).ok()).collect();
+    let body = match q.segment {
+        Some(segment) => json!({ "segment": segment, "items": danmaku::merge(items, MERGE_WINDOW_MS, MERGE_MIN) }),
+        None => {
+            let last = items.last().map(|d| d.id).or(q.after);
+            json!({ "items": items, "last_id": last })
+        }
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}

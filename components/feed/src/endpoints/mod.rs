@@ -1,0 +1,6 @@
+//! The handlers, one module per resource; [`crate::router`] maps each route to one of them.
+
+pub(crate) mod danmaku;
+pub(crate) mod follows;
+pub(crate) mod timelines;
+pub(crate) mod videos;

@@ -1,0 +1,187 @@
+//! `/videos` and `/videos/:id`: publish, read, edit, delete, like, count a play, and where a
+//! player fetches the file. The record's rules are [`crate::video`].
+
+use edge_auth::receipt::{PlayTicket, Receipt};
+use edge_http::handler::{Answer, Json, Path};
+use edge_http::{json_response, no_content, Problem};
+use edge_spin::auth::{Caller, MaybeCaller};
+use edge_spin::redis::{arg, int, now_ms, text};
+use edge_spin::{kv_unavailable, number_variable as number};
+use http::StatusCode;
+use serde_json::json;
+
+use crate::ids::{self, VideoId};
+use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
+use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
+use crate::{built, kv, no_video, parse_video, store, Feed};
+
+/// How long a play ticket lets a player fetch the video (its range requests each come back).
+const PLAY_TICKET_MS: u64 = 60 * 60 * 1000;
+
+/// `POST /videos`: publishes an upload, proven by upload-sign's receipt, once.
+pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json<CreateVideo>) -> Answer {
+    let author = caller.user_id;
+    let key = edge_spin::variable("upload_receipt_key")?;
+    let receipt = Receipt::verify(&body.receipt, key.as_bytes()).ok_or_else(|| {
+        Problem::bad_request("invalid-receipt", "the receipt is not one upload-sign issued; complete an upload and send its receipt")
+            .with("field", "receipt")
+    })?;
+    let upload_id = receipt.upload_id.clone();
+    let object = UploadedObject {
+        owner: receipt.owner,
+        key: receipt.key,
+        size: receipt.size,
+        content_type: receipt.content_type,
+        sha256: receipt.sha256,
+    };
+    let mut video = Video::create(0, &author, &body, object)?;
+    video.updated_at = now_ms();
+    let json = serde_json::to_string(&video).unwrap_or_default();
+    let rest =
+        store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
+    let keys = [
+        store::LAST_ID.to_owned(),
+        format!("feed:receipt:{upload_id}"),
+        store::LATEST.to_owned(),
+        store::author_key(&author),
+        store::CHANGES.to_owned(),
+        store::BUILT.to_owned(),
+    ];
+    let reply = built(feed.redis()?.run(&store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?)?;
+    let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
+        Some(id) if id > 0 => id as u64,
+        _ => return Err(Problem::conflict("receipt-used", "this upload already has a video").with("field", "receipt")),
+    };
+    video.id = id;
+    video.created_at = ids::timestamp_ms(id);
+    video.updated_at = video.updated_at.max(video.created_at);
+    feed.mirror(&video)?;
+    Ok(json_response(StatusCode::CREATED, &video))
+}
+
+/// `GET /videos/:id`: the record with its like and play counts (and, signed in, whether the
+/// caller liked it).
+pub(crate) async fn get(feed: &Feed, MaybeCaller(caller): MaybeCaller, Path(VideoId(id)): Path<VideoId>) -> Answer {
+    let user = caller.as_ref().map(|p| p.user_id.as_str()).unwrap_or("");
+    let shard = ranking::like_shard(user, LIKE_SHARDS);
+    let mut keys = vec![store::video_key(id), store::BUILT.to_owned()];
+    keys.extend(store::counter_keys(id, LIKE_SHARDS, true));
+    let reply = built(feed.redis()?.run(&store::VIDEO, &keys, vec![arg(u64::from(LIKE_SHARDS)), arg(user), arg(u64::from(shard))])?)?;
+    let video = reply.first().and_then(text).and_then(|json| parse_video(&json)).ok_or_else(no_video)?;
+    let count = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
+    let mut view = serde_json::to_value(&video).unwrap_or_default();
+    view["likes"] = json!(count(1));
+    view["plays"] = json!(count(2));
+    if caller.is_some() {
+        view["liked"] = json!(count(3) == 1);
+    }
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// `GET /videos/:id/source`: where a player fetches the video, upload-sign's `/uploads/play`,
+/// which redirects the holder of this ticket to a presigned `GET` of the object. feed decides
+/// who may play what (any published video); upload-sign alone holds the store's credentials.
+pub(crate) async fn source(feed: &Feed, _: MaybeCaller, Path(VideoId(id)): Path<VideoId>) -> Answer {
+    let video = feed.load(id)?;
+    let key = edge_spin::variable("upload_receipt_key")?;
+    let expires_at = now_ms() + PLAY_TICKET_MS;
+    let ticket = PlayTicket { key: video.object_key, expires_at }.sign(key.as_bytes());
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "url": format!("/uploads/play?ticket={ticket}"), "content_type": video.content_type, "expires_at": expires_at }),
+    ))
+}
+
+/// `PATCH /videos/:id`: the author edits title, description, tags or cover, at the version read.
+pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>, Json(body): Json<UpdateVideo>) -> Answer {
+    let author = caller.user_id;
+    let mut video = feed.load(id)?;
+    if video.author != author {
+        return Err(Problem::forbidden("not-your-video", "only the author can edit this video"));
+    }
+    let expected = video.version;
+    if !video.apply(&body, now_ms())? {
+        return Ok(json_response(StatusCode::OK, &video));
+    }
+    let json = serde_json::to_string(&video).unwrap_or_default();
+    let reply = built(feed.redis()?.run(
+        &store::UPDATE,
+        &[store::video_key(id).as_str(), store::CHANGES, store::BUILT],
+        vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)],
+    )?)?;
+    match reply.first().and_then(text).as_deref() {
+        Some("ok") => {}
+        Some("missing") => return Err(no_video()),
+        Some("not-owner") => return Err(Problem::forbidden("not-your-video", "only the author can edit this video")),
+        Some(other) => {
+            let current: u64 = other.strip_prefix("conflict:").and_then(|v| v.parse().ok()).unwrap_or(0);
+            return Err(Problem::conflict(
+                "version-conflict",
+                "the video was edited since you read it; fetch it again and reapply your edit",
+            )
+            .with("version", current));
+        }
+        None => return Err(Problem::misconfigured("the update script answered nothing")),
+    }
+    feed.mirror(&video)?;
+    Ok(json_response(StatusCode::OK, &video))
+}
+
+/// `DELETE /videos/:id`: the author removes the video from every timeline and the store.
+pub(crate) async fn delete(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>) -> Answer {
+    let author = caller.user_id;
+    let keys =
+        [store::video_key(id), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned(), store::BUILT.to_owned()];
+    let reply = built(feed.redis()?.run(&store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?)?;
+    match reply.first().and_then(text).as_deref() {
+        Some("ok") => {
+            kv()?.delete(&store::video_key(id)).map_err(kv_unavailable)?;
+            Ok(no_content())
+        }
+        Some("not-owner") => Err(Problem::forbidden("not-your-video", "only the author can delete this video")),
+        _ => Err(no_video()),
+    }
+}
+
+/// `PUT /videos/:id/like`: idempotent; answers the new count.
+pub(crate) async fn like(feed: &Feed, caller: Caller, id: Path<VideoId>) -> Answer {
+    set_like(feed, caller, id, true)
+}
+
+/// `DELETE /videos/:id/like`: idempotent; answers the new count.
+pub(crate) async fn unlike(feed: &Feed, caller: Caller, id: Path<VideoId>) -> Answer {
+    set_like(feed, caller, id, false)
+}
+
+fn set_like(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>, like: bool) -> Answer {
+    let user = caller.user_id;
+    let shard = store::likes_key(id, ranking::like_shard(&user, LIKE_SHARDS));
+    let bucket = ranking::bucket_key(ranking::bucket(now_ms()));
+    let op = if like { "like" } else { "unlike" };
+    let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
+    let mut keys = vec![store::video_key(id), shard, bucket, store::BUILT.to_owned()];
+    keys.extend(store::counter_keys(id, LIKE_SHARDS, false));
+    let reply = built(feed.redis()?.run(&store::LIKE, &keys, args)?)?;
+    match reply.first().and_then(int) {
+        Some(likes) if likes >= 0 => Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes }))),
+        _ => Err(no_video()),
+    }
+}
+
+/// `POST /videos/:id/plays`: counts a play once per user per `play_window_secs`.
+pub(crate) async fn play(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>) -> Answer {
+    let user = caller.user_id;
+    let window = number("play_window_secs", 1..=30 * 86_400)?;
+    let keys = [
+        store::video_key(id),
+        format!("plays:seen:{id}:{user}"),
+        store::plays_key(id, ranking::like_shard(&user, LIKE_SHARDS)),
+        ranking::bucket_key(ranking::bucket(now_ms())),
+        store::BUILT.to_owned(),
+    ];
+    let args = vec![arg(window), arg(PLAY_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
+    match built(feed.redis()?.run(&store::PLAY, &keys, args)?)?.first().and_then(int) {
+        Some(counted) if counted >= 0 => Ok(json_response(StatusCode::OK, &json!({ "counted": counted == 1 }))),
+        _ => Err(no_video()),
+    }
+}

@@ -1,0 +1,163 @@
+//! The native upload API, `/uploads/...`: plan, sign parts, resume, complete, abort, form
+//! uploads, instant upload, download and play. Each handler checks the caller, then calls the
+//! operation in [`crate::uploads`].
+
+use std::collections::BTreeMap;
+
+use edge_auth::receipt::PlayTicket;
+use edge_http::handler::{Answer, Json, Path, Query};
+use edge_http::{json_response, no_content, Problem};
+use edge_spin::auth::{Admin, Caller};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::plan::CreateRequest;
+use crate::uploads::{self, Uploads};
+use crate::Sign;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignBody {
+    part_numbers: Vec<u64>,
+    /// Base64 SHA-256 per part number, bound into that part's signature.
+    #[serde(default)]
+    checksums: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompletePart {
+    part_number: u64,
+    etag: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompleteBody {
+    parts: Vec<CompletePart>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FormBody {
+    filename: String,
+    size: u64,
+    content_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnswerBody {
+    answer: String,
+}
+
+/// `POST /uploads`: plans a multipart upload (size, type and daily limits checked).
+pub(crate) async fn create(sign: &Sign, caller: Caller, Json(body): Json<CreateRequest>) -> Answer {
+    let upload = sign.uploads(caller)?.create(body).await?;
+    Ok(json_response(StatusCode::CREATED, &upload.view()))
+}
+
+/// `GET /uploads/:id`: the upload, with the parts the store holds while it is active (to
+/// resume) or its receipt once complete.
+pub(crate) async fn status(sign: &Sign, caller: Caller, Path(id): Path<String>) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let upload = uploads.load(&id)?;
+    let mut view = upload.view();
+    if upload.state == uploads::State::Active {
+        let parts = uploads.stored_parts(&upload).await?;
+        let have: std::collections::BTreeSet<u64> = parts.iter().map(|p| p.number).collect();
+        if let Some(layout) = &upload.layout {
+            view["missing_parts"] = json!((1..=layout.part_count).filter(|n| !have.contains(n)).collect::<Vec<_>>());
+        }
+        view["uploaded_bytes"] = json!(parts.iter().map(|p| p.size).sum::<u64>());
+        view["parts"] = json!(parts.iter().map(|p| json!({ "part_number": p.number, "etag": p.etag, "size": p.size })).collect::<Vec<_>>());
+    } else if let Some(receipt) = &upload.receipt {
+        view["receipt"] = json!(receipt);
+    }
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// `POST /uploads/:id/parts`: presigned `PUT` URLs for these parts.
+pub(crate) async fn sign_parts(sign: &Sign, caller: Caller, Json(body): Json<SignBody>, Path(id): Path<String>) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let upload = uploads.load(&id)?;
+    let parts = uploads.sign(&upload, &body.part_numbers, &body.checksums)?;
+    let expires_at = edge_spin::redis::now_ms() + Uploads::part_url_ttl()?.as_millis() as u64;
+    Ok(json_response(StatusCode::OK, &json!({ "parts": parts, "expires_at": expires_at })))
+}
+
+/// `POST /uploads/:id/complete`: checks every part against the store's list, completes, and
+/// answers the receipt feed accepts.
+pub(crate) async fn complete(sign: &Sign, caller: Caller, Json(body): Json<CompleteBody>, Path(id): Path<String>) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let upload = uploads.load(&id)?;
+    let claimed: Vec<(u64, String)> = body.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
+    let (upload, receipt) = uploads.complete(upload, &claimed).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "upload": upload.view(), "receipt": receipt })))
+}
+
+/// `DELETE /uploads/:id`: aborts an unfinished upload and frees its quota.
+pub(crate) async fn abort(sign: &Sign, caller: Caller, Path(id): Path<String>) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let upload = uploads.load(&id)?;
+    uploads.abort(upload).await?;
+    Ok(no_content())
+}
+
+/// `GET /uploads/:id/download`: a presigned `GET` of the owner's completed object.
+pub(crate) async fn download(sign: &Sign, caller: Caller, Path(id): Path<String>) -> Answer {
+    let uploads = sign.uploads(caller)?;
+    let (url, expires_at) = uploads.download(&uploads.load(&id)?)?;
+    Ok(json_response(StatusCode::OK, &json!({ "url": url, "expires_at": expires_at })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlayQuery {
+    ticket: String,
+}
+
+/// Redirects the holder of a feed play ticket to a presigned `GET` of its object. No token: a
+/// `<video>` element cannot send one, and the ticket is the permission.
+pub(crate) async fn play(sign: &Sign, Query(PlayQuery { ticket }): Query<PlayQuery>) -> Answer {
+    let store = sign.store()?;
+    let key = edge_spin::variable("upload_receipt_key")?;
+    let ticket = PlayTicket::verify(&ticket, key.as_bytes(), edge_spin::redis::now_ms()).ok_or_else(|| {
+        Problem::forbidden("invalid-ticket", "the play ticket is not feed's or has expired; ask feed for the video's source again")
+    })?;
+    let url = store.sign_get(&ticket.key, uploads::DOWNLOAD_URL_TTL);
+    http::Response::builder()
+        .status(StatusCode::FOUND)
+        .header(http::header::LOCATION, url)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Vec::new())
+        .map_err(|e| Problem::misconfigured(format!("the store URL is not a valid header: {e}")))
+}
+
+/// `POST /uploads/form`: a presigned form upload for a small file (a cover picture).
+pub(crate) async fn form(sign: &Sign, caller: Caller, Json(body): Json<FormBody>) -> Answer {
+    let (key, form, expires_at) = sign.uploads(caller)?.form(&body.filename, &body.content_type, Some(body.size))?;
+    Ok(json_response(StatusCode::OK, &json!({ "key": key, "url": form.url, "fields": form.fields, "expires_at": expires_at })))
+}
+
+/// `POST /uploads/instant`: when the store already holds a file of this hash and size, a
+/// challenge to prove possession of its bytes.
+pub(crate) async fn challenge(sign: &Sign, caller: Caller, Json(body): Json<CreateRequest>) -> Answer {
+    let (id, challenge) = sign.uploads(caller)?.challenge(&body)?;
+    let body = json!({ "challenge_id": id, "offset": challenge.offset, "length": challenge.length, "nonce": challenge.nonce });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `POST /uploads/instant/:id`: the answer to a challenge; right, the upload is complete at
+/// once.
+pub(crate) async fn answer(sign: &Sign, caller: Caller, Json(body): Json<AnswerBody>, Path(id): Path<String>) -> Answer {
+    let (upload, receipt) = sign.uploads(caller)?.answer(&id, &body.answer).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "upload": upload.view(), "receipt": receipt })))
+}
+
+/// `POST /uploads/cleanup`: an administrator aborts expired unfinished uploads, a batch a call.
+pub(crate) async fn cleanup(sign: &Sign, Admin(principal): Admin) -> Answer {
+    let (aborted, more) = sign.uploads(Caller(principal))?.cleanup().await?;
+    Ok(json_response(StatusCode::OK, &json!({ "aborted": aborted, "more": more })))
+}
