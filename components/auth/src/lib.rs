@@ -12,7 +12,7 @@ pub mod sessions;
 mod settings;
 
 use edge_auth::{epoch_key, Issuer, KeySet, SigningKey, Verifier, REVOCATION_MARKER_TTL_SECS};
-use edge_http::handler::{Answer, Routes};
+use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
 use edge_spin::auth::{self as bearer, Authenticates};
 use edge_spin::redis::{arg, int, text, Redis};
@@ -27,10 +27,10 @@ use crate::settings::Settings;
 /// Largest JSON body an auth endpoint reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// Every route this component answers as `(method, pattern)`; the OpenAPI document is checked
-/// against it.
-pub fn routes() -> Vec<(Method, String)> {
-    router().routes()
+/// Every route this component answers as `(method, pattern, shape)`; the OpenAPI document is
+/// checked against it.
+pub fn operations() -> Vec<(Method, String, Shape)> {
+    router().operations()
 }
 
 fn router() -> Routes<Auth> {

@@ -17,7 +17,7 @@ mod store;
 mod video;
 
 use edge_auth::Verifier;
-use edge_http::handler::{Answer, Input, Routes};
+use edge_http::handler::{Answer, Input, Routes, Shape};
 use edge_http::{Problem, Request};
 use edge_spin::auth::{self as bearer, Authenticates};
 use edge_spin::redis::{arg, int, now_ms, text, Redis};
@@ -31,10 +31,10 @@ use crate::video::Video;
 /// Largest JSON body a feed endpoint reads.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Every route this component answers as `(method, pattern)`; the OpenAPI document is checked
-/// against it.
-pub fn routes() -> Vec<(Method, String)> {
-    router().routes()
+/// Every route this component answers as `(method, pattern, shape)`; the OpenAPI document is
+/// checked against it.
+pub fn operations() -> Vec<(Method, String, Shape)> {
+    router().operations()
 }
 
 fn router() -> Routes<Feed> {

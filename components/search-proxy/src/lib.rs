@@ -19,7 +19,7 @@ mod sync;
 mod text;
 
 use edge_auth::Verifier;
-use edge_http::handler::{Answer, Query, Routes};
+use edge_http::handler::{Answer, Query, Routes, Shape};
 use edge_http::{json_response, Problem, Request, Response};
 use edge_spin::auth::{self as bearer, Admin, Authenticates};
 use edge_spin::redis::Redis;
@@ -35,10 +35,10 @@ pub const BODY_LIMIT: usize = 1024;
 /// Changes one `POST /search/sync` applies at most.
 pub const SYNC_CALL_BATCH: u64 = 1000;
 
-/// Every route this component answers as `(method, pattern)`; the OpenAPI document is checked
-/// against it.
-pub fn routes() -> Vec<(Method, String)> {
-    router().routes()
+/// Every route this component answers as `(method, pattern, shape)`; the OpenAPI document is
+/// checked against it.
+pub fn operations() -> Vec<(Method, String, Shape)> {
+    router().operations()
 }
 
 fn router() -> Routes<Proxy> {

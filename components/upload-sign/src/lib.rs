@@ -13,7 +13,7 @@ mod s3;
 mod uploads;
 
 use edge_auth::Verifier;
-use edge_http::handler::{Answer, Routes};
+use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
 use edge_spin::auth::{self as bearer, Authenticates, Caller};
 use edge_spin::redis::Redis;
@@ -27,10 +27,10 @@ use crate::uploads::Uploads;
 /// Largest JSON body an upload endpoint reads (a complete request lists up to 10,000 parts).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// Every route this component answers as `(method, pattern)`; the OpenAPI document is checked
-/// against it.
-pub fn routes() -> Vec<(Method, String)> {
-    router().routes()
+/// Every route this component answers as `(method, pattern, shape)`; the OpenAPI document is
+/// checked against it.
+pub fn operations() -> Vec<(Method, String, Shape)> {
+    router().operations()
 }
 
 fn router() -> Routes<Sign> {

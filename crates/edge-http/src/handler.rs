@@ -45,12 +45,44 @@ pub struct Input<'a, S> {
 pub trait FromInput<S>: Sized {
     /// The value, or the problem that refuses the request.
     fn from_input(input: &Input<'_, S>) -> Result<Self, Problem>;
+
+    /// What taking this argument says about the operation (the API description is checked
+    /// against it).
+    fn shape(_: &mut Shape) {}
+}
+
+/// Who may call an operation, as its handler's arguments say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone; no bearer token is read.
+    #[default]
+    Public,
+    /// Anyone; a bearer token, when sent, must be valid and personalises the answer.
+    Optional,
+    /// A signed-in caller (401 otherwise).
+    Bearer,
+    /// A signed-in administrator (401, then 403).
+    Admin,
+}
+
+/// An operation as its handler's signature describes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Who may call it.
+    pub access: Access,
+    /// It reads a JSON body (so 413 and 415 are possible).
+    pub json_body: bool,
+    /// It reads the query string.
+    pub query: bool,
 }
 
 /// An `async fn(&S, A, B, ...) -> Answer` whose arguments after the state are extractors.
 pub trait Handler<S, Args>: Clone + 'static {
     /// Extracts the arguments in order and runs the function.
     fn call<'a>(&self, input: Input<'a, S>) -> Pending<'a>;
+
+    /// The operation as the arguments describe it.
+    fn shape() -> Shape;
 }
 
 macro_rules! handler {
@@ -67,6 +99,13 @@ macro_rules! handler {
                     $(let $arg = $arg::from_input(&input)?;)*
                     handler(input.state, $($arg),*).await
                 })
+            }
+
+            #[allow(unused_mut)]
+            fn shape() -> Shape {
+                let mut shape = Shape::default();
+                $($arg::shape(&mut shape);)*
+                shape
             }
         }
     };
@@ -85,12 +124,13 @@ type Erased<S> = dyn for<'a> Fn(Input<'a, S>) -> Pending<'a>;
 /// One route's handler with its extractors, type-erased so one table holds them all.
 pub struct Endpoint<S> {
     name: &'static str,
+    shape: Shape,
     call: Rc<Erased<S>>,
 }
 
 impl<S> Clone for Endpoint<S> {
     fn clone(&self) -> Self {
-        Endpoint { name: self.name, call: self.call.clone() }
+        Endpoint { name: self.name, shape: self.shape, call: self.call.clone() }
     }
 }
 
@@ -106,6 +146,11 @@ impl<S> Endpoint<S> {
         self.name
     }
 
+    /// The operation as the handler's arguments describe it.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
     /// Runs the handler on `input`.
     pub fn call<'a>(&self, input: Input<'a, S>) -> Pending<'a> {
         (self.call)(input)
@@ -119,7 +164,13 @@ impl<S: 'static> Router<Endpoint<S>> {
     /// Adds a route answered by `handler` (see [`Router::route`] for patterns).
     pub fn on<Args, H: Handler<S, Args>>(self, method: Method, pattern: &str, handler: H) -> Self {
         let name = std::any::type_name::<H>();
-        self.route(method, pattern, Endpoint { name, call: Rc::new(move |input| handler.call(input)) })
+        self.route(method, pattern, Endpoint { name, shape: H::shape(), call: Rc::new(move |input| handler.call(input)) })
+    }
+
+    /// Every route as `(method, pattern, shape)`, in the order added: what the API description
+    /// is checked against.
+    pub fn operations(&self) -> Vec<(Method, String, Shape)> {
+        self.routes().into_iter().zip(self.endpoints()).map(|((method, pattern), endpoint)| (method, pattern, endpoint.shape)).collect()
     }
 
     /// Finds the route for `request` and runs its handler with `state`; 404 and 405 as
@@ -188,6 +239,10 @@ impl<S, T: DeserializeOwned> FromInput<S> for Json<T> {
     fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
         crate::json_body(input.request, usize::MAX).map(Json)
     }
+
+    fn shape(shape: &mut Shape) {
+        shape.json_body = true;
+    }
 }
 
 /// The query string (see [`crate::query`]).
@@ -197,6 +252,10 @@ pub struct Query<T>(pub T);
 impl<S, T: DeserializeOwned> FromInput<S> for Query<T> {
     fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
         crate::query(input.request).map(Query)
+    }
+
+    fn shape(shape: &mut Shape) {
+        shape.query = true;
     }
 }
 
@@ -295,6 +354,13 @@ mod tests {
         assert_eq!(both_bad.code(), "invalid-query");
         let bad_body = run(http::Request::post("/uploads/a/1?limit=1").header("content-type", "application/json"), "[1,").unwrap_err();
         assert_eq!(bad_body.code(), "malformed-json");
+    }
+
+    #[test]
+    fn operations_are_shaped_by_their_arguments() {
+        let shapes: Vec<Shape> = routes().operations().into_iter().map(|(_, _, shape)| shape).collect();
+        let query = Shape { query: true, ..Shape::default() };
+        assert_eq!(shapes, [Shape::default(), query, Shape { json_body: true, ..query }]);
     }
 
     #[test]

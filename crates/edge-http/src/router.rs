@@ -93,6 +93,11 @@ impl<E: Clone> Router<E> {
         self.routes.iter().map(|route| (route.method.clone(), pattern(route))).collect()
     }
 
+    /// Every route's endpoint, in the order added.
+    pub fn endpoints(&self) -> impl Iterator<Item = &E> {
+        self.routes.iter().map(|route| &route.endpoint)
+    }
+
     /// The endpoint for this request, or the 404/405 problem to answer.
     pub fn find(&self, method: &Method, path: &str) -> Result<(E, Params), Problem> {
         let path = path.split('?').next().unwrap_or("");

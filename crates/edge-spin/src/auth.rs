@@ -2,7 +2,7 @@
 //! Redis round trip (`MGET`) for revocation and the session store's incarnation.
 
 use edge_auth::{check_revocation, revocation_keys, Audience, AuthError, KeySet, Principal, Verifier};
-use edge_http::handler::{FromInput, Input};
+use edge_http::handler::{Access, FromInput, Input, Shape};
 use edge_http::{Problem, Request};
 
 use crate::redis::Redis;
@@ -64,6 +64,10 @@ impl<S: Authenticates> FromInput<S> for Caller {
         let token = token(input.request)?;
         principal(token, input.state.verifier()?, input.state.redis()?).map(Caller)
     }
+
+    fn shape(shape: &mut Shape) {
+        shape.access = Access::Bearer;
+    }
 }
 
 /// The caller when the request sends a token (which must then be valid), else `None`: public
@@ -78,6 +82,10 @@ impl<S: Authenticates> FromInput<S> for MaybeCaller {
         }
         Caller::from_input(input).map(|Caller(principal)| MaybeCaller(Some(principal)))
     }
+
+    fn shape(shape: &mut Shape) {
+        shape.access = Access::Optional;
+    }
 }
 
 /// A caller with the `admin` role (given at sign-in to the `admin_usernames`); others get a 403.
@@ -91,5 +99,9 @@ impl<S: Authenticates> FromInput<S> for Admin {
             return Err(Problem::forbidden("admin-only", "this endpoint is for administrators (accounts named in admin_usernames)"));
         }
         Ok(Admin(principal))
+    }
+
+    fn shape(shape: &mut Shape) {
+        shape.access = Access::Admin;
     }
 }

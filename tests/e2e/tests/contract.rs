@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::{json, Devhost, Value};
+use edge_http::handler::{Access, Shape};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -85,10 +86,10 @@ fn spin_routes() -> Vec<String> {
         .collect()
 }
 
-/// Every route of every component's router, as (METHOD, path with `{name}` captures), and the
-/// static site's routes from spin.toml (`/sdk/...` as `/sdk/{file}`).
-fn routed_operations() -> BTreeSet<(String, String)> {
-    let routers = [auth::routes(), feed::routes(), upload_sign::routes(), search_proxy::routes()];
+/// Every route of every component's router: (METHOD, path with `{name}` captures) and the
+/// operation's shape as its handler's arguments give it.
+fn handler_operations() -> BTreeMap<(String, String), Shape> {
+    let routers = [auth::operations(), feed::operations(), upload_sign::operations(), search_proxy::operations()];
     let openapi_path = |pattern: &str| {
         let segments = pattern.split('/').map(|s| match s.strip_prefix(':') {
             Some(name) => format!("{{{name}}}"),
@@ -96,8 +97,13 @@ fn routed_operations() -> BTreeSet<(String, String)> {
         });
         segments.collect::<Vec<_>>().join("/")
     };
-    let mut operations: BTreeSet<(String, String)> =
-        routers.into_iter().flatten().map(|(method, pattern)| (method.to_string(), openapi_path(&pattern))).collect();
+    routers.into_iter().flatten().map(|(method, pattern, shape)| ((method.to_string(), openapi_path(&pattern)), shape)).collect()
+}
+
+/// Every route of every component's router, and the static site's routes from spin.toml
+/// (`/sdk/...` as `/sdk/{file}`).
+fn routed_operations() -> BTreeSet<(String, String)> {
+    let mut operations: BTreeSet<(String, String)> = handler_operations().into_keys().collect();
     let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(root().join("spin.toml")).unwrap()).unwrap();
     for trigger in manifest["trigger"]["http"].as_array().unwrap() {
         if trigger["component"].as_str() == Some("static-files") {
@@ -121,6 +127,43 @@ fn the_document_describes_exactly_the_routed_operations() {
         undocumented.is_empty() && unrouted.is_empty(),
         "routed but not documented: {undocumented:?}; documented but not routed: {unrouted:?}"
     );
+}
+
+/// Each operation is described as its handler takes it: who may call it (the `Caller`,
+/// `MaybeCaller` and `Admin` arguments) and whether it reads a JSON body (`Json`) or a query
+/// (`Query`), so a handler that starts to need a token or a body cannot keep an outdated
+/// description.
+#[test]
+fn each_operation_is_described_as_its_handler_takes_it() {
+    let doc = document();
+    let operations = operation_objects(&doc);
+    let mut wrong = Vec::new();
+    for ((method, path), shape) in handler_operations() {
+        let operation = &operations[&(method.clone(), path.clone())];
+        let schemes: Vec<String> = operation["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|requirement| requirement.as_object().and_then(|r| r.keys().next().cloned()).unwrap_or_else(|| "anonymous".to_owned()))
+            .collect();
+        let responds = |status: &str| operation["responses"].get(status).is_some();
+        let bearer = schemes.iter().any(|s| s == "bearerAuth");
+        let access_ok = match shape.access {
+            Access::Public => !bearer,
+            Access::Optional => bearer && schemes.iter().any(|s| s == "anonymous") && responds("401"),
+            Access::Bearer => schemes == ["bearerAuth"] && responds("401"),
+            Access::Admin => schemes == ["bearerAuth"] && responds("401") && responds("403"),
+        };
+        let body = operation["requestBody"]["content"].get("application/json").is_some();
+        let body_ok = body == shape.json_body && (!shape.json_body || (responds("413") && responds("415")));
+        let query = operation["parameters"].as_array().into_iter().flatten().any(|p| p["in"] == "query");
+        if !access_ok || !body_ok || query != shape.query {
+            wrong.push(format!(
+                "{method} {path}: handler takes {shape:?}; document has security {schemes:?}, JSON body {body}, query {query}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "described otherwise than handled:\n{}", wrong.join("\n"));
 }
 
 /// The document is well formed, every path it names reaches a component under spin.toml, and
