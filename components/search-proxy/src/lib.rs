@@ -6,12 +6,15 @@
 //! highlighting), [`sqlite`] and [`elastic`] (engine queries and replies), [`cache`],
 //! [`breaker`], [`sync`] and [`fallback`]. [`service`] does the host calls.
 
+mod answer;
 mod breaker;
 pub mod cache;
 mod elastic;
 mod engine;
 mod fallback;
 pub mod params;
+mod pass;
+mod ports;
 mod records;
 mod service;
 pub mod sqlite;
@@ -27,8 +30,9 @@ use edge_spin::{health, Lazy};
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
+use crate::answer::Ask;
 use crate::params::{RawSearch, RawSuggest, SearchQuery, SuggestQuery};
-use crate::service::{Ask, Search};
+use crate::service::Search;
 
 /// Largest request body a search endpoint reads (they take none).
 pub const BODY_LIMIT: usize = 1024;
@@ -87,13 +91,13 @@ impl Authenticates for Proxy {
 /// fallback when the engine is down.
 async fn search(proxy: &Proxy, Query(raw): Query<RawSearch>) -> Answer {
     let ask = Ask::Search(SearchQuery::parse(raw)?);
-    proxy.search()?.answer(&ask).await
+    answer::answer(proxy.search()?, &ask).await
 }
 
 /// `GET /search/suggest`: completions for what a user is typing.
 async fn suggest(proxy: &Proxy, Query(raw): Query<RawSuggest>) -> Answer {
     let ask = Ask::Suggest(SuggestQuery::parse(raw)?);
-    proxy.search()?.answer(&ask).await
+    answer::answer(proxy.search()?, &ask).await
 }
 
 /// `GET /search/status`: index generation, sync lag, breaker and engine load.
@@ -105,7 +109,7 @@ async fn status(proxy: &Proxy) -> Answer {
 /// so a scheduler (or anyone) calling it costs no more than a search that misses the cache.
 async fn sync(proxy: &Proxy) -> Answer {
     let search = proxy.search()?;
-    let report = search.pass(SYNC_CALL_BATCH, &search.state()?).await?;
+    let report = pass::run(search, SYNC_CALL_BATCH, &search.state()?).await?;
     Ok(no_store(json_response(StatusCode::OK, &report)))
 }
 

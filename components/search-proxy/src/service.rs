@@ -1,21 +1,23 @@
 //! The Spin side of search: answering through the cache, coalescing and the breaker; sync
 //! passes; reindexing. Host calls live here; every decision is made by the pure modules.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use edge_http::{json_response, Problem, Response};
+use edge_http::Problem;
 use edge_spin::redis::{arg, int, now_ms, text, Redis};
 use edge_spin::{number_variable as number, Lazy};
-use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use spin_sdk::key_value::Store;
 
+use crate::answer::{render_page, Ask, Ports};
 use crate::breaker::{self, Breaker, Gate};
-use crate::cache::{self, Entry};
+use crate::cache::{self, Entry, Started};
 use crate::elastic::Elastic;
 use crate::engine::{Doc, DocResult, Engine, EngineError, Page, Suggestion};
 use crate::params::{Kind, SearchQuery, SuggestQuery};
+use crate::pass::{self, Begun};
+use crate::ports::Base;
 use crate::sqlite::Sqlite;
 use crate::sync::{self, Read, Settle};
 use crate::{fallback, records};
@@ -124,41 +126,6 @@ impl Engine for Backend {
     }
 }
 
-/// A question a client asks.
-pub(crate) enum Ask {
-    /// `GET /search`.
-    Search(SearchQuery),
-    /// `GET /search/suggest`.
-    Suggest(SuggestQuery),
-}
-
-impl Ask {
-    fn hash(&self) -> String {
-        match self {
-            Ask::Search(q) => q.cache_key(),
-            Ask::Suggest(q) => q.cache_key(),
-        }
-    }
-
-    async fn ask(&self, engine: &Backend) -> Result<Value, EngineError> {
-        Ok(match self {
-            Ask::Search(q) => render_page(engine.search(q).await?, q),
-            Ask::Suggest(q) => json!({ "suggestions": engine.suggest(q).await?, "degraded": false }),
-        })
-    }
-
-    fn fallback(&self, recent: &[Doc]) -> Value {
-        match self {
-            Ask::Search(q) => render_page(fallback::search(recent, q), q),
-            Ask::Suggest(q) => json!({ "suggestions": fallback::suggest(recent, q), "degraded": false }),
-        }
-    }
-}
-
-fn render_page(page: Page, q: &SearchQuery) -> Value {
-    json!({ "items": page.hits, "next_cursor": if page.more { q.next_cursor() } else { None }, "degraded": false })
-}
-
 fn engine_problem(error: &EngineError) -> Problem {
     Problem::unavailable("search-unavailable", format!("the search engine failed ({error}); retry shortly"))
 }
@@ -236,317 +203,6 @@ impl Search {
         Ok(State { generation: number_at(&reply, 0).unwrap_or(0), breaker })
     }
 
-    fn cached(&self, hash: &str) -> Option<Entry> {
-        self.kv.get(&cache::key(hash)).ok().flatten().and_then(|bytes| Entry::decode(&bytes))
-    }
-
-    fn take(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, Problem> {
-        let reply = self.redis.exec("SET", &[arg(key), arg(token), arg("NX"), arg("PX"), arg(ttl_ms.max(1))])?;
-        Ok(reply.first().and_then(text).as_deref() == Some("OK"))
-    }
-
-    fn release(&self, key: &str, token: &str) -> Result<(), Problem> {
-        self.redis.run(&sync::RELEASE, &[key], vec![arg(token)]).map(drop)
-    }
-
-    /// Answers `ask`: fresh cache; else one request computes (the others wait for its answer);
-    /// while the engine is down, a stale answer or the fallback, marked degraded.
-    ///
-    /// A hit costs one key-value read and one Redis round trip, which also takes the lock on a
-    /// miss and tells whether changes wait; a miss with nothing to sync adds one round trip
-    /// (finish) around the engine call.
-    pub(crate) async fn answer(&self, ask: &Ask) -> Result<Response, Problem> {
-        let hash = ask.hash();
-        let started = now_ms();
-        let entry = self.cached(&hash);
-        let lock = cache::lock_key(&hash);
-        let token = edge_http::random_id();
-        let args = cache::start_args(entry.as_ref().map(|e| (e.generation, e.fresh_until)), started, &token);
-        let start = cache::Started::decode(&self.redis.run(&cache::START, &cache::start_keys(&hash), args)?);
-        let breaker = Breaker { open_until: start.open_until, failures: start.failures };
-        let state = State { generation: start.generation, breaker };
-        if let (Some(entry), true) = (entry.as_ref(), start.fresh) {
-            return Ok(raw(entry.body.clone(), "hit"));
-        }
-        let mut holding = start.holding;
-        // A miss needs both; a misconfigured one is the operator's 500, not a degraded answer.
-        let settings = self.settings()?;
-        self.engine()?;
-        // A request that waited for the lock does not know; it lets the pass find out.
-        let mut sync_work = start.sync_work;
-        let probing = match breaker.gate(started) {
-            Gate::Closed => false,
-            Gate::Probe if self.take(breaker::PROBE, "1", settings.breaker_cooldown_ms.max(1000))? => true,
-            _ => {
-                if holding {
-                    self.release(&lock, &token)?;
-                }
-                return self.degraded(ask, entry, "engine-unavailable");
-            }
-        };
-        if !holding {
-            let mut pause = 2;
-            while now_ms() < started + settings.coalesce_wait_ms {
-                std::thread::sleep(Duration::from_millis(pause));
-                pause = (pause * 2).min(20);
-                if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(state.generation, now_ms())) {
-                    return Ok(raw(e.body, "coalesced"));
-                }
-                if self.take(&lock, &token, cache::LOCK_MS)? {
-                    holding = true;
-                    sync_work = true;
-                    break;
-                }
-            }
-        }
-        // Another request may have finished between our read and our lock.
-        if let Some(e) = self.cached(&hash).filter(|e| e.is_fresh(state.generation, now_ms())) {
-            if holding {
-                self.release(&lock, &token)?;
-            }
-            return Ok(raw(e.body, "hit"));
-        }
-        let sync_first = !probing && (sync_work || !holding);
-        match self.compute(ask, &state, sync_first, probing, &lock, &token).await {
-            Ok(response) => Ok(response),
-            Err(error) => {
-                eprintln!("search engine failed: {error}");
-                self.degraded(ask, entry, "engine-failed")
-            }
-        }
-    }
-
-    /// Computes an answer with the engine (after applying pending changes), caches it, and
-    /// releases the lock.
-    async fn compute(
-        &self,
-        ask: &Ask,
-        state: &State,
-        sync_first: bool,
-        probing: bool,
-        lock: &str,
-        token: &str,
-    ) -> Result<Response, EngineError> {
-        let (engine, settings) = (self.engine().map_err(pass_failed)?, self.settings().map_err(pass_failed)?);
-        let generation = if sync_first {
-            self.pass(settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation)
-        } else {
-            state.generation
-        };
-        let outcome = match ask.ask(engine).await {
-            Err(e) if e.is_missing_index() => match engine.prepare().await {
-                Ok(()) => ask.ask(engine).await,
-                Err(e) => Err(e),
-            },
-            other => other,
-        };
-        let finish = |stale_until: u64, hash: &str, reset: bool| {
-            let keys = [ENGINE_QUERIES, cache::EXPIRY_INDEX, lock, breaker::OPEN_UNTIL, breaker::FAILURES, breaker::PROBE];
-            let args = vec![arg(stale_until), arg(hash), arg(token), arg(u64::from(reset))];
-            if let Err(e) = self.redis.run(&cache::FINISH, &keys, args) {
-                eprintln!("could not finish a search: {}", e.detail());
-            }
-        };
-        let value = match outcome {
-            Ok(value) => value,
-            Err(error) => {
-                self.record_failure(probing);
-                finish(0, "", false);
-                return Err(error);
-            }
-        };
-        let body = serde_json::to_vec(&value).unwrap_or_default();
-        let now = now_ms();
-        let hash = ask.hash();
-        let entry = Entry { generation, fresh_until: now + settings.cache_ms, stale_until: now + settings.stale_ms, body };
-        let cached = settings.cache_ms > 0 && self.kv.set(&cache::key(&hash), &entry.encode()).is_ok();
-        finish(if cached { entry.stale_until } else { 0 }, &hash, probing || state.breaker.needs_reset());
-        Ok(raw(entry.body, "miss"))
-    }
-
-    fn record_failure(&self, probing: bool) {
-        let Ok(s) = self.settings() else { return };
-        let args = vec![
-            arg(now_ms()),
-            arg(s.breaker_failures),
-            arg(s.breaker_cooldown_ms),
-            arg(breaker::FAILURE_WINDOW_MS),
-            arg(if probing { "probe" } else { "" }),
-        ];
-        if let Err(e) = self.redis.run(&breaker::RECORD_FAILURE, &[breaker::FAILURES, breaker::OPEN_UNTIL, breaker::PROBE], args) {
-            eprintln!("could not record an engine failure: {}", e.detail());
-        }
-    }
-
-    /// A stale answer if one is cached, else the fallback; marked degraded either way.
-    fn degraded(&self, ask: &Ask, entry: Option<Entry>, reason: &'static str) -> Result<Response, Problem> {
-        let stale = entry.filter(|e| e.is_usable_stale(now_ms())).and_then(|e| serde_json::from_slice::<Value>(&e.body).ok());
-        let (mut value, source) = match stale {
-            Some(value) => (value, "stale-cache"),
-            None => (ask.fallback(&self.recent_videos()?), "fallback"),
-        };
-        value["degraded"] = json!(true);
-        value["degraded_reason"] = json!(reason);
-        value["served_from"] = json!(source);
-        let mut response = json_response(StatusCode::OK, &value);
-        response.headers_mut().insert("x-search-degraded", HeaderValue::from_static(source));
-        response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Ok(response)
-    }
-
-    /// The newest videos from feed's Redis records, for the fallback.
-    fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
-        // Two reads rather than a script naming record keys inside: a video deleted in between
-        // is simply missing from a degraded answer.
-        let ids = self.redis.exec("ZREVRANGE", &[arg(edge_protocol::keys::LATEST), arg(0i64), arg(fallback::RECENT as i64 - 1)])?;
-        let keys: Vec<String> = ids.iter().filter_map(|id| Some(format!("{}{}", edge_protocol::keys::VIDEO_PREFIX, text(id)?))).collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let stored = self.redis.mget(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
-        Ok(stored.into_iter().flatten().filter_map(|r| records::video_doc(&String::from_utf8(r).ok()?, |_| None).ok()).collect())
-    }
-
-    /// One sync pass of at most `batch` changes; skipped while another pass runs or the
-    /// breaker keeps the engine out. Also drops cache entries past their stale time.
-    pub(crate) async fn pass(&self, batch: u64, state: &State) -> Result<PassReport, Problem> {
-        let mut report = PassReport { generation: state.generation, ..PassReport::default() };
-        if state.breaker.gate(now_ms()) != Gate::Closed {
-            report.busy = true;
-            return Ok(report);
-        }
-        // Misconfiguration is the operator's 500, not an engine failure.
-        self.engine()?;
-        self.settings()?;
-        let token = edge_http::random_id();
-        let now = now_ms();
-        let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::LEASE, cache::EXPIRY_INDEX];
-        let args = vec![
-            arg(sync::GROUP),
-            arg(sync::CONSUMER),
-            arg(batch),
-            arg(now),
-            arg(token.as_str()),
-            arg(sync::LEASE_MS),
-            arg(CACHE_GC_BATCH),
-        ];
-        let reply = self.redis.run(&sync::BEGIN, &keys, args)?;
-        if number_at(&reply, 0) != Some(1) {
-            report.busy = true;
-            return Ok(report);
-        }
-        let stale = number_at(&reply, 1).unwrap_or(0) as usize;
-        for hash in reply.iter().skip(2).take(stale).filter_map(text) {
-            let _ = self.kv.delete(&cache::key(&hash));
-        }
-        let reads = sync::parse_read(&reply.iter().skip(2 + stale).map(text).collect::<Vec<_>>());
-        report.read = reads.len();
-        if reads.is_empty() {
-            // The script released the lease itself.
-            return Ok(report);
-        }
-        let result = self.apply_reads(&reads, now, &mut report).await;
-        let _ = self.release(sync::LEASE, &token);
-        match result {
-            Ok(()) => Ok(report),
-            Err(error) => {
-                self.record_failure(false);
-                Err(Problem::unavailable("search-unavailable", format!("the sync pass failed ({error}); it is retried on the next pass")))
-            }
-        }
-    }
-
-    async fn apply_reads(&self, reads: &[Read], now: u64, report: &mut PassReport) -> Result<(), EngineError> {
-        let (engine, settings) = (self.engine().map_err(pass_failed)?, self.settings().map_err(pass_failed)?);
-        let after_failure =
-            |read: &Read, error: String| sync::after_failure(read, error, now, settings.retry_base_ms, settings.max_attempts);
-        engine.prepare().await?;
-        let winners = sync::winners(reads);
-        let mut settles: Vec<Settle> = vec![Settle::Ack; reads.len()];
-        let mut docs = Vec::new();
-        let mut doc_reads = Vec::new();
-        let built = self.documents(reads, &winners).map_err(pass_failed)?;
-        for (i, doc) in winners.into_iter().zip(built) {
-            match doc {
-                Ok(doc) => {
-                    docs.push(doc);
-                    doc_reads.push(i);
-                }
-                Err(error) => settles[i] = after_failure(&reads[i], error),
-            }
-        }
-        for (i, read) in reads.iter().enumerate() {
-            if let Err(error) = &read.change {
-                settles[i] = after_failure(read, error.clone());
-            }
-        }
-        let results = engine.apply(&docs, false).await?;
-        for (i, result) in doc_reads.into_iter().zip(results) {
-            match result {
-                Ok(()) => report.applied += 1,
-                Err(error) => settles[i] = after_failure(&reads[i], error),
-            }
-        }
-        let mut args = vec![arg(sync::GROUP), arg(report.applied as u64), arg(now)];
-        for (read, settle) in reads.iter().zip(&settles) {
-            let (op, score, json) = match settle {
-                Settle::Ack => ("ack", 0, String::new()),
-                Settle::Retry(at, failure) => {
-                    report.retried += 1;
-                    ("retry", *at, serde_json::to_string(failure).unwrap_or_default())
-                }
-                Settle::Park(failure) => {
-                    report.parked += 1;
-                    ("park", 0, serde_json::to_string(failure).unwrap_or_default())
-                }
-            };
-            args.extend([arg(op), arg(read.entry.as_str()), arg(score), arg(json)]);
-        }
-        let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::PARKED, sync::GENERATION, sync::STATS];
-        let settled = self.redis.run(&sync::SETTLE, &keys, args).map_err(pass_failed)?;
-        report.generation = settled.first().and_then(int).unwrap_or(0).max(0) as u64;
-        Ok(())
-    }
-
-    /// The documents of the winning changes, in order: tombstones for deletes (and for records
-    /// gone since), else the current record (videos from feed's Redis records, users from the
-    /// key-value store). `Err` for a record that cannot be read as a document.
-    fn documents(&self, reads: &[Read], winners: &[usize]) -> Result<Vec<Result<Doc, String>>, Problem> {
-        let changes: Vec<&sync::Change> = winners.iter().filter_map(|&i| reads[i].change.as_ref().ok()).collect();
-        let video_keys: Vec<String> =
-            changes.iter().filter(|c| c.kind() == Kind::Video && !c.is_delete()).map(|c| format!("video:{}", c.id)).collect();
-        let mut videos: BTreeMap<String, Option<String>> = BTreeMap::new();
-        if !video_keys.is_empty() {
-            let refs: Vec<&str> = video_keys.iter().map(String::as_str).collect();
-            for (key, value) in video_keys.iter().zip(self.redis.mget(&refs)?) {
-                videos.insert(key.clone(), value.and_then(|v| String::from_utf8(v).ok()));
-            }
-        }
-        let mut names = UserNames::default();
-        Ok(changes
-            .iter()
-            .map(|change| {
-                if change.is_delete() {
-                    return Ok(Doc::tombstone(change.kind(), &change.id, change.version));
-                }
-                let record = match change.kind() {
-                    Kind::Video => videos.get(&change.key()).cloned().flatten(),
-                    Kind::User => {
-                        self.kv.get(&change.key()).map_err(|e| format!("key-value store: {e}"))?.and_then(|v| String::from_utf8(v).ok())
-                    }
-                };
-                let Some(record) = record else {
-                    // Deleted since; its delete change follows with a higher version.
-                    return Ok(Doc::tombstone(change.kind(), &change.id, change.version));
-                };
-                match change.kind() {
-                    Kind::Video => records::video_doc(&record, |author| names.get(&self.kv, author)),
-                    Kind::User => records::user_doc(&record, change.version),
-                }
-            })
-            .collect())
-    }
-
     /// Rewrites the documents of up to [`REINDEX_BATCH`] records after key `after` from the
     /// key-value store, and turns live documents in that key range whose record is gone into
     /// tombstones. Answers the report and the key to continue after, if any.
@@ -564,14 +220,14 @@ impl Search {
         keys.sort();
         let more = keys.len() > REINDEX_BATCH;
         keys.truncate(REINDEX_BATCH);
-        let mut names = UserNames::default();
+        let mut names = pass::UserNames::default();
         let mut docs = Vec::new();
         let mut unreadable = Vec::new();
         for key in &keys {
             let Some(bytes) = self.kv.get(key).map_err(kv_error)? else { continue };
             let record = String::from_utf8_lossy(&bytes);
             let doc = if key.starts_with("video:") {
-                records::video_doc(&record, |author| names.get(&self.kv, author))
+                records::video_doc(&record, |author| names.get(self, author))
             } else {
                 records::user_doc(&record, 1)
             };
@@ -669,28 +325,158 @@ impl Search {
     }
 }
 
-/// Authors' usernames, read once per pass.
-#[derive(Default)]
-struct UserNames(BTreeMap<String, Option<String>>);
+/// Time, randomness and the breaker for every core step.
+impl Base for Search {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
 
-impl UserNames {
-    fn get(&mut self, kv: &Store, user_id: &str) -> Option<String> {
-        if user_id.is_empty() {
-            return None;
+    fn token(&self) -> String {
+        edge_http::random_id()
+    }
+
+    fn settings(&self) -> Result<&Settings, Problem> {
+        Search::settings(self)
+    }
+
+    fn check_engine(&self) -> Result<(), Problem> {
+        self.engine().map(drop)
+    }
+
+    fn release(&self, key: &str, token: &str) -> Result<(), Problem> {
+        self.redis.run(&sync::RELEASE, &[key], vec![arg(token)]).map(drop)
+    }
+
+    fn record_failure(&self, now: u64, probing: bool) {
+        let Ok(s) = Search::settings(self) else { return };
+        let args = vec![
+            arg(now),
+            arg(s.breaker_failures),
+            arg(s.breaker_cooldown_ms),
+            arg(breaker::FAILURE_WINDOW_MS),
+            arg(if probing { "probe" } else { "" }),
+        ];
+        if let Err(e) = self.redis.run(&breaker::RECORD_FAILURE, &[breaker::FAILURES, breaker::OPEN_UNTIL, breaker::PROBE], args) {
+            eprintln!("could not record an engine failure: {}", e.detail());
         }
-        self.0
-            .entry(user_id.to_owned())
-            .or_insert_with(|| {
-                kv.get(&edge_protocol::keys::user_key(user_id)).ok().flatten().and_then(|b| records::username(&String::from_utf8_lossy(&b)))
-            })
-            .clone()
     }
 }
 
-/// A JSON answer from bytes already rendered, with how the cache served it.
-fn raw(body: Vec<u8>, cache: &'static str) -> Response {
-    let mut response = json_response(StatusCode::OK, &());
-    *response.body_mut() = body;
-    response.headers_mut().insert("x-cache", HeaderValue::from_static(cache));
-    response
+/// The Spin side of answering: the key-value store caches answers, Redis scripts keep the
+/// shared state, the configured engine answers.
+impl Ports for Search {
+    fn pause(&self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+
+    fn cached(&self, hash: &str) -> Option<Entry> {
+        self.kv.get(&cache::key(hash)).ok().flatten().and_then(|bytes| Entry::decode(&bytes))
+    }
+
+    fn keep(&self, hash: &str, entry: &Entry) -> bool {
+        self.kv.set(&cache::key(hash), &entry.encode()).is_ok()
+    }
+
+    fn start(&self, hash: &str, entry: Option<&Entry>, now: u64, token: &str) -> Result<Started, Problem> {
+        let args = cache::start_args(entry.map(|e| (e.generation, e.fresh_until)), now, token);
+        Ok(Started::decode(&self.redis.run(&cache::START, &cache::start_keys(hash), args)?))
+    }
+
+    fn take(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, Problem> {
+        let reply = self.redis.exec("SET", &[arg(key), arg(token), arg("NX"), arg("PX"), arg(ttl_ms.max(1))])?;
+        Ok(reply.first().and_then(text).as_deref() == Some("OK"))
+    }
+
+    fn finish(&self, stale_until: u64, hash: &str, lock: &str, token: &str, reset: bool) {
+        let keys = [ENGINE_QUERIES, cache::EXPIRY_INDEX, lock, breaker::OPEN_UNTIL, breaker::FAILURES, breaker::PROBE];
+        let args = vec![arg(stale_until), arg(hash), arg(token), arg(u64::from(reset))];
+        if let Err(e) = self.redis.run(&cache::FINISH, &keys, args) {
+            eprintln!("could not finish a search: {}", e.detail());
+        }
+    }
+
+    /// Two reads rather than a script naming record keys inside: a video deleted in between is
+    /// simply missing from a degraded answer.
+    fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
+        let ids = self.redis.exec("ZREVRANGE", &[arg(edge_protocol::keys::LATEST), arg(0i64), arg(fallback::RECENT as i64 - 1)])?;
+        let keys: Vec<String> = ids.iter().filter_map(|id| Some(format!("{}{}", edge_protocol::keys::VIDEO_PREFIX, text(id)?))).collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stored = self.redis.mget(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+        Ok(stored.into_iter().flatten().filter_map(|r| records::video_doc(&String::from_utf8(r).ok()?, |_| None).ok()).collect())
+    }
+
+    async fn ask(&self, ask: &Ask) -> Result<Value, EngineError> {
+        let engine = self.engine().map_err(pass_failed)?;
+        let query = async || match ask {
+            Ask::Search(q) => Ok::<_, EngineError>(render_page(engine.search(q).await?, q)),
+            Ask::Suggest(q) => Ok(json!({ "suggestions": engine.suggest(q).await?, "degraded": false })),
+        };
+        match query().await {
+            Err(e) if e.is_missing_index() => {
+                engine.prepare().await?;
+                query().await
+            }
+            other => other,
+        }
+    }
+
+    async fn sync(&self, state: &State) -> u64 {
+        let Ok(settings) = Search::settings(self) else { return state.generation };
+        pass::run(self, settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation)
+    }
+}
+
+/// The Spin side of a sync pass: the sync scripts, feed's records in Redis, the key-value
+/// store, the configured engine.
+impl pass::Ports for Search {
+    fn begin(&self, batch: u64, now: u64, token: &str) -> Result<Begun, Problem> {
+        let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::LEASE, cache::EXPIRY_INDEX];
+        let args = vec![arg(sync::GROUP), arg(sync::CONSUMER), arg(batch), arg(now), arg(token), arg(sync::LEASE_MS), arg(CACHE_GC_BATCH)];
+        let reply = self.redis.run(&sync::BEGIN, &keys, args)?;
+        if number_at(&reply, 0) != Some(1) {
+            return Ok(Begun::Busy);
+        }
+        let stale = number_at(&reply, 1).unwrap_or(0) as usize;
+        Ok(Begun::Leased {
+            stale: reply.iter().skip(2).take(stale).filter_map(text).collect(),
+            reads: sync::parse_read(&reply.iter().skip(2 + stale).map(text).collect::<Vec<_>>()),
+        })
+    }
+
+    fn forget(&self, hash: &str) {
+        let _ = self.kv.delete(&cache::key(hash));
+    }
+
+    fn videos(&self, keys: &[String]) -> Result<Vec<Option<String>>, Problem> {
+        let values = self.redis.mget(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+        Ok(values.into_iter().map(|value| value.and_then(|v| String::from_utf8(v).ok())).collect())
+    }
+
+    fn record(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.kv.get(key).map_err(|e| e.to_string())?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    async fn prepare(&self) -> Result<(), EngineError> {
+        self.engine().map_err(pass_failed)?.prepare().await
+    }
+
+    async fn apply(&self, docs: &[Doc]) -> Result<Vec<DocResult>, EngineError> {
+        self.engine().map_err(pass_failed)?.apply(docs, false).await
+    }
+
+    fn settle(&self, applied: u64, now: u64, settles: &[(&Read, &Settle)]) -> Result<u64, Problem> {
+        let mut args = vec![arg(sync::GROUP), arg(applied), arg(now)];
+        for (read, settle) in settles {
+            let (op, score, json) = match settle {
+                Settle::Ack => ("ack", 0, String::new()),
+                Settle::Retry(at, failure) => ("retry", *at, serde_json::to_string(failure).unwrap_or_default()),
+                Settle::Park(failure) => ("park", 0, serde_json::to_string(failure).unwrap_or_default()),
+            };
+            args.extend([arg(op), arg(read.entry.as_str()), arg(score), arg(json)]);
+        }
+        let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::PARKED, sync::GENERATION, sync::STATS];
+        Ok(self.redis.run(&sync::SETTLE, &keys, args)?.first().and_then(int).unwrap_or(0).max(0) as u64)
+    }
 }

@@ -1,0 +1,551 @@
+//! How `GET /search` and `GET /search/suggest` are answered: from a fresh cache entry; else one
+//! request computes (after applying pending index changes) while the others wait for its answer;
+//! while the engine is out (breaker open, or it failed), a stale answer or the fallback, marked
+//! degraded.
+//!
+//! The steps are pure over [`Ports`] and [`Base`]: the Spin adapter ([`crate::service::Search`]) backs them
+//! with the key-value store, the Redis scripts and the engine; the tests below with memory.
+
+use edge_http::{json_response, Problem, Response};
+use http::{HeaderValue, StatusCode};
+use serde_json::{json, Value};
+
+use crate::breaker::{self, Breaker, Gate};
+use crate::cache::{self, Entry, Started};
+use crate::engine::{Doc, EngineError, Page};
+use crate::fallback;
+use crate::params::{SearchQuery, SuggestQuery};
+use crate::ports::Base;
+use crate::service::State;
+
+/// A question a client asks.
+pub(crate) enum Ask {
+    /// `GET /search`.
+    Search(SearchQuery),
+    /// `GET /search/suggest`.
+    Suggest(SuggestQuery),
+}
+
+impl Ask {
+    /// The cache key of the question.
+    pub(crate) fn hash(&self) -> String {
+        match self {
+            Ask::Search(q) => q.cache_key(),
+            Ask::Suggest(q) => q.cache_key(),
+        }
+    }
+
+    fn fallback(&self, recent: &[Doc]) -> Value {
+        match self {
+            Ask::Search(q) => render_page(fallback::search(recent, q), q),
+            Ask::Suggest(q) => json!({ "suggestions": fallback::suggest(recent, q), "degraded": false }),
+        }
+    }
+}
+
+/// A search answer as the API shows it.
+pub(crate) fn render_page(page: Page, q: &SearchQuery) -> Value {
+    json!({ "items": page.hits, "next_cursor": if page.more { q.next_cursor() } else { None }, "degraded": false })
+}
+
+/// What answering needs beyond [`Base`]: waiting, the answer cache, the cache scripts and the
+/// engine's answers.
+pub(crate) trait Ports: Base {
+    /// Waits `ms` before looking again for another request's answer.
+    fn pause(&self, ms: u64);
+    /// The cached answer to `hash`, if any.
+    fn cached(&self, hash: &str) -> Option<Entry>;
+    /// Caches `entry`; false when the store refused it.
+    fn keep(&self, hash: &str, entry: &Entry) -> bool;
+    /// The cache-start script: shared state, and the lock on `hash` taken on a miss.
+    fn start(&self, hash: &str, entry: Option<&Entry>, now: u64, token: &str) -> Result<Started, Problem>;
+    /// `SET key token NX PX ttl`.
+    fn take(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, Problem>;
+    /// The cache-finish script: counts the engine query, indexes the entry's expiry (unless
+    /// `stale_until` is 0), releases the lock, and closes the breaker when `reset`.
+    fn finish(&self, stale_until: u64, hash: &str, lock: &str, token: &str, reset: bool);
+    /// The newest videos, for the fallback.
+    fn recent_videos(&self) -> Result<Vec<Doc>, Problem>;
+    /// Asks the engine (creating a missing index first).
+    async fn ask(&self, ask: &Ask) -> Result<Value, EngineError>;
+    /// Applies pending index changes (a [`crate::pass`]); the generation after them
+    /// (`state`'s when the pass did nothing or failed).
+    async fn sync(&self, state: &State) -> u64;
+}
+
+/// Answers `ask`. A hit costs one key-value read and one script call, which also takes the
+/// lock on a miss and tells whether changes wait; a miss adds one script call (finish) around
+/// the engine call.
+pub(crate) async fn answer<P: Ports>(ports: &P, ask: &Ask) -> Result<Response, Problem> {
+    let hash = ask.hash();
+    let started = ports.now_ms();
+    let entry = ports.cached(&hash);
+    let lock = cache::lock_key(&hash);
+    let token = ports.token();
+    let start = ports.start(&hash, entry.as_ref(), started, &token)?;
+    let breaker = Breaker { open_until: start.open_until, failures: start.failures };
+    let state = State { generation: start.generation, breaker };
+    if let (Some(entry), true) = (entry.as_ref(), start.fresh) {
+        return Ok(raw(entry.body.clone(), "hit"));
+    }
+    let mut holding = start.holding;
+    // A miss needs both; a misconfigured one is the operator's 500, not a degraded answer.
+    let settings = ports.settings()?;
+    ports.check_engine()?;
+    // A request that waited for the lock does not know; it lets the pass find out.
+    let mut sync_work = start.sync_work;
+    let probing = match breaker.gate(started) {
+        Gate::Closed => false,
+        Gate::Probe if ports.take(breaker::PROBE, "1", settings.breaker_cooldown_ms.max(1000))? => true,
+        _ => {
+            if holding {
+                ports.release(&lock, &token)?;
+            }
+            return degraded(ports, ask, entry, "engine-unavailable");
+        }
+    };
+    let fresh = |ports: &P| ports.cached(&hash).filter(|e| e.is_fresh(state.generation, ports.now_ms()));
+    if !holding {
+        let mut pause = 2;
+        while ports.now_ms() < started + settings.coalesce_wait_ms {
+            ports.pause(pause);
+            pause = (pause * 2).min(20);
+            if let Some(e) = fresh(ports) {
+                return Ok(raw(e.body, "coalesced"));
+            }
+            if ports.take(&lock, &token, cache::LOCK_MS)? {
+                holding = true;
+                sync_work = true;
+                break;
+            }
+        }
+    }
+    // Another request may have finished between our read and our lock.
+    if let Some(e) = fresh(ports) {
+        if holding {
+            ports.release(&lock, &token)?;
+        }
+        return Ok(raw(e.body, "hit"));
+    }
+    let sync_first = !probing && (sync_work || !holding);
+    match compute(ports, ask, &state, sync_first, probing, &lock, &token).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            eprintln!("search engine failed: {error}");
+            degraded(ports, ask, entry, "engine-failed")
+        }
+    }
+}
+
+/// Computes an answer with the engine (after applying pending changes), caches it, and
+/// releases the lock.
+async fn compute<P: Ports>(
+    ports: &P,
+    ask: &Ask,
+    state: &State,
+    sync_first: bool,
+    probing: bool,
+    lock: &str,
+    token: &str,
+) -> Result<Response, EngineError> {
+    let settings = ports.settings().map_err(|problem| EngineError(problem.detail().to_owned()))?;
+    let generation = if sync_first { ports.sync(state).await } else { state.generation };
+    let value = match ports.ask(ask).await {
+        Ok(value) => value,
+        Err(error) => {
+            ports.record_failure(ports.now_ms(), probing);
+            ports.finish(0, "", lock, token, false);
+            return Err(error);
+        }
+    };
+    let body = serde_json::to_vec(&value).unwrap_or_default();
+    let now = ports.now_ms();
+    let hash = ask.hash();
+    let entry = Entry { generation, fresh_until: now + settings.cache_ms, stale_until: now + settings.stale_ms, body };
+    let cached = settings.cache_ms > 0 && ports.keep(&hash, &entry);
+    ports.finish(if cached { entry.stale_until } else { 0 }, &hash, lock, token, probing || state.breaker.needs_reset());
+    Ok(raw(entry.body, "miss"))
+}
+
+/// A stale answer if one is cached, else the fallback; marked degraded either way.
+fn degraded<P: Ports>(ports: &P, ask: &Ask, entry: Option<Entry>, reason: &'static str) -> Result<Response, Problem> {
+    let stale = entry.filter(|e| e.is_usable_stale(ports.now_ms())).and_then(|e| serde_json::from_slice::<Value>(&e.body).ok());
+    let (mut value, source) = match stale {
+        Some(value) => (value, "stale-cache"),
+        None => (ask.fallback(&ports.recent_videos()?), "fallback"),
+    };
+    value["degraded"] = json!(true);
+    value["degraded_reason"] = json!(reason);
+    value["served_from"] = json!(source);
+    let mut response = json_response(StatusCode::OK, &value);
+    response.headers_mut().insert("x-search-degraded", HeaderValue::from_static(source));
+    response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// A JSON answer from bytes already rendered, with how the cache served it.
+pub(crate) fn raw(body: Vec<u8>, cache: &'static str) -> Response {
+    let mut response = json_response(StatusCode::OK, &());
+    *response.body_mut() = body;
+    response.headers_mut().insert("x-cache", HeaderValue::from_static(cache));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::collections::BTreeMap;
+    use std::future::Future;
+
+    use super::*;
+    use crate::params::RawSearch;
+    use crate::service::Settings;
+
+    /// Another request's doing, while the one under test waits.
+    type Meanwhile = Box<dyn Fn(&Memory)>;
+
+    /// The ports in memory, with the scripts' semantics (`scripts/cache-*.lua`,
+    /// `scripts/breaker-record-failure.lua`, whose own tests run on a real Redis in
+    /// `tests/e2e/tests/scripts.rs`).
+    struct Memory {
+        now: Cell<u64>,
+        settings: Settings,
+        cache: RefCell<BTreeMap<String, Entry>>,
+        locks: RefCell<BTreeMap<String, String>>,
+        generation: Cell<u64>,
+        open_until: Cell<Option<u64>>,
+        failures: Cell<u64>,
+        changes_waiting: Cell<bool>,
+        engine_up: Cell<bool>,
+        engine_calls: Cell<u32>,
+        syncs: Cell<u32>,
+        finished: RefCell<Vec<(u64, bool)>>,
+        failed: RefCell<Vec<bool>>,
+        tokens: Cell<u32>,
+        /// What other requests do while this one waits.
+        meanwhile: RefCell<Option<Meanwhile>>,
+    }
+
+    impl Memory {
+        fn new() -> Memory {
+            let settings = Settings {
+                cache_ms: 30_000,
+                stale_ms: 600_000,
+                coalesce_wait_ms: 100,
+                breaker_failures: 3,
+                breaker_cooldown_ms: 5_000,
+                sync_batch: 100,
+                retry_base_ms: 1000,
+                max_attempts: 5,
+            };
+            Memory {
+                now: Cell::new(1_000_000),
+                settings,
+                cache: RefCell::default(),
+                locks: RefCell::default(),
+                generation: Cell::new(4),
+                open_until: Cell::new(None),
+                failures: Cell::new(0),
+                changes_waiting: Cell::new(false),
+                engine_up: Cell::new(true),
+                engine_calls: Cell::new(0),
+                syncs: Cell::new(0),
+                finished: RefCell::default(),
+                failed: RefCell::default(),
+                tokens: Cell::new(0),
+                meanwhile: RefCell::new(None),
+            }
+        }
+
+        fn entry(&self, body: &str, fresh_for: i64, stale_for: i64) -> Entry {
+            let at = |d: i64| (self.now.get() as i64 + d) as u64;
+            Entry {
+                generation: self.generation.get(),
+                fresh_until: at(fresh_for),
+                stale_until: at(stale_for),
+                body: body.as_bytes().to_vec(),
+            }
+        }
+    }
+
+    impl Base for Memory {
+        fn now_ms(&self) -> u64 {
+            self.now.get()
+        }
+
+        fn token(&self) -> String {
+            self.tokens.set(self.tokens.get() + 1);
+            format!("token-{}", self.tokens.get())
+        }
+
+        fn settings(&self) -> Result<&Settings, Problem> {
+            Ok(&self.settings)
+        }
+
+        fn check_engine(&self) -> Result<(), Problem> {
+            Ok(())
+        }
+
+        fn release(&self, key: &str, token: &str) -> Result<(), Problem> {
+            let mut locks = self.locks.borrow_mut();
+            if locks.get(key).is_some_and(|t| t == token) {
+                locks.remove(key);
+            }
+            Ok(())
+        }
+
+        fn record_failure(&self, now: u64, probing: bool) {
+            self.failed.borrow_mut().push(probing);
+            self.failures.set(self.failures.get() + 1);
+            if self.failures.get() >= self.settings.breaker_failures || probing {
+                self.open_until.set(Some(now + self.settings.breaker_cooldown_ms));
+                self.failures.set(0);
+                self.locks.borrow_mut().remove(breaker::PROBE);
+            }
+        }
+    }
+
+    impl Ports for Memory {
+        fn pause(&self, ms: u64) {
+            self.now.set(self.now.get() + ms);
+            if let Some(meanwhile) = self.meanwhile.borrow().as_ref() {
+                meanwhile(self);
+            }
+        }
+
+        fn cached(&self, hash: &str) -> Option<Entry> {
+            self.cache.borrow().get(hash).cloned()
+        }
+
+        fn keep(&self, hash: &str, entry: &Entry) -> bool {
+            self.cache.borrow_mut().insert(hash.to_owned(), entry.clone());
+            true
+        }
+
+        fn start(&self, hash: &str, entry: Option<&Entry>, now: u64, token: &str) -> Result<Started, Problem> {
+            let mut started = Started {
+                generation: self.generation.get(),
+                open_until: self.open_until.get(),
+                failures: self.failures.get(),
+                fresh: false,
+                holding: false,
+                sync_work: false,
+            };
+            if entry.is_some_and(|e| e.generation >= self.generation.get() && now < e.fresh_until) {
+                started.fresh = true;
+            } else if self.take(&cache::lock_key(hash), token, cache::LOCK_MS)? {
+                started.holding = true;
+                started.sync_work = self.changes_waiting.get();
+            }
+            Ok(started)
+        }
+
+        fn take(&self, key: &str, token: &str, _: u64) -> Result<bool, Problem> {
+            let mut locks = self.locks.borrow_mut();
+            if locks.contains_key(key) {
+                return Ok(false);
+            }
+            locks.insert(key.to_owned(), token.to_owned());
+            Ok(true)
+        }
+
+        fn finish(&self, stale_until: u64, _: &str, lock: &str, token: &str, reset: bool) {
+            self.finished.borrow_mut().push((stale_until, reset));
+            let _ = self.release(lock, token);
+            if reset {
+                self.open_until.set(None);
+                self.failures.set(0);
+                self.locks.borrow_mut().remove(breaker::PROBE);
+            }
+        }
+
+        fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
+            Ok(Vec::new())
+        }
+
+        async fn ask(&self, _: &Ask) -> Result<Value, EngineError> {
+            self.engine_calls.set(self.engine_calls.get() + 1);
+            match self.engine_up.get() {
+                true => Ok(json!({ "items": ["from the engine"], "generation": self.generation.get() })),
+                false => Err(EngineError("connection refused".into())),
+            }
+        }
+
+        async fn sync(&self, _: &State) -> u64 {
+            self.syncs.set(self.syncs.get() + 1);
+            if self.changes_waiting.replace(false) {
+                self.generation.set(self.generation.get() + 1);
+            }
+            self.generation.get()
+        }
+    }
+
+    fn ask() -> Ask {
+        Ask::Search(SearchQuery::parse(serde_json::from_value::<RawSearch>(json!({ "q": "cats" })).unwrap()).unwrap())
+    }
+
+    /// Runs `answer` to completion: every port answers at once, so no poll ever waits.
+    fn run(ports: &Memory) -> Response {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let question = ask();
+        let mut future = std::pin::pin!(answer(ports, &question));
+        loop {
+            if let std::task::Poll::Ready(answer) = future.as_mut().poll(&mut cx) {
+                return answer.expect("an answer");
+            }
+        }
+    }
+
+    /// How the answer was served (`x-cache`, or `x-search-degraded` when degraded) and its body.
+    fn served(response: Response) -> (String, Value) {
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let how = header("x-cache").or(header("x-search-degraded")).unwrap_or("none").to_owned();
+        (how, serde_json::from_slice(response.body()).unwrap())
+    }
+
+    #[test]
+    fn a_fresh_entry_is_served_without_the_engine_or_the_lock() {
+        let m = Memory::new();
+        m.keep(&ask().hash(), &m.entry(r#"{"items":["cached"]}"#, 1000, 60_000));
+        let (how, body) = served(run(&m));
+        assert_eq!((how.as_str(), body["items"][0].as_str()), ("hit", Some("cached")));
+        assert_eq!((m.engine_calls.get(), m.syncs.get()), (0, 0));
+        assert!(m.locks.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_miss_computes_once_caches_for_the_settings_and_releases_the_lock() {
+        let m = Memory::new();
+        let (how, body) = served(run(&m));
+        assert_eq!((how.as_str(), body["items"][0].as_str()), ("miss", Some("from the engine")));
+        assert_eq!(m.engine_calls.get(), 1);
+        assert_eq!(m.syncs.get(), 0, "no change was waiting, so no pass ran first");
+        let entry = m.cached(&ask().hash()).unwrap();
+        assert_eq!((entry.fresh_until, entry.stale_until), (1_000_000 + 30_000, 1_000_000 + 600_000));
+        assert_eq!(*m.finished.borrow(), [(entry.stale_until, false)]);
+        assert!(m.locks.borrow().is_empty());
+        assert_eq!(served(run(&m)).0, "hit");
+    }
+
+    #[test]
+    fn waiting_changes_are_applied_before_the_engine_answers_and_the_entry_has_their_generation() {
+        let m = Memory::new();
+        m.changes_waiting.set(true);
+        let (_, body) = served(run(&m));
+        assert_eq!((m.syncs.get(), body["generation"].as_u64()), (1, Some(5)));
+        assert_eq!(m.cached(&ask().hash()).unwrap().generation, 5);
+    }
+
+    #[test]
+    fn an_entry_older_than_the_index_is_a_miss() {
+        let m = Memory::new();
+        let mut old = m.entry(r#"{"items":["old"]}"#, 1000, 60_000);
+        old.generation = 3;
+        m.keep(&ask().hash(), &old);
+        assert_eq!(served(run(&m)).0, "miss");
+    }
+
+    #[test]
+    fn a_request_behind_the_lock_gets_the_holders_answer_without_the_engine() {
+        let m = Memory::new();
+        m.locks.borrow_mut().insert(cache::lock_key(&ask().hash()), "holder".into());
+        let hash = ask().hash();
+        *m.meanwhile.borrow_mut() = Some(Box::new(move |m: &Memory| {
+            if m.now.get() >= 1_000_000 + 6 {
+                m.keep(&hash, &m.entry(r#"{"items":["holder's"]}"#, 1000, 60_000));
+            }
+        }));
+        let (how, body) = served(run(&m));
+        assert_eq!((how.as_str(), body["items"][0].as_str()), ("coalesced", Some("holder's")));
+        assert_eq!(m.engine_calls.get(), 0);
+        assert_eq!(m.locks.borrow().get(&cache::lock_key(&ask().hash())).map(String::as_str), Some("holder"));
+    }
+
+    #[test]
+    fn a_waiter_takes_over_a_lock_its_holder_gave_up_and_syncs_first() {
+        let m = Memory::new();
+        let lock = cache::lock_key(&ask().hash());
+        m.locks.borrow_mut().insert(lock.clone(), "holder".into());
+        *m.meanwhile.borrow_mut() = Some(Box::new(move |m: &Memory| {
+            m.locks.borrow_mut().remove(&lock);
+        }));
+        assert_eq!(served(run(&m)).0, "miss");
+        assert_eq!((m.engine_calls.get(), m.syncs.get()), (1, 1), "a waiter cannot know whether changes wait, so it lets the pass look");
+    }
+
+    #[test]
+    fn a_waiter_whose_wait_runs_out_computes_without_the_lock() {
+        let m = Memory::new();
+        m.locks.borrow_mut().insert(cache::lock_key(&ask().hash()), "holder".into());
+        assert_eq!(served(run(&m)).0, "miss");
+        assert!(m.now.get() >= 1_000_000 + m.settings.coalesce_wait_ms);
+        assert_eq!((m.engine_calls.get(), m.syncs.get()), (1, 1));
+    }
+
+    #[test]
+    fn an_open_breaker_serves_a_stale_answer_or_the_fallback_and_frees_the_lock() {
+        let m = Memory::new();
+        m.open_until.set(Some(m.now.get() + 1000));
+        m.keep(&ask().hash(), &m.entry(r#"{"items":["stale"]}"#, -1, 60_000));
+        let (how, body) = served(run(&m));
+        assert_eq!(
+            (how.as_str(), body["items"][0].as_str(), body["degraded_reason"].as_str()),
+            ("stale-cache", Some("stale"), Some("engine-unavailable"))
+        );
+        assert_eq!(m.engine_calls.get(), 0);
+        assert!(m.locks.borrow().is_empty());
+        m.cache.borrow_mut().clear();
+        let (how, body) = served(run(&m));
+        assert_eq!((how.as_str(), body["degraded"].as_bool()), ("fallback", Some(true)));
+    }
+
+    #[test]
+    fn failures_open_the_breaker_after_the_threshold_and_each_failed_request_is_degraded() {
+        let m = Memory::new();
+        m.engine_up.set(false);
+        for _ in 0..3 {
+            let (how, body) = served(run(&m));
+            assert_eq!((how.as_str(), body["degraded_reason"].as_str()), ("fallback", Some("engine-failed")));
+        }
+        assert_eq!(*m.failed.borrow(), [false, false, false]);
+        assert_eq!(m.open_until.get(), Some(1_000_000 + 5_000));
+        assert_eq!(served(run(&m)).1["degraded_reason"], "engine-unavailable");
+        assert_eq!(m.engine_calls.get(), 3, "an open breaker keeps requests off the engine");
+        assert!(m.finished.borrow().iter().all(|&(stale_until, _)| stale_until == 0), "nothing was cached");
+    }
+
+    #[test]
+    fn after_the_cool_down_one_probe_closes_the_breaker_or_reopens_it() {
+        let m = Memory::new();
+        m.open_until.set(Some(m.now.get() - 1));
+        m.engine_up.set(false);
+        served(run(&m));
+        assert_eq!(*m.failed.borrow(), [true], "the failed call was the probe");
+        assert_eq!(m.open_until.get(), Some(1_000_000 + 5_000), "a failed probe reopens at once");
+        m.now.set(1_000_000 + 5_000);
+        m.engine_up.set(true);
+        assert_eq!(served(run(&m)).0, "miss");
+        assert_eq!(m.finished.borrow().last().map(|&(_, reset)| reset), Some(true));
+        assert_eq!(m.open_until.get(), None);
+        assert_eq!(m.syncs.get(), 0, "the probe asks the engine only the question");
+    }
+
+    #[test]
+    fn a_second_request_during_a_probe_is_degraded() {
+        let m = Memory::new();
+        m.open_until.set(Some(m.now.get() - 1));
+        m.locks.borrow_mut().insert(breaker::PROBE.to_owned(), "1".into());
+        assert_eq!(served(run(&m)).1["degraded_reason"], "engine-unavailable");
+        assert_eq!(m.engine_calls.get(), 0);
+    }
+
+    #[test]
+    fn with_caching_off_nothing_is_kept_or_indexed_for_expiry() {
+        let mut m = Memory::new();
+        m.settings.cache_ms = 0;
+        assert_eq!(served(run(&m)).0, "miss");
+        assert!(m.cache.borrow().is_empty());
+        assert_eq!(*m.finished.borrow(), [(0, false)]);
+    }
+}
