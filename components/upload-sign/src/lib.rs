@@ -6,6 +6,7 @@
 //! Routes: `/uploads/...` (native API, below) and `/uploads/s3/...` (Uppy, in [`uppy`]). The
 //! operations behind both are in [`uploads`]; the pure parts in [`plan`], [`s3`], [`instant`].
 
+mod adapter;
 mod endpoints;
 mod instant;
 mod plan;
@@ -77,6 +78,7 @@ struct Sign {
     redis: Lazy<Redis>,
     verifier: Lazy<Verifier>,
     store: Lazy<Store>,
+    kv: Lazy<spin_sdk::key_value::Store>,
 }
 
 impl Authenticates for Sign {
@@ -94,9 +96,14 @@ impl Sign {
         self.store.get_or_try(Store::from_variables)
     }
 
+    /// Upload records; opened on first use, as most part-signing requests never touch it.
+    fn kv(&self) -> Result<&spin_sdk::key_value::Store, Problem> {
+        self.kv.get_or_try(|| spin_sdk::key_value::Store::open_default().map_err(edge_spin::kv_unavailable))
+    }
+
     /// The upload operations acting for the caller.
-    fn uploads(&self, Caller(principal): Caller) -> Result<Uploads<'_>, Problem> {
-        Ok(Uploads::new(self.store()?, Authenticates::redis(self)?, principal))
+    fn uploads(&self, Caller(principal): Caller) -> Result<Uploads<'_, Sign>, Problem> {
+        Ok(Uploads::new(self, principal))
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::plan::CreateRequest;
-use crate::uploads::{self, Uploads};
+use crate::uploads;
 use crate::Sign;
 
 #[derive(Deserialize)]
@@ -83,7 +83,7 @@ pub(crate) async fn sign_parts(sign: &Sign, caller: Caller, Json(body): Json<Sig
     let uploads = sign.uploads(caller)?;
     let upload = uploads.load(&id)?;
     let parts = uploads.sign(&upload, &body.part_numbers, &body.checksums)?;
-    let expires_at = edge_spin::redis::now_ms() + Uploads::part_url_ttl()?.as_millis() as u64;
+    let expires_at = edge_spin::redis::now_ms() + uploads.part_url_ttl()?.as_millis() as u64;
     Ok(json_response(StatusCode::OK, &json!({ "parts": parts, "expires_at": expires_at })))
 }
 

@@ -58,7 +58,7 @@ struct UppyPart {
 }
 
 /// The caller's upload `id`, which must have the `key` Uppy names.
-fn owned(uploads: &Uploads, id: &str, key: &str) -> Result<Upload, Problem> {
+fn owned(uploads: &Uploads<Sign>, id: &str, key: &str) -> Result<Upload, Problem> {
     let upload = uploads.load(id)?;
     if upload.key != key {
         return Err(Problem::not_found("no-such-upload", "you have no upload with this id and key"));
@@ -96,7 +96,7 @@ pub(crate) async fn sign_one(sign: &Sign, caller: Caller, Path((id, part)): Path
     let upload = owned(&uploads, &id, &q.key)?;
     let number = part.parse().unwrap_or(0);
     let signed = uploads.sign(&upload, &[number], &BTreeMap::new())?;
-    Ok(json_response(StatusCode::OK, &json!({ "url": signed[0].url, "expires": Uploads::part_url_ttl()?.as_secs() })))
+    Ok(json_response(StatusCode::OK, &json!({ "url": signed[0].url, "expires": uploads.part_url_ttl()?.as_secs() })))
 }
 
 /// `GET /s3/multipart/:id/batch?key&partNumbers=1,2`: several presigned part URLs.

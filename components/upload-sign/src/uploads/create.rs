@@ -1,0 +1,64 @@
+//! Starting a multipart upload: the declared file checked and planned, the owner's limits
+//! reserved, then the store's upload started (the reservation given back if it refuses).
+
+use edge_http::Problem;
+
+use super::{day, over_daily, Admission, Ports, Reservation, State, Upload, Uploads};
+use crate::plan::{self, CreateRequest};
+
+impl<P: Ports> Uploads<'_, P> {
+    /// Starts a multipart upload.
+    pub(crate) async fn create(&self, body: CreateRequest) -> Result<Upload, Problem> {
+        let filename = plan::validate(&body, &self.limits()?)?;
+        let layout = body.size.map(|size| plan::layout(size, body.part_size)).transpose()?;
+        let owner = self.principal.user_id.clone();
+        let id = self.ports.random_id();
+        let max_active = self.ports.number("max_active_uploads", 1..=10_000)?;
+        let max_daily = self.max_daily()?;
+        let now = self.ports.now_ms();
+        let expires_at = now + self.ports.number("upload_ttl_secs", 1..=30 * 86_400)? * 1000;
+        // An upload of unknown size is charged when it completes.
+        let charged = body.size.unwrap_or(0);
+        let reservation = Reservation { owner: owner.clone(), id: id.clone(), day: day(now), bytes: charged, expires_at };
+        match self.ports.admit(&reservation, max_active, max_daily)? {
+            Admission::Admitted => {}
+            Admission::TooManyActive => {
+                return Err(Problem::too_many_requests(
+                    "too-many-active-uploads",
+                    format!("finish or abort an upload first: at most {max_active} at once (max_active_uploads)"),
+                    60,
+                )
+                .with("limit", max_active))
+            }
+            Admission::OverDaily => return Err(over_daily(max_daily)),
+        }
+        let content_type = body.content_type.trim().to_ascii_lowercase();
+        let key = plan::object_key(&owner, &id, &content_type);
+        let s3_upload_id = match self.ports.create_multipart(&key, &content_type).await {
+            Ok(s3_id) => s3_id,
+            Err(problem) => {
+                // Give back what was reserved so a store outage does not eat the user's quota.
+                self.ports.finish(&owner, &id)?;
+                self.ports.refund(&owner, day(now), charged)?;
+                return Err(problem);
+            }
+        };
+        let upload = Upload {
+            id,
+            owner,
+            key,
+            filename,
+            size: body.size,
+            content_type,
+            sha256: body.sha256.map(|s| s.to_ascii_lowercase()),
+            layout,
+            s3_upload_id: Some(s3_upload_id),
+            created_at: now,
+            expires_at,
+            state: State::Active,
+            receipt: None,
+        };
+        self.ports.save(&upload)?;
+        Ok(upload)
+    }
+}

@@ -1,0 +1,411 @@
+//! Every upload decision on in-memory ports: the limits' semantics are those of
+//! `scripts/*.lua`, the store's those of S3's multipart API (both exercised for real end to
+//! end in `tests/e2e/tests/uploads.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::ops::RangeInclusive;
+
+use edge_auth::receipt::Receipt;
+use edge_auth::Principal;
+use edge_http::Problem;
+use edge_spin::redis::Decision;
+
+use super::*;
+use crate::instant::Challenge;
+use crate::plan::{CreateRequest, MIN_PART};
+use crate::s3::{Store, StoredPart};
+
+const MIB: u64 = 1024 * 1024;
+const RECEIPT_KEY: &str = "receipt key for tests";
+const SHA: &str = "cafe0000000000000000000000000000000000000000000000000000000000ab";
+
+#[derive(Default)]
+struct Multipart {
+    key: String,
+    parts: BTreeMap<u64, (String, Vec<u8>)>,
+}
+
+struct Memory {
+    now: Cell<u64>,
+    ids: Cell<u64>,
+    settings: RefCell<BTreeMap<&'static str, String>>,
+    store: Store,
+    records: RefCell<BTreeMap<String, Upload>>,
+    active: RefCell<BTreeMap<String, BTreeSet<String>>>,
+    daily: RefCell<BTreeMap<(String, u64), u64>>,
+    expiring: RefCell<BTreeMap<String, u64>>,
+    hashes: RefCell<BTreeMap<(String, u64), String>>,
+    challenges: RefCell<BTreeMap<String, Challenge>>,
+    limited: Cell<bool>,
+    multipart: RefCell<BTreeMap<String, Multipart>>,
+    objects: RefCell<BTreeMap<String, Vec<u8>>>,
+    store_refuses: Cell<bool>,
+}
+
+impl Memory {
+    fn new() -> Memory {
+        let settings = [
+            ("max_upload_bytes", (100 * MIB).to_string()),
+            ("allowed_content_types", "video/*, image/png".to_owned()),
+            ("max_active_uploads", "2".to_owned()),
+            ("max_upload_bytes_per_day", (40 * MIB).to_string()),
+            ("upload_ttl_secs", "3600".to_owned()),
+            ("part_url_ttl_secs", "900".to_owned()),
+            ("upload_receipt_key", RECEIPT_KEY.to_owned()),
+        ];
+        Memory {
+            now: Cell::new(1_800_000_000_000),
+            ids: Cell::new(0),
+            settings: RefCell::new(settings.into_iter().collect()),
+            store: Store::new("http://127.0.0.1:9000", "videos", "us-east-1", "test-access", "test-secret").unwrap(),
+            records: RefCell::default(),
+            active: RefCell::default(),
+            daily: RefCell::default(),
+            expiring: RefCell::default(),
+            hashes: RefCell::default(),
+            challenges: RefCell::default(),
+            limited: Cell::new(false),
+            multipart: RefCell::default(),
+            objects: RefCell::default(),
+            store_refuses: Cell::new(false),
+        }
+    }
+
+    fn today(&self, owner: &str) -> u64 {
+        self.daily.borrow().get(&(owner.to_owned(), day(self.now.get()))).copied().unwrap_or(0)
+    }
+
+    fn active(&self, owner: &str) -> usize {
+        self.active.borrow().get(owner).map_or(0, BTreeSet::len)
+    }
+
+    /// A browser's `PUT` of part `n` with its presigned URL: the store's ETag.
+    fn put_part(&self, upload: &Upload, n: u64, bytes: Vec<u8>) -> String {
+        let etag = format!("\"etag-{n}-{}\"", bytes.len());
+        let mut multipart = self.multipart.borrow_mut();
+        let parts = &mut multipart.get_mut(upload.s3_upload_id.as_deref().unwrap()).unwrap().parts;
+        parts.insert(n, (etag.clone(), bytes));
+        etag
+    }
+}
+
+fn refused() -> Problem {
+    Problem::unavailable("storage-unavailable", "the object store did not answer")
+}
+
+impl Ports for Memory {
+    fn now_ms(&self) -> u64 {
+        self.now.get()
+    }
+
+    fn random_id(&self) -> String {
+        self.ids.set(self.ids.get() + 1);
+        format!("{:032x}", u128::from(self.ids.get()).wrapping_mul(0x1234_5678_9abc_def1_0fed_cba9))
+    }
+
+    fn number(&self, name: &str, range: RangeInclusive<u64>) -> Result<u64, Problem> {
+        edge_http::setting::number(name, self.settings.borrow().get(name).map(String::as_str), range)
+    }
+
+    fn text(&self, name: &str) -> Result<String, Problem> {
+        self.settings.borrow().get(name).cloned().ok_or_else(|| Problem::misconfigured(format!("{name} is not set")))
+    }
+
+    fn store(&self) -> Result<&Store, Problem> {
+        Ok(&self.store)
+    }
+
+    fn read(&self, id: &str) -> Result<Option<Upload>, Problem> {
+        Ok(self.records.borrow().get(id).cloned())
+    }
+
+    fn save(&self, upload: &Upload) -> Result<(), Problem> {
+        self.records.borrow_mut().insert(upload.id.clone(), upload.clone());
+        Ok(())
+    }
+
+    fn admit(&self, new: &Reservation, max_active: u64, max_daily: u64) -> Result<Admission, Problem> {
+        if self.active(&new.owner) as u64 >= max_active {
+            return Ok(Admission::TooManyActive);
+        }
+        if !self.charge(&new.owner, new.day, new.bytes, max_daily)? {
+            return Ok(Admission::OverDaily);
+        }
+        self.active.borrow_mut().entry(new.owner.clone()).or_default().insert(new.id.clone());
+        self.expiring.borrow_mut().insert(new.id.clone(), new.expires_at);
+        Ok(Admission::Admitted)
+    }
+
+    fn charge(&self, owner: &str, day: u64, bytes: u64, max_daily: u64) -> Result<bool, Problem> {
+        let mut daily = self.daily.borrow_mut();
+        let used = daily.entry((owner.to_owned(), day)).or_default();
+        if *used + bytes > max_daily {
+            return Ok(false);
+        }
+        *used += bytes;
+        Ok(true)
+    }
+
+    fn refund(&self, owner: &str, day: u64, bytes: u64) -> Result<(), Problem> {
+        *self.daily.borrow_mut().entry((owner.to_owned(), day)).or_default() -= bytes;
+        Ok(())
+    }
+
+    fn finish(&self, owner: &str, id: &str) -> Result<(), Problem> {
+        self.active.borrow_mut().entry(owner.to_owned()).or_default().remove(id);
+        self.expiring.borrow_mut().remove(id);
+        Ok(())
+    }
+
+    fn due(&self, now: u64, limit: u64) -> Result<Vec<String>, Problem> {
+        let expiring = self.expiring.borrow();
+        Ok(expiring.iter().filter(|(_, &at)| at <= now).map(|(id, _)| id.clone()).take(limit as usize).collect())
+    }
+
+    fn unindex(&self, id: &str) -> Result<(), Problem> {
+        self.expiring.borrow_mut().remove(id);
+        Ok(())
+    }
+
+    fn remember(&self, sha256: &str, size: u64, key: &str) -> Result<(), Problem> {
+        self.hashes.borrow_mut().insert((sha256.to_owned(), size), key.to_owned());
+        Ok(())
+    }
+
+    fn find(&self, sha256: &str, size: u64) -> Result<Option<String>, Problem> {
+        Ok(self.hashes.borrow().get(&(sha256.to_owned(), size)).cloned())
+    }
+
+    fn limit(&self, _: &str, _: u64) -> Result<Decision, Problem> {
+        Ok(if self.limited.get() { Decision::Limited { retry_after: 42 } } else { Decision::Allowed })
+    }
+
+    fn keep_challenge(&self, id: &str, challenge: &Challenge) -> Result<(), Problem> {
+        self.challenges.borrow_mut().insert(id.to_owned(), challenge.clone());
+        Ok(())
+    }
+
+    fn take_challenge(&self, id: &str) -> Result<Option<Challenge>, Problem> {
+        Ok(self.challenges.borrow_mut().remove(id))
+    }
+
+    async fn create_multipart(&self, key: &str, _: &str) -> Result<String, Problem> {
+        if self.store_refuses.get() {
+            return Err(refused());
+        }
+        let s3_id = format!("s3-{}", self.multipart.borrow().len() + 1);
+        self.multipart.borrow_mut().insert(s3_id.clone(), Multipart { key: key.to_owned(), ..Multipart::default() });
+        Ok(s3_id)
+    }
+
+    async fn list_parts(&self, _: &str, s3_id: &str) -> Result<Vec<StoredPart>, Problem> {
+        let multipart = self.multipart.borrow();
+        let upload = multipart.get(s3_id).ok_or_else(|| Problem::conflict("upload-gone", "the store no longer has this upload"))?;
+        let parts = upload.parts.iter().map(|(&number, (etag, bytes))| StoredPart { number, etag: etag.clone(), size: bytes.len() as u64 });
+        Ok(parts.collect())
+    }
+
+    async fn complete_multipart(&self, key: &str, s3_id: &str, etags: &[String]) -> Result<String, Problem> {
+        if self.store_refuses.get() {
+            return Err(refused());
+        }
+        let upload = self.multipart.borrow_mut().remove(s3_id).ok_or_else(refused)?;
+        let bytes = etags.iter().flat_map(|etag| upload.parts.values().find(|(e, _)| e == etag).unwrap().1.clone()).collect();
+        assert_eq!(upload.key, key);
+        self.objects.borrow_mut().insert(key.to_owned(), bytes);
+        Ok(format!("\"{}-{}\"", key.len(), etags.len()))
+    }
+
+    async fn abort_multipart(&self, _: &str, s3_id: &str) -> Result<(), Problem> {
+        if self.store_refuses.get() {
+            return Err(refused());
+        }
+        self.multipart.borrow_mut().remove(s3_id);
+        Ok(())
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, length: u64) -> Result<RangeRead, Problem> {
+        let objects = self.objects.borrow();
+        let object = objects.get(key).ok_or_else(refused)?;
+        let end = (offset + length).min(object.len() as u64);
+        let body = object[offset as usize..end as usize].to_vec();
+        Ok(RangeRead { status: 206, total: Some(object.len() as u64), body, etag: "\"stored\"".into() })
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+    }
+}
+
+fn caller(user: &str) -> Principal {
+    Principal { user_id: user.into(), session_id: "s".into(), roles: Vec::new(), expires_at: 0, epoch: 0, incarnation: String::new() }
+}
+
+fn request(size: Option<u64>, sha256: Option<&str>) -> CreateRequest {
+    CreateRequest {
+        filename: "holiday.mp4".into(),
+        size,
+        content_type: "video/mp4".into(),
+        sha256: sha256.map(str::to_owned),
+        part_size: Some(MIN_PART),
+    }
+}
+
+/// An 11 MiB file: two 5 MiB parts and a 1 MiB one.
+fn file() -> Vec<u8> {
+    (0..11 * MIB).map(|i| (i % 251) as u8).collect()
+}
+
+/// Creates an upload of `bytes` and puts every part; the claimed `(number, ETag)` list.
+fn uploaded(m: &Memory, uploads: &Uploads<Memory>, bytes: &[u8], sha256: Option<&str>) -> (Upload, Vec<(u64, String)>) {
+    let upload = block_on(uploads.create(request(Some(bytes.len() as u64), sha256))).unwrap();
+    let claimed =
+        bytes.chunks(MIN_PART as usize).enumerate().map(|(i, chunk)| (i as u64 + 1, m.put_part(&upload, i as u64 + 1, chunk.to_vec())));
+    let claimed = claimed.collect();
+    (upload, claimed)
+}
+
+#[test]
+fn create_reserves_the_limits_plans_the_parts_and_records_the_upload() {
+    let m = Memory::new();
+    let uploads = Uploads::new(&m, caller("ann"));
+    let upload = block_on(uploads.create(request(Some(11 * MIB), None))).unwrap();
+    assert_eq!(upload.layout.as_ref().map(|l| (l.part_size, l.part_count)), Some((MIN_PART, 3)));
+    assert_eq!((upload.state, upload.expires_at), (State::Active, m.now.get() + 3_600_000));
+    assert!(upload.key.starts_with("uploads/") && upload.key.ends_with(".mp4"), "{}", upload.key);
+    assert_eq!((m.active("ann"), m.today("ann")), (1, 11 * MIB));
+    assert_eq!(uploads.load(&upload.id).unwrap().id, upload.id);
+    assert_eq!(Uploads::new(&m, caller("bob")).load(&upload.id).unwrap_err().code(), "no-such-upload");
+}
+
+#[test]
+fn create_refuses_past_the_limits_and_gives_back_what_a_refusing_store_would_have_cost() {
+    let m = Memory::new();
+    let uploads = Uploads::new(&m, caller("ann"));
+    let too_big = block_on(uploads.create(request(Some(41 * MIB), None))).unwrap_err();
+    assert_eq!((too_big.status().as_u16(), too_big.code()), (429, "daily-upload-limit"));
+    block_on(uploads.create(request(Some(MIB), None))).unwrap();
+    block_on(uploads.create(request(Some(MIB), None))).unwrap();
+    let third = block_on(uploads.create(request(Some(MIB), None))).unwrap_err();
+    assert_eq!((third.code(), third.extension("limit").and_then(|v| v.as_u64())), ("too-many-active-uploads", Some(2)));
+    let m = Memory::new();
+    m.store_refuses.set(true);
+    let uploads = Uploads::new(&m, caller("ann"));
+    assert_eq!(block_on(uploads.create(request(Some(MIB), None))).unwrap_err().code(), "storage-unavailable");
+    assert_eq!((m.active("ann"), m.today("ann"), m.records.borrow().len()), (0, 0, 0), "nothing is left reserved or recorded");
+}
+
+#[test]
+fn parts_are_signed_within_the_plan_until_the_upload_expires() {
+    let m = Memory::new();
+    let uploads = Uploads::new(&m, caller("ann"));
+    let upload = block_on(uploads.create(request(Some(11 * MIB), None))).unwrap();
+    let signed = uploads.sign(&upload, &[1, 3], &BTreeMap::new()).unwrap();
+    assert_eq!(signed.iter().map(|p| (p.part_number, p.size)).collect::<Vec<_>>(), [(1, Some(5 * MIB)), (3, Some(MIB))]);
+    assert!(signed[1].url.contains("partNumber=3") && signed[1].url.contains("X-Amz-Expires=900"), "{}", signed[1].url);
+    assert_eq!(uploads.sign(&upload, &[4], &BTreeMap::new()).unwrap_err().code(), "invalid-part-number");
+    m.now.set(upload.expires_at + 1);
+    assert_eq!(uploads.sign(&upload, &[1], &BTreeMap::new()).unwrap_err().code(), "upload-expired");
+}
+
+#[test]
+fn complete_checks_the_parts_against_the_store_issues_a_receipt_once_and_frees_the_slot() {
+    let m = Memory::new();
+    let uploads = Uploads::new(&m, caller("ann"));
+    let bytes = file();
+    let (upload, claimed) = uploaded(&m, &uploads, &bytes, Some(&SHA.to_ascii_uppercase()));
+    let mut wrong = claimed.clone();
+    wrong[1].1 = "\"someone else's\"".into();
+    assert_eq!(block_on(uploads.complete(upload.clone(), &wrong)).unwrap_err().code(), "etag-mismatch");
+    assert_eq!(block_on(uploads.complete(upload.clone(), &claimed[..2])).unwrap_err().code(), "missing-part");
+    let (done, receipt) = block_on(uploads.complete(upload.clone(), &claimed)).unwrap();
+    assert_eq!((done.state, done.size), (State::Complete, Some(11 * MIB)));
+    let receipt_body = Receipt::verify(&receipt, RECEIPT_KEY.as_bytes()).expect("a receipt signed with the receipt key");
+    assert_eq!((receipt_body.upload_id, receipt_body.owner, receipt_body.size), (upload.id.clone(), "ann".to_owned(), 11 * MIB));
+    assert_eq!(m.objects.borrow()[&upload.key], bytes);
+    assert_eq!((m.active("ann"), m.find(SHA, 11 * MIB).unwrap()), (0, Some(upload.key.clone())));
+    let stored = uploads.load(&upload.id).unwrap();
+    assert_eq!(block_on(uploads.complete(stored, &[])).unwrap().1, receipt, "completing again answers the same receipt");
+}
+
+#[test]
+fn an_upload_of_unknown_size_is_charged_when_it_completes_and_refunded_if_the_store_refuses() {
+    let m = Memory::new();
+    let uploads = Uploads::new(&m, caller("ann"));
+    let upload = block_on(uploads.create(request(None, None))).unwrap();
+    assert_eq!(m.today("ann"), 0);
+    let claimed: Vec<_> = [5 * MIB, MIB]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| (i as u64 + 1, m.put_part(&upload, i as u64 + 1, vec![7; len as usize])))
+        .collect();
+    m.store_refuses.set(true);
+    assert_eq!(block_on(uploads.complete(upload.clone(), &claimed)).unwrap_err().code(), "storage-unavailable");
+    assert_eq!(m.today("ann"), 0, "the charge is given back");
+    m.store_refuses.set(false);
+    block_on(uploads.complete(upload, &claimed)).unwrap();
+    assert_eq!(m.today("ann"), 6 * MIB);
+}
+
+#[test]
+fn abort_ends_an_active_upload_and_cleanup_aborts_expired_ones_in_batches() {
+    let m = Memory::new();
+    m.settings.borrow_mut().insert("max_active_uploads", "100".into());
+    let ann = Uploads::new(&m, caller("ann"));
+    let first = block_on(ann.create(request(Some(MIB), None))).unwrap();
+    let aborted = block_on(ann.abort(first.clone())).unwrap();
+    assert_eq!((aborted.state, m.active("ann")), (State::Aborted, 0));
+    assert_eq!(block_on(ann.abort(aborted)).unwrap_err().code(), "upload-aborted");
+    for _ in 0..52 {
+        block_on(ann.create(request(Some(1), None))).unwrap();
+    }
+    m.now.set(m.now.get() + 3_600_001);
+    assert_eq!(block_on(ann.cleanup()).unwrap(), (50, true));
+    assert_eq!(block_on(ann.cleanup()).unwrap(), (2, false));
+    assert_eq!((m.active("ann"), m.multipart.borrow().len()), (0, 0));
+}
+
+#[test]
+fn instant_upload_needs_the_stored_bytes_and_each_challenge_answers_once() {
+    let m = Memory::new();
+    let ann = Uploads::new(&m, caller("ann"));
+    let bytes = file();
+    let (upload, claimed) = uploaded(&m, &ann, &bytes, Some(SHA));
+    block_on(ann.complete(upload, &claimed)).unwrap();
+    let bob = Uploads::new(&m, caller("bob"));
+    let (id, _) = bob.challenge(&request(Some(11 * MIB), Some(&SHA.to_ascii_uppercase()))).unwrap();
+    assert_eq!(block_on(ann.answer(&id, "x")).unwrap_err().code(), "no-such-challenge", "only its asker may answer");
+    let (id, _) = bob.challenge(&request(Some(11 * MIB), Some(SHA))).unwrap();
+    assert_eq!(block_on(bob.answer(&id, "wrong")).unwrap_err().code(), "challenge-failed");
+    assert_eq!(block_on(bob.answer(&id, "wrong")).unwrap_err().code(), "no-such-challenge", "a challenge is answered once");
+    let (id, challenge) = bob.challenge(&request(Some(11 * MIB), Some(SHA))).unwrap();
+    assert!(challenge.length > 0 && challenge.offset + challenge.length <= 11 * MIB);
+    let range = &bytes[challenge.offset as usize..(challenge.offset + challenge.length) as usize];
+    let (copy, receipt) = block_on(bob.answer(&id, &edge_protocol::instant::answer(&challenge.nonce, range))).unwrap();
+    assert_eq!((copy.owner.as_str(), copy.state, copy.size), ("bob", State::Complete, Some(11 * MIB)));
+    assert!(Receipt::verify(&receipt, RECEIPT_KEY.as_bytes()).is_some());
+    let (id, _) = bob.challenge(&request(Some(10 * MIB), Some(SHA))).unwrap();
+    assert_eq!(block_on(bob.answer(&id, "anything")).unwrap_err().code(), "challenge-failed", "no stored file of that size");
+    m.limited.set(true);
+    assert_eq!(bob.challenge(&request(Some(MIB), Some(SHA))).unwrap_err().code(), "too-many-challenges");
+}
+
+#[test]
+fn form_uploads_are_charged_and_large_files_go_multipart() {
+    let m = Memory::new();
+    let ann = Uploads::new(&m, caller("ann"));
+    let (key, form, expires_at) = ann.form("cover.png", "image/png", Some(1000)).unwrap();
+    assert!(key.ends_with(".png") && form.fields.iter().any(|(k, v)| k == "key" && *v == key), "{form:?}");
+    assert_eq!((expires_at, m.today("ann")), (m.now.get() + 600_000, 1000));
+    assert_eq!(ann.form("big.png", "image/png", Some(21 * MIB)).unwrap_err().code(), "use-multipart");
+    assert_eq!(ann.form("x.gif", "image/gif", Some(10)).unwrap_err().status().as_u16(), 415);
+}
