@@ -22,7 +22,7 @@ use edge_http::{Problem, Request};
 use edge_spin::auth::{self as bearer, Authenticates};
 use edge_spin::redis::{arg, int, now_ms, text, Redis};
 use edge_spin::{health, kv_unavailable, Lazy};
-use http::{HeaderValue, Method};
+use http::Method;
 use spin_sdk::redis::RedisResult;
 
 use crate::rebuild::Restore;
@@ -68,8 +68,8 @@ pub async fn dispatch(request: Request) -> Answer {
     // A Redis that lost feed's state is rebuilt by the request that notices (or by another one
     // meanwhile); then the request runs again, its first attempt having changed nothing.
     match endpoint.call(input()).await {
-        Err(problem) if problem.code() == REBUILDING => {
-            feed.rebuild()?;
+        Err(problem) if problem.code() == rebuild::REBUILDING => {
+            rebuild::run(&feed)?;
             endpoint.call(input()).await
         }
         answer => answer,
@@ -87,6 +87,7 @@ async fn health(_: &Feed) -> Answer {
 struct Feed {
     redis: Lazy<Redis>,
     verifier: Lazy<Verifier>,
+    kv: Lazy<spin_sdk::key_value::Store>,
 }
 
 impl Authenticates for Feed {
@@ -99,27 +100,14 @@ impl Authenticates for Feed {
     }
 }
 
-fn kv() -> Result<spin_sdk::key_value::Store, Problem> {
-    spin_sdk::key_value::Store::open_default().map_err(kv_unavailable)
-}
-
 fn no_video() -> Problem {
     Problem::not_found("no-such-video", "there is no video with this id")
 }
 
-/// The code of the 503 answered while feed's Redis state is being rebuilt.
-const REBUILDING: &str = "feed-rebuilding";
-
-fn rebuilding() -> Problem {
-    Problem::unavailable(REBUILDING, "feed is restoring its videos and timelines after its Redis lost them; retry shortly")
-        .with("retry_after", rebuild::RETRY_AFTER_SECS)
-        .header(http::header::RETRY_AFTER, HeaderValue::from(rebuild::RETRY_AFTER_SECS))
-}
-
-/// `Err(rebuilding())` when a script found feed's Redis state gone ([`store::REBUILD`]).
+/// `Err(rebuild::rebuilding())` when a script found feed's Redis state gone ([`store::REBUILD`]).
 fn built(reply: Vec<RedisResult>) -> Result<Vec<RedisResult>, Problem> {
     match reply.first() {
-        Some(RedisResult::Binary(answer)) if answer == store::REBUILD.as_bytes() => Err(rebuilding()),
+        Some(RedisResult::Binary(answer)) if answer == store::REBUILD.as_bytes() => Err(rebuild::rebuilding()),
         _ => Ok(reply),
     }
 }
@@ -144,9 +132,14 @@ impl Feed {
         self.redis.get_or_try(Redis::open)
     }
 
+    /// The key-value store: records' truth, read by a rebuild and for follows.
+    fn kv(&self) -> Result<&spin_sdk::key_value::Store, Problem> {
+        self.kv.get_or_try(|| spin_sdk::key_value::Store::open_default().map_err(kv_unavailable))
+    }
+
     /// Saves the record's copy in the key-value store, the truth a rebuild restores from.
     fn mirror(&self, video: &Video) -> Result<(), Problem> {
-        kv()?.set_json(store::video_key(video.id), video).map_err(kv_unavailable)
+        self.kv()?.set_json(store::video_key(video.id), video).map_err(kv_unavailable)
     }
 
     /// A record; the marker comes in the same `MGET`, so a record that is missing only because
@@ -156,7 +149,7 @@ impl Feed {
         match (reply.next().flatten(), reply.next().flatten()) {
             (Some(json), _) => String::from_utf8(json).ok().and_then(|json| parse_video(&json)).ok_or_else(no_video),
             (None, Some(_)) => Err(no_video()),
-            (None, None) => Err(rebuilding()),
+            (None, None) => Err(rebuild::rebuilding()),
         }
     }
 
@@ -179,77 +172,60 @@ impl Feed {
         }
         Ok(out)
     }
+}
 
-    /// Restores feed's Redis state from the key-value store (see [`rebuild`]) within
-    /// [`rebuild::BUDGET_MS`], or waits up to [`rebuild::WAIT_MS`] for the request doing so.
-    /// `Ok` once the state is complete, else the 503 to answer (the next request continues).
-    fn rebuild(&self) -> Result<(), Problem> {
-        let started = now_ms();
-        let token = edge_http::random_id();
+/// The Spin side of a rebuild: the rebuild scripts and the key-value store.
+impl rebuild::Ports for Feed {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn token(&self) -> String {
+        edge_http::random_id()
+    }
+
+    fn pause(&self, ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+
+    fn start(&self, token: &str) -> Result<rebuild::Start, Problem> {
         let keys = [store::BUILT, rebuild::LOCK, rebuild::LISTED, store::LAST_ID];
-        let reply = self.redis()?.run(&rebuild::START, &keys, vec![arg(&token), arg(rebuild::LEASE_MS)])?;
-        let kv = match reply.first().and_then(text).as_deref() {
-            Some("built") => return Ok(()),
-            Some("list") => {
-                let kv = kv()?;
-                self.list(&kv, &token)?;
-                kv
-            }
-            Some("listed") => kv()?,
-            _ => return self.wait_for_rebuild(started),
-        };
-        let (mut batch, mut ids) = (Vec::new(), Vec::new());
-        loop {
-            let out_of_time = now_ms() >= started + rebuild::BUDGET_MS;
-            let (keys, args) = rebuild::restore_call(&token, out_of_time, &batch, &ids);
-            let reply = self.redis()?.run(&rebuild::RESTORE, &keys, args)?;
-            match reply.first().and_then(text).as_deref() {
-                Some("built") => return Ok(()),
-                Some("more") if !out_of_time => {}
-                _ => return Err(rebuilding()),
-            }
-            ids = reply.iter().skip(1).filter_map(|r| text(r)?.parse().ok()).collect();
-            batch.clear();
-            for &id in &ids {
-                let Some(record) = kv.get(&store::video_key(id)).map_err(kv_unavailable)? else { continue };
-                match Restore::from_record(id, &record) {
-                    Ok(restore) => batch.push(restore),
-                    Err(error) => eprintln!("feed rebuild: video:{id} is not restored: {error}"),
-                }
-            }
-        }
+        let reply = self.redis()?.run(&rebuild::START, &keys, vec![arg(token), arg(rebuild::LEASE_MS)])?;
+        Ok(match reply.first().and_then(text).as_deref() {
+            Some("built") => rebuild::Start::Built,
+            Some("list") => rebuild::Start::List,
+            Some("listed") => rebuild::Start::Listed,
+            _ => rebuild::Start::Busy,
+        })
     }
 
-    /// Lists every video of the key-value store into the rebuild's pending set.
-    fn list(&self, kv: &spin_sdk::key_value::Store, token: &str) -> Result<(), Problem> {
-        let ids = rebuild::video_ids(&kv.get_keys().map_err(kv_unavailable)?);
-        let mut chunks: Vec<&[u64]> = ids.chunks(rebuild::LIST_CHUNK).collect();
-        if chunks.is_empty() {
-            // An empty store is listed too: the call records that listing is done.
-            chunks.push(&[]);
-        }
-        for (n, chunk) in chunks.iter().enumerate() {
-            let mut args = vec![arg(token), arg(rebuild::LEASE_MS), arg(if n + 1 == chunks.len() { "1" } else { "0" })];
-            args.extend(chunk.iter().map(|&id| arg(id)));
-            let reply = self.redis()?.run(&rebuild::LIST, &[rebuild::LOCK, rebuild::PENDING, rebuild::LISTED], args)?;
-            if reply.first().and_then(int) != Some(1) {
-                return Err(rebuilding());
-            }
-        }
-        Ok(())
+    fn stored_keys(&self) -> Result<Vec<String>, Problem> {
+        self.kv()?.get_keys().map_err(kv_unavailable)
     }
 
-    /// Polls for the marker while another request rebuilds.
-    fn wait_for_rebuild(&self, started: u64) -> Result<(), Problem> {
-        let mut pause = 10;
-        while now_ms() + pause < started + rebuild::WAIT_MS {
-            std::thread::sleep(std::time::Duration::from_millis(pause));
-            pause = (pause * 2).min(200);
-            if self.redis()?.exec("EXISTS", &[arg(store::BUILT)])?.first().and_then(int) == Some(1) {
-                return Ok(());
-            }
-        }
-        Err(rebuilding())
+    fn list(&self, token: &str, ids: &[u64], last: bool) -> Result<bool, Problem> {
+        let mut args = vec![arg(token), arg(rebuild::LEASE_MS), arg(if last { "1" } else { "0" })];
+        args.extend(ids.iter().map(|&id| arg(id)));
+        let reply = self.redis()?.run(&rebuild::LIST, &[rebuild::LOCK, rebuild::PENDING, rebuild::LISTED], args)?;
+        Ok(reply.first().and_then(int) == Some(1))
+    }
+
+    fn restore(&self, token: &str, release: bool, batch: &[Restore], ids: &[u64]) -> Result<rebuild::Step, Problem> {
+        let (keys, args) = rebuild::restore_call(token, release, batch, ids);
+        let reply = self.redis()?.run(&rebuild::RESTORE, &keys, args)?;
+        Ok(match reply.first().and_then(text).as_deref() {
+            Some("built") => rebuild::Step::Built,
+            Some("more") => rebuild::Step::More(reply.iter().skip(1).filter_map(|r| text(r)?.parse().ok()).collect()),
+            _ => rebuild::Step::Lost,
+        })
+    }
+
+    fn stored(&self, id: u64) -> Result<Option<Vec<u8>>, Problem> {
+        self.kv()?.get(&store::video_key(id)).map_err(kv_unavailable)
+    }
+
+    fn is_built(&self) -> Result<bool, Problem> {
+        Ok(self.redis()?.exec("EXISTS", &[arg(store::BUILT)])?.first().and_then(int) == Some(1))
     }
 }
 

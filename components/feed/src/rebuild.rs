@@ -11,10 +11,14 @@
 //! recreated at the stream's start) syncs them again. Every step checks the lease and takes its
 //! ids off [`PENDING`] atomically with what it restored, so a rebuild that dies midway is
 //! continued by the next request, and a retried step restores nothing twice.
+//!
+//! The steps ([`run`]) are pure over [`Ports`]; the Spin adapter is in `lib.rs`.
 
+use edge_http::Problem;
 use edge_protocol::keys::Record;
 use edge_spin::redis::arg;
 use edge_spin::script::{Count, Script};
+use http::HeaderValue;
 use spin_sdk::redis::RedisParameter;
 
 use crate::store::{author_key, video_key, BUILT, CHANGES, CHANGES_MAXLEN, LAST_ID, LATEST};
@@ -85,6 +89,123 @@ impl Restore {
     }
 }
 
+/// The code of the 503 answered while feed's Redis state is being rebuilt.
+pub(crate) const REBUILDING: &str = "feed-rebuilding";
+
+/// The 503 answered while the state is being rebuilt (by this request or another).
+pub(crate) fn rebuilding() -> Problem {
+    Problem::unavailable(REBUILDING, "feed is restoring its videos and timelines after its Redis lost them; retry shortly")
+        .with("retry_after", RETRY_AFTER_SECS)
+        .header(http::header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS))
+}
+
+/// What [`START`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// The state is complete.
+    Built,
+    /// Another request holds the lease.
+    Busy,
+    /// The lease is ours; list the store first.
+    List,
+    /// The lease is ours; listing is done, restore.
+    Listed,
+}
+
+/// What a [`RESTORE`] step answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The lease is gone (expired, or taken by another request).
+    Lost,
+    /// Nothing is pending: the state is complete.
+    Built,
+    /// The next ids to restore.
+    More(Vec<u64>),
+}
+
+/// What a rebuild needs from outside: time, randomness, the rebuild scripts, and the
+/// key-value store's records.
+pub(crate) trait Ports {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// A new random lease token.
+    fn token(&self) -> String;
+    /// Waits `ms` before looking again for another request's rebuild.
+    fn pause(&self, ms: u64);
+    /// [`START`].
+    fn start(&self, token: &str) -> Result<Start, Problem>;
+    /// Every key of the key-value store.
+    fn stored_keys(&self) -> Result<Vec<String>, Problem>;
+    /// [`LIST`]: false when the lease was lost.
+    fn list(&self, token: &str, ids: &[u64], last: bool) -> Result<bool, Problem>;
+    /// [`RESTORE`].
+    fn restore(&self, token: &str, release: bool, batch: &[Restore], ids: &[u64]) -> Result<Step, Problem>;
+    /// The stored record of video `id`.
+    fn stored(&self, id: u64) -> Result<Option<Vec<u8>>, Problem>;
+    /// Whether the built marker is set.
+    fn is_built(&self) -> Result<bool, Problem>;
+}
+
+/// Restores feed's Redis state within [`BUDGET_MS`], or waits up to [`WAIT_MS`] for the
+/// request doing so. `Ok` once the state is complete, else the 503 to answer (the next request
+/// continues).
+pub(crate) fn run<P: Ports>(ports: &P) -> Result<(), Problem> {
+    let started = ports.now_ms();
+    let token = ports.token();
+    match ports.start(&token)? {
+        Start::Built => return Ok(()),
+        Start::Busy => return wait(ports, started),
+        Start::List => list(ports, &token)?,
+        Start::Listed => {}
+    }
+    let (mut batch, mut ids) = (Vec::new(), Vec::new());
+    loop {
+        let out_of_time = ports.now_ms() >= started + BUDGET_MS;
+        match ports.restore(&token, out_of_time, &batch, &ids)? {
+            Step::Built => return Ok(()),
+            Step::More(next) if !out_of_time => ids = next,
+            _ => return Err(rebuilding()),
+        }
+        batch.clear();
+        for &id in &ids {
+            let Some(record) = ports.stored(id)? else { continue };
+            match Restore::from_record(id, &record) {
+                Ok(restore) => batch.push(restore),
+                Err(error) => eprintln!("feed rebuild: video:{id} is not restored: {error}"),
+            }
+        }
+    }
+}
+
+/// Lists every video of the key-value store into the pending set, [`LIST_CHUNK`] at a time.
+fn list<P: Ports>(ports: &P, token: &str) -> Result<(), Problem> {
+    let ids = video_ids(&ports.stored_keys()?);
+    let mut chunks: Vec<&[u64]> = ids.chunks(LIST_CHUNK).collect();
+    if chunks.is_empty() {
+        // An empty store is listed too: the call records that listing is done.
+        chunks.push(&[]);
+    }
+    for (n, chunk) in chunks.iter().enumerate() {
+        if !ports.list(token, chunk, n + 1 == chunks.len())? {
+            return Err(rebuilding());
+        }
+    }
+    Ok(())
+}
+
+/// Polls for the marker while another request rebuilds.
+fn wait<P: Ports>(ports: &P, started: u64) -> Result<(), Problem> {
+    let mut pause = 10;
+    while ports.now_ms() + pause < started + WAIT_MS {
+        ports.pause(pause);
+        pause = (pause * 2).min(200);
+        if ports.is_built()? {
+            return Ok(());
+        }
+    }
+    Err(rebuilding())
+}
+
 /// Keys and arguments of [`RESTORE`] for `batch` (the readable records among `ids`) and `ids`
 /// (every id the batch takes off [`PENDING`]); `release` hands the lease back if more remain.
 pub(crate) fn restore_call(token: &str, release: bool, batch: &[Restore], ids: &[u64]) -> (Vec<String>, Vec<RedisParameter>) {
@@ -122,8 +243,170 @@ pub(crate) static RESTORE: Script =
 
 #[cfg(test)]
 mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::collections::{BTreeMap, BTreeSet};
+
     use super::*;
     use crate::ids;
+
+    /// The ports in memory, with the rebuild scripts' semantics (`scripts/rebuild-*.lua`, run
+    /// for real when `tests/e2e/tests/recovery.rs` flushes Redis).
+    #[derive(Default)]
+    struct Memory {
+        now: Cell<u64>,
+        stored: BTreeMap<String, Vec<u8>>,
+        built: Cell<bool>,
+        lease: RefCell<Option<String>>,
+        listed: Cell<bool>,
+        pending: RefCell<BTreeSet<u64>>,
+        restored: RefCell<Vec<u64>>,
+        list_calls: RefCell<Vec<(usize, bool)>>,
+        releases: Cell<u32>,
+        /// Milliseconds each restore step takes.
+        step_ms: u64,
+        /// Another request finishes its rebuild after this many pauses.
+        built_after_pauses: Option<u32>,
+        pauses: Cell<u32>,
+        /// The lease expires (another request takes it) after this many restore steps.
+        lease_lost_after: Option<u32>,
+        steps: Cell<u32>,
+    }
+
+    impl Memory {
+        fn with_videos(ids: impl IntoIterator<Item = u64>) -> Memory {
+            let stored = ids.into_iter().map(|id| (format!("video:{id}"), record(id, "u1", 1).into_bytes())).collect();
+            Memory { stored, now: Cell::new(1_000_000), ..Memory::default() }
+        }
+    }
+
+    impl Ports for Memory {
+        fn now_ms(&self) -> u64 {
+            self.now.get()
+        }
+
+        fn token(&self) -> String {
+            "ours".into()
+        }
+
+        fn pause(&self, ms: u64) {
+            self.now.set(self.now.get() + ms);
+            self.pauses.set(self.pauses.get() + 1);
+            if self.built_after_pauses == Some(self.pauses.get()) {
+                self.built.set(true);
+            }
+        }
+
+        fn start(&self, token: &str) -> Result<Start, Problem> {
+            if self.built.get() {
+                return Ok(Start::Built);
+            }
+            let mut lease = self.lease.borrow_mut();
+            if lease.is_some() {
+                return Ok(Start::Busy);
+            }
+            *lease = Some(token.to_owned());
+            Ok(if self.listed.get() { Start::Listed } else { Start::List })
+        }
+
+        fn stored_keys(&self) -> Result<Vec<String>, Problem> {
+            Ok(self.stored.keys().cloned().collect())
+        }
+
+        fn list(&self, token: &str, ids: &[u64], last: bool) -> Result<bool, Problem> {
+            self.list_calls.borrow_mut().push((ids.len(), last));
+            self.pending.borrow_mut().extend(ids);
+            self.listed.set(self.listed.get() || last);
+            Ok(self.lease.borrow().as_deref() == Some(token))
+        }
+
+        fn restore(&self, token: &str, release: bool, batch: &[Restore], ids: &[u64]) -> Result<Step, Problem> {
+            self.now.set(self.now.get() + self.step_ms);
+            self.steps.set(self.steps.get() + 1);
+            if self.lease_lost_after.is_some_and(|n| self.steps.get() > n) {
+                *self.lease.borrow_mut() = Some("theirs".into());
+            }
+            if self.lease.borrow().as_deref() != Some(token) {
+                return Ok(Step::Lost);
+            }
+            self.restored.borrow_mut().extend(batch.iter().map(|r| r.id));
+            let mut pending = self.pending.borrow_mut();
+            for id in ids {
+                pending.remove(id);
+            }
+            let next: Vec<u64> = pending.iter().take(BATCH as usize).copied().collect();
+            if next.is_empty() {
+                self.built.set(true);
+                *self.lease.borrow_mut() = None;
+                return Ok(Step::Built);
+            }
+            if release {
+                self.releases.set(self.releases.get() + 1);
+                *self.lease.borrow_mut() = None;
+            }
+            Ok(Step::More(next))
+        }
+
+        fn stored(&self, id: u64) -> Result<Option<Vec<u8>>, Problem> {
+            Ok(self.stored.get(&format!("video:{id}")).cloned())
+        }
+
+        fn is_built(&self) -> Result<bool, Problem> {
+            Ok(self.built.get())
+        }
+    }
+
+    #[test]
+    fn a_rebuild_lists_every_stored_video_in_chunks_and_restores_the_readable_ones() {
+        let mut m = Memory::with_videos(1..=2500);
+        m.stored.insert("video:2501".into(), b"{broken".to_vec());
+        m.stored.insert("user:u1".into(), b"{}".to_vec());
+        run(&m).unwrap();
+        assert_eq!(*m.list_calls.borrow(), [(1000, false), (1000, false), (501, true)]);
+        assert_eq!(m.restored.borrow().len(), 2500, "the unreadable record is skipped, not retried forever");
+        assert!(m.built.get() && m.lease.borrow().is_none() && m.pending.borrow().is_empty());
+        assert_eq!(run(&m), Ok(()), "a built state is left alone");
+        assert_eq!(m.list_calls.borrow().len(), 3);
+    }
+
+    #[test]
+    fn an_empty_store_is_listed_too_so_the_state_counts_as_built() {
+        let m = Memory::with_videos([]);
+        run(&m).unwrap();
+        assert_eq!((m.list_calls.borrow().clone(), m.built.get()), (vec![(0, true)], true));
+    }
+
+    #[test]
+    fn a_rebuild_out_of_time_hands_the_lease_back_and_the_next_request_continues_without_listing_again() {
+        let m = Memory { step_ms: 1_000, ..Memory::with_videos(1..=1000) };
+        let first = run(&m).unwrap_err();
+        assert_eq!((first.status().as_u16(), first.code()), (503, REBUILDING));
+        assert_eq!(first.extension("retry_after").and_then(|v| v.as_u64()), Some(RETRY_AFTER_SECS));
+        assert_eq!((m.releases.get(), m.built.get()), (1, false));
+        let restored = m.restored.borrow().len();
+        assert!((400..1000).contains(&restored), "about five steps of 100 within the 5 s budget: {restored}");
+        run(&m).unwrap();
+        assert_eq!(m.list_calls.borrow().len(), 1, "listing is done once");
+        assert_eq!(m.restored.borrow().iter().collect::<BTreeSet<_>>().len(), 1000);
+    }
+
+    #[test]
+    fn a_request_behind_another_rebuild_waits_for_it_or_answers_503() {
+        let m = Memory { built_after_pauses: Some(3), ..Memory::with_videos([1]) };
+        *m.lease.borrow_mut() = Some("theirs".into());
+        assert_eq!(run(&m), Ok(()));
+        assert!(m.restored.borrow().is_empty());
+        let m = Memory::with_videos([1]);
+        *m.lease.borrow_mut() = Some("theirs".into());
+        assert_eq!(run(&m).unwrap_err().code(), REBUILDING);
+        assert!(m.now.get() <= 1_000_000 + WAIT_MS, "it gives up within the wait");
+    }
+
+    #[test]
+    fn a_lost_lease_stops_the_rebuild_at_once() {
+        let m = Memory { lease_lost_after: Some(2), ..Memory::with_videos(1..=300) };
+        assert_eq!(run(&m).unwrap_err().code(), REBUILDING);
+        assert_eq!(m.restored.borrow().len(), 100, "the batch read after the lease expired is not written");
+    }
 
     fn record(id: u64, author: &str, version: u64) -> String {
         format!(

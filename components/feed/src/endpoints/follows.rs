@@ -6,7 +6,7 @@ use edge_spin::auth::Caller;
 use edge_spin::kv_unavailable;
 use edge_spin::redis::{arg, int, now_ms};
 
-use crate::{kv, store, Feed};
+use crate::{store, Feed};
 
 /// Most users one user may follow.
 const MAX_FOLLOWS: u64 = 2000;
@@ -15,7 +15,7 @@ const MAX_FOLLOWS: u64 = 2000;
 pub(crate) async fn follow(feed: &Feed, Caller(caller): Caller, Path(target): Path<String>) -> Answer {
     let user = caller.user_id;
     refuse_self(&user, &target)?;
-    if !kv()?.exists(&edge_protocol::keys::user_key(&target)).map_err(kv_unavailable)? {
+    if !feed.kv()?.exists(&edge_protocol::keys::user_key(&target)).map_err(kv_unavailable)? {
         return Err(Problem::not_found("no-such-user", "there is no user with this id"));
     }
     let key = store::follows_key(&user);

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::ids::{self, VideoId};
 use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
 use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
-use crate::{built, kv, no_video, parse_video, store, Feed};
+use crate::{built, no_video, parse_video, store, Feed};
 
 /// How long a play ticket lets a player fetch the video (its range requests each come back).
 const PLAY_TICKET_MS: u64 = 60 * 60 * 1000;
@@ -135,7 +135,7 @@ pub(crate) async fn delete(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
     let reply = built(feed.redis()?.run(&store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?)?;
     match reply.first().and_then(text).as_deref() {
         Some("ok") => {
-            kv()?.delete(&store::video_key(id)).map_err(kv_unavailable)?;
+            feed.kv()?.delete(&store::video_key(id)).map_err(kv_unavailable)?;
             Ok(no_content())
         }
         Some("not-owner") => Err(Problem::forbidden("not-your-video", "only the author can delete this video")),
