@@ -12,7 +12,6 @@
 //! before is refused. Everything here is pure; the caller does the I/O.
 
 mod keys;
-pub mod receipt;
 
 use std::collections::HashSet;
 

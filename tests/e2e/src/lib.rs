@@ -365,7 +365,7 @@ pub fn receipt(owner: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let upload_id = format!("{nanos:016x}{:016x}", N.fetch_add(1, Ordering::Relaxed));
-    edge_auth::receipt::Receipt {
+    edge_protocol::receipt::Receipt {
         upload_id: upload_id.clone(),
         key: format!("uploads/{owner}/{upload_id}.mp4"),
         size: 1234,

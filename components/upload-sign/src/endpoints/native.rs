@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use edge_auth::receipt::PlayTicket;
+use edge_protocol::receipt::PlayTicket;
 use edge_http::handler::{Answer, Json, Path, Query};
 use edge_http::{json_response, no_content, Problem};
 use edge_spin::auth::{Admin, Caller};

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use edge_auth::receipt::Receipt;
+use edge_protocol::receipt::Receipt;
 use edge_auth::Principal;
 use edge_http::Problem;
 use edge_spin::redis::Decision;
