@@ -12,10 +12,13 @@ pub mod cache;
 mod elastic;
 mod engine;
 mod fallback;
+#[cfg(test)]
+mod memory;
 pub mod params;
 mod pass;
 mod ports;
 mod records;
+mod reindex;
 mod service;
 pub mod sqlite;
 mod sync;
@@ -128,7 +131,7 @@ struct ReindexQuery {
 /// `POST /search/reindex`: an administrator rebuilds the index from the key-value store, a
 /// batch a call.
 async fn reindex(proxy: &Proxy, _: Admin, Query(q): Query<ReindexQuery>) -> Answer {
-    Ok(no_store(json_response(StatusCode::OK, &proxy.search()?.reindex(q.after.as_deref().unwrap_or("")).await?)))
+    Ok(no_store(json_response(StatusCode::OK, &reindex::run(proxy.search()?, q.after.as_deref().unwrap_or("")).await?)))
 }
 
 fn no_store(mut response: Response) -> Response {

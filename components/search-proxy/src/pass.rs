@@ -177,134 +177,10 @@ impl UserNames {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::{Cell, RefCell};
-    use std::future::Future;
-
     use super::*;
     use crate::breaker::Breaker;
-    use crate::service::Settings;
+    use crate::memory::{block_on, Memory};
     use crate::sync::Change;
-
-    /// The ports in memory, with the sync scripts' semantics (their own tests run on a real
-    /// Redis end to end).
-    struct Memory {
-        now: Cell<u64>,
-        settings: Settings,
-        begun: RefCell<Option<Begun>>,
-        forgotten: RefCell<Vec<String>>,
-        videos: BTreeMap<String, String>,
-        records: BTreeMap<String, String>,
-        engine_down: Cell<bool>,
-        refused: Vec<String>,
-        applied: RefCell<Vec<Doc>>,
-        settled: RefCell<Vec<(String, Settle)>>,
-        generation: Cell<u64>,
-        released: RefCell<Vec<String>>,
-        failures: Cell<u32>,
-    }
-
-    impl Memory {
-        fn new(reads: Vec<Read>) -> Memory {
-            Memory {
-                now: Cell::new(1_000_000),
-                settings: Settings {
-                    cache_ms: 30_000,
-                    stale_ms: 600_000,
-                    coalesce_wait_ms: 100,
-                    breaker_failures: 3,
-                    breaker_cooldown_ms: 5_000,
-                    sync_batch: 100,
-                    retry_base_ms: 1000,
-                    max_attempts: 3,
-                },
-                begun: RefCell::new(Some(Begun::Leased { stale: Vec::new(), reads })),
-                forgotten: RefCell::default(),
-                videos: BTreeMap::new(),
-                records: BTreeMap::new(),
-                engine_down: Cell::new(false),
-                refused: Vec::new(),
-                applied: RefCell::default(),
-                settled: RefCell::default(),
-                generation: Cell::new(7),
-                released: RefCell::default(),
-                failures: Cell::new(0),
-            }
-        }
-
-        fn settled(&self) -> Vec<(String, &'static str)> {
-            let kind = |s: &Settle| match s {
-                Settle::Ack => "ack",
-                Settle::Retry(..) => "retry",
-                Settle::Park(_) => "park",
-            };
-            self.settled.borrow().iter().map(|(entry, settle)| (entry.clone(), kind(settle))).collect()
-        }
-    }
-
-    impl Base for Memory {
-        fn now_ms(&self) -> u64 {
-            self.now.get()
-        }
-
-        fn token(&self) -> String {
-            "lease-token".into()
-        }
-
-        fn settings(&self) -> Result<&Settings, Problem> {
-            Ok(&self.settings)
-        }
-
-        fn check_engine(&self) -> Result<(), Problem> {
-            Ok(())
-        }
-
-        fn release(&self, key: &str, token: &str) -> Result<(), Problem> {
-            self.released.borrow_mut().push(format!("{key} {token}"));
-            Ok(())
-        }
-
-        fn record_failure(&self, _: u64, _: bool) {
-            self.failures.set(self.failures.get() + 1);
-        }
-    }
-
-    impl Ports for Memory {
-        fn begin(&self, _: u64, _: u64, _: &str) -> Result<Begun, Problem> {
-            Ok(self.begun.borrow_mut().take().unwrap_or(Begun::Busy))
-        }
-
-        fn forget(&self, hash: &str) {
-            self.forgotten.borrow_mut().push(hash.to_owned());
-        }
-
-        fn videos(&self, keys: &[String]) -> Result<Vec<Option<String>>, Problem> {
-            Ok(keys.iter().map(|key| self.videos.get(key).cloned()).collect())
-        }
-
-        fn record(&self, key: &str) -> Result<Option<String>, String> {
-            Ok(self.records.get(key).cloned())
-        }
-
-        async fn prepare(&self) -> Result<(), EngineError> {
-            Ok(())
-        }
-
-        async fn apply(&self, docs: &[Doc]) -> Result<Vec<DocResult>, EngineError> {
-            if self.engine_down.get() {
-                return Err(EngineError("connection refused".into()));
-            }
-            self.applied.borrow_mut().extend(docs.iter().cloned());
-            Ok(docs.iter().map(|d| if self.refused.contains(&d.key()) { Err("mapping conflict".to_owned()) } else { Ok(()) }).collect())
-        }
-
-        fn settle(&self, applied: u64, _: u64, settles: &[(&Read, &Settle)]) -> Result<u64, Problem> {
-            self.settled.borrow_mut().extend(settles.iter().map(|(read, settle)| (read.entry.clone(), (*settle).clone())));
-            if applied > 0 {
-                self.generation.set(self.generation.get() + 1);
-            }
-            Ok(self.generation.get())
-        }
-    }
 
     fn change(entry: &str, kind: &str, id: &str, version: u64, op: &str) -> Read {
         let change = Change { kind: kind.into(), id: id.into(), version, op: op.into() };
@@ -316,14 +192,7 @@ mod tests {
     }
 
     fn pass(m: &Memory, state: State) -> Result<PassReport, Problem> {
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let mut future = std::pin::pin!(run(m, 100, &state));
-        loop {
-            if let std::task::Poll::Ready(report) = future.as_mut().poll(&mut cx) {
-                return report;
-            }
-        }
+        block_on(run(m, 100, &state))
     }
 
     fn state() -> State {

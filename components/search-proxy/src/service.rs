@@ -1,7 +1,6 @@
 //! The Spin side of search: answering through the cache, coalescing and the breaker; sync
 //! passes; reindexing. Host calls live here; every decision is made by the pure modules.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use edge_http::Problem;
@@ -15,9 +14,10 @@ use crate::breaker::{self, Breaker, Gate};
 use crate::cache::{self, Entry, Started};
 use crate::elastic::Elastic;
 use crate::engine::{Doc, DocResult, Engine, EngineError, Page, Suggestion};
-use crate::params::{Kind, SearchQuery, SuggestQuery};
+use crate::params::{SearchQuery, SuggestQuery};
 use crate::pass::{self, Begun};
 use crate::ports::Base;
+use crate::reindex;
 use crate::sqlite::Sqlite;
 use crate::sync::{self, Read, Settle};
 use crate::{fallback, records};
@@ -25,8 +25,6 @@ use crate::{fallback, records};
 /// Redis counter of calls to the engine for searches and suggestions (coalescing is observable
 /// through it).
 pub(crate) const ENGINE_QUERIES: &str = "search:engine:queries";
-/// Records a reindex call handles at most.
-pub(crate) const REINDEX_BATCH: usize = 1000;
 /// Stale cache entries removed per pass.
 const CACHE_GC_BATCH: u64 = 50;
 
@@ -126,10 +124,6 @@ impl Engine for Backend {
     }
 }
 
-fn engine_problem(error: &EngineError) -> Problem {
-    Problem::unavailable("search-unavailable", format!("the search engine failed ({error}); retry shortly"))
-}
-
 /// A problem inside engine work (a Redis failure in a sync pass), which fails it like an engine
 /// failure would.
 fn pass_failed(problem: Problem) -> EngineError {
@@ -201,79 +195,6 @@ impl Search {
         let reply = self.redis.exec("MGET", &[arg(sync::GENERATION), arg(breaker::OPEN_UNTIL), arg(breaker::FAILURES)])?;
         let breaker = Breaker { open_until: number_at(&reply, 1), failures: number_at(&reply, 2).unwrap_or(0) };
         Ok(State { generation: number_at(&reply, 0).unwrap_or(0), breaker })
-    }
-
-    /// Rewrites the documents of up to [`REINDEX_BATCH`] records after key `after` from the
-    /// key-value store, and turns live documents in that key range whose record is gone into
-    /// tombstones. Answers the report and the key to continue after, if any.
-    pub(crate) async fn reindex(&self, after: &str) -> Result<Value, Problem> {
-        let engine = self.engine()?;
-        let failed_engine = |e: EngineError| engine_problem(&e);
-        engine.prepare().await.map_err(failed_engine)?;
-        let mut keys: Vec<String> = self
-            .kv
-            .get_keys()
-            .map_err(kv_error)?
-            .into_iter()
-            .filter(|k| edge_protocol::keys::Record::parse(k).is_some() && k.as_str() > after)
-            .collect();
-        keys.sort();
-        let more = keys.len() > REINDEX_BATCH;
-        keys.truncate(REINDEX_BATCH);
-        let mut names = pass::UserNames::default();
-        let mut docs = Vec::new();
-        let mut unreadable = Vec::new();
-        for key in &keys {
-            let Some(bytes) = self.kv.get(key).map_err(kv_error)? else { continue };
-            let record = String::from_utf8_lossy(&bytes);
-            let doc = if key.starts_with("video:") {
-                records::video_doc(&record, |author| names.get(self, author))
-            } else {
-                records::user_doc(&record, 1)
-            };
-            match doc {
-                Ok(doc) => docs.push(doc),
-                Err(error) => unreadable.push(json!({ "key": key, "error": error })),
-            }
-        }
-        let results = engine.apply(&docs, true).await.map_err(failed_engine)?;
-        let failed: Vec<Value> =
-            docs.iter().zip(&results).filter_map(|(d, r)| r.as_ref().err().map(|e| json!({ "key": d.key(), "error": e }))).collect();
-        // Documents in the range just covered whose record no longer exists.
-        let last = if more { keys.last().cloned().unwrap_or_default() } else { String::from("\u{10ffff}") };
-        let present: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
-        let mut orphans = Vec::new();
-        let mut cursor = after.to_owned();
-        loop {
-            let page = engine.live_keys(&cursor, 500).await.map_err(failed_engine)?;
-            let done = page.len() < 500;
-            for (key, version) in &page {
-                if key.as_str() > last.as_str() {
-                    break;
-                }
-                if !present.contains(key.as_str()) {
-                    if let Some((kind, id)) = key.split_once(':').and_then(|(k, id)| Some((Kind::parse(k)?, id))) {
-                        orphans.push(Doc::tombstone(kind, id, version + 1));
-                    }
-                }
-            }
-            match page.last() {
-                Some((key, _)) if !done && key.as_str() <= last.as_str() => cursor = key.clone(),
-                _ => break,
-            }
-        }
-        if !orphans.is_empty() {
-            engine.apply(&orphans, false).await.map_err(failed_engine)?;
-        }
-        let generation = self.redis.exec("INCR", &[arg(sync::GENERATION)])?.first().and_then(int).unwrap_or(0);
-        Ok(json!({
-            "indexed": docs.len() - failed.len(),
-            "removed": orphans.len(),
-            "failed": failed,
-            "unreadable": unreadable,
-            "generation": generation,
-            "next_after": if more { keys.last().cloned() } else { None },
-        }))
     }
 
     /// The indexer's and the breaker's state.
@@ -478,5 +399,24 @@ impl pass::Ports for Search {
         }
         let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::PARKED, sync::GENERATION, sync::STATS];
         Ok(self.redis.run(&sync::SETTLE, &keys, args)?.first().and_then(int).unwrap_or(0).max(0) as u64)
+    }
+}
+
+/// The Spin side of a reindex: the key-value store's keys and the configured engine.
+impl reindex::Ports for Search {
+    fn stored_keys(&self) -> Result<Vec<String>, Problem> {
+        self.kv.get_keys().map_err(kv_error)
+    }
+
+    async fn replace(&self, docs: &[Doc]) -> Result<Vec<DocResult>, EngineError> {
+        self.engine().map_err(pass_failed)?.apply(docs, true).await
+    }
+
+    async fn live_keys(&self, after: &str, limit: usize) -> Result<Vec<(String, u64)>, EngineError> {
+        self.engine().map_err(pass_failed)?.live_keys(after, limit).await
+    }
+
+    fn bump_generation(&self) -> Result<u64, Problem> {
+        Ok(self.redis.exec("INCR", &[arg(sync::GENERATION)])?.first().and_then(int).unwrap_or(0).max(0) as u64)
     }
 }
