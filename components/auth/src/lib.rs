@@ -6,25 +6,24 @@
 //! sessions, lockout windows and revocation state in Redis (changed only by Lua scripts).
 
 mod accounts;
+mod adapter;
 mod endpoints;
 mod flows;
 mod password;
 pub mod sessions;
 mod settings;
 
-use edge_auth::{epoch_key, Issuer, KeySet, Session, SigningKey, Verifier, INCARNATION_KEY, REVOCATION_MARKER_TTL_SECS};
+use edge_auth::{epoch_key, Issuer, KeySet, SigningKey, Verifier, REVOCATION_MARKER_TTL_SECS};
 use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
 use edge_spin::auth::{self as bearer, Authenticates};
-use edge_spin::redis::{arg, int, now_ms, text, Decision, Redis};
+use edge_spin::redis::{arg, int, text, Redis};
 use edge_spin::{health, kv_unavailable, Lazy};
 use http::{HeaderValue, Method};
 use spin_sdk::key_value::Store;
-use spin_sdk::redis::RedisResult;
 
 use crate::accounts::User;
 use crate::endpoints::{account, sign_in};
-use crate::sessions::{RefreshToken, Rotation};
 use crate::settings::Settings;
 
 /// Largest JSON body an auth endpoint reads.
@@ -152,112 +151,6 @@ impl Auth {
         let others = live.iter().filter_map(text).filter(|sid| Some(sid.as_str()) != keep).collect();
         self.revoke(user_id, others)?;
         Ok(epoch)
-    }
-}
-
-/// The Spin side of signing in: accounts in the key-value store, sessions and limits in Redis,
-/// the issuer from the signing keys.
-impl flows::Ports for Auth {
-    fn now_ms(&self) -> u64 {
-        now_ms()
-    }
-
-    fn random_id(&self) -> String {
-        edge_http::random_id()
-    }
-
-    fn secret(&self) -> [u8; 32] {
-        accounts::random_bytes::<32>()
-    }
-
-    fn settings(&self) -> &Settings<flows::Lookup> {
-        &self.settings
-    }
-
-    fn user(&self, id: &str) -> Result<Option<User>, Problem> {
-        Auth::user(self, id)
-    }
-
-    fn user_by_name(&self, username: &str) -> Result<Option<User>, Problem> {
-        Auth::user_by_name(self, username)
-    }
-
-    fn name_taken(&self, username: &str) -> Result<bool, Problem> {
-        self.store()?.exists(&accounts::username_key(username)).map_err(kv_unavailable)
-    }
-
-    fn claim_name(&self, username: &str, id: &str) -> Result<bool, Problem> {
-        let claimed = self.redis()?.exec("SET", &[arg(format!("auth:claim:{username}")), arg(id), arg("NX"), arg("EX"), arg(60i64)])?;
-        Ok(matches!(claimed.first(), Some(r) if text(r).as_deref() == Some("OK")))
-    }
-
-    fn add_user(&self, user: &mut User) -> Result<(), Problem> {
-        self.save_user(user)?;
-        self.store()?.set(&accounts::username_key(&user.username), user.id.as_bytes()).map_err(kv_unavailable)
-    }
-
-    fn limit(&self, limits: &[(&str, u64)], window_ms: u64, attempt: &str) -> Result<Decision, Problem> {
-        self.redis()?.limit(limits, window_ms, attempt)
-    }
-
-    fn forget_failures(&self, account_key: &str, client_key: &str, attempt: &str) -> Result<(), Problem> {
-        self.redis()?.del(&[account_key])?;
-        self.redis()?.forget(client_key, attempt)
-    }
-
-    fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem> {
-        Ok(self.redis()?.exec("SMEMBERS", &[arg(sessions::user_sessions_key(user_id))])?.iter().filter_map(text).collect())
-    }
-
-    fn revoke(&self, user_id: &str, sids: Vec<String>) -> Result<i64, Problem> {
-        Auth::revoke(self, user_id, sids)
-    }
-
-    fn create_session(&self, new: &flows::NewSession) -> Result<(u64, String), Problem> {
-        let args = vec![
-            arg(&new.user_id),
-            arg(&new.device),
-            arg(new.secret.to_vec()),
-            arg(new.now),
-            arg(new.lifetime_ms),
-            arg(&new.name),
-            arg(&new.agent),
-            arg(&new.sid),
-            arg(&new.incarnation),
-        ];
-        let (session_key, sessions_key, user_epoch_key) =
-            (sessions::session_key(&new.sid), sessions::user_sessions_key(&new.user_id), epoch_key(&new.user_id));
-        let keys = [session_key.as_str(), sessions_key.as_str(), user_epoch_key.as_str(), INCARNATION_KEY];
-        let created = self.redis()?.run(&sessions::CREATE, &keys, args)?;
-        Ok((created.first().and_then(int).unwrap_or(0).max(0) as u64, created.get(1).and_then(text).unwrap_or_default()))
-    }
-
-    fn session(&self, sid: &str) -> Result<Option<(Vec<u8>, String)>, Problem> {
-        let stored = self.redis()?.exec("HMGET", &[arg(sessions::session_key(sid)), arg("key"), arg("uid")])?;
-        Ok(match (stored.first(), stored.get(1).and_then(text)) {
-            (Some(RedisResult::Binary(secret)), Some(owner)) => Some((secret.clone(), owner)),
-            _ => None,
-        })
-    }
-
-    fn rotate(&self, token: &RefreshToken, rotate: &flows::Rotate) -> Result<Rotation, Problem> {
-        let args = vec![
-            arg(token.generation),
-            arg(rotate.device),
-            arg(rotate.now),
-            arg(rotate.grace_ms),
-            arg(rotate.idle_ms),
-            arg(rotate.absolute_ms),
-            arg(rotate.marker_ttl_secs),
-        ];
-        let (session_key, marker, owner_epoch_key) =
-            (sessions::session_key(&token.sid), edge_auth::revoked_session_key(&token.sid), epoch_key(rotate.owner));
-        let keys = [session_key.as_str(), marker.as_str(), owner_epoch_key.as_str(), INCARNATION_KEY];
-        Ok(Rotation::decode(&self.redis()?.run(&sessions::ROTATE, &keys, args)?))
-    }
-
-    fn issue(&self, user: &User, session: &Session) -> Result<String, Problem> {
-        self.issuer()?.issue(&user.id, session, user.roles.clone()).map_err(|e| Problem::misconfigured(format!("cannot sign tokens: {e}")))
     }
 }
 

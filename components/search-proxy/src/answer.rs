@@ -3,7 +3,7 @@
 //! while the engine is out (breaker open, or it failed), a stale answer or the fallback, marked
 //! degraded.
 //!
-//! The steps are pure over [`Ports`] and [`Base`]: the Spin adapter ([`crate::service::Search`]) backs them
+//! The steps are pure over [`Ports`] and [`Base`]: the Spin adapter ([`crate::adapter::Search`]) backs them
 //! with the key-value store, the Redis scripts and the engine; the tests below with memory.
 
 use edge_http::{json_response, Problem, Response};
@@ -16,7 +16,7 @@ use crate::engine::{Doc, EngineError, Page};
 use crate::fallback;
 use crate::params::{SearchQuery, SuggestQuery};
 use crate::ports::Base;
-use crate::service::State;
+use crate::ports::State;
 
 /// A question a client asks.
 pub(crate) enum Ask {
@@ -199,7 +199,7 @@ mod tests {
 
     use super::*;
     use crate::params::RawSearch;
-    use crate::service::Settings;
+    use crate::ports::Settings;
 
     /// Another request's doing, while the one under test waits.
     type Meanwhile = Box<dyn Fn(&Memory)>;

@@ -2,10 +2,13 @@
 //! edge cache, request coalescing, a circuit breaker and ordered index sync. Routes:
 //! `/search/...`.
 //!
-//! The rules are the pure modules: [`params`] (what a client may ask), [`text`] (terms, CJK,
-//! highlighting), [`sqlite`] and [`elastic`] (engine queries and replies), [`cache`],
-//! [`breaker`], [`sync`] and [`fallback`]. [`service`] does the host calls.
+//! The handlers below read the request and call a core: [`answer`] (cache, coalescing, breaker,
+//! degraded answers), [`pass`] (index sync) and [`reindex`], each pure over [`ports`] with
+//! in-memory tests. Their rules are the pure modules: [`params`] (what a client may ask),
+//! [`text`] (terms, CJK, highlighting), [`sqlite`] and [`elastic`] (engine queries and replies),
+//! [`cache`], [`breaker`], [`sync`] and [`fallback`]. [`adapter`] does the host calls.
 
+mod adapter;
 mod answer;
 mod breaker;
 pub mod cache;
@@ -19,7 +22,6 @@ mod pass;
 mod ports;
 mod records;
 mod reindex;
-mod service;
 pub mod sqlite;
 mod sync;
 mod text;
@@ -33,9 +35,9 @@ use edge_spin::{health, Lazy};
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
+use crate::adapter::Search;
 use crate::answer::Ask;
 use crate::params::{RawSearch, RawSuggest, SearchQuery, SuggestQuery};
-use crate::service::Search;
 
 /// Largest request body a search endpoint reads (they take none).
 pub const BODY_LIMIT: usize = 1024;

@@ -10,8 +10,8 @@ use edge_http::Problem;
 use crate::engine::{Doc, DocResult, EngineError};
 use crate::pass::{Begun, Ports};
 use crate::ports::Base;
+use crate::ports::Settings;
 use crate::reindex;
-use crate::service::Settings;
 use crate::sync::{Read, Settle};
 
 /// Runs a future whose ports all answer at once.

@@ -12,8 +12,8 @@ use crate::breaker::Gate;
 use crate::engine::{Doc, DocResult, EngineError};
 use crate::params::Kind;
 use crate::ports::Base;
+use crate::ports::{PassReport, State};
 use crate::records;
-use crate::service::{PassReport, State};
 use crate::sync::{self, Read, Settle};
 
 /// What a pass found when it started.

@@ -1,9 +1,9 @@
 //! `/videos` and `/videos/:id`: publish, read, edit, delete, like, count a play, and where a
 //! player fetches the file. The record's rules are [`crate::video`].
 
-use edge_protocol::receipt::{PlayTicket, Receipt};
 use edge_http::handler::{Answer, Json, Path};
 use edge_http::{json_response, no_content, Problem};
+use edge_protocol::receipt::{PlayTicket, Receipt};
 use edge_spin::auth::{Caller, MaybeCaller};
 use edge_spin::redis::{arg, int, now_ms, text};
 use edge_spin::{kv_unavailable, number_variable as number};

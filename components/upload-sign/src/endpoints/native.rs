@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use edge_protocol::receipt::PlayTicket;
 use edge_http::handler::{Answer, Json, Path, Query};
 use edge_http::{json_response, no_content, Problem};
+use edge_protocol::receipt::PlayTicket;
 use edge_spin::auth::{Admin, Caller};
 use http::StatusCode;
 use serde::Deserialize;

@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use edge_protocol::receipt::Receipt;
 use edge_auth::Principal;
 use edge_http::Problem;
+use edge_protocol::receipt::Receipt;
 use edge_spin::redis::Decision;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

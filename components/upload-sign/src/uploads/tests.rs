@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::ops::RangeInclusive;
 
-use edge_protocol::receipt::Receipt;
 use edge_auth::Principal;
 use edge_http::Problem;
+use edge_protocol::receipt::Receipt;
 use edge_spin::redis::Decision;
 
 use super::*;

@@ -1,5 +1,6 @@
-//! The Spin side of search: answering through the cache, coalescing and the breaker; sync
-//! passes; reindexing. Host calls live here; every decision is made by the pure modules.
+//! The Spin side of search: the ports of [`crate::answer`], [`crate::pass`] and
+//! [`crate::reindex`] backed by the key-value store, the Redis scripts and the configured
+//! engine, and the status reports. Host calls live here; every decision is made by the cores.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::elastic::Elastic;
 use crate::engine::{Doc, DocResult, Engine, EngineError, Page, Suggestion};
 use crate::params::{SearchQuery, SuggestQuery};
 use crate::pass::{self, Begun};
-use crate::ports::Base;
+use crate::ports::{Base, Settings, State};
 use crate::reindex;
 use crate::sqlite::Sqlite;
 use crate::sync::{self, Read, Settle};
@@ -28,41 +29,18 @@ pub(crate) const ENGINE_QUERIES: &str = "search:engine:queries";
 /// Stale cache entries removed per pass.
 const CACHE_GC_BATCH: u64 = 50;
 
-/// Tuning from variables.
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    /// `search_cache_secs`: how long an answer is fresh.
-    pub cache_ms: u64,
-    /// `search_stale_secs`: how long an answer may stand in while the engine is down.
-    pub stale_ms: u64,
-    /// `search_coalesce_wait_ms`: how long a request waits for another one computing its answer.
-    pub coalesce_wait_ms: u64,
-    /// `search_breaker_failures`: failures within 30 s that open the breaker.
-    pub breaker_failures: u64,
-    /// `search_breaker_cooldown_ms`: how long an open breaker keeps the engine out.
-    pub breaker_cooldown_ms: u64,
-    /// `search_sync_batch`: changes a search that misses the cache applies first.
-    pub sync_batch: u64,
-    /// `search_sync_retry_ms`: first retry delay of a failing change (doubling each time).
-    pub retry_base_ms: u64,
-    /// `search_sync_attempts`: attempts before a failing change is parked.
-    pub max_attempts: u32,
-}
-
-impl Settings {
-    /// Reads the variables, with defaults for unset ones.
-    pub(crate) fn read() -> Result<Settings, Problem> {
-        Ok(Settings {
-            cache_ms: number("search_cache_secs", 0..=86_400)? * 1000,
-            stale_ms: number("search_stale_secs", 0..=7 * 86_400)? * 1000,
-            coalesce_wait_ms: number("search_coalesce_wait_ms", 0..=10_000)?,
-            breaker_failures: number("search_breaker_failures", 1..=1000)?,
-            breaker_cooldown_ms: number("search_breaker_cooldown_ms", 0..=3_600_000)?,
-            sync_batch: number("search_sync_batch", 1..=1000)?,
-            retry_base_ms: number("search_sync_retry_ms", 1..=3_600_000)?,
-            max_attempts: number("search_sync_attempts", 1..=100)? as u32,
-        })
-    }
+/// The tuning variables (their defaults are in spin.toml).
+fn read_settings() -> Result<Settings, Problem> {
+    Ok(Settings {
+        cache_ms: number("search_cache_secs", 0..=86_400)? * 1000,
+        stale_ms: number("search_stale_secs", 0..=7 * 86_400)? * 1000,
+        coalesce_wait_ms: number("search_coalesce_wait_ms", 0..=10_000)?,
+        breaker_failures: number("search_breaker_failures", 1..=1000)?,
+        breaker_cooldown_ms: number("search_breaker_cooldown_ms", 0..=3_600_000)?,
+        sync_batch: number("search_sync_batch", 1..=1000)?,
+        retry_base_ms: number("search_sync_retry_ms", 1..=3_600_000)?,
+        max_attempts: number("search_sync_attempts", 1..=100)? as u32,
+    })
 }
 
 /// The configured engine.
@@ -134,32 +112,6 @@ fn kv_error(error: impl std::fmt::Display) -> Problem {
     edge_spin::kv_unavailable(error)
 }
 
-/// What a sync pass did.
-#[derive(Debug, Default, serde::Serialize)]
-pub(crate) struct PassReport {
-    /// Another pass held the lease, so this one did nothing.
-    pub busy: bool,
-    /// Entries read (retries included).
-    pub read: usize,
-    /// Documents written.
-    pub applied: usize,
-    /// Entries scheduled for a retry.
-    pub retried: usize,
-    /// Entries parked.
-    pub parked: usize,
-    /// The index generation after the pass.
-    pub generation: u64,
-}
-
-/// The shared state a request starts from: the index generation and the breaker.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct State {
-    /// The index generation.
-    pub generation: u64,
-    /// The circuit breaker.
-    pub breaker: Breaker,
-}
-
 /// One request's view of search.
 ///
 /// The engine and the tuning variables are read on first use, so a cache hit touches neither.
@@ -187,7 +139,7 @@ impl Search {
     }
 
     fn settings(&self) -> Result<&Settings, Problem> {
-        self.settings.get_or_try(Settings::read)
+        self.settings.get_or_try(read_settings)
     }
 
     /// The generation and the breaker (one Redis round trip).
