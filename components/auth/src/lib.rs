@@ -52,6 +52,18 @@ fn router() -> Routes<Auth> {
         .on(Method::POST, "/auth/users/:id/ban", account::ban)
 }
 
+/// The JSON schema of every request body a handler reads, by type name (the OpenAPI document
+/// is checked against them).
+#[cfg(feature = "schema")]
+pub fn body_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    use edge_http::handler::body_schema;
+    vec![
+        body_schema::<endpoints::sign_in::RegisterBody>(),
+        body_schema::<endpoints::sign_in::LoginBody>(),
+        body_schema::<endpoints::account::PasswordBody>(),
+    ]
+}
+
 edge_spin::export!(BODY_LIMIT, dispatch);
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).

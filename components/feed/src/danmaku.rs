@@ -29,6 +29,7 @@ pub(crate) enum Mode {
 }
 
 /// Body of a post.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PostDanmaku {

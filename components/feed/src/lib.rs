@@ -58,6 +58,14 @@ fn router() -> Routes<Feed> {
         .on(Method::DELETE, "/users/:id/follow", endpoints::follows::unfollow)
 }
 
+/// The JSON schema of every request body a handler reads, by type name (the OpenAPI document
+/// is checked against them).
+#[cfg(feature = "schema")]
+pub fn body_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    use edge_http::handler::body_schema;
+    vec![body_schema::<video::CreateVideo>(), body_schema::<video::UpdateVideo>(), body_schema::<danmaku::PostDanmaku>()]
+}
+
 edge_spin::export!(BODY_LIMIT, dispatch);
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).

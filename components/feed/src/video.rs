@@ -16,6 +16,7 @@ pub(crate) const TAGS_MAX: usize = 10;
 pub(crate) const TAG_MAX: usize = 24;
 
 /// Body of `POST /videos`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateVideo {
@@ -32,6 +33,7 @@ pub(crate) struct CreateVideo {
 }
 
 /// Body of an edit. Absent fields stay as they are; `"cover_key": null` removes the cover.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateVideo {

@@ -57,6 +57,22 @@ fn router() -> Routes<Sign> {
         .on(Method::POST, "/uploads/s3/multipart/:id/complete", uppy::complete)
 }
 
+/// The JSON schema of every request body a handler reads, by type name (the OpenAPI document
+/// is checked against them).
+#[cfg(feature = "schema")]
+pub fn body_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    use edge_http::handler::body_schema;
+    vec![
+        body_schema::<plan::CreateRequest>(),
+        body_schema::<endpoints::native::SignBody>(),
+        body_schema::<endpoints::native::CompleteBody>(),
+        body_schema::<endpoints::native::FormBody>(),
+        body_schema::<endpoints::native::AnswerBody>(),
+        body_schema::<endpoints::uppy::CreateBody>(),
+        body_schema::<endpoints::uppy::CompleteBody>(),
+    ]
+}
+
 edge_spin::export!(BODY_LIMIT, dispatch);
 
 /// Answers one request (after [`edge_spin::serve`] has read it and set up the exchange).

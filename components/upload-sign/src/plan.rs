@@ -15,6 +15,7 @@ pub(crate) const MAX_FILENAME: usize = 255;
 pub(crate) const MAX_FORM_UPLOAD: u64 = 20 * 1024 * 1024;
 
 /// What a client asks for.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRequest {

@@ -70,8 +70,9 @@ pub enum Access {
 pub struct Shape {
     /// Who may call it.
     pub access: Access,
-    /// It reads a JSON body (so 413 and 415 are possible).
-    pub json_body: bool,
+    /// The type its JSON body is read into (`std::any::type_name`), if it reads one (so 413
+    /// and 415 are possible).
+    pub body: Option<&'static str>,
     /// It reads the query string.
     pub query: bool,
 }
@@ -241,8 +242,15 @@ impl<S, T: DeserializeOwned> FromInput<S> for Json<T> {
     }
 
     fn shape(shape: &mut Shape) {
-        shape.json_body = true;
+        shape.body = Some(std::any::type_name::<T>());
     }
+}
+
+/// A body type's name as [`Shape::body`] gives it and its JSON schema, for checking the API
+/// description against the types handlers read.
+#[cfg(feature = "schema")]
+pub fn body_schema<T: schemars::JsonSchema>() -> (&'static str, serde_json::Value) {
+    (std::any::type_name::<T>(), schemars::schema_for!(T).to_value())
 }
 
 /// The query string (see [`crate::query`]).
@@ -360,7 +368,7 @@ mod tests {
     fn operations_are_shaped_by_their_arguments() {
         let shapes: Vec<Shape> = routes().operations().into_iter().map(|(_, _, shape)| shape).collect();
         let query = Shape { query: true, ..Shape::default() };
-        assert_eq!(shapes, [Shape::default(), query, Shape { json_body: true, ..query }]);
+        assert_eq!(shapes, [Shape::default(), query, Shape { body: Some("alloc::vec::Vec<u8>"), ..query }]);
     }
 
     #[test]

@@ -155,7 +155,7 @@ fn each_operation_is_described_as_its_handler_takes_it() {
             Access::Admin => schemes == ["bearerAuth"] && responds("401") && responds("403"),
         };
         let body = operation["requestBody"]["content"].get("application/json").is_some();
-        let body_ok = body == shape.json_body && (!shape.json_body || (responds("413") && responds("415")));
+        let body_ok = body == shape.body.is_some() && (shape.body.is_none() || (responds("413") && responds("415")));
         let query = operation["parameters"].as_array().into_iter().flatten().any(|p| p["in"] == "query");
         if !access_ok || !body_ok || query != shape.query {
             wrong.push(format!(
@@ -164,6 +164,57 @@ fn each_operation_is_described_as_its_handler_takes_it() {
         }
     }
     assert!(wrong.is_empty(), "described otherwise than handled:\n{}", wrong.join("\n"));
+}
+
+/// A schema with a `$ref` to components/schemas resolved.
+fn schema<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {reference}"));
+            let resolved = &doc["components"]["schemas"][name];
+            assert!(!resolved.is_null(), "{reference} is not defined");
+            resolved
+        }
+        None => schema,
+    }
+}
+
+/// A JSON object schema's property names and required ones.
+fn fields(schema: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    let names = |value: &Value| -> BTreeSet<String> {
+        match value {
+            Value::Object(map) => map.keys().cloned().collect(),
+            Value::Array(list) => list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => BTreeSet::new(),
+        }
+    };
+    (names(&schema["properties"]), names(&schema["required"]))
+}
+
+/// Each JSON request body is described with the fields, and the required fields, of the type
+/// its handler reads it into (the types' JSON schemas, derived with schemars), so a field added,
+/// renamed or made optional in code fails until the description follows.
+#[test]
+fn each_request_body_is_described_as_its_handler_reads_it() {
+    let doc = document();
+    let operations = operation_objects(&doc);
+    let types: BTreeMap<&str, Value> =
+        [auth::body_schemas(), feed::body_schemas(), upload_sign::body_schemas()].into_iter().flatten().collect();
+    let mut wrong = Vec::new();
+    for ((method, path), shape) in handler_operations() {
+        let Some(body_type) = shape.body else { continue };
+        let what = format!("{method} {path}");
+        let code = types.get(body_type).unwrap_or_else(|| panic!("{what}: {body_type} is missing from its component's body_schemas()"));
+        let documented = schema(&doc, &operations[&(method.clone(), path.clone())]["requestBody"]["content"]["application/json"]["schema"]);
+        let (code_fields, code_required) = fields(code);
+        let (doc_fields, doc_required) = fields(documented);
+        if code_fields != doc_fields || code_required != doc_required {
+            wrong.push(format!(
+                "{what}: {body_type} has fields {code_fields:?} (required {code_required:?}); the document {doc_fields:?} (required {doc_required:?})"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "request bodies described otherwise than read:\n{}", wrong.join("\n"));
 }
 
 /// The document is well formed, every path it names reaches a component under spin.toml, and

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::{accounts, password, sessions, Auth};
 
 /// `POST /auth/password`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordBody {

@@ -15,6 +15,7 @@ use crate::flows::{self, Device, Registration, SignedIn};
 use crate::{header, sessions, Auth};
 
 /// `POST /auth/register`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterBody {
@@ -25,6 +26,7 @@ pub(crate) struct RegisterBody {
 }
 
 /// `POST /auth/login`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginBody {

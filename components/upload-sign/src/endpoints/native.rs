@@ -16,6 +16,7 @@ use crate::plan::CreateRequest;
 use crate::uploads;
 use crate::Sign;
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignBody {
@@ -25,6 +26,7 @@ pub(crate) struct SignBody {
     checksums: BTreeMap<String, String>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CompletePart {
@@ -32,12 +34,14 @@ pub(crate) struct CompletePart {
     etag: String,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CompleteBody {
     parts: Vec<CompletePart>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FormBody {
@@ -46,6 +50,7 @@ pub(crate) struct FormBody {
     content_type: String,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AnswerBody {

@@ -35,6 +35,7 @@ pub(crate) struct ParamsQuery {
     content_type: String,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 pub(crate) struct CreateBody {
     filename: String,
@@ -44,12 +45,14 @@ pub(crate) struct CreateBody {
     metadata: BTreeMap<String, serde_json::Value>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 pub(crate) struct CompleteBody {
     parts: Vec<UppyPart>,
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "PascalCase")]
 struct UppyPart {
     part_number: u64,
