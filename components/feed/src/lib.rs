@@ -14,7 +14,7 @@ mod endpoints;
 mod ids;
 mod ranking;
 mod rebuild;
-mod store;
+pub mod store;
 mod video;
 
 use edge_auth::Verifier;

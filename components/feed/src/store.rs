@@ -31,7 +31,7 @@ pub(crate) const LAST_ID: &str = "feed:id:last";
 /// Set while feed's Redis state is complete: gone with everything else when Redis loses its data.
 pub(crate) const BUILT: &str = "feed:built";
 /// What a script answers when [`BUILT`] is gone.
-pub(crate) const REBUILD: &str = "rebuild";
+pub const REBUILD: &str = "rebuild";
 
 pub(crate) use edge_protocol::keys::{video_key, LATEST};
 
@@ -51,12 +51,12 @@ pub(crate) fn follows_key(user: &str) -> String {
 /// issued in the same script that inserts it, so timelines only ever grow at the top: a reader
 /// paging down with a cursor can neither skip nor repeat an item. Without the marker it creates
 /// nothing: the id issuer may not be restored yet.
-pub(crate) static CREATE: Script = Script::new("create", include_str!("scripts/create.lua"), Count::Exactly(6), Count::Exactly(3));
+pub static CREATE: Script = Script::new("create", include_str!("scripts/create.lua"), Count::Exactly(6), Count::Exactly(3));
 
 /// Replaces a record if it is still at the version the edit was made against: KEYS = record,
 /// changes, built marker; ARGV = author, expected version, new JSON, stream length. Answers
 /// `ok`, `missing`, `not-owner` or `conflict:<current version>`.
-pub(crate) static UPDATE: Script = Script::new("update", include_str!("scripts/update.lua"), Count::Exactly(3), Count::Exactly(4));
+pub static UPDATE: Script = Script::new("update", include_str!("scripts/update.lua"), Count::Exactly(3), Count::Exactly(4));
 
 /// Deletes a record and takes it off the timelines: KEYS = record, latest, author timeline,
 /// changes, built marker; ARGV = author, stream length. Answers `ok`, `missing` or `not-owner`.
@@ -101,7 +101,7 @@ pub(crate) fn counter_keys(id: u64, shards: u32, plays: bool) -> Vec<String> {
 /// built marker, then every like shard; ARGV = caller, `like`/`unlike`, ranking weight, bucket
 /// lifetime, video id. A change counts once per user; answers the exact total, or -1 for a
 /// missing video.
-pub(crate) static LIKE: Script = Script::new("like", include_str!("scripts/like.lua"), Count::AtLeast(4), Count::Exactly(5));
+pub static LIKE: Script = Script::new("like", include_str!("scripts/like.lua"), Count::AtLeast(4), Count::Exactly(5));
 
 /// Counts a play at most once per user per window: KEYS = record, the user's play marker, the
 /// user's play shard, the current ranking bucket, built marker; ARGV = window secs, weight,
@@ -117,7 +117,7 @@ pub(crate) static RANKING: Script = Script::new("ranking", include_str!("scripts
 /// marker, id counter, segment, recent, built marker; ARGV = repeat window secs, JSON after its
 /// `{"id":0` prefix, playback ms, recent kept. Answers the id, 0 (a repeat) or -1 (no such
 /// video).
-pub(crate) static DANMAKU: Script = Script::new("danmaku", include_str!("scripts/danmaku.lua"), Count::Exactly(6), Count::Exactly(4));
+pub static DANMAKU: Script = Script::new("danmaku", include_str!("scripts/danmaku.lua"), Count::Exactly(6), Count::Exactly(4));
 
 /// Reads danmaku: KEYS = record, a sorted set (segment or recent), built marker; ARGV = min,
 /// max, limit. Answers `missing` alone, or `ok` then the items.
