@@ -195,7 +195,6 @@ pub(crate) fn raw(body: Vec<u8>, cache: &'static str) -> Response {
 mod tests {
     use std::cell::{Cell, RefCell};
     use std::collections::BTreeMap;
-    use std::future::Future;
 
     use super::*;
     use crate::params::RawSearch;
@@ -228,16 +227,7 @@ mod tests {
 
     impl Memory {
         fn new() -> Memory {
-            let settings = Settings {
-                cache_ms: 30_000,
-                stale_ms: 600_000,
-                coalesce_wait_ms: 100,
-                breaker_failures: 3,
-                breaker_cooldown_ms: 5_000,
-                sync_batch: 100,
-                retry_base_ms: 1000,
-                max_attempts: 5,
-            };
+            let settings = crate::memory::settings();
             Memory {
                 now: Cell::new(1_000_000),
                 settings,
@@ -384,17 +374,9 @@ mod tests {
         Ask::Search(SearchQuery::parse(serde_json::from_value::<RawSearch>(json!({ "q": "cats" })).unwrap()).unwrap())
     }
 
-    /// Runs `answer` to completion: every port answers at once, so no poll ever waits.
+    /// Runs `answer` to completion (every port answers at once).
     fn run(ports: &Memory) -> Response {
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let question = ask();
-        let mut future = std::pin::pin!(answer(ports, &question));
-        loop {
-            if let std::task::Poll::Ready(answer) = future.as_mut().poll(&mut cx) {
-                return answer.expect("an answer");
-            }
-        }
+        futures::executor::block_on(answer(ports, &ask())).expect("an answer")
     }
 
     /// How the answer was served (`x-cache`, or `x-search-degraded` when degraded) and its body.

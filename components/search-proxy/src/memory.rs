@@ -3,7 +3,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use edge_http::Problem;
 
@@ -14,15 +13,17 @@ use crate::ports::Settings;
 use crate::reindex;
 use crate::sync::{Read, Settle};
 
-/// Runs a future whose ports all answer at once.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
+/// The tuning the tests run with.
+pub(crate) fn settings() -> Settings {
+    Settings {
+        cache_ms: 30_000,
+        stale_ms: 600_000,
+        coalesce_wait_ms: 100,
+        breaker_failures: 3,
+        breaker_cooldown_ms: 5_000,
+        sync_batch: 100,
+        retry_base_ms: 1000,
+        max_attempts: 3,
     }
 }
 
@@ -51,16 +52,7 @@ impl Memory {
     pub(crate) fn new(reads: Vec<Read>) -> Memory {
         Memory {
             now: Cell::new(1_000_000),
-            settings: Settings {
-                cache_ms: 30_000,
-                stale_ms: 600_000,
-                coalesce_wait_ms: 100,
-                breaker_failures: 3,
-                breaker_cooldown_ms: 5_000,
-                sync_batch: 100,
-                retry_base_ms: 1000,
-                max_attempts: 3,
-            },
+            settings: settings(),
             begun: RefCell::new(Some(Begun::Leased { stale: Vec::new(), reads })),
             forgotten: RefCell::default(),
             videos: BTreeMap::new(),

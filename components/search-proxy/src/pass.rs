@@ -179,8 +179,9 @@ impl UserNames {
 mod tests {
     use super::*;
     use crate::breaker::Breaker;
-    use crate::memory::{block_on, Memory};
+    use crate::memory::Memory;
     use crate::sync::Change;
+    use futures::executor::block_on;
 
     fn change(entry: &str, kind: &str, id: &str, version: u64, op: &str) -> Read {
         let change = Change { kind: kind.into(), id: id.into(), version, op: op.into() };

@@ -102,7 +102,8 @@ pub(crate) async fn run<P: Ports>(ports: &P, after: &str) -> Result<Value, Probl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{block_on, Memory};
+    use crate::memory::Memory;
+    use futures::executor::block_on;
 
     fn video(id: u64, author: &str) -> String {
         format!(r#"{{"id":{id},"author":"{author}","title":"t{id}","version":2}}"#)

@@ -304,18 +304,9 @@ mod tests {
     use http::StatusCode;
     use serde::Deserialize;
 
-    struct Counter(std::cell::Cell<u32>);
+    use futures::executor::block_on;
 
-    fn block_on<F: Future>(future: F) -> F::Output {
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let mut future = std::pin::pin!(future);
-        loop {
-            if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-                return value;
-            }
-        }
-    }
+    struct Counter(std::cell::Cell<u32>);
 
     #[derive(Deserialize)]
     struct Page {

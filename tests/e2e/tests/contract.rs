@@ -51,16 +51,17 @@ fn operation_objects(doc: &Value) -> BTreeMap<(String, String), Value> {
     out
 }
 
-/// A response object with a `$ref` to components/responses resolved.
-fn resolve<'a>(doc: &'a Value, response: &'a Value) -> &'a Value {
-    match response["$ref"].as_str() {
+/// `value`, or what its `$ref` names in the document's `components/<section>`.
+fn resolve<'a>(doc: &'a Value, section: &str, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str() {
         Some(reference) => {
-            let name = reference.strip_prefix("#/components/responses/").unwrap_or_else(|| panic!("unexpected $ref {reference}"));
-            let resolved = &doc["components"]["responses"][name];
+            let prefix = format!("#/components/{section}/");
+            let name = reference.strip_prefix(&prefix).unwrap_or_else(|| panic!("unexpected $ref {reference}"));
+            let resolved = &doc["components"][section][name];
             assert!(!resolved.is_null(), "{reference} is not defined");
             resolved
         }
-        None => response,
+        None => value,
     }
 }
 
@@ -166,19 +167,6 @@ fn each_operation_is_described_as_its_handler_takes_it() {
     assert!(wrong.is_empty(), "described otherwise than handled:\n{}", wrong.join("\n"));
 }
 
-/// A schema with a `$ref` to components/schemas resolved.
-fn schema<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema["$ref"].as_str() {
-        Some(reference) => {
-            let name = reference.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {reference}"));
-            let resolved = &doc["components"]["schemas"][name];
-            assert!(!resolved.is_null(), "{reference} is not defined");
-            resolved
-        }
-        None => schema,
-    }
-}
-
 /// A JSON object schema's property names and required ones.
 fn fields(schema: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
     let names = |value: &Value| -> BTreeSet<String> {
@@ -205,7 +193,8 @@ fn each_request_body_is_described_as_its_handler_reads_it() {
         let Some(body_type) = shape.body else { continue };
         let what = format!("{method} {path}");
         let code = types.get(body_type).unwrap_or_else(|| panic!("{what}: {body_type} is missing from its component's body_schemas()"));
-        let documented = schema(&doc, &operations[&(method.clone(), path.clone())]["requestBody"]["content"]["application/json"]["schema"]);
+        let documented =
+            resolve(&doc, "schemas", &operations[&(method.clone(), path.clone())]["requestBody"]["content"]["application/json"]["schema"]);
         let (code_fields, code_required) = fields(code);
         let (doc_fields, doc_required) = fields(documented);
         if code_fields != doc_fields || code_required != doc_required {
@@ -248,7 +237,7 @@ fn the_document_names_routed_operations_with_problem_errors() {
         let responses = operation["responses"].as_object().unwrap_or_else(|| panic!("{what}: no responses"));
         assert!(responses.keys().any(|status| status.starts_with('2') || status.starts_with('3')), "{what}: no success response");
         for (status, response) in responses {
-            let response = resolve(&doc, response);
+            let response = resolve(&doc, "responses", response);
             let error = status.parse::<u16>().unwrap_or(0) >= 400;
             // Health reports keep their JSON shape when degraded; every other error is a problem.
             if error && !id.ends_with("_health") {

@@ -4,13 +4,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::ops::RangeInclusive;
 
 use edge_auth::Principal;
 use edge_http::Problem;
 use edge_protocol::receipt::Receipt;
 use edge_spin::redis::Decision;
+use futures::executor::block_on;
 
 use super::*;
 use crate::instant::Challenge;
@@ -232,17 +232,6 @@ impl Ports for Memory {
         let end = (offset + length).min(object.len() as u64);
         let body = object[offset as usize..end as usize].to_vec();
         Ok(RangeRead { status: 206, total: Some(object.len() as u64), body, etag: "\"stored\"".into() })
-    }
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
     }
 }
 
