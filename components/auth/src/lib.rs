@@ -13,10 +13,10 @@ mod password;
 pub mod sessions;
 mod settings;
 
-use edge_auth::{epoch_key, Issuer, KeySet, SigningKey, Verifier, REVOCATION_MARKER_TTL_SECS};
+use edge_auth::{epoch_key, Issuer, KeySet, SigningKey, REVOCATION_MARKER_TTL_SECS};
 use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
-use edge_spin::auth::{self as bearer, Authenticates};
+use edge_spin::auth::{self as bearer, Authenticates, Backends};
 use edge_spin::redis::{arg, int, text, Redis};
 use edge_spin::{health, kv_unavailable, Lazy};
 use http::{HeaderValue, Method};
@@ -80,36 +80,30 @@ async fn health(_: &Auth) -> Answer {
 /// Everything one request may need: backends, keys and settings, each opened or read on first
 /// use, so an endpoint makes only the host calls it needs (the JWKS reads one variable).
 struct Auth {
-    redis: Lazy<Redis>,
+    backends: Backends,
     store: Lazy<Store>,
     issuer: Lazy<Issuer>,
-    verifier: Lazy<Verifier>,
     settings: Settings<fn(&str) -> Option<String>>,
 }
 
 impl Authenticates for Auth {
-    fn verifier(&self) -> Result<&Verifier, Problem> {
-        self.verifier.get_or_try(bearer::verifier)
-    }
-
-    fn redis(&self) -> Result<&Redis, Problem> {
-        Auth::redis(self)
+    fn backends(&self) -> &Backends {
+        &self.backends
     }
 }
 
 impl Auth {
     fn new() -> Self {
         Auth {
-            redis: Lazy::default(),
+            backends: Backends::default(),
             store: Lazy::default(),
             issuer: Lazy::default(),
-            verifier: Lazy::default(),
             settings: Settings::new(|name| spin_sdk::variables::get(name).ok()),
         }
     }
 
     fn redis(&self) -> Result<&Redis, Problem> {
-        self.redis.get_or_try(Redis::open)
+        self.backends.redis()
     }
 
     fn store(&self) -> Result<&Store, Problem> {

@@ -17,10 +17,9 @@ mod rebuild;
 pub mod store;
 mod video;
 
-use edge_auth::Verifier;
 use edge_http::handler::{Answer, Input, Routes, Shape};
 use edge_http::{Problem, Request};
-use edge_spin::auth::{self as bearer, Authenticates};
+use edge_spin::auth::{Authenticates, Backends};
 use edge_spin::redis::{text, Redis};
 use edge_spin::{health, kv_unavailable, Lazy};
 use http::Method;
@@ -93,18 +92,13 @@ async fn health(_: &Feed) -> Answer {
 /// What one request may need, each opened on first use.
 #[derive(Default)]
 struct Feed {
-    redis: Lazy<Redis>,
-    verifier: Lazy<Verifier>,
+    backends: Backends,
     kv: Lazy<spin_sdk::key_value::Store>,
 }
 
 impl Authenticates for Feed {
-    fn verifier(&self) -> Result<&Verifier, Problem> {
-        self.verifier.get_or_try(bearer::verifier)
-    }
-
-    fn redis(&self) -> Result<&Redis, Problem> {
-        self.redis.get_or_try(Redis::open)
+    fn backends(&self) -> &Backends {
+        &self.backends
     }
 }
 
@@ -137,7 +131,7 @@ fn pairs(reply: &[RedisResult]) -> (Vec<Video>, Vec<u64>) {
 
 impl Feed {
     fn redis(&self) -> Result<&Redis, Problem> {
-        self.redis.get_or_try(Redis::open)
+        self.backends.redis()
     }
 
     /// The key-value store: records' truth, read by a rebuild and for follows.

@@ -26,11 +26,9 @@ pub mod sqlite;
 mod sync;
 mod text;
 
-use edge_auth::Verifier;
 use edge_http::handler::{Answer, Query, Routes, Shape};
 use edge_http::{json_response, Problem, Request, Response};
-use edge_spin::auth::{self as bearer, Admin, Authenticates};
-use edge_spin::redis::Redis;
+use edge_spin::auth::{Admin, Authenticates, Backends};
 use edge_spin::{health, Lazy};
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -72,8 +70,7 @@ pub async fn dispatch(request: Request) -> Answer {
 #[derive(Default)]
 struct Proxy {
     search: Lazy<Search>,
-    verifier: Lazy<Verifier>,
-    redis: Lazy<Redis>,
+    backends: Backends,
 }
 
 impl Proxy {
@@ -83,12 +80,8 @@ impl Proxy {
 }
 
 impl Authenticates for Proxy {
-    fn verifier(&self) -> Result<&Verifier, Problem> {
-        self.verifier.get_or_try(bearer::verifier)
-    }
-
-    fn redis(&self) -> Result<&Redis, Problem> {
-        self.redis.get_or_try(Redis::open)
+    fn backends(&self) -> &Backends {
+        &self.backends
     }
 }
 

@@ -5,7 +5,6 @@
 use std::ops::RangeInclusive;
 
 use edge_http::Problem;
-use edge_spin::auth::Authenticates;
 use edge_spin::redis::{arg, int, now_ms, text, Decision};
 use edge_spin::script::{Count, Script};
 use edge_spin::{kv_unavailable, number_variable};
@@ -81,7 +80,7 @@ impl uploads::Ports for Sign {
     fn admit(&self, new: &Reservation, max_active: u64, max_daily: u64) -> Result<Admission, Problem> {
         let keys = [active_key(&new.owner), daily_key(&new.owner, new.day), EXPIRING.to_owned()];
         let args = vec![arg(&new.id), arg(new.bytes), arg(max_active), arg(max_daily), arg(new.expires_at)];
-        Ok(match self.redis()?.run(&ADMIT, &keys, args)?.first().and_then(int) {
+        Ok(match self.backends.redis()?.run(&ADMIT, &keys, args)?.first().and_then(int) {
             Some(0) => Admission::Admitted,
             Some(1) => Admission::TooManyActive,
             _ => Admission::OverDaily,
@@ -89,46 +88,50 @@ impl uploads::Ports for Sign {
     }
 
     fn charge(&self, owner: &str, day: u64, bytes: u64, max_daily: u64) -> Result<bool, Problem> {
-        let reply = self.redis()?.run(&CHARGE, &[daily_key(owner, day)], vec![arg(bytes), arg(max_daily)])?;
+        let reply = self.backends.redis()?.run(&CHARGE, &[daily_key(owner, day)], vec![arg(bytes), arg(max_daily)])?;
         Ok(reply.first().and_then(int) == Some(0))
     }
 
     fn refund(&self, owner: &str, day: u64, bytes: u64) -> Result<(), Problem> {
-        self.redis()?.exec("DECRBY", &[arg(daily_key(owner, day)), arg(bytes)]).map(drop)
+        self.backends.redis()?.exec("DECRBY", &[arg(daily_key(owner, day)), arg(bytes)]).map(drop)
     }
 
     fn finish(&self, owner: &str, id: &str) -> Result<(), Problem> {
-        self.redis()?.run(&FINISH, &[active_key(owner).as_str(), EXPIRING], vec![arg(id)]).map(drop)
+        self.backends.redis()?.run(&FINISH, &[active_key(owner).as_str(), EXPIRING], vec![arg(id)]).map(drop)
     }
 
     fn due(&self, now: u64, limit: u64) -> Result<Vec<String>, Problem> {
-        let due = self.redis()?.exec("ZRANGEBYSCORE", &[arg(EXPIRING), arg("-inf"), arg(now), arg("LIMIT"), arg(0u64), arg(limit)])?;
+        let due =
+            self.backends.redis()?.exec("ZRANGEBYSCORE", &[arg(EXPIRING), arg("-inf"), arg(now), arg("LIMIT"), arg(0u64), arg(limit)])?;
         Ok(due.iter().filter_map(text).collect())
     }
 
     fn unindex(&self, id: &str) -> Result<(), Problem> {
-        self.redis()?.exec("ZREM", &[arg(EXPIRING), arg(id)]).map(drop)
+        self.backends.redis()?.exec("ZREM", &[arg(EXPIRING), arg(id)]).map(drop)
     }
 
     fn remember(&self, sha256: &str, size: u64, key: &str) -> Result<(), Problem> {
-        self.redis()?.exec("SET", &[arg(format!("uploads:sha256:{sha256}:{size}")), arg(key)]).map(drop)
+        self.backends.redis()?.exec("SET", &[arg(format!("uploads:sha256:{sha256}:{size}")), arg(key)]).map(drop)
     }
 
     fn find(&self, sha256: &str, size: u64) -> Result<Option<String>, Problem> {
-        Ok(self.redis()?.exec("GET", &[arg(format!("uploads:sha256:{sha256}:{size}"))])?.first().and_then(text))
+        Ok(self.backends.redis()?.exec("GET", &[arg(format!("uploads:sha256:{sha256}:{size}"))])?.first().and_then(text))
     }
 
     fn limit(&self, key: &str, limit: u64) -> Result<Decision, Problem> {
-        self.redis()?.limit(&[(key, limit)], 60_000, &edge_http::random_id())
+        self.backends.redis()?.limit(&[(key, limit)], 60_000, &edge_http::random_id())
     }
 
     fn keep_challenge(&self, id: &str, challenge: &Challenge) -> Result<(), Problem> {
         let stored = serde_json::to_string(challenge).unwrap_or_default();
-        self.redis()?.exec("SET", &[arg(format!("uploads:challenge:{id}")), arg(stored), arg("EX"), arg(CHALLENGE_TTL_SECS)]).map(drop)
+        self.backends
+            .redis()?
+            .exec("SET", &[arg(format!("uploads:challenge:{id}")), arg(stored), arg("EX"), arg(CHALLENGE_TTL_SECS)])
+            .map(drop)
     }
 
     fn take_challenge(&self, id: &str) -> Result<Option<Challenge>, Problem> {
-        let taken = self.redis()?.exec("GETDEL", &[arg(format!("uploads:challenge:{id}"))])?;
+        let taken = self.backends.redis()?.exec("GETDEL", &[arg(format!("uploads:challenge:{id}"))])?;
         Ok(taken.first().and_then(text).and_then(|t| serde_json::from_str(&t).ok()))
     }
 

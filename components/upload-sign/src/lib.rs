@@ -13,11 +13,9 @@ mod plan;
 mod s3;
 mod uploads;
 
-use edge_auth::Verifier;
 use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
-use edge_spin::auth::{self as bearer, Authenticates, Caller};
-use edge_spin::redis::Redis;
+use edge_spin::auth::{Authenticates, Backends, Caller};
 use edge_spin::{health, Lazy};
 use http::Method;
 
@@ -91,19 +89,14 @@ async fn health(sign: &Sign) -> Answer {
 /// [`Caller`]) before any of the store's settings is read, so a refused request costs little.
 #[derive(Default)]
 struct Sign {
-    redis: Lazy<Redis>,
-    verifier: Lazy<Verifier>,
+    backends: Backends,
     store: Lazy<Store>,
     kv: Lazy<spin_sdk::key_value::Store>,
 }
 
 impl Authenticates for Sign {
-    fn verifier(&self) -> Result<&Verifier, Problem> {
-        self.verifier.get_or_try(bearer::verifier)
-    }
-
-    fn redis(&self) -> Result<&Redis, Problem> {
-        self.redis.get_or_try(Redis::open)
+    fn backends(&self) -> &Backends {
+        &self.backends
     }
 }
 

@@ -6,6 +6,7 @@ use edge_http::handler::{Access, FromInput, Input, Shape};
 use edge_http::{Problem, Request};
 
 use crate::redis::Redis;
+use crate::Lazy;
 
 /// A 401 problem for a refused token.
 pub fn problem(error: AuthError) -> Problem {
@@ -45,13 +46,30 @@ pub fn principal(token: &str, verifier: &Verifier, redis: &Redis) -> Result<Prin
     Ok(principal)
 }
 
-/// What a component's state lends the auth extractors: the verifier and Redis, each opened on
-/// first use.
+/// Redis and the verifier, each opened on first use: what a component's state lends the auth
+/// extractors (and its own Redis calls).
+#[derive(Default)]
+pub struct Backends {
+    redis: Lazy<Redis>,
+    verifier: Lazy<Verifier>,
+}
+
+impl Backends {
+    /// Redis, opened on first use.
+    pub fn redis(&self) -> Result<&Redis, Problem> {
+        self.redis.get_or_try(Redis::open)
+    }
+
+    /// The verifier for the `jwt_public_keys` variable, read on first use.
+    pub fn verifier(&self) -> Result<&Verifier, Problem> {
+        self.verifier.get_or_try(verifier)
+    }
+}
+
+/// A component state the auth extractors ([`Caller`], [`MaybeCaller`], [`Admin`]) can use.
 pub trait Authenticates {
-    /// The verifier for the `jwt_public_keys` variable.
-    fn verifier(&self) -> Result<&Verifier, Problem>;
-    /// Redis, for revocation.
-    fn redis(&self) -> Result<&Redis, Problem>;
+    /// The state's Redis and verifier.
+    fn backends(&self) -> &Backends;
 }
 
 /// The signed-in caller; a request without a valid, unrevoked bearer token gets a 401. The
@@ -62,7 +80,8 @@ pub struct Caller(pub Principal);
 impl<S: Authenticates> FromInput<S> for Caller {
     fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
         let token = token(input.request)?;
-        principal(token, input.state.verifier()?, input.state.redis()?).map(Caller)
+        let backends = input.state.backends();
+        principal(token, backends.verifier()?, backends.redis()?).map(Caller)
     }
 
     fn shape(shape: &mut Shape) {
