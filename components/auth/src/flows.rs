@@ -1,8 +1,8 @@
 //! The decisions of signing in: registering, password sign-in with its limits, starting a
 //! session on a device, and refreshing (rotation outcomes, reuse, suspended accounts). Pure
-//! over [`Ports`]: the Spin adapter (`Auth` in `lib.rs`) keeps accounts in the key-value store
-//! and sessions in Redis through the scripts in [`crate::sessions`]; the tests use memory.
-//! The HTTP shapes (cookies, the same-site check, bodies) are the endpoints'.
+//! over [`Ports`]: the Spin adapter (`adapter.rs`) keeps accounts in the key-value store and
+//! sessions in Redis through the scripts in [`crate::sessions`]; the tests use memory. The HTTP
+//! shapes (cookies, the same-site check, bodies) are the endpoints'.
 
 use edge_auth::{Session, REVOCATION_MARKER_TTL_SECS};
 use edge_http::Problem;

@@ -12,7 +12,7 @@
 //! ids off [`PENDING`] atomically with what it restored, so a rebuild that dies midway is
 //! continued by the next request, and a retried step restores nothing twice.
 //!
-//! The steps ([`run`]) are pure over [`Ports`]; the Spin adapter is in `lib.rs`.
+//! The steps ([`run`]) are pure over [`Ports`]; the Spin adapter is `adapter.rs`.
 
 use edge_http::Problem;
 use edge_protocol::keys::Record;
