@@ -14,6 +14,7 @@
 pub mod scripts;
 pub mod webdriver;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -44,9 +45,18 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, and never handed out before by this process:
+/// tests start servers in parallel, and a port given to one must not be given to another before
+/// the first binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    static ISSUED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut issued = ISSUED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        if issued.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Spawns `command` so that it is killed when this process exits.
@@ -530,6 +540,20 @@ impl Devhost {
     }
 
     fn launch(options: DevhostOptions<'_>, state: TempDir) -> Result<Devhost, String> {
+        // Another process may take the free port before the app binds it; the app then exits
+        // saying so, and another port is tried.
+        let mut state = state;
+        for _ in 0..3 {
+            match Self::launch_once(&options, state)? {
+                Ok(devhost) => return Ok(devhost),
+                Err(back) => state = back,
+            }
+        }
+        Err("three free ports were taken before the app could bind them".to_owned())
+    }
+
+    /// One launch on a fresh port: the app, or `Ok(Err(state))` when its port was taken.
+    fn launch_once(options: &DevhostOptions<'_>, state: TempDir) -> Result<Result<Devhost, TempDir>, String> {
         let binary = build();
         let services: &Services = match options.services {
             Some(services) => services,
@@ -552,11 +576,11 @@ impl Devhost {
         };
         command
             .envs(if options.foreign_app { Vec::new() } else { services.env() })
-            .envs(options.env)
+            .envs(options.env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let config = state.path().join("runtime-config.toml");
-        std::fs::write(&config, options.runtime_config.unwrap_or_default()).unwrap();
+        std::fs::write(&config, options.runtime_config.as_deref().unwrap_or_default()).unwrap();
         command.arg("--runtime-config-file").arg(&config).arg("--state-dir").arg(state.path().join(".spin"));
         let mut child = spawn(command);
         let log = Arc::new(Mutex::new(String::new()));
@@ -574,18 +598,25 @@ impl Devhost {
                 }
             });
         }
+        // Ready when this app says it serves on its port: a connection alone could reach another
+        // test's app that took the same port.
+        let serving = format!("Serving http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(120);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !log.lock().unwrap().contains(&serving) || TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(_)) = child.try_wait() {
                 std::thread::sleep(Duration::from_millis(200));
-                return Err(log.lock().unwrap().clone());
+                let output = log.lock().unwrap().clone();
+                if output.contains("cannot listen") || output.contains("Address already in use") {
+                    return Ok(Err(state));
+                }
+                return Err(output);
             }
             if Instant::now() > deadline {
-                return Err(format!("not listening after 120 s\n{}", log.lock().unwrap()));
+                return Err(format!("not serving after 120 s\n{}", log.lock().unwrap()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Devhost { url: format!("http://127.0.0.1:{port}"), log, _process: Process(child), state })
+        Ok(Ok(Devhost { url: format!("http://127.0.0.1:{port}"), log, _process: Process(child), state }))
     }
 
     /// The log once `done` holds for it, waiting up to 30 s (output arrives through a pipe
