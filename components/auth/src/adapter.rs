@@ -62,7 +62,7 @@ impl flows::Ports for Auth {
     }
 
     fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem> {
-        Ok(self.redis()?.exec("SMEMBERS", &[arg(sessions::user_sessions_key(user_id))])?.iter().filter_map(text).collect())
+        Auth::live_sessions(self, user_id)
     }
 
     fn revoke(&self, user_id: &str, sids: Vec<String>) -> Result<i64, Problem> {

@@ -151,10 +151,14 @@ impl Auth {
 
     /// Bumps the user's epoch (every access token issued so far dies) and revokes every
     /// session except `keep`.
+    /// The user's live session ids (the session set; revoked sessions leave it).
+    fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem> {
+        Ok(self.redis()?.exec("SMEMBERS", &[arg(sessions::user_sessions_key(user_id))])?.iter().filter_map(text).collect())
+    }
+
     fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<u64, Problem> {
         let epoch = self.redis()?.exec("INCR", &[arg(epoch_key(user_id))])?.first().and_then(int).unwrap_or(0).max(0) as u64;
-        let live = self.redis()?.exec("SMEMBERS", &[arg(sessions::user_sessions_key(user_id))])?;
-        let others = live.iter().filter_map(text).filter(|sid| Some(sid.as_str()) != keep).collect();
+        let others = self.live_sessions(user_id)?.into_iter().filter(|sid| Some(sid.as_str()) != keep).collect();
         self.revoke(user_id, others)?;
         Ok(epoch)
     }

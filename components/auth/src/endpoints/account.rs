@@ -50,7 +50,7 @@ pub(crate) async fn verify(_: &Auth, Caller(p): Caller) -> Answer {
 /// `GET /auth/sessions`: the caller's live sessions, most recently used first.
 pub(crate) async fn list_sessions(auth: &Auth, Caller(principal): Caller) -> Answer {
     let set = sessions::user_sessions_key(&principal.user_id);
-    let sids: Vec<String> = auth.redis()?.exec("SMEMBERS", &[arg(&set)])?.iter().filter_map(text).collect();
+    let sids = auth.live_sessions(&principal.user_id)?;
     let keys: Vec<String> = std::iter::once(set).chain(sids.iter().map(|sid| sessions::session_key(sid))).collect();
     let reply = auth.redis()?.run(&sessions::LIST, &keys, sids.into_iter().map(arg).collect())?;
     let fields: Vec<String> = reply.iter().map(|r| text(r).unwrap_or_default()).collect();
