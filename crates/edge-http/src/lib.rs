@@ -7,7 +7,8 @@
 //!   400/413/415 errors;
 //! - [`Router`]: method + path routing with `:param` segments and 404/405 answers;
 //! - [`handler`]: the one handler model, `async fn`s whose arguments are extractors;
-//! - [`setting`]: settings' text checked, with defaults only in spin.toml.
+//! - [`setting`]: settings' text checked, with defaults only in spin.toml;
+//! - [`stream`]: answers whose body is written after the head (Server-Sent Events).
 
 mod body;
 mod cors;
@@ -16,6 +17,7 @@ pub mod handler;
 mod problem;
 mod router;
 pub mod setting;
+pub mod stream;
 
 pub use body::{json_body, json_response, no_content, query};
 pub use cors::{Cors, CorsConfigError};

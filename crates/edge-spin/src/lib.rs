@@ -12,10 +12,14 @@ pub mod redis;
 pub mod script;
 
 use std::future::Future;
+use std::time::Duration;
 
+use edge_http::stream::{Gone, Sink, Streamed};
 use edge_http::{Cors, Exchange, Problem, Request, Response};
 use futures::{SinkExt, StreamExt};
-use spin_sdk::http::{Fields, IncomingRequest, Method as SpinMethod, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasi::clocks::monotonic_clock;
+use wasi::io::streams::OutputStream;
 
 /// The variable holding the allowed browser origins (see [`edge_http::Cors::parse`]).
 pub const CORS_VARIABLE: &str = "cors_origins";
@@ -34,8 +38,10 @@ where
 }
 
 /// Writes `response` with every header kept, repeated ones included (spin-sdk's own
-/// conversion keeps only the last `Set-Cookie`).
-async fn send(response: Response, out: ResponseOutparam) {
+/// conversion keeps only the last `Set-Cookie`). A [`Streamed`] answer's writer runs once the
+/// head is out, writing straight to the body as it goes.
+async fn send(mut response: Response, out: ResponseOutparam) {
+    let writer = Streamed::take(&mut response);
     let entries: Vec<(String, Vec<u8>)> =
         response.headers().iter().map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec())).collect();
     // Names and values come from `http` types, so the host accepts them.
@@ -44,11 +50,62 @@ async fn send(response: Response, out: ResponseOutparam) {
     };
     let outgoing = OutgoingResponse::new(headers);
     let _ = outgoing.set_status_code(response.status().as_u16());
-    let mut body = outgoing.take_body();
+    let Some(writer) = writer else {
+        let mut body = outgoing.take_body();
+        out.set(outgoing);
+        // A client that went away cannot be told anything.
+        let _ = body.send(response.into_body()).await;
+        let _ = body.close().await;
+        return;
+    };
+    let Ok(body) = outgoing.body() else {
+        return;
+    };
     out.set(outgoing);
-    // A client that went away cannot be told anything.
-    let _ = body.send(response.into_body()).await;
-    let _ = body.close().await;
+    if let Ok(stream) = body.write() {
+        writer(&mut BodySink(stream));
+    }
+    let _ = OutgoingBody::finish(body, None);
+}
+
+/// How long one streamed chunk may wait for a client that does not read before the client
+/// counts as gone: a stalled reader must not hold an instance for the stream's whole life.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// A response body as a [`Sink`]: each chunk written and flushed, waiting on the host (not
+/// spinning) while the client's window is full.
+struct BodySink(OutputStream);
+
+impl BodySink {
+    /// Bytes the stream takes now, waiting for room until `deadline` (monotonic ns).
+    fn room(&self, deadline: u64) -> Result<usize, Gone> {
+        loop {
+            match self.0.check_write() {
+                Ok(0) => {}
+                Ok(n) => return Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                Err(_) => return Err(Gone),
+            }
+            if monotonic_clock::now() >= deadline {
+                return Err(Gone);
+            }
+            let (ready, timer) = (self.0.subscribe(), monotonic_clock::subscribe_instant(deadline));
+            wasi::io::poll::poll(&[&ready, &timer]);
+        }
+    }
+}
+
+impl Sink for BodySink {
+    fn write(&mut self, mut chunk: &[u8]) -> Result<(), Gone> {
+        let deadline = monotonic_clock::now().saturating_add(WRITE_WAIT.as_nanos() as u64);
+        while !chunk.is_empty() {
+            let n = self.room(deadline)?.min(chunk.len());
+            self.0.write(&chunk[..n]).map_err(|_| Gone)?;
+            chunk = &chunk[n..];
+        }
+        self.0.flush().map_err(|_| Gone)?;
+        // The flush is done once the stream takes bytes again.
+        self.room(deadline).map(drop)
+    }
 }
 
 async fn answer<F, Fut>(request: IncomingRequest, body_limit: usize, handler: F) -> Response
