@@ -29,7 +29,7 @@ use crate::routes::{RouteMatch, RouteTable};
 use crate::runtime_config::{KvBackend, RuntimeConfig};
 use crate::variables::Values;
 
-/// How often the epoch ticks; a request's CPU deadline is counted in these.
+/// How often the epoch ticks: a guest running on the CPU yields this often.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 struct LoadedComponent {
@@ -261,17 +261,17 @@ impl App {
         Request::from_parts(parts, body)
     }
 
-    /// Runs `component` on `request` in a fresh instance. The instance lives until the
-    /// response body is done or the request timeout passes, whichever comes first.
-    /// The host calls it makes are counted in `calls`.
+    /// Runs `component` on `request` in a fresh instance. The head (status and headers) must
+    /// come within the request timeout; the instance then lives until its body is done, at most
+    /// the stream timeout. The host calls it makes are counted in `calls`.
     pub(crate) async fn call(self: &Arc<Self>, component: &str, request: Request<Body>, calls: Arc<HostCalls>) -> Result<Response<Body>> {
         let loaded = self.components.get(component).ok_or_else(|| anyhow!("no component {component:?}"))?;
         let chain: Arc<dyn Chain> = self.clone();
         let state = HostState::new(self.backends.clone(), chain, loaded.config.clone(), GuestLog::new(component), calls)?;
         let mut store = Store::new(&self.engine, state);
-        let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // A guest busy on the CPU yields at every epoch tick, so the timeouts below can end it.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         let proxy = loaded.pre.instantiate_async(&mut store).await.map_err(|e| {
             if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
                 anyhow::Error::new(Busy)
@@ -282,12 +282,12 @@ impl App {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
-        let timeout = self.limits.timeout;
+        let (timeout, lifetime) = (self.limits.timeout, self.limits.stream_timeout);
         let task = tokio::spawn(async move {
             let run = proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam);
-            let result = match tokio::time::timeout(timeout, run).await {
+            let result = match tokio::time::timeout(lifetime, run).await {
                 Ok(result) => result.map_err(anyhow::Error::from),
-                Err(_) => Err(anyhow!("request timed out after {timeout:?}")),
+                Err(_) => Err(anyhow!("request still running after {lifetime:?} (--stream-timeout-secs)")),
             };
             drop(store);
             result
@@ -300,7 +300,10 @@ impl App {
                 Ok(Err(e)) => Err(e.context("component trapped")),
                 Err(e) => Err(anyhow!(e).context("component task failed")),
             },
-            Err(_) => bail!("no response within {timeout:?}"),
+            Err(_) => {
+                task.abort();
+                bail!("no response within {timeout:?} (--timeout-secs)")
+            }
         }
     }
 }
@@ -356,7 +359,13 @@ fn engine(limits: &Limits) -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     // A Rust component is a few core instances (program, WASI adapter shims), each with
     // tables; one or two memories. Memory grows up to 256 MiB per instance.
-    pool.total_component_instances(n).total_core_instances(n * 8).total_memories(n * 2).total_tables(n * 8).max_memory_size(256 << 20);
+    pool.total_component_instances(n)
+        .total_core_instances(n * 8)
+        .total_memories(n * 2)
+        .total_tables(n * 8)
+        // Async stacks come from the pool too (1000 unless set), one per live instance.
+        .total_stacks(n)
+        .max_memory_size(256 << 20);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // Compiled code is cached on disk, so a restart with unchanged components is fast.
     if let Ok(cache) = wasmtime::Cache::from_file(None) {

@@ -12,15 +12,26 @@ use crate::outbound::OutboundPolicy;
 pub(crate) struct Limits {
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: u64,
-    /// Longest a request may run, CPU or waiting (500 beyond).
+    /// Longest a request may take to answer with its status and headers, CPU or waiting
+    /// (500 beyond).
     pub timeout: Duration,
-    /// Instances that may exist at once; more concurrent requests get 503.
+    /// Longest an instance may live, streaming its body included. Spin sets no limit on
+    /// WASIp2 components; this one only stops a runaway guest, so a stream is bounded by the
+    /// guest itself well before it.
+    pub stream_timeout: Duration,
+    /// Instances that may exist at once; more concurrent requests get 503. Spin's pool
+    /// holds 1000 by default (`SPIN_MAX_INSTANCE_COUNT`).
     pub max_instances: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 10 * 1024 * 1024, timeout: Duration::from_secs(30), max_instances: 256 }
+        Limits {
+            max_body_bytes: 10 * 1024 * 1024,
+            timeout: Duration::from_secs(30),
+            stream_timeout: Duration::from_secs(600),
+            max_instances: 1000,
+        }
     }
 }
 

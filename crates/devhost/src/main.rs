@@ -57,9 +57,13 @@ enum Command {
         /// Largest request body accepted, in bytes.
         #[arg(long, default_value_t = Limits::default().max_body_bytes)]
         max_body_bytes: u64,
-        /// Longest a request may run, in seconds.
+        /// Longest a request may take to send its status and headers, in seconds.
         #[arg(long, default_value_t = Limits::default().timeout.as_secs())]
         timeout_secs: u64,
+        /// Longest an instance may live, a streamed body included, in seconds (Spin has no
+        /// such limit; streams end themselves sooner).
+        #[arg(long, default_value_t = Limits::default().stream_timeout.as_secs())]
+        stream_timeout_secs: u64,
         /// Instances that may exist at once (concurrent requests beyond get 503).
         #[arg(long, default_value_t = Limits::default().max_instances)]
         max_instances: u32,
@@ -100,12 +104,27 @@ fn main() -> Result<()> {
                 s3_cors::run(listener, upstream, s3_cors::Origins::new(origins)).await
             })
         }
-        Command::Up { listen, manifest, runtime_config_file, state_dir, max_body_bytes, timeout_secs, max_instances } => {
+        Command::Up {
+            listen,
+            manifest,
+            runtime_config_file,
+            state_dir,
+            max_body_bytes,
+            timeout_secs,
+            stream_timeout_secs,
+            max_instances,
+        } => {
             let manifest = Manifest::load(&manifest)?;
             let state_dir = state_dir.unwrap_or_else(|| manifest.dir.join(".spin"));
             let runtime_config = RuntimeConfig::load(&state_dir, runtime_config_file.as_deref())?;
-            let limits = Limits { max_body_bytes, timeout: Duration::from_secs(timeout_secs), max_instances };
+            let limits = Limits {
+                max_body_bytes,
+                timeout: Duration::from_secs(timeout_secs),
+                stream_timeout: Duration::from_secs(stream_timeout_secs.max(timeout_secs)),
+                max_instances,
+            };
             let app = Arc::new(App::load(&manifest, &runtime_config, |k| std::env::var(k).ok(), limits)?);
+            raise_open_files_limit();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let listener = server::bind(listen).await?;
@@ -113,6 +132,20 @@ fn main() -> Result<()> {
                 print_routes(&manifest, listener.local_addr()?);
                 server::serve(app, listener).await
             })
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as redis-server does: a held stream
+/// takes two descriptors (the client's socket and its Redis connection), so a thousand
+/// viewers pass the usual soft limit of 1024.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
 }

@@ -10,6 +10,12 @@
 //! may have run). Connecting and every command have a time limit ([`CONNECT_TIMEOUT`],
 //! [`RESPONSE_TIMEOUT`]), so a stopped or unreachable Redis is an error the guest answers
 //! (components turn it into a 503) instead of a request that hangs.
+//!
+//! Blocking commands (`XREAD ... BLOCK`, `BLPOP` and the like) are the exception: on a shared
+//! connection one would hold up every instance's commands behind it, and outlast the response
+//! timeout. Spin runs them on the guest's own connection, so devhost does too: the first one a
+//! guest sends opens a connection for that `open` ([`OpenConnection`]), kept until it is
+//! dropped, with the time limit the command itself states plus [`RESPONSE_TIMEOUT`].
 
 use std::collections::HashMap;
 use std::io;
@@ -90,7 +96,7 @@ impl RedisPool {
         }
         // Connecting outside the lock: while Redis is unreachable, each request waits for its
         // own attempt (at most CONNECT_TIMEOUT) instead of queueing behind everyone else's.
-        let fresh = connect(address).await?;
+        let fresh = connect(address, Some(RESPONSE_TIMEOUT)).await?;
         let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
         match connections.get(address) {
             Some(current) if current.is_live() => Ok(current.clone()),
@@ -107,7 +113,7 @@ impl RedisPool {
     }
 }
 
-async fn connect(address: &str) -> Result<Shared, String> {
+async fn connect(address: &str, response_timeout: Option<Duration>) -> Result<Shared, String> {
     let client = redis::Client::open(address).map_err(|e| format!("invalid Redis address: {e}"))?;
     let info = client.get_connection_info();
     let retired = Arc::new(AtomicBool::new(false));
@@ -117,9 +123,9 @@ async fn connect(address: &str) -> Result<Shared, String> {
             ConnectionAddr::Tcp(host, port) => {
                 let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 socket.set_nodelay(true)?;
-                start(settings, socket, &retired).await
+                start(settings, socket, &retired, response_timeout).await
             }
-            ConnectionAddr::Unix(path) => start(settings, tokio::net::UnixStream::connect(path).await?, &retired).await,
+            ConnectionAddr::Unix(path) => start(settings, tokio::net::UnixStream::connect(path).await?, &retired, response_timeout).await,
             _ => Err(RedisError::from((
                 ErrorKind::InvalidClientConfig,
                 "devhost reaches Redis over TCP or a Unix socket, not TLS; use a redis:// address",
@@ -135,11 +141,16 @@ async fn connect(address: &str) -> Result<Shared, String> {
 
 /// Hands `socket` to a multiplexed connection, whose driver task runs until the socket ends
 /// or every handle is dropped.
-async fn start<S>(settings: &RedisConnectionInfo, socket: S, retired: &Arc<AtomicBool>) -> RedisResult<MultiplexedConnection>
+async fn start<S>(
+    settings: &RedisConnectionInfo,
+    socket: S,
+    retired: &Arc<AtomicBool>,
+    response_timeout: Option<Duration>,
+) -> RedisResult<MultiplexedConnection>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let config = AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+    let config = AsyncConnectionConfig::new().set_response_timeout(response_timeout);
     let watched = Watched { socket, retired: retired.clone() };
     let (connection, driver) = MultiplexedConnection::new_with_config(settings, watched, config).await?;
     tokio::spawn(driver);
@@ -211,9 +222,33 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 }
 
-/// A connection a guest has opened: the address it names.
+/// A connection a guest has opened: the address it names, and its own connection once it
+/// sends a blocking command.
 #[allow(unreachable_pub, reason = "wasmtime's bindgen re-exports resource types from public generated modules")]
-pub struct OpenConnection(String);
+pub struct OpenConnection {
+    address: String,
+    own: Option<Shared>,
+}
+
+/// How long a blocking command says it may wait (`None`: not a blocking command), and
+/// `Some(None)` for one that may wait forever.
+fn blocking_wait(command: &str, arguments: &[RedisParameter]) -> Option<Option<Duration>> {
+    let text = |p: &RedisParameter| match p {
+        RedisParameter::Int64(i) => Some(i.to_string()),
+        RedisParameter::Binary(b) => String::from_utf8(b.clone()).ok(),
+    };
+    let seconds = |p: Option<&RedisParameter>| text(p?)?.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0);
+    let wait = match command.to_ascii_uppercase().as_str() {
+        "XREAD" | "XREADGROUP" => {
+            let at = arguments.iter().position(|a| text(a).is_some_and(|t| t.eq_ignore_ascii_case("BLOCK")))?;
+            seconds(arguments.get(at + 1)).map(|ms| ms / 1000.0)
+        }
+        "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BZPOPMIN" | "BZPOPMAX" => seconds(arguments.last()),
+        "BLMPOP" | "BZMPOP" => seconds(arguments.first()),
+        _ => return None,
+    };
+    Some(wait.filter(|s| *s > 0.0).map(Duration::from_secs_f64))
+}
 
 /// Flattens a reply into Spin's result list (arrays and sets are flattened, as Spin does).
 fn flatten(reply: Reply, out: &mut Vec<SpinResult>) -> Result<(), Error> {
@@ -244,8 +279,50 @@ impl HostState {
         this: &Resource<OpenConnection>,
         command: impl AsyncFnOnce(MultiplexedConnection) -> RedisResult<T>,
     ) -> wasmtime::Result<Result<T, Error>> {
-        let address = self.table_ref().get(this)?.0.clone();
+        let address = self.table_ref().get(this)?.address.clone();
         Ok(self.backends.redis.run(&address, command).await.map_err(Error::Other))
+    }
+
+    /// Runs a blocking `cmd` on the connection of `this` alone, opened on first use, waiting
+    /// for its answer at most `wait` plus [`RESPONSE_TIMEOUT`].
+    async fn blocking(
+        &mut self,
+        this: &Resource<OpenConnection>,
+        cmd: redis::Cmd,
+        wait: Option<Duration>,
+    ) -> wasmtime::Result<Result<Reply, Error>> {
+        let open = self.table.get(this)?;
+        let address = open.address.clone();
+        let own = match open.own.clone().filter(Shared::is_live) {
+            Some(own) => own,
+            None => match connect(&address, None).await {
+                Ok(own) => {
+                    self.table.get_mut(this)?.own = Some(own.clone());
+                    own
+                }
+                Err(message) => return Ok(Err(Error::Other(message))),
+            },
+        };
+        let mut connection = own.connection.clone();
+        let reply = match wait {
+            Some(wait) => match tokio::time::timeout(wait + RESPONSE_TIMEOUT, cmd.query_async::<Reply>(&mut connection)).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    own.retired.store(true, Ordering::Release);
+                    return Ok(Err(Error::Other(format!(
+                        "Redis did not answer within {} s of the command's own wait",
+                        RESPONSE_TIMEOUT.as_secs()
+                    ))));
+                }
+            },
+            None => cmd.query_async::<Reply>(&mut connection).await,
+        };
+        Ok(reply.map_err(|error| {
+            if error.is_io_error() || error.is_unrecoverable_error() {
+                own.retired.store(true, Ordering::Release);
+            }
+            Error::Other(error.to_string())
+        }))
     }
 }
 
@@ -262,7 +339,7 @@ impl HostConnection for HostState {
         if redis::Client::open(url.as_str()).is_err() {
             return Ok(Err(Error::InvalidAddress));
         }
-        Ok(self.open_resource(OpenConnection(url))?.ok_or(Error::TooManyConnections))
+        Ok(self.open_resource(OpenConnection { address: url, own: None })?.ok_or(Error::TooManyConnections))
     }
 
     async fn publish(&mut self, this: Resource<OpenConnection>, channel: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
@@ -317,6 +394,7 @@ impl HostConnection for HostState {
         arguments: Vec<RedisParameter>,
     ) -> wasmtime::Result<Result<Vec<SpinResult>, Error>> {
         self.calls.record("redis.execute");
+        let wait = blocking_wait(&command, &arguments);
         let mut cmd = redis::cmd(&command);
         for argument in arguments {
             match argument {
@@ -324,7 +402,10 @@ impl HostConnection for HostState {
                 RedisParameter::Binary(b) => cmd.arg(b),
             };
         }
-        let reply = self.with_redis(&this, async |mut c| cmd.query_async::<Reply>(&mut c).await).await?;
+        let reply = match wait {
+            Some(wait) => self.blocking(&this, cmd, wait).await?,
+            None => self.with_redis(&this, async |mut c| cmd.query_async::<Reply>(&mut c).await).await?,
+        };
         Ok(reply.and_then(|reply| {
             let mut out = Vec::new();
             flatten(reply, &mut out)?;
@@ -356,6 +437,21 @@ mod tests {
             [SpinResult::Int64(3), SpinResult::Nil, SpinResult::Binary(a), SpinResult::Status(ok), SpinResult::Int64(1)]
                 if a == b"a" && ok == "OK"
         ));
+    }
+
+    #[test]
+    fn blocking_commands_are_told_apart_with_their_wait() {
+        let args = |list: &[&str]| list.iter().map(|a| RedisParameter::Binary(a.as_bytes().to_vec())).collect::<Vec<_>>();
+        let xread = args(&["COUNT", "1", "BLOCK", "1500", "STREAMS", "s", "0-0"]);
+        assert_eq!(blocking_wait("xread", &xread), Some(Some(Duration::from_millis(1500))));
+        assert_eq!(blocking_wait("XREAD", &args(&["STREAMS", "s", "0-0"])), None, "XREAD without BLOCK answers at once");
+        assert_eq!(blocking_wait("BLPOP", &args(&["a", "b", "2.5"])), Some(Some(Duration::from_millis(2500))));
+        assert_eq!(blocking_wait("BZMPOP", &args(&["0", "1", "z", "MIN"])), Some(None), "0 waits forever");
+        assert_eq!(blocking_wait("GET", &args(&["k"])), None);
+        assert_eq!(
+            blocking_wait("XREAD", &[RedisParameter::Binary(b"BLOCK".to_vec()), RedisParameter::Int64(20)]),
+            Some(Some(Duration::from_millis(20)))
+        );
     }
 
     /// A throwaway `redis-server` without persistence on `port`, killed when dropped.
