@@ -5,13 +5,15 @@
 //! State lives in Redis and changes only through the scripts in [`store`]; records are mirrored
 //! to the key-value store (`video:<id>`) for reindexing, and for [`rebuild`]ing records and
 //! timelines when Redis loses its data. The rules (fields, ids, cursors, danmaku text and
-//! merging, ranking buckets, what a rebuild restores) are the pure modules.
+//! merging, ranking buckets, what a rebuild restores, what a live stream sends) are the pure
+//! modules.
 
 mod adapter;
 mod cursor;
 mod danmaku;
 mod endpoints;
 mod ids;
+mod live;
 mod ranking;
 mod rebuild;
 pub mod store;
@@ -49,6 +51,7 @@ fn router() -> Routes<Feed> {
         .on(Method::POST, "/videos/:id/plays", endpoints::videos::play)
         .on(Method::POST, "/videos/:id/danmaku", endpoints::danmaku::post)
         .on(Method::GET, "/videos/:id/danmaku", endpoints::danmaku::list)
+        .on(Method::GET, "/videos/:id/danmaku/live", endpoints::live::stream)
         .on(Method::GET, "/feed/latest", endpoints::timelines::latest)
         .on(Method::GET, "/feed/following", endpoints::timelines::following)
         .on(Method::GET, "/feed/rankings", endpoints::timelines::ranking)

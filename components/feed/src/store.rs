@@ -13,7 +13,10 @@
 //! - `likes:<video>:<shard>`, `plays:<video>:<shard>`: sharded like sets and play counters.
 //! - `rank:h:<hour>`: hourly ranking buckets; `rank:json:<limit>`: the rendered 24 h ranking.
 //! - `dm:<video>:<segment>`, `dm:recent:<video>`, `dm:seq:<video>`: danmaku by playback
-//!   minute, by id (for reconnects), and their id counter; `dm:dup:...` repeat markers.
+//!   minute, by id (for reconnects), and their id counter; `dm:dup:...` repeat markers;
+//!   `dm:live:<video>`: the doorbell live streams wait on (a short Redis stream, one entry per
+//!   post); `live:room:<video>`, `live:addr:<address>`, `live:inst:<instance>`: the open live
+//!   streams, scored by when each expires (see [`LIVE_OPEN`]).
 //! - `feed:built`: set while the records and timelines are complete; `feed:rebuild:...`: a
 //!   rebuild from the key-value store under way (see [`crate::rebuild`]).
 //!
@@ -38,6 +41,16 @@ pub(crate) use edge_protocol::keys::{video_key, LATEST};
 /// An author's timeline.
 pub(crate) fn author_key(user: &str) -> String {
     format!("feed:author:{user}")
+}
+
+/// The doorbell of video `id`'s live streams.
+pub(crate) fn doorbell_key(id: u64) -> String {
+    format!("dm:live:{id}")
+}
+
+/// The open live streams of video `id`: its viewers.
+pub(crate) fn room_key(id: u64) -> String {
+    format!("live:room:{id}")
 }
 
 /// Who `user` follows.
@@ -114,15 +127,32 @@ pub(crate) static PLAY: Script = Script::new("play", include_str!("scripts/play.
 pub(crate) static RANKING: Script = Script::new("ranking", include_str!("scripts/ranking.lua"), Count::AtLeast(0), Count::Exactly(1));
 
 /// Posts a danmaku unless the same user said the same thing lately: KEYS = record, repeat
-/// marker, id counter, segment, recent, built marker; ARGV = repeat window secs, JSON after its
+/// marker, id counter, segment, recent, built marker, live doorbell; ARGV = repeat window secs, JSON after its
 /// `{"id":0` prefix, playback ms, recent kept. Answers the id, 0 (a repeat) or -1 (no such
 /// video).
-pub static DANMAKU: Script = Script::new("danmaku", include_str!("scripts/danmaku.lua"), Count::Exactly(6), Count::Exactly(4));
+pub static DANMAKU: Script = Script::new("danmaku", include_str!("scripts/danmaku.lua"), Count::Exactly(7), Count::Exactly(4));
 
 /// Reads danmaku: KEYS = record, a sorted set (segment or recent), built marker; ARGV = min,
 /// max, limit. Answers `missing` alone, or `ok` then the items.
 pub(crate) static READ_DANMAKU: Script =
     Script::new("read-danmaku", include_str!("scripts/read-danmaku.lua"), Count::Exactly(3), Count::Exactly(3));
+
+/// Admits a live stream: KEYS = record, built marker, id counter, live doorbell, then the open
+/// streams of the video, of the client address and of this instance; ARGV = now ms, expiry ms,
+/// stream id, most streams per address, most per instance. Expired entries go first, so a
+/// stream whose instance died frees its place by itself. Answers `missing` alone,
+/// `client`/`instance` with the ms until a place frees, or `ok`, the newest danmaku id, the
+/// doorbell's position and the video's viewers.
+pub(crate) static LIVE_OPEN: Script = Script::new("live-open", include_str!("scripts/live-open.lua"), Count::Exactly(7), Count::Exactly(5));
+
+/// What a live stream sends next: KEYS = recent, live doorbell, the video's open streams;
+/// ARGV = after id, limit, now ms. Answers the doorbell's position, the viewers, then the
+/// danmaku after the id, in one step so no post falls between the read and the next wait.
+pub(crate) static LIVE_READ: Script = Script::new("live-read", include_str!("scripts/live-read.lua"), Count::Exactly(3), Count::Exactly(3));
+
+/// Ends a live stream: KEYS = the open-stream sets it joined; ARGV = stream id.
+pub(crate) static LIVE_CLOSE: Script =
+    Script::new("live-close", include_str!("scripts/live-close.lua"), Count::Exactly(3), Count::Exactly(1));
 
 /// Splits a serialised record into the prefix `{"id":0` the scripts replace with the issued id
 /// and the rest; `None` if the record does not start with its id (a programming error).

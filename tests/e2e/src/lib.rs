@@ -12,6 +12,7 @@
 //! nothing outlives a failed run.
 
 pub mod scripts;
+pub mod sse;
 pub mod webdriver;
 
 use std::collections::BTreeSet;

@@ -51,6 +51,7 @@ pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)):
         format!("dm:{id}:{}", danmaku::segment(time_ms)),
         format!("dm:recent:{id}"),
         store::BUILT.to_owned(),
+        store::doorbell_key(id),
     ];
     let reply = built(redis.run(&store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?)?;
     match reply.first().and_then(int) {

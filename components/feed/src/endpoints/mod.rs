@@ -2,5 +2,6 @@
 
 pub(crate) mod danmaku;
 pub(crate) mod follows;
+pub(crate) mod live;
 pub(crate) mod timelines;
 pub(crate) mod videos;

@@ -8,4 +8,5 @@ local json = '{"id":' .. id .. ARGV[2]
 redis.call('ZADD', KEYS[4], ARGV[3], json)
 redis.call('ZADD', KEYS[5], id, json)
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[4]) - 1)
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', 100, '*', 'id', id)
 return id
