@@ -180,6 +180,15 @@ let current = null;
 let segment = { index: -1, items: [] };
 let lastMs = 0;
 let lane = 0;
+// The live stream of the video being watched, and what the page shows of it: ids delivered
+// live or posted here (playback does not fly them again), their flying spans and list entries.
+let live = null;
+let liveGeneration = 0;
+const liveIds = new Set();
+const flying = new Map();
+const listed = new Map();
+const label = (d) => (d.count > 1 ? `${d.text} ×${d.count}` : d.text);
+const listText = (d) => `${(d.time_ms / 1000).toFixed(1)} s · ${label(d)}`;
 
 function showPlayerControls() {
   const ready = !!current && !!client.user;
@@ -198,6 +207,7 @@ async function openVideo(id) {
     const [info, source] = await Promise.all([feed.video(id), feed.source(id)]);
     current = info;
     $("player").dataset.videoId = info.id;
+    openLive(info.id);
     $("player-title").textContent = info.title;
     video.src = source.url;
     lastMs = 0;
@@ -213,25 +223,97 @@ async function loadSegment(index) {
   segment = { index, items: [] };
   const answer = await feed.danmaku(current.id, index);
   segment.items = answer.items;
+  live?.seen(answer.items);
+  listed.clear();
   $("danmaku-count").textContent = answer.items.length;
-  $("danmaku-list").replaceChildren(...answer.items.map((d) =>
-    el("li", { textContent: `${(d.time_ms / 1000).toFixed(1)} s · ${d.text}${d.count > 1 ? ` ×${d.count}` : ""}` })));
+  $("danmaku-list").replaceChildren(...answer.items.map(listEntry));
 }
 
-function fly(text, { color = null, count = 1, mine = false } = {}) {
-  const span = el("span", { className: mine ? "danmaku mine" : "danmaku", textContent: count > 1 ? `${text} ×${count}` : text });
+function listEntry(d) {
+  const entry = el("li", { textContent: listText(d), dataset: { id: d.id } });
+  listed.set(d.id, entry);
+  return entry;
+}
+
+function fly(text, { id = null, color = null, count = 1, mine = false } = {}) {
+  const span = el("span", { className: mine ? "danmaku mine" : "danmaku", textContent: label({ text, count }) });
   span.style.top = `${(lane++ % 8) * 1.9 + 0.4}rem`;
   if (color) span.style.color = color;
-  span.addEventListener("animationend", () => span.remove());
+  if (id != null) {
+    span.dataset.id = id;
+    flying.set(id, span);
+  }
+  span.addEventListener("animationend", () => {
+    span.remove();
+    if (flying.get(id) === span) flying.delete(id);
+  });
   $("danmaku-layer").append(span);
+  return span;
 }
+
+// Shows a danmaku that came live or was posted here, once per id: a merged item whose count
+// grew updates its span and list entry while they are still there.
+function upsert(d, { mine = false } = {}) {
+  liveIds.add(d.id);
+  const span = flying.get(d.id);
+  if (span?.isConnected) {
+    span.textContent = label(d);
+    if (mine) span.classList.add("mine");
+  } else {
+    fly(d.text, { ...d, mine });
+  }
+  const entry = listed.get(d.id);
+  if (entry?.isConnected) entry.textContent = listText(d);
+  else $("danmaku-list").append(listEntry(d));
+  $("danmaku-count").textContent = $("danmaku-list").children.length;
+}
+
+function showLiveState(state) {
+  const badge = $("live-state");
+  badge.dataset.state = state;
+  badge.textContent = { connecting: "Connecting…", open: "Live", reconnecting: "Reconnecting…", closed: "Offline" }[state] ?? state;
+  badge.hidden = false;
+}
+
+function showViewers(count) {
+  const viewers = $("live-viewers");
+  viewers.dataset.count = count;
+  viewers.textContent = `${count} watching`;
+  viewers.hidden = false;
+}
+
+function closeLive() {
+  if (!live) return;
+  live.close();
+  live.free();
+  live = null;
+}
+
+// The live danmaku of video `id`; the previous video's stream closes. Handlers of an older
+// stream are ignored.
+function openLive(id) {
+  closeLive();
+  liveIds.clear();
+  flying.clear();
+  $("live-viewers").hidden = true;
+  const generation = ++liveGeneration;
+  const ours = (handler) => (value) => { if (generation === liveGeneration) handler(value); };
+  live = feed.live(id, {
+    onDanmaku: ours((items) => items.forEach((d) => upsert(d))),
+    onViewers: ours(showViewers),
+    onSkipped: ours(({ count }) => say(`${count} live danmaku were too many to catch up on.`)),
+    onState: ours(showLiveState),
+  });
+}
+addEventListener("pagehide", closeLive);
+addEventListener("pageshow", (event) => { if (event.persisted && current) openLive(current.id); });
 
 video.addEventListener("timeupdate", () => {
   if (!current) return;
   const ms = video.currentTime * 1000;
   const index = Math.floor(ms / 60000);
   if (index !== segment.index) loadSegment(index).catch(fail);
-  for (const d of segment.items) if (d.time_ms > lastMs && d.time_ms <= ms) fly(d.text, d);
+  for (const d of segment.items) if (d.time_ms > lastMs && d.time_ms <= ms && !liveIds.has(d.id)) fly(d.text, d);
   lastMs = ms;
 });
 video.addEventListener("seeked", () => { lastMs = video.currentTime * 1000; });
@@ -242,12 +324,15 @@ $("danmaku-form").addEventListener("submit", async (event) => {
   const text = $("danmaku-text").value.trim();
   if (!text || !current) return;
   try {
-    await feed.sendDanmaku(current.id, { time_ms: Math.floor(video.currentTime * 1000), text });
-    fly(text, { mine: true });
-    $("danmaku-list").append(el("li", { textContent: `${video.currentTime.toFixed(1)} s · ${text}` }));
-    $("danmaku-count").textContent = $("danmaku-list").children.length;
+    const watching = current.id;
+    const time_ms = Math.floor(video.currentTime * 1000);
+    const posted = await feed.sendDanmaku(watching, { time_ms, text });
     $("danmaku-text").value = "";
     say("");
+    if (current?.id !== watching) return;
+    // The stream must not show it again; if it came live first, that span becomes "mine".
+    live?.seen(posted);
+    upsert({ text, time_ms, count: 1, ...posted }, { mine: true });
   } catch (error) {
     fail(error);
   }

@@ -15,6 +15,7 @@
 //! (compiled for wasm32 only).
 
 pub mod challenge;
+pub mod live;
 pub use edge_protocol::parts;
 pub mod progress;
 pub mod resume;

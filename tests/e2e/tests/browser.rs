@@ -3,6 +3,7 @@
 //! and the S3 server behind `devhost s3-cors`, as `scripts/up` runs them.
 
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use e2e::webdriver::Browser;
 use e2e::{receipt, unique, Devhost, DevhostOptions, Services, TempDir};
@@ -196,4 +197,147 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     );
     browser.run("document.getElementById('latest-more').scrollIntoView();", json!([]));
     browser.wait("the whole feed", 15, "document.querySelectorAll('#latest li').length === 14 && document.getElementById('latest-more').textContent === 'That is everything.'", "document.querySelectorAll('#latest li').length + ' ' + document.getElementById('latest-more').textContent");
+}
+
+/// From a danmaku's `POST` answering to another viewer's page showing it (issue 17).
+const LIVE_BOUND: Duration = Duration::from_secs(1);
+const LIVE_PASSWORD: &str = "live password";
+const LIVE: &str = "'live ' + document.getElementById('live-state').dataset.state + ', ' + document.getElementById('live-viewers').textContent + ' | ' + document.getElementById('toast').textContent";
+/// Whether a danmaku with the text `arguments[0]` flies over the video.
+const FLYING: &str = "return [...document.querySelectorAll('#danmaku-layer .danmaku[data-id]')].some(d => d.textContent === arguments[0]);";
+
+/// Opens the demo page signed in as `username` (registered through the API).
+fn signed_in(name: &str, url: &str, username: &str) -> Browser {
+    let browser = Browser::start(name);
+    browser.open(url);
+    browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", STATUS);
+    browser.find("#username").type_text(username);
+    browser.find("#password").type_text(LIVE_PASSWORD);
+    browser.find("#sign-in").click();
+    browser.wait("the signed-in user", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
+    browser
+}
+
+/// Picks the video from the latest list and waits until its live stream is open.
+fn watch(browser: &Browser, video_id: u64) {
+    let item = format!("#latest li[data-video-id='{video_id}'] button");
+    browser.wait(
+        "the video in the latest list",
+        30,
+        &format!("document.querySelector(\"{item}\")"),
+        "document.getElementById('latest').textContent",
+    );
+    browser.find(&item).click();
+    browser.wait("the player on the video", 15, &format!("document.getElementById('player').dataset.videoId === '{video_id}'"), STATUS);
+    browser.wait("the live stream open", 30, "document.getElementById('live-state').dataset.state === 'open'", LIVE);
+}
+
+/// Sends `text` from the page's danmaku box and answers, once the page shows its own danmaku
+/// (the `POST` answered), the id it got; panics with the page's message if it failed.
+fn send(browser: &Browser, text: &str) -> String {
+    let answer = browser.run_async(
+        "const [text, done] = [arguments[0], arguments[arguments.length - 1]];
+         const deadline = performance.now() + 15000;
+         document.getElementById('danmaku-text').value = text;
+         document.getElementById('danmaku-send').click();
+         const check = () => {
+           const own = [...document.querySelectorAll('#danmaku-layer .danmaku.mine')].find(d => d.textContent === text);
+           if (own) done({ id: own.dataset.id });
+           else if (performance.now() > deadline) done({ error: document.getElementById('toast').textContent });
+           else setTimeout(check, 5);
+         };
+         check();",
+        json!([text]),
+    );
+    answer["id"].as_str().unwrap_or_else(|| panic!("sending {text:?} failed: {answer}")).to_owned()
+}
+
+#[test]
+fn live_danmaku_reach_another_viewer_within_a_second_and_show_once() {
+    // Streams live long enough (300 s, at least 225 s after jitter) not to end mid-test.
+    let env = vec![("SPIN_VARIABLE_DANMAKU_LIVE_SECS".into(), "300".into())];
+    let app = Devhost::start(DevhostOptions { env, ..DevhostOptions::default() });
+    let register = |username: &str| {
+        let reply = app.request("POST", "/auth/register").json(&json!({ "username": username, "password": LIVE_PASSWORD }));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()
+    };
+    let (poster, viewer) = (unique("poster"), unique("viewer"));
+    let account = register(&poster);
+    register(&viewer);
+    let (token, user_id) = (account["access_token"].as_str().unwrap(), account["user"]["id"].as_str().unwrap());
+    let created = app
+        .request("POST", "/videos")
+        .header("authorization", &format!("Bearer {token}"))
+        .json(&json!({ "receipt": receipt(user_id), "title": format!("Live {poster}") }));
+    assert_eq!(created.status, 201, "{}", created.text());
+    let video_id = created.json()["id"].as_u64().unwrap();
+
+    // Two viewers in two browsers, both watching the video live.
+    let a = signed_in("live-poster", &app.url, &poster);
+    let b = signed_in("live-viewer", &app.url, &viewer);
+    watch(&a, video_id);
+    watch(&b, video_id);
+    for (browser, who) in [(&a, "the poster"), (&b, "the viewer")] {
+        browser.wait(
+            &format!("{who} counting two viewers"),
+            40,
+            "Number(document.getElementById('live-viewers').dataset.count) >= 2 && document.getElementById('live-viewers').textContent.endsWith(' watching')",
+            LIVE,
+        );
+        browser.wait(&format!("{who} still live"), 5, "document.getElementById('live-state').dataset.state === 'open'", LIVE);
+    }
+
+    // A posts; B shows it within the bound of A's `POST` answering (B polled every 50 ms).
+    let text = format!("{} 来了", unique("live"));
+    let sent = Instant::now();
+    let id = send(&a, &text);
+    let answered = Instant::now();
+    let shown = loop {
+        if b.run(FLYING, json!([text])) == json!(true) {
+            break answered.elapsed();
+        }
+        if answered.elapsed() > LIVE_BOUND {
+            // Late or never? Say which before failing.
+            let late = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < late && b.run(FLYING, json!([text])) != json!(true) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let seen = b.run(FLYING, json!([text])) == json!(true);
+            let page = b.run(&format!("return String({LIVE});"), json!([]));
+            panic!(
+                "the viewer did not show {text:?} within {LIVE_BOUND:?} of the POST answering ({:?} after sending); {}; the viewer's page: {page}",
+                answered - sent,
+                if seen { format!("it came {:?} after the answer", answered.elapsed()) } else { "it never came (10 s more)".to_owned() },
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("live danmaku: POST answered after {:?}, shown on the other page {shown:?} later", answered - sent);
+    assert!(shown <= LIVE_BOUND, "shown {shown:?} after the POST answered");
+    let b_id = b.run(
+        "return [...document.querySelectorAll('#danmaku-layer .danmaku[data-id]')].find(d => d.textContent === arguments[0]).dataset.id;",
+        json!([text]),
+    );
+    assert_eq!(b_id, json!(id), "both pages know the danmaku by the id the POST answered");
+
+    // B answers; once A shows that (a later id, so A's stream has delivered A's own danmaku
+    // too), A lists its own danmaku once: the stream's copy of it was dropped.
+    let reply = format!("{} 收到", unique("live"));
+    send(&b, &reply);
+    a.wait(
+        "the viewer's answer on the poster's page",
+        10,
+        &format!("[...document.querySelectorAll('#danmaku-list li[data-id]')].some(d => d.textContent.endsWith(' · {reply}'))"),
+        LIVE,
+    );
+    let copies = a.run(
+        "return {
+           listed: [...document.querySelectorAll('#danmaku-list li[data-id]')].filter(d => d.textContent.endsWith(' · ' + arguments[0])).length,
+           flying: [...document.querySelectorAll('#danmaku-layer .danmaku')].filter(d => d.textContent === arguments[0]).length,
+         };",
+        json!([text]),
+    );
+    assert_eq!(copies["listed"], 1, "the poster's own danmaku is listed once: {copies}");
+    assert!(copies["flying"].as_u64().unwrap() <= 1, "and flies once: {copies}");
 }

@@ -1,4 +1,4 @@
-//! `Feed`: videos, timelines, likes, plays, danmaku and the ranking.
+//! `Feed`: videos, timelines, likes, plays, danmaku (live too) and the ranking.
 
 use std::rc::Rc;
 
@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 
 use super::client::{Client, Session};
 use super::js::{query, segment};
+use super::live::LiveDanmaku;
 
 /// The feed endpoints, authorised by a [`Client`]'s session (reads work signed out too).
 #[wasm_bindgen]
@@ -127,6 +128,19 @@ impl Feed {
         #[wasm_bindgen(unchecked_param_type = "NewDanmaku")] danmaku: JsValue,
     ) -> Result<js_sys::Promise, JsValue> {
         Ok(self.session.promise("POST", format!("/videos/{}/danmaku", segment(&id)?), Some(danmaku)))
+    }
+
+    /// The video's danmaku as they are posted (Server-Sent Events; no sign-in needed):
+    /// `handlers.onDanmaku(items)` gets each id once (a merged item again when its `count`
+    /// grows), `onViewers(count)` the watchers, `onSkipped({from, to, count})` what was too far
+    /// behind to replay, `onState(state)` the connection. Resumes after `handlers.after` when
+    /// given, else starts live. Reconnects by itself until `close()`.
+    pub fn live(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "LiveHandlers")] handlers: JsValue,
+    ) -> Result<LiveDanmaku, JsValue> {
+        LiveDanmaku::start(self.session.url(&format!("/videos/{}/danmaku/live", segment(&id)?)), &handlers)
     }
 
     /// The top videos of the last 24 hours.

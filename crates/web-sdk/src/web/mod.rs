@@ -1,11 +1,12 @@
-//! The browser adapter: wasm-bindgen classes over `fetch`, `XMLHttpRequest`, Web Locks,
-//! `BroadcastChannel`, `localStorage` and a hashing worker.
+//! The browser adapter: wasm-bindgen classes over `fetch`, `XMLHttpRequest`, `EventSource`,
+//! Web Locks, `BroadcastChannel`, `localStorage` and a hashing worker.
 
 mod client;
 mod error;
 mod feed;
 mod hash;
 mod js;
+mod live;
 mod search;
 mod types;
 mod upload;
@@ -13,5 +14,6 @@ mod upload;
 pub use client::Client;
 pub use feed::Feed;
 pub use hash::hash_file;
+pub use live::LiveDanmaku;
 pub use search::Search;
 pub use upload::Uploader;

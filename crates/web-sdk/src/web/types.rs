@@ -55,10 +55,28 @@ export interface VideoSource { url: string; content_type: string; expires_at: nu
 export interface PageOptions { limit?: number; cursor?: string | null }
 export interface Page<T> { items: T[]; next_cursor: string | null }
 export interface LikeState { liked: boolean; likes: number }
-export interface Danmaku { id: number; time_ms: number; text: string; count: number; user: string; color: string | null; mode: "scroll" | "top" | "bottom" }
+/** One danmaku; a merged flood has `count` > 1 and `user` null (many posters). */
+export interface Danmaku { id: number; time_ms: number; text: string; count: number; user: string | null; color: string | null; mode: "scroll" | "top" | "bottom" }
 export interface NewDanmaku { time_ms: number; text: string; color?: string; mode?: "scroll" | "top" | "bottom" }
 export interface DanmakuSegment { segment: number; items: Danmaku[] }
 export interface DanmakuSince { items: Danmaku[]; last_id: number | null }
+/** What `Feed.live` calls; every handler is optional. */
+export interface LiveHandlers {
+  /** Resume after this danmaku id (replaying what came since); default: live from now. */
+  after?: number;
+  /** New danmaku, each id once; a merged item comes again, same `id`, when its `count` grows. */
+  onDanmaku?: (items: Danmaku[]) => void;
+  /** How many are watching this video live. */
+  onViewers?: (count: number) => void;
+  /** Danmaku too far behind to replay (fetch segments for them if they matter). */
+  onSkipped?: (skipped: LiveSkipped) => void;
+  /** The connection: `connecting` at first, `open`, `reconnecting` while away, `closed` after `close()`. */
+  onState?: (state: LiveState) => void;
+}
+export type LiveState = "connecting" | "open" | "reconnecting" | "closed";
+export interface LiveSkipped { from: number; to: number; count: number }
+/** A danmaku the page already shows, for `LiveDanmaku.seen`: its id, or the item itself. */
+export type LiveSeen = number | { id: number; count?: number };
 export interface Ranking { window_hours: number; items: { score: number; video: Video }[] }
 export interface SearchParams {
   q?: string; type?: "video" | "user" | "all"; tags?: string | string[]; author?: string;
