@@ -289,16 +289,19 @@ function closeLive() {
   live = null;
 }
 
-// The live danmaku of video `id`; the previous video's stream closes. Handlers of an older
-// stream are ignored.
-function openLive(id) {
+// The live danmaku of video `id` (resuming after danmaku id `after` when given); the previous
+// stream closes. Handlers of an older stream are ignored.
+function openLive(id, after) {
   closeLive();
-  liveIds.clear();
-  flying.clear();
+  if (after === undefined) {
+    liveIds.clear();
+    flying.clear();
+  }
   $("live-viewers").hidden = true;
   const generation = ++liveGeneration;
   const ours = (handler) => (value) => { if (generation === liveGeneration) handler(value); };
   live = feed.live(id, {
+    after,
     onDanmaku: ours((items) => items.forEach((d) => upsert(d))),
     onViewers: ours(showViewers),
     onSkipped: ours(({ count }) => say(`${count} live danmaku were too many to catch up on.`)),
@@ -307,6 +310,18 @@ function openLive(id) {
 }
 addEventListener("pagehide", closeLive);
 addEventListener("pageshow", (event) => { if (event.persisted && current) openLive(current.id); });
+// A hidden tab holds no stream (nobody sees the danmaku); shown again, it catches up from
+// where it stopped.
+let hiddenAt = null;
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden && live) {
+    hiddenAt = live.lastId ?? undefined;
+    closeLive();
+    showLiveState("closed");
+  } else if (!document.hidden && current && !live) {
+    openLive(current.id, hiddenAt ?? undefined);
+  }
+});
 
 video.addEventListener("timeupdate", () => {
   if (!current) return;
