@@ -143,12 +143,12 @@ pub(crate) static READ_DANMAKU: Script =
 /// stream whose instance died frees its place by itself. Answers `missing` alone,
 /// `client`/`instance` with the ms until a place frees, or `ok`, the newest danmaku id, the
 /// doorbell's position and the video's viewers.
-pub(crate) static LIVE_OPEN: Script = Script::new("live-open", include_str!("scripts/live-open.lua"), Count::Exactly(7), Count::Exactly(5));
+pub static LIVE_OPEN: Script = Script::new("live-open", include_str!("scripts/live-open.lua"), Count::Exactly(7), Count::Exactly(5));
 
 /// What a live stream sends next: KEYS = recent, live doorbell, the video's open streams;
 /// ARGV = after id, limit, now ms. Answers the doorbell's position, the viewers, then the
 /// danmaku after the id, in one step so no post falls between the read and the next wait.
-pub(crate) static LIVE_READ: Script = Script::new("live-read", include_str!("scripts/live-read.lua"), Count::Exactly(3), Count::Exactly(3));
+pub static LIVE_READ: Script = Script::new("live-read", include_str!("scripts/live-read.lua"), Count::Exactly(3), Count::Exactly(3));
 
 /// Ends a live stream: KEYS = the open-stream sets it joined; ARGV = stream id.
 pub(crate) static LIVE_CLOSE: Script =

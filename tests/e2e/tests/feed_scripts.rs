@@ -1,11 +1,12 @@
 //! feed's Redis scripts' decisions against a real Redis, natively, each on keys of its own:
 //! ids that only grow whatever the clock does, a receipt used once, edits at the version read,
-//! likes counted once per user, danmaku repeats refused.
+//! likes counted once per user, danmaku repeats refused, live streams admitted within their
+//! limits and reading what came after their position.
 
 use e2e::scripts::ScriptRunner;
 use e2e::{unique, Services};
 use edge_spin::redis::{arg, int, text};
-use feed::store::{CREATE, DANMAKU, LIKE, REBUILD, UPDATE};
+use feed::store::{CREATE, DANMAKU, LIKE, LIVE_OPEN, LIVE_READ, REBUILD, UPDATE};
 use spin_sdk::redis::RedisResult;
 
 fn runner() -> ScriptRunner {
@@ -131,8 +132,15 @@ fn a_repeated_danmaku_is_refused_and_ids_follow_each_other() {
     let record = format!("{p}:video");
     redis.command(&["SET", &record, "{}"]);
     let post = |redis: &mut ScriptRunner, user: &str| {
-        let k =
-            [record.clone(), format!("{p}:dup:{user}"), format!("{p}:seq"), format!("{p}:seg0"), format!("{p}:recent"), keys.built.clone()];
+        let k = [
+            record.clone(),
+            format!("{p}:dup:{user}"),
+            format!("{p}:seq"),
+            format!("{p}:seg0"),
+            format!("{p}:recent"),
+            keys.built.clone(),
+            format!("{p}:live"),
+        ];
         int(&redis.run(&DANMAKU, &k, vec![arg(30u64), arg(r#","text":"666"}"#), arg(1500u64), arg(2u64)])[0]).unwrap()
     };
     assert_eq!(post(&mut redis, "ann"), 1);
@@ -141,6 +149,51 @@ fn a_repeated_danmaku_is_refused_and_ids_follow_each_other() {
     assert_eq!(post(&mut redis, "carl"), 3);
     let redis::Value::Array(recent) = redis.command(&["ZRANGE", &format!("{p}:recent"), "0", "-1"]) else { panic!() };
     assert_eq!(recent.len(), 2, "only the newest are kept for reconnecting clients");
+    let redis::Value::Int(rings) = redis.command(&["XLEN", &format!("{p}:live")]) else { panic!() };
+    assert_eq!(rings, 3, "each stored danmaku rings the live doorbell once; the refused repeat does not");
     redis.command(&["DEL", &record]);
     assert_eq!(post(&mut redis, "dora"), -1, "no such video");
+}
+
+#[test]
+fn live_streams_are_admitted_within_their_limits_and_places_expire() {
+    let mut redis = runner();
+    let keys = Keys::new(&mut redis, true);
+    let p = unique("live");
+    let record = format!("{p}:video");
+    redis.command(&["SET", &record, "{}"]);
+    redis.command(&["SET", &format!("{p}:seq"), "41"]);
+    let bell = format!("{p}:bell");
+    let open = |redis: &mut ScriptRunner, now: u64, member: &str, client: &str| {
+        let k = [
+            record.clone(),
+            keys.built.clone(),
+            format!("{p}:seq"),
+            bell.clone(),
+            format!("{p}:room"),
+            format!("{p}:addr:{client}"),
+            format!("{p}:inst"),
+        ];
+        let reply = redis.run(&LIVE_OPEN, &k, vec![arg(now), arg(now + 60_000), arg(member), arg(2u64), arg(3u64)]);
+        reply.iter().map(|r| text(r).unwrap_or_default()).collect::<Vec<_>>()
+    };
+    assert_eq!(open(&mut redis, 1_000, "a", "one"), ["ok", "41", "0-0", "1"], "newest id, no doorbell yet, one viewer");
+    assert_eq!(open(&mut redis, 1_000, "b", "one")[3], "2");
+    assert_eq!(open(&mut redis, 2_000, "c", "one"), ["client", "59000"], "the address is full until its first place expires");
+    assert_eq!(open(&mut redis, 2_000, "c", "two")[0], "ok");
+    assert_eq!(open(&mut redis, 3_000, "d", "three"), ["instance", "58000"]);
+    assert_eq!(open(&mut redis, 61_000, "d", "one"), ["ok", "41", "0-0", "2"], "expired places are free again");
+
+    let dm = |id: u64| format!(r#"{{"id":{id},"text":"t{id}"}}"#);
+    for id in 42..=45 {
+        redis.command(&["ZADD", &format!("{p}:recent"), &id.to_string(), &dm(id)]);
+        redis.command(&["XADD", &bell, "*", "id", &id.to_string()]);
+    }
+    let reply =
+        redis.run(&LIVE_READ, &[format!("{p}:recent"), bell.clone(), format!("{p}:room")], vec![arg(42u64), arg(2u64), arg(61_000u64)]);
+    let reply: Vec<String> = reply.iter().map(|r| text(r).unwrap_or_default()).collect();
+    let redis::Value::Array(top) = redis.command(&["XREVRANGE", &bell, "+", "-", "COUNT", "1"]) else { panic!() };
+    let redis::Value::Array(entry) = &top[0] else { panic!() };
+    let newest: String = redis::from_redis_value(entry[0].clone()).unwrap();
+    assert_eq!(reply, [newest, "2".into(), dm(43), dm(44)], "the doorbell's position, viewers, then what came after 42, at most 2");
 }

@@ -15,7 +15,7 @@ wait = full(KEYS[7], tonumber(ARGV[5]))
 if wait then return {'instance', wait} end
 for i = 5, 7 do
   redis.call('ZADD', KEYS[i], expires, ARGV[3])
-  redis.call('PEXPIREAT', KEYS[i], expires)
+  redis.call('PEXPIRE', KEYS[i], expires - now)
 end
 local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
 local cursor = '0-0'
