@@ -46,7 +46,7 @@ fn open(app: &Devhost, id: u64, headers: &[(&str, &str)]) -> Stream {
 /// Opens a stream and waits for its `hello`.
 fn watch(app: &Devhost, id: u64, headers: &[(&str, &str)]) -> (Stream, Value) {
     let mut stream = open(app, id, headers);
-    assert_eq!(stream.status, 200, "{}", stream.body);
+    assert_eq!(stream.status, 200, "{}", stream.text);
     assert_eq!(stream.header("content-type"), Some("text/event-stream"));
     let hello = stream.next_named("hello", Instant::now() + Duration::from_secs(10)).expect("hello");
     (stream, hello.json())
@@ -73,7 +73,7 @@ fn a_post_reaches_another_viewer_within_a_second() {
     let event = b.next_named("danmaku", acknowledged + Duration::from_secs(5)).expect("the post arrives");
     let took = acknowledged.elapsed();
     assert!(took < Duration::from_secs(1), "delivered {took:?} after the post was acknowledged");
-    assert_eq!(event.id, Some(posted.to_string()));
+    assert_eq!(event.last_id, posted.to_string());
     assert_eq!(items(&event)[0]["text"], "first!");
     assert_eq!(items(&event)[0]["count"], 1);
     assert_eq!(items(&a.next_named("danmaku", Instant::now() + Duration::from_secs(5)).unwrap())[0]["id"], posted);
@@ -88,7 +88,7 @@ fn a_reconnect_with_last_event_id_gets_exactly_what_it_missed() {
     assert_eq!(hello["last_id"], before, "a stream without a position starts live");
     let seen = post(app, &token, id, "seen");
     let event = viewer.next_named("danmaku", Instant::now() + Duration::from_secs(5)).unwrap();
-    let last = event.id.clone().unwrap();
+    let last = event.last_id.clone();
     assert_eq!(last, seen.to_string());
     drop(viewer);
     let missed: Vec<u64> = ["one", "two", "three"].iter().map(|t| post(app, &token, id, t)).collect();
@@ -178,23 +178,23 @@ fn stream_limits_answer_problems_and_bad_positions_are_refused() {
     services.redis_cli(&["ZADD", places, "99999999999999", "other-1", "99999999999999", "other-2"]);
     let first = watch(&app, id, &[]).0;
     let full = open(&app, id, &[]);
-    assert_eq!(full.status, 503, "{}", full.body);
+    assert_eq!(full.status, 503, "{}", full.text);
     assert_eq!(full.header("content-type"), Some("application/problem+json"));
-    assert!(full.body.contains("live-full"), "{}", full.body);
+    assert!(full.text.contains("live-full"), "{}", full.text);
     assert!(full.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)), "{:?}", full.headers);
 
     services.redis_cli(&["ZREM", places, "other-1", "other-2"]);
     let second = watch(&app, id, &[]).0;
     let refused = open(&app, id, &[]);
-    assert_eq!(refused.status, 429, "{}", refused.body);
-    assert!(refused.body.contains("too-many-streams"), "{}", refused.body);
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert!(refused.text.contains("too-many-streams"), "{}", refused.text);
     assert!(refused.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)));
     drop((first, second));
 
     let bad = open(&app, id, &[("last-event-id", "abc")]);
-    assert_eq!(bad.status, 400, "{}", bad.body);
-    assert!(bad.body.contains("invalid-query"));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.text.contains("invalid-query"));
     let missing = open(&app, id + 1_000_000, &[]);
-    assert_eq!(missing.status, 404, "{}", missing.body);
-    assert!(missing.body.contains("no-such-video"));
+    assert_eq!(missing.status, 404, "{}", missing.text);
+    assert!(missing.text.contains("no-such-video"));
 }

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use e2e::sse::{Body, Event, Parser};
 use e2e::{json, receipt, Devhost, DevhostOptions, Services, Value};
 use tokio::net::TcpStream;
 
@@ -1034,7 +1035,7 @@ impl Viewer {
         };
         let head = Head::parse(&raw[..head_len]);
         let rest = raw.split_off(head_len);
-        let mut decoder = BodyDecoder::new(&head);
+        let mut decoder = Body::new(head.chunked, head.content_length);
         if head.status != 200 {
             let body = self.small_body(&stream, &mut decoder, &rest).await;
             shared.count(refusal_label(&head, &body));
@@ -1051,7 +1052,7 @@ impl Viewer {
     }
 
     /// Up to 16 KiB of an error answer's body, within 2 s.
-    async fn small_body(&mut self, stream: &TcpStream, decoder: &mut BodyDecoder, first: &[u8]) -> Vec<u8> {
+    async fn small_body(&mut self, stream: &TcpStream, decoder: &mut Body, first: &[u8]) -> Vec<u8> {
         let mut body = Vec::new();
         let mut done = decoder.feed(first, &mut body).unwrap_or(true);
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -1066,9 +1067,9 @@ impl Viewer {
     }
 
     /// Reads the event stream, `first` being body bytes that came with the head.
-    async fn events(&mut self, stream: &TcpStream, mut decoder: BodyDecoder, first: Vec<u8>) -> Outcome {
+    async fn events(&mut self, stream: &TcpStream, mut decoder: Body, first: Vec<u8>) -> Outcome {
         let shared = self.shared.clone();
-        let mut parser = SseParser::new(&self.last_event_id);
+        let mut parser = Parser::new(&self.last_event_id);
         let mut input = first;
         let mut body = Vec::new();
         let mut events = Vec::new();
@@ -1083,7 +1084,7 @@ impl Viewer {
                 }
             };
             parser.feed(&body, &mut events);
-            if let Some(retry) = parser.retry.take() {
+            if let Some(retry) = parser.take_retry() {
                 self.retry_ms = retry;
             }
             for event in events.drain(..) {
@@ -1093,7 +1094,7 @@ impl Viewer {
                     return Outcome::Ended;
                 }
             }
-            self.last_event_id.clone_from(&parser.last_event_id);
+            self.last_event_id = parser.last_event_id().to_owned();
             if done {
                 self.log.closes_without_end += 1;
                 return Outcome::Ended;
@@ -1118,8 +1119,8 @@ impl Viewer {
     }
 
     /// Handles one event; true for `end`.
-    fn handle(&mut self, event: &SseEvent, at: u64) -> bool {
-        match event.kind.as_str() {
+    fn handle(&mut self, event: &Event, at: u64) -> bool {
+        match event.name.as_str() {
             "hello" => {
                 if !self.log.hello {
                     self.log.hello = true;
@@ -1143,7 +1144,7 @@ impl Viewer {
         }
     }
 
-    fn danmaku(&mut self, event: &SseEvent, at: u64) {
+    fn danmaku(&mut self, event: &Event, at: u64) {
         self.log.batches += 1;
         let parsed = serde_json::from_str::<Value>(&event.data);
         let Some(items) = parsed.as_ref().ok().and_then(|v| v["items"].as_array()) else {
@@ -1210,200 +1211,6 @@ impl Head {
             }
         }
         head
-    }
-}
-
-enum Framing {
-    Chunked,
-    Length(u64),
-    UntilClose,
-}
-
-#[derive(Clone, Copy)]
-enum Chunk {
-    Size,
-    Data(u64),
-    DataEnd,
-    Trailer,
-    Done,
-}
-
-/// Decodes a response body as it arrives: chunked, a content length, or until the close.
-struct BodyDecoder {
-    framing: Framing,
-    chunk: Chunk,
-    /// Raw chunked bytes not consumed yet (a size line cut by a read).
-    pending: Vec<u8>,
-}
-
-impl BodyDecoder {
-    fn new(head: &Head) -> BodyDecoder {
-        let framing = if head.chunked {
-            Framing::Chunked
-        } else if let Some(n) = head.content_length {
-            Framing::Length(n)
-        } else {
-            Framing::UntilClose
-        };
-        BodyDecoder { framing, chunk: Chunk::Size, pending: Vec::new() }
-    }
-
-    /// Appends the body bytes in `input` to `out`; true once the body is complete.
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
-        if matches!(self.framing, Framing::Chunked) {
-            self.pending.extend_from_slice(input);
-            return self.chunks(out);
-        }
-        match &mut self.framing {
-            Framing::Length(left) => {
-                let take = input.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                out.extend_from_slice(&input[..take]);
-                *left -= take as u64;
-                Ok(*left == 0)
-            }
-            _ => {
-                out.extend_from_slice(input);
-                Ok(false)
-            }
-        }
-    }
-
-    fn chunks(&mut self, out: &mut Vec<u8>) -> Result<bool, String> {
-        let mut pos = 0;
-        let result = loop {
-            let rest = &self.pending[pos..];
-            match self.chunk {
-                Chunk::Done => break Ok(true),
-                Chunk::Data(left) => {
-                    if rest.is_empty() {
-                        break Ok(false);
-                    }
-                    let take = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    out.extend_from_slice(&rest[..take]);
-                    pos += take;
-                    let left = left - take as u64;
-                    self.chunk = if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) };
-                }
-                Chunk::Size | Chunk::DataEnd | Chunk::Trailer => {
-                    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                        if rest.len() > 4096 {
-                            break Err("chunk line over 4 KiB".to_owned());
-                        }
-                        break Ok(false);
-                    };
-                    let line = rest[..nl].strip_suffix(b"\r").unwrap_or(&rest[..nl]);
-                    pos += nl + 1;
-                    match self.chunk {
-                        Chunk::Size => {
-                            let digits = line.split(|&b| b == b';').next().unwrap_or_default();
-                            let size = std::str::from_utf8(digits).ok().and_then(|s| u64::from_str_radix(s.trim(), 16).ok());
-                            let Some(size) = size else {
-                                break Err(format!("bad chunk size line {:?}", String::from_utf8_lossy(line)));
-                            };
-                            self.chunk = if size == 0 { Chunk::Trailer } else { Chunk::Data(size) };
-                        }
-                        Chunk::DataEnd => {
-                            if !line.is_empty() {
-                                break Err("chunk data not followed by CRLF".to_owned());
-                            }
-                            self.chunk = Chunk::Size;
-                        }
-                        _ => {
-                            if line.is_empty() {
-                                self.chunk = Chunk::Done;
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        self.pending.drain(..pos);
-        result
-    }
-}
-
-struct SseEvent {
-    kind: String,
-    data: String,
-    /// The stream's last event ID when this event was dispatched.
-    last_id: String,
-}
-
-/// The event-stream interpretation of the HTML standard: lines end in CRLF, LF or CR; a blank
-/// line dispatches; `event`, `data`, `id` (no NUL) and `retry` (digits only) fields; `:` comments.
-struct SseParser {
-    line: Vec<u8>,
-    after_cr: bool,
-    kind: String,
-    data: String,
-    id_buffer: String,
-    last_event_id: String,
-    retry: Option<u64>,
-}
-
-impl SseParser {
-    fn new(last_event_id: &str) -> SseParser {
-        SseParser {
-            line: Vec::new(),
-            after_cr: false,
-            kind: String::new(),
-            data: String::new(),
-            id_buffer: last_event_id.to_owned(),
-            last_event_id: last_event_id.to_owned(),
-            retry: None,
-        }
-    }
-
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
-        for &b in bytes {
-            let after_cr = std::mem::replace(&mut self.after_cr, false);
-            match b {
-                b'\n' if after_cr => {}
-                b'\n' => self.end_line(out),
-                b'\r' => {
-                    self.after_cr = true;
-                    self.end_line(out);
-                }
-                _ => self.line.push(b),
-            }
-        }
-    }
-
-    fn end_line(&mut self, out: &mut Vec<SseEvent>) {
-        if self.line.is_empty() {
-            self.dispatch(out);
-            return;
-        }
-        let line = String::from_utf8_lossy(&self.line).into_owned();
-        self.line.clear();
-        if line.starts_with(':') {
-            return;
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line.as_str(), ""),
-        };
-        match field {
-            "event" => value.clone_into(&mut self.kind),
-            "data" => {
-                self.data.push_str(value);
-                self.data.push('\n');
-            }
-            "id" if !value.contains('\0') => value.clone_into(&mut self.id_buffer),
-            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => self.retry = value.parse().ok(),
-            _ => {}
-        }
-    }
-
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
-        self.last_event_id.clone_from(&self.id_buffer);
-        let kind = std::mem::take(&mut self.kind);
-        let mut data = std::mem::take(&mut self.data);
-        if data.is_empty() {
-            return;
-        }
-        data.pop();
-        out.push(SseEvent { kind: if kind.is_empty() { "message".to_owned() } else { kind }, data, last_id: self.last_event_id.clone() });
     }
 }
 
