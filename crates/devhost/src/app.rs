@@ -293,7 +293,16 @@ impl App {
             result
         });
         match tokio::time::timeout(timeout, receiver).await {
-            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Ok(response))) => {
+                // The body streams on; a failure from here on can only be logged, as Spin does.
+                let component = component.to_owned();
+                tokio::spawn(async move {
+                    if let Ok(Err(error)) = task.await {
+                        eprintln!("[{component}] error after the response started: {error:#}");
+                    }
+                });
+                Ok(response)
+            }
             Ok(Ok(Err(code))) => bail!("component answered with error code {code:?}"),
             Ok(Err(_)) => match task.await {
                 Ok(Ok(())) => bail!("component returned without setting a response"),
