@@ -1,9 +1,13 @@
 //! devhost conformance: routing, headers, every host API, access denial, traps, limits and
-//! variables, driven through the probe fixture component (tests/fixtures).
+//! variables, streamed bodies and their timeouts, driven through the probe fixture component
+//! (tests/fixtures).
 
 use std::sync::OnceLock;
 
-use e2e::{json, Devhost, DevhostOptions, Services, Value};
+use std::time::{Duration, Instant};
+
+use e2e::sse::Stream;
+use e2e::{json, unique, Devhost, DevhostOptions, Services, Value};
 
 const TOKEN: &str = "fixture-token";
 
@@ -167,6 +171,36 @@ fn redis_functions_against_a_real_server() {
     assert!(err["err"].as_str().unwrap().starts_with("Error::Other"), "{err}");
 }
 
+/// As on Spin, a blocking command waits on the guest's own connection: the shared one keeps
+/// answering other requests meanwhile.
+#[test]
+fn a_blocking_redis_command_holds_up_no_other_request() {
+    // The fixture's 3 s request timeout would end the waiting request before its head.
+    let app = Devhost::start(options(&[], &[]));
+    let redis = |spec: Value| app.request("POST", "/probe/redis").json(&spec).json();
+    let address = Services::shared().redis_url.clone();
+    let bell = unique("bell");
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            let args = json!(["BLOCK", 20000, "STREAMS", bell, "$"]);
+            redis(json!({ "address": address, "op": "execute", "command": "XREAD", "args": args }))
+        });
+        // Parked once Redis lists a client blocked in it.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !Services::shared().redis_cli(&["CLIENT", "LIST"]).contains("cmd=xread") {
+            assert!(!waiting.is_finished() && Instant::now() < deadline, "the XREAD never waited in Redis");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let get = redis(json!({ "address": address, "op": "get", "key": "nothing-here" }));
+        assert_eq!(get, json!({ "ok": null }));
+        assert!(!waiting.is_finished(), "answered while the XREAD still waits");
+        let added = redis(json!({ "address": address, "op": "execute", "command": "XADD", "args": [bell, "*", "k", "v"] }));
+        let id = added["ok"][0]["bin"].as_str().unwrap().to_owned();
+        let read = waiting.join().unwrap();
+        assert_eq!(read["ok"][1]["bin"], id, "the waiting read got the new entry: {read}");
+    });
+}
+
 #[test]
 fn redis_addresses_are_checked_against_allowed_hosts() {
     let other = json!({ "address": "redis://127.0.0.1:1", "op": "get", "key": "x" });
@@ -285,4 +319,55 @@ fn memory_is_bounded_per_instance() {
     assert_eq!(devhost.get("/probe/alloc?mb=16").status, 200);
     assert_eq!(devhost.get("/probe/alloc?mb=512").status, 500, "over the 256 MiB instance limit");
     assert_eq!(devhost.get("/probe/counter").status, 200);
+}
+
+/// Each event reaches the client as the guest writes it, and the request timeout (3 s here)
+/// bounds only the time to the head: a body may stream on, as on Spin.
+#[test]
+fn a_streamed_body_arrives_as_written_past_the_request_timeout() {
+    let devhost = fixture();
+    let mut stream = Stream::open(devhost.addr(), "/probe/stream?events=5&gap_ms=1000", &[]).unwrap();
+    assert_eq!(stream.status, 200);
+    let first = stream.next_until(Instant::now() + Duration::from_secs(10)).expect("the first event");
+    let first_at = Instant::now();
+    assert_eq!(first.data, "1");
+    let mut last = first;
+    while let Some(event) = stream.next_until(Instant::now() + Duration::from_secs(10)) {
+        last = event;
+    }
+    assert!(stream.ended());
+    assert_eq!(last.data, "5", "every event, though the body took longer than --timeout-secs");
+    assert!(first_at.elapsed() >= Duration::from_secs(3), "the first event came before the rest were written");
+    let log = devhost.log_when(|log| log.contains("[probe] stream: all 5 events written"));
+    assert!(log.contains("[probe] stream: all 5 events written"), "{log}");
+}
+
+/// A client that goes away ends the guest's request at its next write.
+#[test]
+fn a_client_that_goes_away_ends_the_streaming_guest() {
+    let devhost = fixture();
+    let mut stream = Stream::open(devhost.addr(), "/probe/stream?events=1000&gap_ms=100", &[]).unwrap();
+    for _ in 0..3 {
+        stream.next_until(Instant::now() + Duration::from_secs(10)).expect("an event");
+    }
+    drop(stream);
+    let log = devhost.log_when(|log| log.contains("[probe] stream: client gone at event"));
+    assert!(log.contains("[probe] stream: client gone at event"), "{log}");
+}
+
+/// `--stream-timeout-secs` ends an instance that streams too long, cleanly for the client.
+#[test]
+fn the_stream_timeout_ends_a_body_that_runs_too_long() {
+    let devhost = Devhost::start(options(&[], &["--timeout-secs", "1", "--stream-timeout-secs", "2"]));
+    let started = Instant::now();
+    let mut stream = Stream::open(devhost.addr(), "/probe/stream?events=40&gap_ms=250", &[]).unwrap();
+    let mut got = 0;
+    while stream.next_until(Instant::now() + Duration::from_secs(20)).is_some() {
+        got += 1;
+    }
+    assert!(stream.ended(), "the body ends");
+    assert!((2..40).contains(&got), "cut after about 2 s: {got} events");
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    let log = devhost.log_when(|log| log.contains("error after the response started"));
+    assert!(log.contains("[probe] error after the response started: request still running after 2s (--stream-timeout-secs)"), "{log}");
 }
