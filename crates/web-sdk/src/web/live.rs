@@ -47,9 +47,6 @@ struct Live {
     shown: RefCell<crate::live::Shown>,
     source: RefCell<Option<web_sys::EventSource>>,
     listeners: RefCell<Option<Listeners>>,
-    /// The browser's own reconnect of this source resumes exactly: it was opened with
-    /// `?after=` or has received an event id (sent back as `Last-Event-ID`).
-    resumable: Cell<bool>,
     /// Refused opens in a row.
     attempt: Cell<u32>,
     timer: Cell<Option<f64>>,
@@ -84,7 +81,6 @@ impl LiveDanmaku {
             shown: RefCell::new(shown),
             source: RefCell::new(None),
             listeners: RefCell::new(None),
-            resumable: Cell::new(false),
             attempt: Cell::new(0),
             timer: Cell::new(None),
             state: Cell::new("connecting"),
@@ -180,7 +176,6 @@ impl Live {
             source.set_onopen(Some(listeners.on_open.as_ref().unchecked_ref()));
             source.set_onerror(Some(listeners.on_error.as_ref().unchecked_ref()));
         }
-        self.resumable.set(after.is_some());
         if let Some(old) = self.source.replace(Some(source)) {
             old.close();
         }
@@ -229,34 +224,28 @@ impl Live {
         let Some(source) = self.source.borrow().clone() else { return };
         if source.ready_state() == CLOSED {
             // Refused (a non-200 answer): the browser will not retry, so this handle does.
-            self.reopen_later(true);
-        } else if !self.resumable.get() && self.shown.borrow().newest().is_some() {
-            // The browser would reconnect with neither `Last-Event-ID` nor `after`, so live from
-            // the newest danmaku of that moment: what was posted meanwhile would be lost. Resume
-            // from the `hello` position instead.
-            self.reopen_later(false);
+            self.reopen_later();
         } else {
-            // The browser reconnects by itself, with `Last-Event-ID`.
+            // The browser reconnects by itself, with `Last-Event-ID` (every event from `hello`
+            // on carries the stream's position).
             self.set_state("reconnecting");
         }
     }
 
-    /// Closes the source and opens a new one after the backoff; `escalate` counts a refusal.
-    fn reopen_later(self: &Rc<Self>, escalate: bool) {
+    /// Closes the source and opens a new one after the backoff, which grows with each refusal.
+    fn reopen_later(self: &Rc<Self>) {
         if let Some(source) = self.source.borrow_mut().take() {
             source.close();
         }
         let attempt = self.attempt.get();
-        if escalate {
-            self.attempt.set(attempt.saturating_add(1));
-        }
+        self.attempt.set(attempt.saturating_add(1));
         let delay = BACKOFF.delay_ms(attempt, js_sys::Math::random());
         let weak = Rc::downgrade(self);
         let wake = Closure::once_into_js(move || {
             if let Some(live) = weak.upgrade() {
                 live.timer.set(None);
                 if !live.closed.get() && live.connect().is_err() {
-                    live.reopen_later(true);
+                    live.reopen_later();
                 }
             }
         });
@@ -272,19 +261,13 @@ impl Live {
             return;
         }
         let data = event.data().as_string().and_then(|text| js_sys::JSON::parse(&text).ok()).unwrap_or(JsValue::NULL);
-        if !event.last_event_id().is_empty() {
-            self.resumable.set(true);
+        // `hello`, `skipped` and `danmaku` carry the stream's position: where a new stream
+        // (after a refusal, or the page's own reopen) resumes.
+        if let Ok(id) = event.last_event_id().parse::<u64>() {
+            self.shown.borrow_mut().note_event(id);
         }
         match event.type_().as_str() {
-            "hello" => {
-                if !self.resumable.get() && self.shown.borrow().newest().is_none() {
-                    // Live only: the stream starts after `last_id` (null: no danmaku yet).
-                    let last_id = whole(&get(&data, "last_id")).unwrap_or(0);
-                    self.shown.borrow_mut().note_event(last_id);
-                }
-                self.viewers(&data);
-            }
-            "viewers" => self.viewers(&data),
+            "hello" | "viewers" => self.viewers(&data),
             "skipped" => js::emit(&self.handlers.skipped, &data),
             "danmaku" => {
                 let fresh = js_sys::Array::new();
@@ -295,9 +278,6 @@ impl Live {
                         if shown.admit(id, whole(&get(&item, "count")).unwrap_or(1)) {
                             fresh.push(&item);
                         }
-                    }
-                    if let Ok(id) = event.last_event_id().parse::<u64>() {
-                        shown.note_event(id);
                     }
                 }
                 if fresh.length() > 0 {
