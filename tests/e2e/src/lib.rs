@@ -168,7 +168,13 @@ pub fn build() -> PathBuf {
             let devhost = match std::env::var_os("DEVHOST_BIN") {
                 Some(prebuilt) => PathBuf::from(prebuilt),
                 None => {
-                    run(Command::new(env!("CARGO")).args(["build", "-p", "devhost"]).current_dir(&root), "cargo build -p devhost");
+                    // Resolved with the whole workspace's features, tests included, as `cargo test
+                    // --workspace` resolves them: `-p devhost` alone would compile wasmtime a
+                    // second time, costing CI minutes and gigabytes of disk.
+                    run(
+                        Command::new(env!("CARGO")).args(["build", "--workspace", "--bins", "--tests"]).current_dir(&root),
+                        "cargo build --workspace --bins --tests",
+                    );
                     target_dir().join("debug/devhost")
                 }
             };
