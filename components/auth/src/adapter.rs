@@ -113,6 +113,14 @@ impl flows::Ports for Auth {
     }
 
     fn issue(&self, user: &User, session: &Session) -> Result<String, Problem> {
-        self.issuer()?.issue(&user.id, session, user.roles.clone()).map_err(|e| Problem::misconfigured(format!("cannot sign tokens: {e}")))
+        self.issuer()?.issue(&user.id, session, user.roles.clone()).map_err(cannot_sign)
     }
+
+    fn issue_for_uploads(&self, user: &User, session: &Session) -> Result<String, Problem> {
+        self.issuer()?.issue_for_uploads(&user.id, session).map_err(cannot_sign)
+    }
+}
+
+fn cannot_sign(error: edge_auth::KeyError) -> Problem {
+    Problem::misconfigured(format!("cannot sign tokens: {error}"))
 }

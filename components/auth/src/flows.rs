@@ -94,6 +94,8 @@ pub(crate) trait Ports {
     fn rotate(&self, token: &RefreshToken, rotate: &Rotate) -> Result<Rotation, Problem>;
     /// Signs an access token.
     fn issue(&self, user: &User, session: &Session) -> Result<String, Problem>;
+    /// Signs an upload-only token for the same session (the `upload_token` cookie).
+    fn issue_for_uploads(&self, user: &User, session: &Session) -> Result<String, Problem>;
 }
 
 /// The device signing in, as its request describes it.
@@ -114,6 +116,8 @@ pub(crate) struct SignedIn {
     pub user: User,
     /// The access token.
     pub access_token: String,
+    /// The upload-only token for the `upload_token` cookie (Uppy's companion mode).
+    pub upload_token: String,
     /// The session id.
     pub session_id: String,
     /// The refresh token for its cookie.
@@ -223,9 +227,10 @@ fn start_session<P: Ports>(ports: &P, user: User, device: Device) -> Result<Sign
         incarnation: ports.random_id(),
     };
     let (epoch, incarnation) = ports.create_session(&new)?;
-    let access_token = ports.issue(&user, &Session { id: &new.sid, epoch, incarnation: &incarnation })?;
+    let session = Session { id: &new.sid, epoch, incarnation: &incarnation };
+    let (access_token, upload_token) = (ports.issue(&user, &session)?, ports.issue_for_uploads(&user, &session)?);
     let refresh_token = sessions::token(&new.secret, &new.sid, 0);
-    Ok(SignedIn { user, access_token, session_id: new.sid, refresh_token, device_id: Some(device_id) })
+    Ok(SignedIn { user, access_token, upload_token, session_id: new.sid, refresh_token, device_id: Some(device_id) })
 }
 
 /// Rotates the refresh token `raw` presented by device `device` for a new access token. A
@@ -277,9 +282,10 @@ pub(crate) fn refresh<P: Ports>(ports: &P, raw: Option<&str>, device: &str) -> R
         ports.revoke(&user.id, vec![token.sid.clone()])?;
         return Err(banned());
     }
-    let access_token = ports.issue(&user, &Session { id: &token.sid, epoch: rotated.epoch, incarnation: &rotated.incarnation })?;
+    let session = Session { id: &token.sid, epoch: rotated.epoch, incarnation: &rotated.incarnation };
+    let (access_token, upload_token) = (ports.issue(&user, &session)?, ports.issue_for_uploads(&user, &session)?);
     let refresh_token = sessions::token(&secret, &token.sid, rotated.generation);
-    Ok(SignedIn { user, access_token, session_id: token.sid, refresh_token, device_id: None })
+    Ok(SignedIn { user, access_token, upload_token, session_id: token.sid, refresh_token, device_id: None })
 }
 
 #[cfg(test)]
@@ -463,6 +469,10 @@ mod tests {
         fn issue(&self, user: &User, session: &Session) -> Result<String, Problem> {
             Ok(format!("access:{}:{}:{}", user.id, session.id, session.epoch))
         }
+
+        fn issue_for_uploads(&self, user: &User, session: &Session) -> Result<String, Problem> {
+            Ok(format!("uploads:{}:{}:{}", user.id, session.id, session.epoch))
+        }
     }
 
     fn device() -> Device<'static> {
@@ -478,6 +488,7 @@ mod tests {
         let m = Memory::with_user("ann", false);
         let done = signed_in(&m);
         assert_eq!(done.access_token, format!("access:id-ann:{}:3", done.session_id));
+        assert_eq!(done.upload_token, format!("uploads:id-ann:{}:3", done.session_id), "an upload token for the same session");
         assert_eq!(done.device_id.as_deref().map(str::len), Some(32), "a new device gets an id");
         assert_eq!(*m.limits.borrow(), [vec![("auth:fail:user:ann".to_owned(), 5), ("auth:fail:client:10.0.0.1".to_owned(), 50)]]);
         assert_eq!(*m.forgotten.borrow(), ["auth:fail:user:ann"]);
@@ -542,6 +553,7 @@ mod tests {
         *m.rotation.borrow_mut() = Some(Rotation::Rotated(rotated.clone()));
         let done = refresh(&m, Some(&session.refresh_token), "device-1").unwrap();
         assert_eq!((done.device_id, done.access_token.ends_with(":4")), (None, true));
+        assert_eq!(done.upload_token, format!("uploads:id-ann:{}:4", session.session_id), "a refresh renews the upload token too");
         assert_eq!(RefreshToken::parse(&done.refresh_token).unwrap().generation, 1);
         assert_eq!(*m.rotations.borrow(), [(0, "device-1".to_owned())]);
         *m.rotation.borrow_mut() = Some(Rotation::Grace(rotated));

@@ -1,5 +1,6 @@
 //! auth: dual-JWT sign-in. Short-lived EdDSA access tokens (checked by every component with
-//! `edge-auth`), rotating refresh tokens in an HttpOnly cookie with reuse detection, revocation
+//! `edge-auth`), rotating refresh tokens in an HttpOnly cookie with reuse detection, an
+//! upload-only token in another cookie for Uppy's companion mode, revocation
 //! by per-user epoch and per-session markers, sign-in lockout, and the JWKS.
 //!
 //! Routes: `/auth/...` and `/.well-known/jwks.json`. Accounts live in the key-value store;

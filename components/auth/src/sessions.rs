@@ -168,17 +168,16 @@ pub(crate) fn refresh_cookie(token: &str, max_age_secs: u64) -> String {
     format!("refresh_token={token}; Path=/auth/refresh; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict")
 }
 
+/// The `Set-Cookie` value for the upload-only token: HttpOnly, Secure, SameSite=Strict, sent
+/// only to Uppy's companion routes, which also demand `Sec-Fetch-Site: same-origin`. It lives
+/// as long as the access token it shadows (the SDK refreshes both); `max_age` 0 deletes it.
+pub(crate) fn upload_cookie(token: &str, max_age_secs: u64) -> String {
+    format!("upload_token={token}; Path=/uploads/s3; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict")
+}
+
 /// The `Set-Cookie` value for the device id (a year; sent to the auth endpoints only).
 pub(crate) fn device_cookie(device_id: &str) -> String {
     format!("device_id={device_id}; Path=/auth; Max-Age=31536000; HttpOnly; Secure; SameSite=Strict")
-}
-
-/// The value of cookie `name` in a `Cookie` header.
-pub(crate) fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
-    header?.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then_some(v)
-    })
 }
 
 #[cfg(test)]
@@ -212,8 +211,9 @@ mod tests {
             assert!(c.contains(part), "{c}");
         }
         assert!(device_cookie("d").contains("Path=/auth;"));
-        assert_eq!(cookie(Some("a=1; refresh_token=xyz; b=2"), "refresh_token"), Some("xyz"));
-        assert_eq!(cookie(Some("refresh_tokenx=1"), "refresh_token"), None);
-        assert_eq!(cookie(None, "x"), None);
+        let u = upload_cookie("t", 900);
+        for part in ["upload_token=t;", "Path=/uploads/s3;", "HttpOnly", "Secure", "SameSite=Strict", "Max-Age=900"] {
+            assert!(u.contains(part), "{u}");
+        }
     }
 }

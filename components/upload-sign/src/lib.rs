@@ -15,7 +15,8 @@ mod uploads;
 
 use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
-use edge_spin::auth::{Authenticates, Backends, Caller};
+use edge_auth::Principal;
+use edge_spin::auth::{Authenticates, Backends};
 use edge_spin::{health, Lazy};
 use http::Method;
 
@@ -111,8 +112,8 @@ impl Sign {
     }
 
     /// The upload operations acting for the caller.
-    fn uploads(&self, Caller(principal): Caller) -> Result<Uploads<'_, Sign>, Problem> {
-        Ok(Uploads::new(self, principal))
+    fn uploads(&self, caller: Principal) -> Result<Uploads<'_, Sign>, Problem> {
+        Ok(Uploads::new(self, caller))
     }
 }
 

@@ -116,6 +116,15 @@ pub struct Audience {
     pub audience: String,
 }
 
+impl Audience {
+    /// The audience of upload-only tokens, `<aud>#uploads`: what the `upload_token` cookie
+    /// carries for Uppy's companion mode. A verifier for this audience accepts only them, and
+    /// every other verifier refuses them, so a leaked cookie can upload but do nothing else.
+    pub fn uploads(&self) -> Audience {
+        Audience { issuer: self.issuer.clone(), audience: format!("{}#uploads", self.audience) }
+    }
+}
+
 /// Signs access tokens (the auth component's half).
 pub struct Issuer {
     key: SigningKey,
@@ -136,10 +145,25 @@ impl Issuer {
     /// The same token issued at `now_secs` (Unix seconds): valid from then for
     /// [`ACCESS_TOKEN_TTL_SECS`].
     pub fn issue_at(&self, user_id: &str, session: &Session<'_>, roles: Vec<String>, now_secs: u64) -> Result<String, KeyError> {
+        self.sign(&self.audience, user_id, session, roles, now_secs)
+    }
+
+    /// An upload-only token ([`Audience::uploads`]) for the same session, issued now: as
+    /// revocable as the access token and as short-lived, but without roles.
+    pub fn issue_for_uploads(&self, user_id: &str, session: &Session<'_>) -> Result<String, KeyError> {
+        self.issue_for_uploads_at(user_id, session, unix_now())
+    }
+
+    /// [`Issuer::issue_for_uploads`] issued at `now_secs`.
+    pub fn issue_for_uploads_at(&self, user_id: &str, session: &Session<'_>, now_secs: u64) -> Result<String, KeyError> {
+        self.sign(&self.audience.uploads(), user_id, session, Vec::new(), now_secs)
+    }
+
+    fn sign(&self, audience: &Audience, user_id: &str, session: &Session<'_>, roles: Vec<String>, now_secs: u64) -> Result<String, KeyError> {
         let custom = AccessClaims { sid: session.id.to_owned(), ep: session.epoch, roles, inc: session.incarnation.to_owned() };
         let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(ACCESS_TOKEN_TTL_SECS))
-            .with_issuer(&self.audience.issuer)
-            .with_audience(&self.audience.audience)
+            .with_issuer(&audience.issuer)
+            .with_audience(&audience.audience)
             .with_subject(user_id);
         claims.issued_at = Some(UnixTimeStamp::from_secs(now_secs));
         claims.invalid_before = claims.issued_at;

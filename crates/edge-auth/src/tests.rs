@@ -67,6 +67,21 @@ fn issued_tokens_verify_into_a_principal() {
 }
 
 #[test]
+fn upload_tokens_and_access_tokens_are_not_interchangeable() {
+    let (issuer, verifier, key) = setup();
+    let set = KeySet::from_signing_config(&key.to_config()).unwrap().1;
+    let uploads = Verifier::new(set, audience().uploads());
+    let upload = issuer.issue_for_uploads("u1", &session(3)).unwrap();
+    let principal = uploads.verify(&upload).unwrap();
+    assert_eq!((principal.user_id.as_str(), principal.session_id.as_str(), principal.epoch), ("u1", "s1", 3));
+    assert!(principal.roles.is_empty(), "an upload token carries no roles");
+    assert_eq!(parts(&upload).1["aud"], "video-edge-api#uploads");
+    assert!(matches!(verifier.verify(&upload), Err(AuthError::Invalid(_))), "an API verifier refuses an upload token");
+    let access = issuer.issue("u1", &session(3), vec![]).unwrap();
+    assert!(matches!(uploads.verify(&access), Err(AuthError::Invalid(_))), "the upload verifier refuses an access token");
+}
+
+#[test]
 fn alg_none_is_refused() {
     let (issuer, verifier, _) = setup();
     let (mut header, payload, _) = parts(&issuer.issue("u1", &session(0), vec![]).unwrap());

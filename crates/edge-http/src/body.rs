@@ -1,4 +1,4 @@
-//! JSON request and response bodies.
+//! What a request carries (JSON body, query, cookies) and JSON responses.
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
@@ -36,6 +36,15 @@ pub fn query<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
         .map_err(|error| Problem::bad_request("invalid-query", format!("query string: {error}")))
 }
 
+/// The value of cookie `name` in the request's `Cookie` headers; an empty value (a deleted
+/// cookie) counts as absent.
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name && !value.is_empty()).then_some(value)
+    })
+}
+
 /// An empty `204 No Content` response.
 pub fn no_content() -> Response {
     let mut response = http::Response::new(Vec::new());
@@ -65,6 +74,19 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn cookies_are_found_by_exact_name_across_headers() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(cookie(&headers, "t"), None);
+        headers.append(http::header::COOKIE, "a=1; tx=2".parse().unwrap());
+        assert_eq!(cookie(&headers, "t"), None);
+        headers.append(http::header::COOKIE, "b=3; t=v.a=l; c=4".parse().unwrap());
+        assert_eq!(cookie(&headers, "t"), Some("v.a=l"));
+        let mut deleted = http::HeaderMap::new();
+        deleted.append(http::header::COOKIE, "t=".parse().unwrap());
+        assert_eq!(cookie(&deleted, "t"), None, "a deleted cookie is absent");
+    }
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(deny_unknown_fields)]

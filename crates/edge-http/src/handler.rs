@@ -63,6 +63,9 @@ pub enum Access {
     Bearer,
     /// A signed-in administrator (401, then 403).
     Admin,
+    /// A signed-in caller by bearer token, or by the upload-only cookie on a same-origin
+    /// request (401, or 403 for the cookie from another origin): Uppy's companion routes.
+    BearerOrUploadCookie,
 }
 
 /// An operation as its handler's signature describes it.

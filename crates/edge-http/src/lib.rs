@@ -19,7 +19,7 @@ mod router;
 pub mod setting;
 pub mod stream;
 
-pub use body::{json_body, json_response, no_content, query};
+pub use body::{cookie, json_body, json_response, no_content, query};
 pub use cors::{Cors, CorsConfigError};
 pub use exchange::{random_id, request_id, Exchange, REQUEST_ID};
 pub use problem::Problem;

@@ -1,5 +1,6 @@
 //! Bearer authentication with the shared verifier: signature and claims locally, then one
-//! Redis round trip (`MGET`) for revocation and the session store's incarnation.
+//! Redis round trip (`MGET`) for revocation and the session store's incarnation. Uppy's
+//! companion routes also take the upload-only cookie ([`Uploader`]).
 
 use edge_auth::{check_revocation, revocation_keys, Audience, AuthError, KeySet, Principal, Verifier};
 use edge_http::handler::{Access, FromInput, Input, Shape};
@@ -20,9 +21,16 @@ pub fn audience() -> Result<Audience, Problem> {
 
 /// The verifier for the `jwt_public_keys` variable.
 pub fn verifier() -> Result<Verifier, Problem> {
-    let keys = KeySet::from_public_config(&crate::variable("jwt_public_keys")?)
-        .map_err(|e| Problem::misconfigured(format!("jwt_public_keys: {e}")))?;
-    Ok(Verifier::new(keys, audience()?))
+    Ok(Verifier::new(public_keys()?, audience()?))
+}
+
+/// The verifier of upload-only tokens ([`Audience::uploads`]), the same keys.
+pub fn upload_verifier() -> Result<Verifier, Problem> {
+    Ok(Verifier::new(public_keys()?, audience()?.uploads()))
+}
+
+fn public_keys() -> Result<KeySet, Problem> {
+    KeySet::from_public_config(&crate::variable("jwt_public_keys")?).map_err(|e| Problem::misconfigured(format!("jwt_public_keys: {e}")))
 }
 
 /// The principal of a request's bearer token, revocation included.
@@ -52,6 +60,7 @@ pub fn principal(token: &str, verifier: &Verifier, redis: &Redis) -> Result<Prin
 pub struct Backends {
     redis: Lazy<Redis>,
     verifier: Lazy<Verifier>,
+    upload_verifier: Lazy<Verifier>,
 }
 
 impl Backends {
@@ -63,6 +72,11 @@ impl Backends {
     /// The verifier for the `jwt_public_keys` variable, read on first use.
     pub fn verifier(&self) -> Result<&Verifier, Problem> {
         self.verifier.get_or_try(verifier)
+    }
+
+    /// The verifier of upload-only tokens, read on first use.
+    pub fn upload_verifier(&self) -> Result<&Verifier, Problem> {
+        self.upload_verifier.get_or_try(upload_verifier)
     }
 }
 
@@ -122,5 +136,45 @@ impl<S: Authenticates> FromInput<S> for Admin {
 
     fn shape(shape: &mut Shape) {
         shape.access = Access::Admin;
+    }
+}
+
+/// The cookie auth sets with the upload-only token, scoped to `/uploads/s3`.
+pub const UPLOAD_COOKIE: &str = "upload_token";
+
+/// The caller of Uppy's companion routes: a bearer token as for [`Caller`], or else the
+/// upload-only cookie, which stock `@uppy/aws-s3` 6 sends because it cannot add headers.
+///
+/// The cookie counts only on a request the browser marks `Sec-Fetch-Site: same-origin`.
+/// SameSite=Strict keeps it from other sites, but a page on another port of the same host is the
+/// same site and would still send it (an `<img>` pointing at `/uploads/s3/params` would spend
+/// the caller's quota); only Fetch Metadata names the origin, and no page script can forge it.
+#[derive(Debug, Clone)]
+pub struct Uploader(pub Principal);
+
+impl<S: Authenticates> FromInput<S> for Uploader {
+    fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
+        let headers = input.request.headers();
+        if headers.contains_key(http::header::AUTHORIZATION) {
+            return Caller::from_input(input).map(|Caller(principal)| Uploader(principal));
+        }
+        let token = edge_http::cookie(headers, UPLOAD_COOKIE).ok_or_else(|| {
+            Problem::unauthorized(
+                "missing-token",
+                "send an access token as `Authorization: Bearer <token>`, or sign in on this origin so the upload cookie is set",
+            )
+        })?;
+        if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) != Some("same-origin") {
+            return Err(Problem::forbidden(
+                "cross-origin-cookie",
+                "the upload cookie is accepted only from this origin's own pages (Sec-Fetch-Site: same-origin); send a bearer token instead",
+            ));
+        }
+        let backends = input.state.backends();
+        principal(token, backends.upload_verifier()?, backends.redis()?).map(Uploader)
+    }
+
+    fn shape(shape: &mut Shape) {
+        shape.access = Access::BearerOrUploadCookie;
     }
 }

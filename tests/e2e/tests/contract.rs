@@ -154,6 +154,7 @@ fn each_operation_is_described_as_its_handler_takes_it() {
             Access::Optional => bearer && schemes.iter().any(|s| s == "anonymous") && responds("401"),
             Access::Bearer => schemes == ["bearerAuth"] && responds("401"),
             Access::Admin => schemes == ["bearerAuth"] && responds("401") && responds("403"),
+            Access::BearerOrUploadCookie => schemes == ["bearerAuth", "uploadCookie"] && responds("401") && responds("403"),
         };
         let body = operation["requestBody"]["content"].get("application/json").is_some();
         let body_ok = body == shape.body.is_some() && (shape.body.is_none() || (responds("413") && responds("415")));

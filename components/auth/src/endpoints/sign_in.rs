@@ -4,9 +4,9 @@
 
 use edge_auth::ACCESS_TOKEN_TTL_SECS;
 use edge_http::handler::{Answer, Headers, Json};
-use edge_http::{json_response, no_content};
+use edge_http::{cookie, json_response, no_content};
 use edge_spin::auth::Caller;
-use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
+use http::header::{CACHE_CONTROL, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -54,22 +54,21 @@ pub(crate) async fn login(auth: &Auth, Json(body): Json<LoginBody>, Headers(head
 /// a reused token revokes its session.
 pub(crate) async fn refresh(auth: &Auth, Headers(headers): Headers) -> Answer {
     edge_spin::cors().check_same_site(&headers, edge_spin::own_origin(&headers).as_deref())?;
-    let cookies = headers.get(COOKIE).and_then(|v| v.to_str().ok());
-    let device = sessions::cookie(cookies, "device_id").unwrap_or("");
-    signed_in(auth, flows::refresh(auth, sessions::cookie(cookies, "refresh_token"), device)?)
+    let device = cookie(&headers, "device_id").unwrap_or("");
+    signed_in(auth, flows::refresh(auth, cookie(&headers, "refresh_token"), device)?)
 }
 
 /// The device as its request describes it.
 fn device<'a>(headers: &'a HeaderMap, name: Option<&'a str>) -> Device<'a> {
     Device {
-        cookie: sessions::cookie(headers.get(COOKIE).and_then(|v| v.to_str().ok()), "device_id"),
+        cookie: cookie(headers, "device_id"),
         name,
         agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
     }
 }
 
-/// The token answer: an access token in the body, the refresh token in its cookie (and the
-/// device's id in its own, for a new session).
+/// The token answer: an access token in the body, the refresh token in its cookie, the
+/// upload-only token in another (and the device's id in its own, for a new session).
 fn signed_in(auth: &Auth, signed_in: SignedIn) -> Answer {
     let body = json!({
         "access_token": signed_in.access_token,
@@ -82,6 +81,7 @@ fn signed_in(auth: &Auth, signed_in: SignedIn) -> Answer {
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.append(SET_COOKIE, header(&sessions::refresh_cookie(&signed_in.refresh_token, auth.settings.refresh_idle_secs()?))?);
+    headers.append(SET_COOKIE, header(&sessions::upload_cookie(&signed_in.upload_token, ACCESS_TOKEN_TTL_SECS))?);
     if let Some(device) = &signed_in.device_id {
         headers.append(SET_COOKIE, header(&sessions::device_cookie(device))?);
     }
@@ -103,5 +103,6 @@ pub(crate) async fn logout_all(auth: &Auth, Caller(principal): Caller) -> Answer
 fn signed_out() -> Answer {
     let mut response = no_content();
     response.headers_mut().append(SET_COOKIE, header(&sessions::refresh_cookie("", 0))?);
+    response.headers_mut().append(SET_COOKIE, header(&sessions::upload_cookie("", 0))?);
     Ok(response)
 }

@@ -58,14 +58,14 @@ pub(crate) struct AnswerBody {
 }
 
 /// `POST /uploads`: plans a multipart upload (size, type and daily limits checked).
-pub(crate) async fn create(sign: &Sign, caller: Caller, Json(body): Json<CreateRequest>) -> Answer {
+pub(crate) async fn create(sign: &Sign, Caller(caller): Caller, Json(body): Json<CreateRequest>) -> Answer {
     let upload = sign.uploads(caller)?.create(body).await?;
     Ok(json_response(StatusCode::CREATED, &upload.view()))
 }
 
 /// `GET /uploads/:id`: the upload, with the parts the store holds while it is active (to
 /// resume) or its receipt once complete.
-pub(crate) async fn status(sign: &Sign, caller: Caller, Path(id): Path<String>) -> Answer {
+pub(crate) async fn status(sign: &Sign, Caller(caller): Caller, Path(id): Path<String>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = uploads.load(&id)?;
     let mut view = upload.view();
@@ -84,7 +84,7 @@ pub(crate) async fn status(sign: &Sign, caller: Caller, Path(id): Path<String>) 
 }
 
 /// `POST /uploads/:id/parts`: presigned `PUT` URLs for these parts.
-pub(crate) async fn sign_parts(sign: &Sign, caller: Caller, Json(body): Json<SignBody>, Path(id): Path<String>) -> Answer {
+pub(crate) async fn sign_parts(sign: &Sign, Caller(caller): Caller, Json(body): Json<SignBody>, Path(id): Path<String>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = uploads.load(&id)?;
     let parts = uploads.sign(&upload, &body.part_numbers, &body.checksums)?;
@@ -94,7 +94,7 @@ pub(crate) async fn sign_parts(sign: &Sign, caller: Caller, Json(body): Json<Sig
 
 /// `POST /uploads/:id/complete`: checks every part against the store's list, completes, and
 /// answers the receipt feed accepts.
-pub(crate) async fn complete(sign: &Sign, caller: Caller, Json(body): Json<CompleteBody>, Path(id): Path<String>) -> Answer {
+pub(crate) async fn complete(sign: &Sign, Caller(caller): Caller, Json(body): Json<CompleteBody>, Path(id): Path<String>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = uploads.load(&id)?;
     let claimed: Vec<(u64, String)> = body.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
@@ -103,7 +103,7 @@ pub(crate) async fn complete(sign: &Sign, caller: Caller, Json(body): Json<Compl
 }
 
 /// `DELETE /uploads/:id`: aborts an unfinished upload and frees its quota.
-pub(crate) async fn abort(sign: &Sign, caller: Caller, Path(id): Path<String>) -> Answer {
+pub(crate) async fn abort(sign: &Sign, Caller(caller): Caller, Path(id): Path<String>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = uploads.load(&id)?;
     uploads.abort(upload).await?;
@@ -111,7 +111,7 @@ pub(crate) async fn abort(sign: &Sign, caller: Caller, Path(id): Path<String>) -
 }
 
 /// `GET /uploads/:id/download`: a presigned `GET` of the owner's completed object.
-pub(crate) async fn download(sign: &Sign, caller: Caller, Path(id): Path<String>) -> Answer {
+pub(crate) async fn download(sign: &Sign, Caller(caller): Caller, Path(id): Path<String>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let (url, expires_at) = uploads.download(&uploads.load(&id)?)?;
     Ok(json_response(StatusCode::OK, &json!({ "url": url, "expires_at": expires_at })))
@@ -141,14 +141,14 @@ pub(crate) async fn play(sign: &Sign, Query(PlayQuery { ticket }): Query<PlayQue
 }
 
 /// `POST /uploads/form`: a presigned form upload for a small file (a cover picture).
-pub(crate) async fn form(sign: &Sign, caller: Caller, Json(body): Json<FormBody>) -> Answer {
+pub(crate) async fn form(sign: &Sign, Caller(caller): Caller, Json(body): Json<FormBody>) -> Answer {
     let (key, form, expires_at) = sign.uploads(caller)?.form(&body.filename, &body.content_type, Some(body.size))?;
     Ok(json_response(StatusCode::OK, &json!({ "key": key, "url": form.url, "fields": form.fields, "expires_at": expires_at })))
 }
 
 /// `POST /uploads/instant`: when the store already holds a file of this hash and size, a
 /// challenge to prove possession of its bytes.
-pub(crate) async fn challenge(sign: &Sign, caller: Caller, Json(body): Json<CreateRequest>) -> Answer {
+pub(crate) async fn challenge(sign: &Sign, Caller(caller): Caller, Json(body): Json<CreateRequest>) -> Answer {
     let (id, challenge) = sign.uploads(caller)?.challenge(&body)?;
     let body = json!({ "challenge_id": id, "offset": challenge.offset, "length": challenge.length, "nonce": challenge.nonce });
     Ok(json_response(StatusCode::OK, &body))
@@ -156,13 +156,13 @@ pub(crate) async fn challenge(sign: &Sign, caller: Caller, Json(body): Json<Crea
 
 /// `POST /uploads/instant/:id`: the answer to a challenge; right, the upload is complete at
 /// once.
-pub(crate) async fn answer(sign: &Sign, caller: Caller, Json(body): Json<AnswerBody>, Path(id): Path<String>) -> Answer {
+pub(crate) async fn answer(sign: &Sign, Caller(caller): Caller, Json(body): Json<AnswerBody>, Path(id): Path<String>) -> Answer {
     let (upload, receipt) = sign.uploads(caller)?.answer(&id, &body.answer).await?;
     Ok(json_response(StatusCode::OK, &json!({ "upload": upload.view(), "receipt": receipt })))
 }
 
 /// `POST /uploads/cleanup`: an administrator aborts expired unfinished uploads, a batch a call.
 pub(crate) async fn cleanup(sign: &Sign, Admin(principal): Admin) -> Answer {
-    let (aborted, more) = sign.uploads(Caller(principal))?.cleanup().await?;
+    let (aborted, more) = sign.uploads(principal)?.cleanup().await?;
     Ok(json_response(StatusCode::OK, &json!({ "aborted": aborted, "more": more })))
 }

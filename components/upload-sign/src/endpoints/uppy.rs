@@ -1,13 +1,16 @@
-//! The Companion-style S3 routes `@uppy/aws-s3` talks to, under `/uploads/s3/...`: set Uppy's
-//! `endpoint` to `<origin>/uploads` and its `headers` to `{ authorization: "Bearer <token>" }`.
-//! Request and response shapes follow Companion's; the `uploadId` Uppy sees is our upload id,
-//! and every call must also name the upload's `key`, as Companion requires.
+//! The Companion-style S3 routes `@uppy/aws-s3` talks to, under `/uploads/s3/...`. Uppy 6 sets
+//! `companionEndpoint: '/uploads'` and is authenticated by the upload-only cookie auth sets at
+//! sign-in; Uppy 4 sets `endpoint` and may send `headers: { authorization: 'Bearer …' }`
+//! instead ([`Uploader`]). Request and response shapes follow Companion's; the `uploadId` Uppy
+//! sees is our upload id, and every call must also name the upload's `key`, as Companion
+//! requires. Uppy 6 keeps only `location` and `key` of the completion, so the receipt also rides
+//! in `location`'s fragment.
 
 use std::collections::BTreeMap;
 
 use edge_http::handler::{Answer, Json, Path, Query};
 use edge_http::{json_response, Problem};
-use edge_spin::auth::Caller;
+use edge_spin::auth::Uploader;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -70,14 +73,14 @@ fn owned(uploads: &Uploads<Sign>, id: &str, key: &str) -> Result<Upload, Problem
 }
 
 /// `GET /s3/params?filename&type`: a form upload for a small file.
-pub(crate) async fn params(sign: &Sign, caller: Caller, Query(q): Query<ParamsQuery>) -> Answer {
+pub(crate) async fn params(sign: &Sign, Uploader(caller): Uploader, Query(q): Query<ParamsQuery>) -> Answer {
     let (_, form, _) = sign.uploads(caller)?.form(&q.filename, &q.content_type, None)?;
     let fields: serde_json::Map<String, serde_json::Value> = form.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
     Ok(json_response(StatusCode::OK, &json!({ "method": "POST", "url": form.url, "fields": fields, "headers": {} })))
 }
 
 /// `POST /s3/multipart`: starts an upload (its size comes from `metadata.size` if present).
-pub(crate) async fn create(sign: &Sign, caller: Caller, Json(body): Json<CreateBody>) -> Answer {
+pub(crate) async fn create(sign: &Sign, Uploader(caller): Uploader, Json(body): Json<CreateBody>) -> Answer {
     let size = body.metadata.get("size").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
     let create = CreateRequest { filename: body.filename, size, content_type: body.content_type, sha256: None, part_size: None };
     let upload = sign.uploads(caller)?.create(create).await?;
@@ -85,7 +88,7 @@ pub(crate) async fn create(sign: &Sign, caller: Caller, Json(body): Json<CreateB
 }
 
 /// `GET /s3/multipart/:id?key`: the parts the store holds.
-pub(crate) async fn list(sign: &Sign, caller: Caller, Path(id): Path<String>, Query(q): Query<KeyQuery>) -> Answer {
+pub(crate) async fn list(sign: &Sign, Uploader(caller): Uploader, Path(id): Path<String>, Query(q): Query<KeyQuery>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = owned(&uploads, &id, &q.key)?;
     let parts = uploads.stored_parts(&upload).await?;
@@ -94,7 +97,7 @@ pub(crate) async fn list(sign: &Sign, caller: Caller, Path(id): Path<String>, Qu
 }
 
 /// `GET /s3/multipart/:id/:part?key`: one presigned part URL.
-pub(crate) async fn sign_one(sign: &Sign, caller: Caller, Path((id, part)): Path<(String, String)>, Query(q): Query<KeyQuery>) -> Answer {
+pub(crate) async fn sign_one(sign: &Sign, Uploader(caller): Uploader, Path((id, part)): Path<(String, String)>, Query(q): Query<KeyQuery>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = owned(&uploads, &id, &q.key)?;
     let number = part.parse().unwrap_or(0);
@@ -103,7 +106,7 @@ pub(crate) async fn sign_one(sign: &Sign, caller: Caller, Path((id, part)): Path
 }
 
 /// `GET /s3/multipart/:id/batch?key&partNumbers=1,2`: several presigned part URLs.
-pub(crate) async fn sign_batch(sign: &Sign, caller: Caller, Path(id): Path<String>, Query(q): Query<BatchQuery>) -> Answer {
+pub(crate) async fn sign_batch(sign: &Sign, Uploader(caller): Uploader, Path(id): Path<String>, Query(q): Query<BatchQuery>) -> Answer {
     let numbers = q
         .part_numbers
         .split(',')
@@ -117,10 +120,12 @@ pub(crate) async fn sign_batch(sign: &Sign, caller: Caller, Path(id): Path<Strin
     Ok(json_response(StatusCode::OK, &json!({ "presignedUrls": urls })))
 }
 
-/// `POST /s3/multipart/:id/complete?key`: completes with `{ parts: [{ PartNumber, ETag }] }`.
+/// `POST /s3/multipart/:id/complete?key`: completes with `{ parts: [{ PartNumber, ETag }] }`;
+/// answers a presigned `GET` of the object as `location`, with `#receipt=<receipt>` appended
+/// (a fragment: never sent, so the signature still holds), and the receipt on its own for Uppy 4.
 pub(crate) async fn complete(
     sign: &Sign,
-    caller: Caller,
+    Uploader(caller): Uploader,
     Json(body): Json<CompleteBody>,
     Path(id): Path<String>,
     Query(q): Query<KeyQuery>,
@@ -130,11 +135,12 @@ pub(crate) async fn complete(
     let claimed: Vec<(u64, String)> = body.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
     let (upload, receipt) = uploads.complete(upload, &claimed).await?;
     let (location, _) = uploads.download(&upload)?;
+    let location = format!("{location}#receipt={receipt}");
     Ok(json_response(StatusCode::OK, &json!({ "location": location, "key": upload.key, "receipt": receipt })))
 }
 
 /// `DELETE /s3/multipart/:id?key`: aborts.
-pub(crate) async fn abort(sign: &Sign, caller: Caller, Path(id): Path<String>, Query(q): Query<KeyQuery>) -> Answer {
+pub(crate) async fn abort(sign: &Sign, Uploader(caller): Uploader, Path(id): Path<String>, Query(q): Query<KeyQuery>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = owned(&uploads, &id, &q.key)?;
     uploads.abort(upload).await?;
