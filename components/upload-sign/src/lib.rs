@@ -3,24 +3,26 @@
 //! list of parts to resume and to verify before completing, proves possession for instant
 //! upload, and signs a receipt that feed accepts.
 //!
-//! Routes: `/uploads/...` (native API, below) and `/uploads/s3/...` (Uppy, in [`uppy`]). The
-//! operations behind both are in [`uploads`]; the pure parts in [`plan`], [`s3`], [`instant`].
+//! Routes: `/uploads/...` (native API, below) and `/uploads/s3/...` (Uppy: companion mode in
+//! [`uppy`], `signRequest` mode in [`uppy_sign`]). The operations behind both are in
+//! [`uploads`]; the pure parts in [`plan`], [`s3`], [`s3xml`], [`instant`].
 
 mod adapter;
 mod endpoints;
 mod instant;
 mod plan;
 mod s3;
+mod s3xml;
 mod uploads;
 
+use edge_auth::Principal;
 use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
-use edge_auth::Principal;
 use edge_spin::auth::{Authenticates, Backends};
 use edge_spin::{health, Lazy};
 use http::Method;
 
-use crate::endpoints::{native, uppy};
+use crate::endpoints::{native, uppy, uppy_sign};
 use crate::s3::Store;
 use crate::uploads::Uploads;
 
@@ -54,6 +56,11 @@ fn router() -> Routes<Sign> {
         .on(Method::GET, "/uploads/s3/multipart/:id/batch", uppy::sign_batch)
         .on(Method::GET, "/uploads/s3/multipart/:id/:part", uppy::sign_one)
         .on(Method::POST, "/uploads/s3/multipart/:id/complete", uppy::complete)
+        .on(Method::POST, "/uploads/s3/sign", uppy_sign::sign)
+        .on(Method::POST, "/uploads/s3/xml", uppy_sign::create)
+        .on(Method::GET, "/uploads/s3/xml/:id", uppy_sign::list)
+        .on(Method::POST, "/uploads/s3/xml/:id", uppy_sign::complete)
+        .on(Method::DELETE, "/uploads/s3/xml/:id", uppy_sign::abort)
 }
 
 /// The JSON schema of every request body a handler reads, by type name (the OpenAPI document
@@ -69,6 +76,7 @@ pub fn body_schemas() -> Vec<(&'static str, serde_json::Value)> {
         body_schema::<endpoints::native::AnswerBody>(),
         body_schema::<endpoints::uppy::CreateBody>(),
         body_schema::<endpoints::uppy::CompleteBody>(),
+        body_schema::<endpoints::uppy_sign::SignBody>(),
     ]
 }
 

@@ -159,7 +159,14 @@ impl Issuer {
         self.sign(&self.audience.uploads(), user_id, session, Vec::new(), now_secs)
     }
 
-    fn sign(&self, audience: &Audience, user_id: &str, session: &Session<'_>, roles: Vec<String>, now_secs: u64) -> Result<String, KeyError> {
+    fn sign(
+        &self,
+        audience: &Audience,
+        user_id: &str,
+        session: &Session<'_>,
+        roles: Vec<String>,
+        now_secs: u64,
+    ) -> Result<String, KeyError> {
         let custom = AccessClaims { sid: session.id.to_owned(), ep: session.epoch, roles, inc: session.incarnation.to_owned() };
         let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(ACCESS_TOKEN_TTL_SECS))
             .with_issuer(&audience.issuer)

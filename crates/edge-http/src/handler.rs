@@ -280,6 +280,17 @@ impl<S> FromInput<S> for Headers {
     }
 }
 
+/// The raw body, for a handler that reads another format than JSON (the adapter already
+/// refused bodies over the component's limit).
+#[derive(Debug)]
+pub struct RawBody(pub Vec<u8>);
+
+impl<S> FromInput<S> for RawBody {
+    fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
+        Ok(RawBody(input.request.body().clone()))
+    }
+}
+
 /// The request's method (for handlers that serve `GET` and `HEAD` differently).
 #[derive(Debug)]
 pub struct RequestMethod(pub Method);

@@ -392,8 +392,10 @@ fn uppy_routes_speak_companions_shapes() {
     assert_eq!(wrong_key.status, 404);
     let done = call(&token, "POST", &format!("/uploads/s3/multipart/{id}/complete?{q}"), Some(json!({ "parts": parts })));
     assert_eq!(done.status, 200, "{}", done.text());
-    let location = done.json()["location"].as_str().unwrap().to_owned();
-    assert_eq!(hex_sha(&e2e::http("GET", &location).send(None).body), hex_sha(&data));
+    let done = done.json();
+    let (location, receipt) = done["location"].as_str().unwrap().split_once("#receipt=").expect("the receipt in the fragment");
+    assert_eq!(receipt, done["receipt"], "Uppy 6 keeps only location: the fragment carries the receipt");
+    assert_eq!(hex_sha(&e2e::http("GET", location).send(None).body), hex_sha(&data));
 
     let params = call(&token, "GET", "/uploads/s3/params?filename=c.png&type=image%2Fpng&metadata%5Bname%5D=c.png", None);
     assert_eq!(params.status, 200, "{}", params.text());
@@ -410,6 +412,130 @@ fn uppy_routes_speak_companions_shapes() {
     assert_eq!((aborted.status, aborted.json()), (200, json!({})));
     let bad = call(&token, "GET", &format!("/uploads/s3/multipart/{id}/batch?{q}&partNumbers=1,x"), None);
     assert_eq!(bad.status, 400);
+}
+
+/// An S3-style call from Uppy's `signRequest` mode: the signed `url` with the signed headers.
+fn send_signed(signed: &Value, method: &str, content_type: Option<&str>, body: Option<&[u8]>) -> Reply {
+    let url = signed["url"].as_str().unwrap();
+    let mut request = e2e::http(method, url);
+    for (name, value) in signed["headers"].as_object().into_iter().flatten() {
+        request = request.header(name, value.as_str().unwrap());
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send(body)
+}
+
+/// The text of the first `<name>` element.
+fn element<'a>(xml: &'a str, name: &str) -> &'a str {
+    let start = xml.find(&format!("<{name}>")).unwrap_or_else(|| panic!("no {name} in {xml}")) + name.len() + 2;
+    &xml[start..start + xml[start..].find('<').unwrap()]
+}
+
+#[test]
+fn uppy_sign_requests_run_an_upload_confined_to_the_callers_own() {
+    let token = user();
+    let data = e2e::seeded_bytes(12, 5 * MIB + 777);
+    let sign = |request: Value| {
+        let reply = call(&token, "POST", "/uploads/s3/sign", Some(request));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    };
+    let key = "0b5e8a0c-3f0e-4c7e-9a3d-2f1e0d9c8b7a-sign me.mp4";
+    let create = sign(json!({ "method": "POST", "key": key }));
+    assert!(create["url"].as_str().unwrap().ends_with("/uploads/s3/xml?filename=sign+me.mp4"), "{create}");
+    assert_eq!(create["headers"]["authorization"], format!("Bearer {token}"), "edge calls carry the caller's own token");
+    let created = send_signed(&create, "POST", Some("video/mp4"), None);
+    assert_eq!(created.status, 200, "{}", created.text());
+    let created = created.text();
+    let id = element(&created, "UploadId").to_owned();
+    assert!(element(&created, "Key").starts_with("uploads/"), "{created}");
+
+    for (number, bytes) in [(1, &data[..5 * MIB]), (2, &data[5 * MIB..])] {
+        let part = sign(json!({ "method": "PUT", "key": key, "uploadId": id, "partNumber": number }));
+        assert!(part["headers"].is_null(), "parts go straight to the store: {part}");
+        assert_eq!(send_signed(&part, "PUT", None, Some(bytes)).status, 200);
+    }
+    let listed = send_signed(&sign(json!({ "method": "GET", "key": key, "uploadId": id })), "GET", None, None);
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let listed = listed.text();
+    assert_eq!(listed.matches("<Part>").count(), 2, "{listed}");
+
+    let stranger = user();
+    let theirs = call(&stranger, "POST", "/uploads/s3/sign", Some(json!({ "method": "PUT", "key": key, "uploadId": id, "partNumber": 1 })));
+    assert_eq!((theirs.status, theirs.json()["code"].as_str()), (404, Some("no-such-upload")), "another user's upload");
+    let unsupported = call(&token, "POST", "/uploads/s3/sign", Some(json!({ "method": "DELETE", "key": "uploads/someone/else.mp4" })));
+    assert_eq!((unsupported.status, unsupported.json()["code"].as_str()), (400, Some("unsupported-request")));
+
+    let complete = sign(json!({ "method": "POST", "key": key, "uploadId": id }));
+    let forged = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"0123\"</ETag></Part></CompleteMultipartUpload>";
+    let refused = send_signed(&complete, "POST", Some("application/xml"), Some(forged.as_bytes()));
+    assert_eq!(
+        (refused.status, refused.text().contains("etag-mismatch")),
+        (409, true),
+        "an ETag the store does not hold: {}",
+        refused.text()
+    );
+    let all = listed
+        .split("<Part>")
+        .skip(1)
+        .map(|p| format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", element(p, "PartNumber"), element(p, "ETag")))
+        .collect::<String>();
+    let done = send_signed(
+        &complete,
+        "POST",
+        Some("application/xml"),
+        Some(format!("<CompleteMultipartUpload>{all}</CompleteMultipartUpload>").as_bytes()),
+    );
+    assert_eq!(done.status, 200, "{}", done.text());
+    let done = done.text().replace("&amp;", "&");
+    let (location, receipt) = element(&done, "Location").split_once("#receipt=").unwrap();
+    assert_eq!(hex_sha(&e2e::http("GET", location).send(None).body), hex_sha(&data));
+    let published = call(&token, "POST", "/videos", Some(json!({ "receipt": receipt, "title": "Signed by Uppy" })));
+    assert_eq!(published.status, 201, "{}", published.text());
+
+    let doomed = send_signed(&sign(json!({ "method": "POST", "key": "d.mp4" })), "POST", Some("video/mp4"), None).text();
+    let abort = sign(json!({ "method": "DELETE", "key": "d.mp4", "uploadId": element(&doomed, "UploadId") }));
+    assert_eq!(send_signed(&abort, "DELETE", None, None).status, 204);
+}
+
+#[test]
+fn the_upload_cookie_works_only_on_uppys_routes_and_only_from_this_origin() {
+    let reply = app().request("POST", "/auth/register").json(&json!({ "username": username(), "password": "upload password" }));
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let access = reply.json()["access_token"].as_str().unwrap().to_owned();
+    let cookie = reply.cookie("upload_token").expect("sign-in sets the upload cookie");
+    let set = reply.headers.iter().find(|(k, v)| k == "set-cookie" && v.starts_with("upload_token=")).unwrap().1.clone();
+    for attribute in ["Path=/uploads/s3;", "HttpOnly", "Secure", "SameSite=Strict", "Max-Age=900"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let create = |cookie: &str, fetch_site: Option<&str>| {
+        let mut request = app().request("POST", "/uploads/s3/multipart").header("cookie", &format!("other=1; upload_token={cookie}"));
+        if let Some(site) = fetch_site {
+            request = request.header("sec-fetch-site", site);
+        }
+        request.json(&json!({ "filename": "c.mp4", "type": "video/mp4" }))
+    };
+    assert_eq!(create(&cookie, Some("same-origin")).status, 200, "the app's own page");
+    for site in [None, Some("same-site"), Some("cross-site"), Some("none")] {
+        let refused = create(&cookie, site);
+        assert_eq!((refused.status, refused.json()["code"].as_str()), (403, Some("cross-origin-cookie")), "{site:?}");
+    }
+    let access_as_cookie = create(&access, Some("same-origin"));
+    assert_eq!(
+        (access_as_cookie.status, access_as_cookie.json()["code"].as_str()),
+        (401, Some("invalid-token")),
+        "an access token is no upload token"
+    );
+    let cookie_as_bearer = call(&cookie, "GET", "/auth/sessions", None);
+    assert_eq!(cookie_as_bearer.status, 401, "an upload token opens nothing else");
+    let native = app()
+        .request("GET", "/auth/sessions")
+        .header("cookie", &format!("upload_token={cookie}"))
+        .header("sec-fetch-site", "same-origin")
+        .send(None);
+    assert_eq!(native.status, 401, "nor does the cookie");
 }
 
 #[test]

@@ -60,11 +60,7 @@ pub(crate) async fn refresh(auth: &Auth, Headers(headers): Headers) -> Answer {
 
 /// The device as its request describes it.
 fn device<'a>(headers: &'a HeaderMap, name: Option<&'a str>) -> Device<'a> {
-    Device {
-        cookie: cookie(headers, "device_id"),
-        name,
-        agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
-    }
+    Device { cookie: cookie(headers, "device_id"), name, agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("") }
 }
 
 /// The token answer: an access token in the body, the refresh token in its cookie, the

@@ -97,7 +97,12 @@ pub(crate) async fn list(sign: &Sign, Uploader(caller): Uploader, Path(id): Path
 }
 
 /// `GET /s3/multipart/:id/:part?key`: one presigned part URL.
-pub(crate) async fn sign_one(sign: &Sign, Uploader(caller): Uploader, Path((id, part)): Path<(String, String)>, Query(q): Query<KeyQuery>) -> Answer {
+pub(crate) async fn sign_one(
+    sign: &Sign,
+    Uploader(caller): Uploader,
+    Path((id, part)): Path<(String, String)>,
+    Query(q): Query<KeyQuery>,
+) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = owned(&uploads, &id, &q.key)?;
     let number = part.parse().unwrap_or(0);
