@@ -55,6 +55,13 @@ pub(crate) struct FormUpload {
     pub fields: Vec<(String, String)>,
 }
 
+impl FormUpload {
+    /// The fields as one JSON object, as Uppy takes them (it appends the file itself).
+    pub(crate) fn field_object(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.fields.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()
+    }
+}
+
 /// What a form upload may contain: the store refuses anything else.
 #[derive(Debug, Clone)]
 pub(crate) struct FormRules<'a> {

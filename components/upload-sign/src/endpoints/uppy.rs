@@ -75,8 +75,7 @@ fn owned(uploads: &Uploads<Sign>, id: &str, key: &str) -> Result<Upload, Problem
 /// `GET /s3/params?filename&type`: a form upload for a small file.
 pub(crate) async fn params(sign: &Sign, Uploader(caller): Uploader, Query(q): Query<ParamsQuery>) -> Answer {
     let (_, form, _) = sign.uploads(caller)?.form(&q.filename, &q.content_type, None)?;
-    let fields: serde_json::Map<String, serde_json::Value> = form.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
-    Ok(json_response(StatusCode::OK, &json!({ "method": "POST", "url": form.url, "fields": fields, "headers": {} })))
+    Ok(json_response(StatusCode::OK, &json!({ "method": "POST", "url": form.url, "fields": form.field_object(), "headers": {} })))
 }
 
 /// `POST /s3/multipart`: starts an upload (its size comes from `metadata.size` if present).

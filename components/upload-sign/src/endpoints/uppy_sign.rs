@@ -45,8 +45,7 @@ pub(crate) async fn sign(sign: &Sign, Uploader(caller): Uploader, Headers(header
         ("PUT", None, _) => {
             let content_type = body.content_type.as_deref().unwrap_or("application/octet-stream");
             let (key, form, _) = uploads.form(label(&body.key), content_type, None)?;
-            let fields: serde_json::Map<String, serde_json::Value> = form.fields.into_iter().map(|(k, v)| (k, v.into())).collect();
-            return Ok(json_response(StatusCode::OK, &json!({ "url": form.url, "fields": fields, "key": key })));
+            return Ok(json_response(StatusCode::OK, &json!({ "url": form.url, "fields": form.field_object(), "key": key })));
         }
         ("PUT", Some(id), Some(number)) => {
             let upload = uploads.load(id)?;
@@ -59,13 +58,11 @@ pub(crate) async fn sign(sign: &Sign, Uploader(caller): Uploader, Headers(header
         )),
         ("GET" | "POST" | "DELETE", Some(id), None) => edge(format!("/uploads/s3/xml/{}", uploads.load(id)?.id)),
         _ => {
+            let what = format!("cannot sign {} {:?}", body.method, body.key);
             return Err(Problem::bad_request(
                 "unsupported-request",
-                format!(
-                "cannot sign {} {:?}: only the requests of an upload (PutObject, multipart create, part, list, complete, abort) are signed",
-                body.method, body.key
-            ),
-            ))
+                format!("{what}: only an upload's requests are signed (PutObject, multipart create, part, list, complete, abort)"),
+            ));
         }
     };
     // Calls to the edge carry the cookie by themselves; a page authenticated by bearer alone
