@@ -13,6 +13,7 @@ mod cursor;
 mod danmaku;
 mod endpoints;
 mod ids;
+mod limits;
 mod live;
 mod ranking;
 mod rebuild;

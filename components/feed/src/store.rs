@@ -111,10 +111,11 @@ pub(crate) fn counter_keys(id: u64, shards: u32, plays: bool) -> Vec<String> {
 }
 
 /// Likes or unlikes: KEYS = record, the caller's like shard, the current ranking bucket,
-/// built marker, then every like shard; ARGV = caller, `like`/`unlike`, ranking weight, bucket
-/// lifetime, video id. A change counts once per user; answers the exact total, or -1 for a
-/// missing video.
-pub static LIKE: Script = Script::new("like", include_str!("scripts/like.lua"), Count::AtLeast(4), Count::Exactly(5));
+/// built marker, the caller's pacing key for this video, then every like shard; ARGV = caller,
+/// `like`/`unlike`, ranking weight, bucket lifetime, video id, the least milliseconds between
+/// two changes (0: unpaced). A change counts once per user; answers the exact total, -1 for a
+/// missing video, or `{-2, wait ms}` for a change sooner than the interval after the last.
+pub static LIKE: Script = Script::new("like", include_str!("scripts/like.lua"), Count::AtLeast(5), Count::Exactly(6));
 
 /// Counts a play at most once per user per window: KEYS = record, the user's play marker, the
 /// user's play shard, the current ranking bucket, built marker; ARGV = window secs, weight,

@@ -29,6 +29,7 @@ mod text;
 use edge_http::handler::{Answer, Query, Routes, Shape};
 use edge_http::{json_response, Problem, Request, Response};
 use edge_spin::auth::{Admin, Authenticates, Backends};
+use edge_spin::limit::{ClientLimit, PerClient, Window};
 use edge_spin::{health, Lazy};
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -85,15 +86,33 @@ impl Authenticates for Proxy {
     }
 }
 
+/// Searches from one client address.
+struct Searches;
+
+impl ClientLimit for Searches {
+    const VARIABLE: &'static str = "search_per_client_per_minute";
+    const WINDOW: Window = Window::Minute;
+    const ACTION: &'static str = "searches";
+}
+
+/// Suggestion requests from one client address (one per keystroke, so a higher limit).
+struct Suggestions;
+
+impl ClientLimit for Suggestions {
+    const VARIABLE: &'static str = "suggest_per_client_per_minute";
+    const WINDOW: Window = Window::Minute;
+    const ACTION: &'static str = "suggestions";
+}
+
 /// `GET /search`: videos or users matching the query, from the cache, the engine, or the
 /// fallback when the engine is down.
-async fn search(proxy: &Proxy, Query(raw): Query<RawSearch>) -> Answer {
+async fn search(proxy: &Proxy, _: PerClient<Searches>, Query(raw): Query<RawSearch>) -> Answer {
     let ask = Ask::Search(SearchQuery::parse(raw)?);
     answer::answer(proxy.search()?, &ask).await
 }
 
 /// `GET /search/suggest`: completions for what a user is typing.
-async fn suggest(proxy: &Proxy, Query(raw): Query<RawSuggest>) -> Answer {
+async fn suggest(proxy: &Proxy, _: PerClient<Suggestions>, Query(raw): Query<RawSuggest>) -> Answer {
     let ask = Ask::Suggest(SuggestQuery::parse(raw)?);
     answer::answer(proxy.search()?, &ask).await
 }

@@ -78,6 +78,8 @@ pub struct Shape {
     pub body: Option<&'static str>,
     /// It reads the query string.
     pub query: bool,
+    /// It counts requests per client address (so a 429 with `Retry-After` is possible).
+    pub limited: bool,
 }
 
 /// An `async fn(&S, A, B, ...) -> Answer` whose arguments after the state are extractors.

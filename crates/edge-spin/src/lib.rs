@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod changes;
 pub mod health;
+pub mod limit;
 pub mod redis;
 pub mod script;
 
@@ -185,10 +186,26 @@ pub fn kv_unavailable(error: impl std::fmt::Display) -> Problem {
     Problem::unavailable("store-unavailable", format!("the key-value store did not answer ({error}); retry shortly"))
 }
 
-/// The client's socket address as the runtime saw it. Spin appends its `spin-client-addr`
-/// after any header of that name a client sent, so only the last value is trusted.
-pub fn client_addr(headers: &http::HeaderMap) -> Option<&str> {
-    headers.get_all("spin-client-addr").iter().next_back().and_then(|v| v.to_str().ok())
+/// The client a per-address limit counts: the IP of the runtime's `spin-client-addr` without
+/// its port, and for IPv6 its /64 (one subscriber's network, which can hand out any address in
+/// it). Spin appends its header after any of that name a client sent, so only the last value is
+/// trusted. `unknown` when the runtime gave none.
+pub fn client_key(headers: &http::HeaderMap) -> String {
+    let addr = headers.get_all("spin-client-addr").iter().next_back().and_then(|v| v.to_str().ok()).unwrap_or("");
+    client_key_of(addr)
+}
+
+fn client_key_of(addr: &str) -> String {
+    use std::net::{IpAddr, SocketAddr};
+    let ip = addr.parse::<SocketAddr>().map(|a| a.ip()).or_else(|_| addr.parse::<IpAddr>());
+    match ip.map(|ip| ip.to_canonical()) {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Err(_) => "unknown".to_owned(),
+    }
 }
 
 /// This app's own origin (`scheme://host[:port]`) from the runtime's `spin-full-url`, for
@@ -258,4 +275,20 @@ async fn read(incoming: IncomingRequest, limit: usize) -> Result<Request, (Reque
     }
     let (parts, _) = head.into_parts();
     Ok(http::Request::from_parts(parts, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_key_of;
+
+    #[test]
+    fn clients_are_keyed_by_ip_and_ipv6_by_its_64() {
+        assert_eq!(client_key_of("203.0.113.9:51234"), "203.0.113.9");
+        assert_eq!(client_key_of("[2001:db8:1:2:aaaa::1]:443"), "2001:db8:1:2::/64");
+        assert_eq!(client_key_of("[2001:db8:1:2:ffff::9]:80"), "2001:db8:1:2::/64");
+        assert_eq!(client_key_of("[::ffff:198.51.100.7]:80"), "198.51.100.7");
+        assert_eq!(client_key_of("10.0.0.1"), "10.0.0.1");
+        assert_eq!(client_key_of(""), "unknown");
+        assert_eq!(client_key_of("not an address"), "unknown");
+    }
 }

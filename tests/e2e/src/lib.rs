@@ -327,6 +327,7 @@ impl Services {
     /// The `SPIN_VARIABLE_*` settings that point the app at these services, with this test
     /// binary's signing key.
     pub fn env(&self) -> Vec<(String, String)> {
+        const UNLIMITED: &str = "1000000000";
         let key = signing_key();
         [
             ("JWT_SIGNING_KEYS", key.to_config().as_str()),
@@ -338,6 +339,13 @@ impl Services {
             ("S3_SECRET_KEY", S3_SECRET_KEY),
             ("S3_BUCKET", S3_BUCKET),
             ("UPLOAD_RECEIPT_KEY", UPLOAD_RECEIPT_KEY),
+            // Every test client is 127.0.0.1; `limits.rs` sets its own low values.
+            ("REGISTER_PER_CLIENT_PER_HOUR", UNLIMITED),
+            ("SEARCH_PER_CLIENT_PER_MINUTE", UNLIMITED),
+            ("SUGGEST_PER_CLIENT_PER_MINUTE", UNLIMITED),
+            ("LIKE_PER_CLIENT_PER_MINUTE", UNLIMITED),
+            ("FOLLOW_PER_CLIENT_PER_MINUTE", UNLIMITED),
+            ("COMMENT_PER_CLIENT_PER_MINUTE", UNLIMITED),
         ]
         .into_iter()
         .map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v.to_owned()))

@@ -132,8 +132,8 @@ fn the_document_describes_exactly_the_routed_operations() {
 
 /// Each operation is described as its handler takes it: who may call it (the `Caller`,
 /// `MaybeCaller` and `Admin` arguments) and whether it reads a JSON body (`Json`) or a query
-/// (`Query`), so a handler that starts to need a token or a body cannot keep an outdated
-/// description.
+/// (`Query`), and whether it is limited per client address (`PerClient`, so a 429), so a handler
+/// that starts to need a token or a body cannot keep an outdated description.
 #[test]
 fn each_operation_is_described_as_its_handler_takes_it() {
     let doc = document();
@@ -159,9 +159,10 @@ fn each_operation_is_described_as_its_handler_takes_it() {
         let body = operation["requestBody"]["content"].get("application/json").is_some();
         let body_ok = body == shape.body.is_some() && (shape.body.is_none() || (responds("413") && responds("415")));
         let query = operation["parameters"].as_array().into_iter().flatten().any(|p| p["in"] == "query");
-        if !access_ok || !body_ok || query != shape.query {
+        let limited = responds("429");
+        if !access_ok || !body_ok || query != shape.query || (shape.limited && !limited) {
             wrong.push(format!(
-                "{method} {path}: handler takes {shape:?}; document has security {schemes:?}, JSON body {body}, query {query}"
+                "{method} {path}: handler takes {shape:?}; document has security {schemes:?}, JSON body {body}, query {query}, 429 {limited}"
             ));
         }
     }

@@ -13,6 +13,8 @@ fn app() -> &'static Devhost {
         let env = vec![
             ("SPIN_VARIABLE_DANMAKU_BLOCKLIST".to_owned(), "badword,垃圾".to_owned()),
             ("SPIN_VARIABLE_RANKING_CACHE_SECS".to_owned(), "0".to_owned()),
+            // These tests unlike straight after liking; `limits.rs` tests the pacing.
+            ("SPIN_VARIABLE_LIKE_INTERVAL_MS".to_owned(), "0".to_owned()),
         ];
         Devhost::start(DevhostOptions { env, ..Default::default() })
     })

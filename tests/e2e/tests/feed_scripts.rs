@@ -109,9 +109,9 @@ fn a_like_counts_once_per_user_and_moves_the_ranking_once() {
     let shards = [format!("{p}:shard0"), format!("{p}:shard1")];
     redis.command(&["SET", &record, "{}"]);
     let like = |redis: &mut ScriptRunner, user: &str, shard: usize, op: &str| {
-        let mut k = vec![record.clone(), shards[shard].clone(), bucket.clone(), keys.built.clone()];
+        let mut k = vec![record.clone(), shards[shard].clone(), bucket.clone(), keys.built.clone(), format!("{p}:gap:{user}")];
         k.extend(shards.iter().cloned());
-        int(&redis.run(&LIKE, &k, vec![arg(user), arg(op), arg("2"), arg(3600u64), arg(42u64)])[0]).unwrap()
+        int(&redis.run(&LIKE, &k, vec![arg(user), arg(op), arg("2"), arg(3600u64), arg(42u64), arg(0u64)])[0]).unwrap()
     };
     assert_eq!(like(&mut redis, "ann", 0, "like"), 1);
     assert_eq!(like(&mut redis, "ann", 0, "like"), 1, "liking twice counts once");
@@ -122,6 +122,27 @@ fn a_like_counts_once_per_user_and_moves_the_ranking_once() {
     assert_eq!(String::from_utf8(score).unwrap(), "2", "one like left, weight 2");
     redis.command(&["DEL", &record]);
     assert_eq!(like(&mut redis, "carl", 0, "like"), -1, "no such video");
+}
+
+#[test]
+fn a_like_change_sooner_than_the_interval_is_refused_and_a_repeat_is_not() {
+    let mut redis = runner();
+    let keys = Keys::new(&mut redis, true);
+    let p = unique("likegap");
+    let (record, shard, gap) = (format!("{p}:video"), format!("{p}:shard0"), format!("{p}:gap"));
+    redis.command(&["SET", &record, "{}"]);
+    let like = |redis: &mut ScriptRunner, op: &str| {
+        let k = [record.clone(), shard.clone(), format!("{p}:bucket"), keys.built.clone(), gap.clone(), shard.clone()];
+        redis.run(&LIKE, &k, vec![arg("ann"), arg(op), arg("2"), arg(3600u64), arg(42u64), arg(60_000u64)])
+    };
+    assert_eq!(int(&like(&mut redis, "like")[0]), Some(1));
+    assert_eq!(int(&like(&mut redis, "like")[0]), Some(1), "repeating the current state is answered");
+    let refused = like(&mut redis, "unlike");
+    assert_eq!(int(&refused[0]), Some(-2), "a change within the interval is refused");
+    assert!((1..=60_000).contains(&int(&refused[1]).unwrap()), "with the wait in ms: {refused:?}");
+    assert_eq!(redis.command(&["SISMEMBER", &shard, "ann"]), redis::Value::Int(1), "and changes nothing");
+    redis.command(&["DEL", &gap]);
+    assert_eq!(int(&like(&mut redis, "unlike")[0]), Some(0), "once the interval is over, the change counts");
 }
 
 #[test]

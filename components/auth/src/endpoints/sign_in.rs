@@ -6,6 +6,7 @@ use edge_auth::ACCESS_TOKEN_TTL_SECS;
 use edge_http::handler::{Answer, Headers, Json};
 use edge_http::{cookie, json_response, no_content};
 use edge_spin::auth::Caller;
+use edge_spin::limit::{ClientLimit, PerClient, Window};
 use http::header::{CACHE_CONTROL, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -35,8 +36,23 @@ pub(crate) struct LoginBody {
     device_name: Option<String>,
 }
 
+/// Sign-ups from one client address: each costs a password hash and a stored account, so the
+/// limit is checked before the body is even parsed.
+pub(crate) struct Registrations;
+
+impl ClientLimit for Registrations {
+    const VARIABLE: &'static str = "register_per_client_per_hour";
+    const WINDOW: Window = Window::Hour;
+    const ACTION: &'static str = "sign-ups";
+}
+
 /// `POST /auth/register`: a new account, signed in on this device.
-pub(crate) async fn register(auth: &Auth, Json(body): Json<RegisterBody>, Headers(headers): Headers) -> Answer {
+pub(crate) async fn register(
+    auth: &Auth,
+    _: PerClient<Registrations>,
+    Json(body): Json<RegisterBody>,
+    Headers(headers): Headers,
+) -> Answer {
     let new = Registration { username: &body.username, password: &body.password, display_name: body.display_name.as_deref() };
     let mut response = signed_in(auth, flows::register(auth, &new, device(&headers, body.device_name.as_deref()))?)?;
     *response.status_mut() = StatusCode::CREATED;
@@ -45,9 +61,9 @@ pub(crate) async fn register(auth: &Auth, Json(body): Json<RegisterBody>, Header
 
 /// `POST /auth/login`: password sign-in, limited per account and per client address.
 pub(crate) async fn login(auth: &Auth, Json(body): Json<LoginBody>, Headers(headers): Headers) -> Answer {
-    let client = edge_spin::client_addr(&headers).map(|a| a.rsplit_once(':').map_or(a, |(ip, _)| ip)).unwrap_or("unknown");
+    let client = edge_spin::client_key(&headers);
     let device = device(&headers, body.device_name.as_deref());
-    signed_in(auth, flows::login(auth, &body.username, &body.password, client, device)?)
+    signed_in(auth, flows::login(auth, &body.username, &body.password, &client, device)?)
 }
 
 /// `POST /auth/refresh`: rotates the refresh cookie (same site only) for a new access token;

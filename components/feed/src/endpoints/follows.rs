@@ -4,15 +4,17 @@ use edge_http::handler::{Answer, Path};
 use edge_http::{no_content, Problem};
 use edge_spin::auth::Caller;
 use edge_spin::kv_unavailable;
+use edge_spin::limit::PerClient;
 use edge_spin::redis::{arg, int, now_ms};
 
+use crate::limits::Follows;
 use crate::{store, Feed};
 
 /// Most users one user may follow.
 const MAX_FOLLOWS: u64 = 2000;
 
 /// `PUT /users/:id/follow`: idempotent; the author must exist.
-pub(crate) async fn follow(feed: &Feed, Caller(caller): Caller, Path(target): Path<String>) -> Answer {
+pub(crate) async fn follow(feed: &Feed, _: PerClient<Follows>, Caller(caller): Caller, Path(target): Path<String>) -> Answer {
     let user = caller.user_id;
     refuse_self(&user, &target)?;
     if !feed.kv()?.exists(&edge_protocol::keys::user_key(&target)).map_err(kv_unavailable)? {
@@ -29,7 +31,7 @@ pub(crate) async fn follow(feed: &Feed, Caller(caller): Caller, Path(target): Pa
 }
 
 /// `DELETE /users/:id/follow`: idempotent.
-pub(crate) async fn unfollow(feed: &Feed, Caller(caller): Caller, Path(target): Path<String>) -> Answer {
+pub(crate) async fn unfollow(feed: &Feed, _: PerClient<Follows>, Caller(caller): Caller, Path(target): Path<String>) -> Answer {
     refuse_self(&caller.user_id, &target)?;
     feed.redis()?.exec("ZREM", &[arg(store::follows_key(&caller.user_id)), arg(target)])?;
     Ok(no_content())

@@ -41,7 +41,7 @@ pub(crate) async fn stream(feed: &Feed, Path(VideoId(id)): Path<VideoId>, Query(
     let per_client = number("live_streams_per_client", 1..=1_000_000)?;
     let per_instance = number("live_streams_per_instance", 1..=1_000_000)?;
     let instance = edge_spin::variable("live_instance")?;
-    let client = edge_spin::client_addr(&headers).map(|a| a.rsplit_once(':').map_or(a, |(ip, _)| ip)).unwrap_or("unknown");
+    let client = edge_spin::client_key(&headers);
     let member = edge_http::random_id();
     let now = now_ms();
     let keys = [

@@ -5,12 +5,14 @@ use edge_http::handler::{Answer, Json, Path};
 use edge_http::{json_response, no_content, Problem};
 use edge_protocol::receipt::{PlayTicket, Receipt};
 use edge_spin::auth::{Caller, MaybeCaller};
+use edge_spin::limit::PerClient;
 use edge_spin::redis::{arg, int, now_ms, text};
 use edge_spin::{kv_unavailable, number_variable as number};
 use http::StatusCode;
 use serde_json::json;
 
 use crate::ids::{self, VideoId};
+use crate::limits::Likes;
 use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
 use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
 use crate::{built, no_video, parse_video, store, Feed};
@@ -143,13 +145,14 @@ pub(crate) async fn delete(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
     }
 }
 
-/// `PUT /videos/:id/like`: idempotent; answers the new count.
-pub(crate) async fn like(feed: &Feed, caller: Caller, id: Path<VideoId>) -> Answer {
+/// `PUT /videos/:id/like`: idempotent; answers the new count. A change sooner than
+/// `like_interval_ms` after the caller's last one on this video is refused.
+pub(crate) async fn like(feed: &Feed, _: PerClient<Likes>, caller: Caller, id: Path<VideoId>) -> Answer {
     set_like(feed, caller, id, true)
 }
 
-/// `DELETE /videos/:id/like`: idempotent; answers the new count.
-pub(crate) async fn unlike(feed: &Feed, caller: Caller, id: Path<VideoId>) -> Answer {
+/// `DELETE /videos/:id/like`: as [`like`].
+pub(crate) async fn unlike(feed: &Feed, _: PerClient<Likes>, caller: Caller, id: Path<VideoId>) -> Answer {
     set_like(feed, caller, id, false)
 }
 
@@ -158,12 +161,23 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId
     let shard = store::likes_key(id, ranking::like_shard(&user, LIKE_SHARDS));
     let bucket = ranking::bucket_key(ranking::bucket(now_ms()));
     let op = if like { "like" } else { "unlike" };
-    let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
-    let mut keys = vec![store::video_key(id), shard, bucket, store::BUILT.to_owned()];
+    let interval = number("like_interval_ms", 0..=60_000)?;
+    let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(interval)];
+    let mut keys = vec![store::video_key(id), shard, bucket, store::BUILT.to_owned(), format!("like:gap:{id}:{user}")];
     keys.extend(store::counter_keys(id, LIKE_SHARDS, false));
     let reply = built(feed.redis()?.run(&store::LIKE, &keys, args)?)?;
     match reply.first().and_then(int) {
         Some(likes) if likes >= 0 => Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes }))),
+        Some(-2) => {
+            let wait_ms = reply.get(1).and_then(int).unwrap_or(interval as i64).max(1) as u64;
+            Err(Problem::too_many_requests(
+                "like-too-fast",
+                format!("change a like at most once per {interval} ms on the same video (like_interval_ms)"),
+                wait_ms.div_ceil(1000),
+            )
+            .with("limit", interval)
+            .with("variable", "like_interval_ms"))
+        }
         _ => Err(no_video()),
     }
 }
