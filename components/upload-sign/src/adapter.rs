@@ -183,6 +183,14 @@ impl uploads::Ports for Sign {
         Ok(())
     }
 
+    async fn delete_object(&self, key: &str) -> Result<(), Problem> {
+        let reply = send(self.store()?.delete_object(key)).await?;
+        if !reply.status().is_success() && reply.status() != StatusCode::NOT_FOUND {
+            return Err(s3::bad_gateway(format!("the store refused to delete (HTTP {})", reply.status().as_u16())));
+        }
+        Ok(())
+    }
+
     async fn read_range(&self, key: &str, offset: u64, length: u64) -> Result<RangeRead, Problem> {
         let reply = send(self.store()?.get_range(key, offset, length)).await?;
         let header = |name| reply.headers().get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());

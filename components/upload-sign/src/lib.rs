@@ -1,11 +1,12 @@
 //! upload-sign: presigned uploads straight from the browser to MinIO/S3. The edge never carries
 //! file bytes: it plans the upload, signs part URLs and form policies, reads the store's own
 //! list of parts to resume and to verify before completing, proves possession for instant
-//! upload, and signs a receipt that feed accepts.
+//! upload, and signs a receipt that feed accepts once a ranged read of the completed object's
+//! first bytes shows content of its declared type.
 //!
 //! Routes: `/uploads/...` (native API, below) and `/uploads/s3/...` (Uppy: companion mode in
 //! [`uppy`], `signRequest` mode in [`uppy_sign`]). The operations behind both are in
-//! [`uploads`]; the pure parts in [`plan`], [`s3`], [`s3xml`], [`instant`].
+//! [`uploads`]; the pure parts in [`plan`], [`s3`], [`s3xml`], [`instant`], [`sniff`].
 
 mod adapter;
 mod endpoints;
@@ -13,6 +14,7 @@ mod instant;
 mod plan;
 mod s3;
 mod s3xml;
+mod sniff;
 mod uploads;
 
 use edge_auth::Principal;

@@ -239,6 +239,12 @@ impl Store {
         request(http::Method::DELETE, &url, Vec::new())
     }
 
+    /// `DeleteObject` (the store answers 204 whether or not the key exists).
+    pub(crate) fn delete_object(&self, key: &str) -> http::Request<Vec<u8>> {
+        let url = self.sign(&self.bucket.delete_object(Some(&self.credentials), key), SERVER_SIGNATURE_TTL);
+        request(http::Method::DELETE, &url, Vec::new())
+    }
+
     /// A signed `POST` policy (SigV4) for one browser form upload obeying `rules`, valid for
     /// `ttl` from `now_secs` (Unix seconds).
     pub(crate) fn form_upload(&self, rules: &FormRules, now_secs: u64, ttl: Duration) -> FormUpload {
@@ -398,6 +404,15 @@ mod tests {
         let request = store().get_range("k", 10, 5);
         assert_eq!(request.headers()[http::header::RANGE], "bytes=10-14");
         assert!(request.uri().to_string().contains("X-Amz-Signature="));
+    }
+
+    #[test]
+    fn deletes_are_signed_for_the_key() {
+        let request = store().delete_object("uploads/u/abc.mp4");
+        assert_eq!(request.method(), http::Method::DELETE);
+        let url = request.uri().to_string();
+        assert!(url.starts_with("http://127.0.0.1:9000/videos/uploads/u/abc.mp4?"), "{url}");
+        assert!(url.contains("X-Amz-Signature="), "{url}");
     }
 
     #[test]

@@ -346,6 +346,7 @@ impl Services {
             ("LIKE_PER_CLIENT_PER_MINUTE", UNLIMITED),
             ("FOLLOW_PER_CLIENT_PER_MINUTE", UNLIMITED),
             ("COMMENT_PER_CLIENT_PER_MINUTE", UNLIMITED),
+            ("COMMENT_PER_MINUTE", UNLIMITED),
         ]
         .into_iter()
         .map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v.to_owned()))
@@ -427,18 +428,25 @@ pub fn wrk(app: &Devhost, dir: &TempDir, label: &str, connections: u32, script: 
     );
 }
 
-/// `len` pseudo-random bytes from `seed` (xorshift): the same file every run, for uploads whose
-/// stored bytes a test compares.
+/// The first 32 bytes of an MP4 file, its `ftyp` box: upload-sign's content check wants a
+/// `video/*` upload to start like a video.
+pub const MP4_FTYP: [u8; 32] = *b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41";
+
+/// `len` pseudo-random bytes from `seed` (xorshift) after [`MP4_FTYP`] (cut short for a shorter
+/// file): the same file every run, for uploads whose stored bytes a test compares.
 pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed;
-    (0..len)
+    let mut bytes: Vec<u8> = (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x as u8
         })
-        .collect()
+        .collect();
+    let prefix = len.min(MP4_FTYP.len());
+    bytes[..prefix].copy_from_slice(&MP4_FTYP[..prefix]);
+    bytes
 }
 
 /// The session-store incarnation every test Redis starts with ([`Services::seed_incarnation`]).

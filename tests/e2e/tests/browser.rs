@@ -26,6 +26,7 @@ fn random_file(dir: &TempDir) -> (std::path::PathBuf, String) {
         bytes.extend_from_slice(&state.to_le_bytes());
     }
     bytes.truncate(FILE_BYTES);
+    bytes[..e2e::MP4_FTYP.len()].copy_from_slice(&e2e::MP4_FTYP);
     std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
     (path, format!("{:x}", Sha256::digest(&bytes)))
 }

@@ -124,7 +124,7 @@ fn videos_are_created_from_receipts_edited_by_version_and_announced() {
 #[test]
 fn a_real_upload_receipt_creates_a_video() {
     let (token, _) = account();
-    let data = vec![7u8; 70_000];
+    let data = e2e::seeded_bytes(1, 70_000);
     let upload =
         call(Some(&token), "POST", "/uploads", Some(json!({ "filename": "a.mp4", "size": data.len(), "content_type": "video/mp4" })))
             .json();

@@ -56,11 +56,15 @@ fn call_on(app: &Devhost, token: &str, method: &str, path: &str, body: Option<Va
 }
 
 fn create(token: &str, data: &[u8], filename: &str) -> Value {
+    create_as(token, data, filename, "video/mp4")
+}
+
+fn create_as(token: &str, data: &[u8], filename: &str, content_type: &str) -> Value {
     let reply = call(
         token,
         "POST",
         "/uploads",
-        Some(json!({ "filename": filename, "size": data.len(), "content_type": "video/mp4", "sha256": hex_sha(data) })),
+        Some(json!({ "filename": filename, "size": data.len(), "content_type": content_type, "sha256": hex_sha(data) })),
     );
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()
@@ -232,6 +236,104 @@ fn upload_whole(token: &str, data: &[u8], filename: &str) -> Value {
     let done = call(token, "POST", &format!("/uploads/{id}/complete"), Some(json!({ "parts": [{ "part_number": 1, "etag": etag }] })));
     assert_eq!(done.status, 200, "{}", done.text());
     done.json()
+}
+
+/// Creates an upload of `data` declared `content_type` and puts it as one part; the upload and
+/// the part list to complete it with.
+fn put_whole(token: &str, data: &[u8], filename: &str, content_type: &str) -> (Value, Value) {
+    let upload = create_as(token, data, filename, content_type);
+    let part = &sign(token, upload["id"].as_str().unwrap(), &[1], json!({}))[0];
+    let etag = put(part, data).header("etag").unwrap().to_owned();
+    (upload, json!([{ "part_number": 1, "etag": etag }]))
+}
+
+/// `len` bytes starting with `magic`, then seeded filler (without its `ftyp` box).
+fn starting(magic: &[u8], len: usize) -> Vec<u8> {
+    let mut bytes = e2e::seeded_bytes(5, len);
+    bytes[..e2e::MP4_FTYP.len()].fill(0xB5);
+    bytes[..magic.len()].copy_from_slice(magic);
+    bytes
+}
+
+/// What the store answers for `key`, fetched as a player would: a play ticket as feed signs
+/// one, through `/uploads/play` and its redirect to a presigned `GET`.
+fn stored(key: &str) -> Reply {
+    let expires_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 60_000;
+    let ticket = edge_protocol::receipt::PlayTicket { key: key.to_owned(), expires_at }.sign(e2e::UPLOAD_RECEIPT_KEY.as_bytes());
+    let reply = app().get(&format!("/uploads/play?ticket={ticket}"));
+    match reply.header("location") {
+        Some(location) if reply.status == 302 => e2e::http("GET", location).send(None),
+        _ => reply,
+    }
+}
+
+fn assert_unrecognised(reply: &Reply, content_type: &str, detected: &str) {
+    assert_eq!(reply.status, 422, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{}", reply.text());
+    let problem = reply.json();
+    assert_eq!(problem["code"], "unrecognised-content", "{problem}");
+    assert_eq!((problem["content_type"].as_str(), problem["detected"].as_str()), (Some(content_type), Some(detected)), "{problem}");
+    assert!(problem.get("receipt").is_none() && problem.get("location").is_none(), "{problem}");
+}
+
+#[test]
+fn completion_refuses_and_deletes_content_that_is_not_its_declared_type() {
+    let token = user();
+    let text = b"Meeting notes, renamed to look like a video.\n".repeat(40);
+    let (upload, parts) = put_whole(&token, &text, "clip.mp4", "video/mp4");
+    let (id, key) = (upload["id"].as_str().unwrap(), upload["key"].as_str().unwrap());
+    for _ in 0..2 {
+        let refused = call(&token, "POST", &format!("/uploads/{id}/complete"), Some(json!({ "parts": parts })));
+        assert_unrecognised(&refused, "video/mp4", "text");
+    }
+    let status = call(&token, "GET", &format!("/uploads/{id}"), None).json();
+    assert_eq!((status["state"].as_str(), status.get("receipt")), (Some("rejected"), None), "{status}");
+    assert_eq!(stored(key).status, 404, "the object is gone from the store");
+    let download = call(&token, "GET", &format!("/uploads/{id}/download"), None);
+    assert_eq!((download.status, download.json()["code"].as_str()), (409, Some("upload-not-complete")));
+    let other = user();
+    let probe = challenge(&other, &text);
+    assert_eq!(answer(&other, &probe, range(&text, &probe)).status, 403, "no instant upload of refused content");
+
+    let (as_png, parts) = put_whole(&token, &text, "notes.png", "image/png");
+    let refused = call(&token, "POST", &format!("/uploads/{}/complete", as_png["id"].as_str().unwrap()), Some(json!({ "parts": parts })));
+    assert_unrecognised(&refused, "image/png", "text");
+
+    let mut ts = starting(&[0x47], 188 * 40);
+    for sync in (0..ts.len()).step_by(188) {
+        ts[sync] = 0x47;
+    }
+    for (data, filename, content_type) in [
+        (starting(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 20_000), "cover.png", "image/png"),
+        (starting(&[0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01], 30_000), "clip.webm", "video/webm"),
+        (ts, "clip.ts", "video/mp2t"),
+    ] {
+        let (upload, parts) = put_whole(&token, &data, filename, content_type);
+        let done = call(&token, "POST", &format!("/uploads/{}/complete", upload["id"].as_str().unwrap()), Some(json!({ "parts": parts })));
+        assert_eq!(done.status, 200, "{content_type}: {}", done.text());
+        assert!(done.json()["receipt"].is_string(), "{content_type}");
+        let object = stored(upload["key"].as_str().unwrap());
+        assert_eq!((object.status, hex_sha(&object.body)), (200, hex_sha(&data)), "{content_type}: kept");
+    }
+}
+
+#[test]
+fn uppys_complete_refuses_a_renamed_text_file_too() {
+    let token = user();
+    let text = b"plain text, not a video\n".repeat(100);
+    let created = call(&token, "POST", "/uploads/s3/multipart", Some(json!({ "filename": "clip.mp4", "type": "video/mp4" })));
+    assert_eq!(created.status, 200, "{}", created.text());
+    let created = created.json();
+    let (key, id) = (created["key"].as_str().unwrap(), created["uploadId"].as_str().unwrap());
+    let q = format!("key={}", key.replace('/', "%2F"));
+    let part = call(&token, "GET", &format!("/uploads/s3/multipart/{id}/1?{q}"), None).json();
+    let etag = e2e::http("PUT", part["url"].as_str().unwrap()).send(Some(&text)).header("etag").unwrap().to_owned();
+    let parts = json!({ "parts": [{ "PartNumber": 1, "ETag": etag }] });
+    for _ in 0..2 {
+        let refused = call(&token, "POST", &format!("/uploads/s3/multipart/{id}/complete?{q}"), Some(parts.clone()));
+        assert_unrecognised(&refused, "video/mp4", "text");
+    }
+    assert_eq!(stored(key).status, 404, "the object is gone from the store");
 }
 
 fn hmac_hex(key: &str, bytes: &[u8]) -> String {

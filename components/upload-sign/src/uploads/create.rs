@@ -57,6 +57,8 @@ impl<P: Ports> Uploads<'_, P> {
             expires_at,
             state: State::Active,
             receipt: None,
+            etag: None,
+            detected: None,
         };
         self.ports.save(&upload)?;
         Ok(upload)

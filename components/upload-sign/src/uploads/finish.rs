@@ -1,24 +1,72 @@
-//! How an upload ends: completed after every part is checked against the store's own list
-//! (then a receipt), aborted by its owner, or aborted by cleanup once expired.
+//! How an upload ends: completed after every part is checked against the store's own list and
+//! its first bytes against its declared type (then a receipt, else rejected and deleted),
+//! aborted by its owner, or aborted by cleanup once expired.
 
 use edge_http::Problem;
 
 use super::{day, over_daily, Ports, State, Upload, Uploads};
-use crate::plan;
+use crate::{plan, s3, sniff};
 
 /// Expired uploads one cleanup call aborts at most (each costs a store round trip).
 const CLEANUP_BATCH: u64 = 50;
 
 impl<P: Ports> Uploads<'_, P> {
     /// Checks the claimed `(part number, ETag)` list against the store and the plan, completes
-    /// the object and issues the receipt. Completing a complete upload returns its receipt.
+    /// the object, checks that its content fits its declared type and issues the receipt.
+    /// Completing a complete upload returns its receipt; a rejected one, the same refusal.
     pub(crate) async fn complete(&self, mut upload: Upload, claimed: &[(u64, String)]) -> Result<(Upload, String), Problem> {
-        if let (State::Complete, Some(receipt)) = (upload.state, &upload.receipt) {
-            let receipt = receipt.clone();
-            return Ok((upload, receipt));
+        match (upload.state, &upload.receipt, upload.detected) {
+            (State::Complete, Some(receipt), _) => {
+                let receipt = receipt.clone();
+                return Ok((upload, receipt));
+            }
+            (State::Rejected, _, Some(found)) => {
+                // Deleted again, in case the store refused the first time.
+                self.ports.delete_object(&upload.key).await?;
+                return Err(sniff::unrecognised(&upload.content_type, found));
+            }
+            _ => {}
         }
-        self.usable(&upload)?;
-        let stored = self.stored_parts(&upload).await?;
+        let etag = match (upload.state, upload.etag.take()) {
+            // The object was completed by an earlier call whose content check could not read it.
+            (State::Active, Some(etag)) => etag,
+            _ => {
+                self.usable(&upload)?;
+                self.assemble(&mut upload, claimed).await?
+            }
+        };
+        let found = match self.head(&upload).await {
+            Ok(head) => sniff::detect(&head),
+            Err(problem) => {
+                upload.etag = Some(etag);
+                self.ports.save(&upload)?;
+                return Err(problem);
+            }
+        };
+        if !sniff::fits(&upload.content_type, found) {
+            // Recorded before the delete, so a retry after a failed delete deletes again.
+            upload.state = State::Rejected;
+            upload.detected = Some(found);
+            self.ports.save(&upload)?;
+            self.ports.finish(&upload.owner, &upload.id)?;
+            self.ports.delete_object(&upload.key).await?;
+            return Err(sniff::unrecognised(&upload.content_type, found));
+        }
+        let receipt = self.receipt(&upload, etag)?;
+        upload.state = State::Complete;
+        upload.receipt = Some(receipt.clone());
+        self.ports.save(&upload)?;
+        self.ports.finish(&upload.owner, &upload.id)?;
+        if let (Some(sha), Some(size)) = (&upload.sha256, upload.size) {
+            self.ports.remember(sha, size, &upload.key)?;
+        }
+        Ok((upload, receipt))
+    }
+
+    /// Checks the parts, charges an upload of unknown size, and completes the object in the
+    /// store; its ETag. The upload's size is then the stored one.
+    async fn assemble(&self, upload: &mut Upload, claimed: &[(u64, String)]) -> Result<String, Problem> {
+        let stored = self.stored_parts(upload).await?;
         let plan::Checked { etags, total } = plan::check_parts(upload.layout.as_ref(), upload.size, claimed, &stored)?;
         let today = day(self.ports.now_ms());
         // An upload of unknown size is checked and charged now that its size is known.
@@ -34,25 +82,30 @@ impl<P: Ports> Uploads<'_, P> {
             }
         };
         let s3_id = upload.s3_upload_id.clone().unwrap_or_default();
-        let etag = match self.ports.complete_multipart(&upload.key, &s3_id, &etags).await {
-            Ok(etag) => etag,
+        match self.ports.complete_multipart(&upload.key, &s3_id, &etags).await {
+            Ok(etag) => {
+                upload.size = Some(total);
+                Ok(etag)
+            }
             Err(problem) => {
                 if charged_now {
                     self.ports.refund(&upload.owner, today, total)?;
                 }
-                return Err(problem);
+                Err(problem)
             }
-        };
-        upload.size = Some(total);
-        let receipt = self.receipt(&upload, etag)?;
-        upload.state = State::Complete;
-        upload.receipt = Some(receipt.clone());
-        self.ports.save(&upload)?;
-        self.ports.finish(&upload.owner, &upload.id)?;
-        if let Some(sha) = &upload.sha256 {
-            self.ports.remember(sha, total, &upload.key)?;
         }
-        Ok((upload, receipt))
+    }
+
+    /// The first bytes of the completed object (at most [`sniff::HEAD_BYTES`]), one ranged read.
+    async fn head(&self, upload: &Upload) -> Result<Vec<u8>, Problem> {
+        let length = upload.size.unwrap_or(sniff::HEAD_BYTES).clamp(1, sniff::HEAD_BYTES);
+        let read = self.ports.read_range(&upload.key, 0, length).await?;
+        if read.status != 200 && read.status != 206 {
+            return Err(s3::bad_gateway(format!("the store did not return the object's first bytes (HTTP {})", read.status)));
+        }
+        let mut head = read.body;
+        head.truncate(length as usize);
+        Ok(head)
     }
 
     /// Aborts an active upload in the store and records it.

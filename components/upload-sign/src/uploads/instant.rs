@@ -81,6 +81,8 @@ impl<P: Ports> Uploads<'_, P> {
             expires_at: now,
             state: State::Complete,
             receipt: None,
+            etag: None,
+            detected: None,
         };
         let receipt = self.receipt(&upload, read.etag)?;
         upload.receipt = Some(receipt.clone());

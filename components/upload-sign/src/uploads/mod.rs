@@ -28,6 +28,7 @@ use serde_json::json;
 use crate::instant::Challenge;
 use crate::plan::{self, Layout, Limits};
 use crate::s3::{Store, StoredPart};
+use crate::sniff::Format;
 
 /// How long a download URL stays valid.
 pub(crate) const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(5 * 60);
@@ -42,6 +43,9 @@ pub(crate) enum State {
     Complete,
     /// Given up by its owner or by cleanup.
     Aborted,
+    /// Completed, but its content did not fit its declared type: the object is deleted and no
+    /// receipt issued.
+    Rejected,
 }
 
 /// An upload record (`upload:<id>`).
@@ -73,6 +77,13 @@ pub(crate) struct Upload {
     pub state: State,
     /// The signed receipt once complete.
     pub receipt: Option<String>,
+    /// The object's ETag once the store completed it, kept only while its content check
+    /// waits for a retry (the read failed), so the retry needs no parts.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// What the content check found when it refused the file.
+    #[serde(default)]
+    pub detected: Option<Format>,
 }
 
 impl Upload {
@@ -196,6 +207,8 @@ pub(crate) trait Ports {
     async fn complete_multipart(&self, key: &str, s3_id: &str, etags: &[String]) -> Result<String, Problem>;
     /// Aborts a multipart upload (one the store no longer has counts as aborted).
     async fn abort_multipart(&self, key: &str, s3_id: &str) -> Result<(), Problem>;
+    /// Deletes an object (one the store does not have counts as deleted).
+    async fn delete_object(&self, key: &str) -> Result<(), Problem>;
     /// Reads `length` bytes at `offset` of an object.
     async fn read_range(&self, key: &str, offset: u64, length: u64) -> Result<RangeRead, Problem>;
 }
@@ -272,6 +285,7 @@ impl<'a, P: Ports> Uploads<'a, P> {
             State::Active => Ok(()),
             State::Complete => Err(Problem::conflict("upload-complete", "this upload is already complete")),
             State::Aborted => Err(Problem::conflict("upload-aborted", "this upload was aborted; start a new one")),
+            State::Rejected => Err(Problem::conflict("upload-rejected", "this upload's content was refused; start a new one")),
         }
     }
 

@@ -42,6 +42,7 @@ struct Memory {
     multipart: RefCell<BTreeMap<String, Multipart>>,
     objects: RefCell<BTreeMap<String, Vec<u8>>>,
     store_refuses: Cell<bool>,
+    reads_refuse: Cell<bool>,
 }
 
 impl Memory {
@@ -70,6 +71,7 @@ impl Memory {
             multipart: RefCell::default(),
             objects: RefCell::default(),
             store_refuses: Cell::new(false),
+            reads_refuse: Cell::new(false),
         }
     }
 
@@ -226,7 +228,18 @@ impl Ports for Memory {
         Ok(())
     }
 
+    async fn delete_object(&self, key: &str) -> Result<(), Problem> {
+        if self.store_refuses.get() {
+            return Err(refused());
+        }
+        self.objects.borrow_mut().remove(key);
+        Ok(())
+    }
+
     async fn read_range(&self, key: &str, offset: u64, length: u64) -> Result<RangeRead, Problem> {
+        if self.reads_refuse.get() {
+            return Err(refused());
+        }
         let objects = self.objects.borrow();
         let object = objects.get(key).ok_or_else(refused)?;
         let end = (offset + length).min(object.len() as u64);
@@ -240,23 +253,45 @@ fn caller(user: &str) -> Principal {
 }
 
 fn request(size: Option<u64>, sha256: Option<&str>) -> CreateRequest {
+    typed(size, sha256, "video/mp4")
+}
+
+fn typed(size: Option<u64>, sha256: Option<&str>, content_type: &str) -> CreateRequest {
     CreateRequest {
         filename: "holiday.mp4".into(),
         size,
-        content_type: "video/mp4".into(),
+        content_type: content_type.into(),
         sha256: sha256.map(str::to_owned),
         part_size: Some(MIN_PART),
     }
 }
 
-/// An 11 MiB file: two 5 MiB parts and a 1 MiB one.
+/// `len` bytes of an MP4 file as far as the content check looks: an `ftyp` box, then filler.
+fn video(len: u64) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    bytes[..16].copy_from_slice(b"\0\0\0\x10ftypisom\0\0\x02\0");
+    bytes
+}
+
+/// An 11 MiB video: two 5 MiB parts and a 1 MiB one.
 fn file() -> Vec<u8> {
-    (0..11 * MIB).map(|i| (i % 251) as u8).collect()
+    video(11 * MIB)
 }
 
 /// Creates an upload of `bytes` and puts every part; the claimed `(number, ETag)` list.
 fn uploaded(m: &Memory, uploads: &Uploads<Memory>, bytes: &[u8], sha256: Option<&str>) -> (Upload, Vec<(u64, String)>) {
-    let upload = block_on(uploads.create(request(Some(bytes.len() as u64), sha256))).unwrap();
+    uploaded_as(m, uploads, bytes, sha256, "video/mp4")
+}
+
+/// [`uploaded`], declaring `content_type`.
+fn uploaded_as(
+    m: &Memory,
+    uploads: &Uploads<Memory>,
+    bytes: &[u8],
+    sha256: Option<&str>,
+    content_type: &str,
+) -> (Upload, Vec<(u64, String)>) {
+    let upload = block_on(uploads.create(typed(Some(bytes.len() as u64), sha256, content_type))).unwrap();
     let claimed =
         bytes.chunks(MIN_PART as usize).enumerate().map(|(i, chunk)| (i as u64 + 1, m.put_part(&upload, i as u64 + 1, chunk.to_vec())));
     let claimed = claimed.collect();
@@ -332,10 +367,11 @@ fn an_upload_of_unknown_size_is_charged_when_it_completes_and_refunded_if_the_st
     let uploads = Uploads::new(&m, caller("ann"));
     let upload = block_on(uploads.create(request(None, None))).unwrap();
     assert_eq!(m.today("ann"), 0);
-    let claimed: Vec<_> = [5 * MIB, MIB]
-        .iter()
+    let bytes = video(6 * MIB);
+    let claimed: Vec<_> = bytes
+        .chunks(MIN_PART as usize)
         .enumerate()
-        .map(|(i, &len)| (i as u64 + 1, m.put_part(&upload, i as u64 + 1, vec![7; len as usize])))
+        .map(|(i, part)| (i as u64 + 1, m.put_part(&upload, i as u64 + 1, part.to_vec())))
         .collect();
     m.store_refuses.set(true);
     assert_eq!(block_on(uploads.complete(upload.clone(), &claimed)).unwrap_err().code(), "storage-unavailable");
@@ -343,6 +379,51 @@ fn an_upload_of_unknown_size_is_charged_when_it_completes_and_refunded_if_the_st
     m.store_refuses.set(false);
     block_on(uploads.complete(upload, &claimed)).unwrap();
     assert_eq!(m.today("ann"), 6 * MIB);
+}
+
+#[test]
+fn content_that_does_not_fit_its_type_is_deleted_and_refused_with_no_receipt() {
+    let m = Memory::new();
+    let ann = Uploads::new(&m, caller("ann"));
+    let text = b"Not a video at all, just words.\n".repeat(100);
+    let (upload, claimed) = uploaded(&m, &ann, &text, Some(SHA));
+    let refusal = block_on(ann.complete(upload.clone(), &claimed)).unwrap_err();
+    assert_eq!((refusal.status().as_u16(), refusal.code()), (422, "unrecognised-content"));
+    assert_eq!(refusal.extension("detected").and_then(|v| v.as_str()), Some("text"));
+    assert_eq!(refusal.extension("content_type").and_then(|v| v.as_str()), Some("video/mp4"));
+    assert!(!m.objects.borrow().contains_key(&upload.key), "the object is deleted");
+    let stored = ann.load(&upload.id).unwrap();
+    assert_eq!((stored.state, stored.receipt.as_deref()), (State::Rejected, None));
+    assert_eq!((m.active("ann"), m.find(SHA, text.len() as u64).unwrap()), (0, None), "the slot is free; nothing to share");
+    let again = block_on(ann.complete(stored.clone(), &claimed)).unwrap_err();
+    assert_eq!((again.code(), again.detail()), (refusal.code(), refusal.detail()), "a second complete is refused alike");
+    assert_eq!(ann.sign(&stored, &[1], &BTreeMap::new()).unwrap_err().code(), "upload-rejected");
+
+    let (png, claimed) = uploaded_as(&m, &ann, &[b"\x89PNG\r\n\x1a\n".as_slice(), &[0; 100]].concat(), None, "image/png");
+    assert_eq!(block_on(ann.complete(png, &claimed)).unwrap().0.state, State::Complete);
+    let (text_png, claimed) = uploaded_as(&m, &ann, &text, None, "image/png");
+    let refusal = block_on(ann.complete(text_png, &claimed)).unwrap_err();
+    assert!(refusal.detail().contains("an image must be PNG"), "{}", refusal.detail());
+    let (mp4_as_png, claimed) = uploaded_as(&m, &ann, &video(1000), None, "image/png");
+    let refusal = block_on(ann.complete(mp4_as_png, &claimed)).unwrap_err();
+    assert_eq!(refusal.extension("detected").and_then(|v| v.as_str()), Some("mp4"), "a video is no image");
+}
+
+#[test]
+fn a_complete_whose_content_check_could_not_read_finishes_on_retry() {
+    let m = Memory::new();
+    let ann = Uploads::new(&m, caller("ann"));
+    let bytes = video(MIB);
+    let (upload, claimed) = uploaded(&m, &ann, &bytes, None);
+    m.reads_refuse.set(true);
+    assert_eq!(block_on(ann.complete(upload.clone(), &claimed)).unwrap_err().code(), "storage-unavailable");
+    assert!(m.multipart.borrow().is_empty(), "the store completed the object");
+    let stored = ann.load(&upload.id).unwrap();
+    assert_eq!((stored.state, m.active("ann")), (State::Active, 1), "no receipt yet");
+    m.reads_refuse.set(false);
+    let (done, receipt) = block_on(ann.complete(stored, &claimed)).unwrap();
+    assert_eq!((done.state, done.etag, m.active("ann")), (State::Complete, None, 0));
+    assert_eq!(Receipt::verify(&receipt, RECEIPT_KEY.as_bytes()).unwrap().size, MIB);
 }
 
 #[test]
