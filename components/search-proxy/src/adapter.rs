@@ -2,6 +2,7 @@
 //! [`crate::reindex`] backed by the key-value store, the Redis scripts and the configured
 //! engine, and the status reports. Host calls live here; every decision is made by the cores.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use edge_http::Problem;
@@ -116,7 +117,7 @@ fn kv_error(error: impl std::fmt::Display) -> Problem {
 ///
 /// The engine and the tuning variables are read on first use, so a cache hit touches neither.
 pub(crate) struct Search {
-    redis: Redis,
+    redis: Rc<Redis>,
     kv: Store,
     engine: Lazy<Backend>,
     settings: Lazy<Settings>,
@@ -127,9 +128,8 @@ fn number_at(reply: &[spin_sdk::redis::RedisResult], i: usize) -> Option<u64> {
 }
 
 impl Search {
-    /// Connects to Redis and the key-value store.
-    pub(crate) fn open() -> Result<Search, Problem> {
-        let redis = Redis::open()?;
+    /// Uses the request's Redis connection and opens the key-value store.
+    pub(crate) fn open(redis: Rc<Redis>) -> Result<Search, Problem> {
         let kv = Store::open_default().map_err(kv_error)?;
         Ok(Search { redis, kv, engine: Lazy::default(), settings: Lazy::default() })
     }

@@ -76,7 +76,7 @@ struct Proxy {
 
 impl Proxy {
     fn search(&self) -> Result<&Search, Problem> {
-        self.search.get_or_try(Search::open)
+        self.search.get_or_try(|| Search::open(self.backends.shared_redis()?))
     }
 }
 

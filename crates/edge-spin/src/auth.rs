@@ -6,6 +6,8 @@ use edge_auth::{check_revocation, revocation_keys, Audience, AuthError, KeySet, 
 use edge_http::handler::{Access, FromInput, Input, Shape};
 use edge_http::{Problem, Request};
 
+use std::rc::Rc;
+
 use crate::redis::Redis;
 use crate::Lazy;
 
@@ -58,7 +60,7 @@ pub fn principal(token: &str, verifier: &Verifier, redis: &Redis) -> Result<Prin
 /// extractors (and its own Redis calls).
 #[derive(Default)]
 pub struct Backends {
-    redis: Lazy<Redis>,
+    redis: Lazy<Rc<Redis>>,
     verifier: Lazy<Verifier>,
     upload_verifier: Lazy<Verifier>,
 }
@@ -66,7 +68,13 @@ pub struct Backends {
 impl Backends {
     /// Redis, opened on first use.
     pub fn redis(&self) -> Result<&Redis, Problem> {
-        self.redis.get_or_try(Redis::open)
+        self.redis.get_or_try(|| Redis::open().map(Rc::new)).map(|redis| &**redis)
+    }
+
+    /// The same connection, for a component's own state that outlives a borrow (one request
+    /// opens one connection and reads `redis_address` once).
+    pub fn shared_redis(&self) -> Result<Rc<Redis>, Problem> {
+        self.redis.get_or_try(|| Redis::open().map(Rc::new)).cloned()
     }
 
     /// The verifier for the `jwt_public_keys` variable, read on first use.
