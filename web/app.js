@@ -38,6 +38,8 @@ function showAccount(user) {
   $("upload-status").textContent = user ? (uploader ? $("upload-status").textContent : "Choose a video to upload.") : "Sign in to upload.";
   showPlayerControls();
   showUnfinished();
+  loadLibrary();
+  pollUnread();
 }
 client.onChange(showAccount);
 
@@ -94,9 +96,16 @@ $("upload-form").addEventListener("submit", async (event) => {
   uploading(true);
   const status = $("upload-status");
   delete status.dataset.outcome;
+  // The cover (the chosen picture, else a frame of the video) uploads alongside the video; a
+  // video without one is still published.
+  const cover = Uploader.cover(client, file, $("cover").files[0]).catch((error) => {
+    say(`The cover picture was not uploaded: ${error.message}`);
+    return null;
+  });
   try {
     const result = await uploader.start();
-    const video = await feed.createVideo({ receipt: result.receipt, title, tags });
+    const cover_key = (await cover) ?? undefined;
+    const video = await feed.createVideo({ receipt: result.receipt, title, tags, cover_key });
     const how = result.instant ? "instant" : result.resumed ? "resumed" : "uploaded";
     status.dataset.outcome = how;
     status.textContent = {
@@ -122,14 +131,29 @@ $("upload-pause").addEventListener("click", () => {
   $("upload-pause").textContent = uploader.paused ? "Resume" : "Pause";
 });
 $("upload-cancel").addEventListener("click", () => uploader?.cancel().catch(fail));
+// A warning, not a block: the server checks the content itself when the upload completes.
+$("file").addEventListener("change", () => {
+  const file = $("file").files[0];
+  const warn = file && !Uploader.playable(file);
+  say(warn ? `This browser cannot play “${file.name}” (${file.type || "unknown type"}). You may upload it, but it may not play here, and the server accepts only MP4/MOV, WebM/Matroska and MPEG-TS videos.` : "");
+});
 
 // ---- Latest, with infinite scroll -------------------------------------------------------
 let cursor = null;
 let exhausted = false;
 let loading = false;
 
+// A video's cover, loaded when scrolled near; a placeholder when it has none or fails to load.
+function coverImage(video) {
+  const placeholder = () => el("span", { className: "cover placeholder" });
+  if (!video.cover_url) return placeholder();
+  const img = el("img", { className: "cover", loading: "lazy", decoding: "async", alt: "", src: video.cover_url });
+  img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
+  return img;
+}
+
 function videoItem(video, meta = `${size(video.size)} · ${ago(video.created_at)}`) {
-  const button = el("button", { type: "button", className: "item" },
+  const button = el("button", { type: "button", className: "item media" }, coverImage(video),
     el("span", { className: "title", textContent: video.title }),
     el("span", { className: "meta", textContent: meta }));
   button.addEventListener("click", () => openVideo(video.id));
@@ -193,10 +217,13 @@ const listText = (d) => `${(d.time_ms / 1000).toFixed(1)} s · ${label(d)}`;
 function showPlayerControls() {
   const ready = !!current && !!client.user;
   $("like").disabled = !ready;
+  $("favorite").disabled = !ready;
   $("danmaku-text").disabled = !ready;
   $("danmaku-send").disabled = !ready;
   if (current) {
     $("like").setAttribute("aria-pressed", String(!!current.liked));
+    $("favorite").setAttribute("aria-pressed", String(!!current.favorited));
+    $("favorite").textContent = current.favorited ? "★ Favorited" : "☆ Favorite";
     $("like-count").textContent = current.likes ?? 0;
     $("play-count").textContent = `${current.plays ?? 0} plays`;
   }
@@ -209,8 +236,18 @@ async function openVideo(id) {
     $("player").dataset.videoId = info.id;
     openLive(info.id);
     $("player-title").textContent = info.title;
+    if (info.cover_url) video.poster = info.cover_url;
+    else video.removeAttribute("poster");
     video.src = source.url;
     lastMs = 0;
+    reported = 0;
+    // Continue where this user stopped, unless that was the very end.
+    const resume = info.position_ms ?? 0;
+    if (resume > 0) {
+      video.addEventListener("loadedmetadata", () => {
+        if (current?.id === info.id && resume < video.duration * 1000 - 1000) video.currentTime = resume / 1000;
+      }, { once: true });
+    }
     showPlayerControls();
     await loadSegment(0);
     $("player").scrollIntoView({ behavior: "smooth", block: "start" });
@@ -332,6 +369,95 @@ video.addEventListener("timeupdate", () => {
   lastMs = ms;
 });
 video.addEventListener("seeked", () => { lastMs = video.currentTime * 1000; });
+
+// ---- Library: favorites, watch history, continue watching -------------------------------
+// Where the player is goes to the history at most every 10 s while playing, and on pause, end
+// and leaving the page, so a reload continues within 10 s of where it was.
+let reported = 0;
+function reportProgress(force) {
+  if (!current || !client.user || !(video.currentTime > 0)) return;
+  const now = Date.now();
+  if (!force && now - reported < 10000) return;
+  reported = now;
+  const duration = Number.isFinite(video.duration) ? Math.floor(video.duration * 1000) : null;
+  feed.progress(current.id, { position_ms: Math.floor(video.currentTime * 1000), duration_ms: duration }).catch(() => {});
+}
+video.addEventListener("timeupdate", () => reportProgress(false));
+video.addEventListener("pause", () => reportProgress(true));
+video.addEventListener("ended", () => reportProgress(true));
+addEventListener("pagehide", () => reportProgress(true));
+
+function clock(ms) {
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+async function loadLibrary() {
+  $("library").hidden = !client.user;
+  if (!client.user) return;
+  try {
+    const [history, favorites] = await Promise.all([feed.history({ limit: 5 }), feed.favorites({ limit: 10 })]);
+    const watched = history.items.map(({ video: v, position_ms, duration_ms }) =>
+      videoItem(v, duration_ms ? `at ${clock(position_ms)} of ${clock(duration_ms)}` : `at ${clock(position_ms)}`));
+    $("continue").replaceChildren(...(watched.length ? watched : [el("li", { className: "muted empty", textContent: "Nothing watched yet." })]));
+    const kept = favorites.items.map(({ video: v }) => videoItem(v));
+    $("favorites").replaceChildren(...(kept.length ? kept : [el("li", { className: "muted empty", textContent: "No favorites yet." })]));
+  } catch (error) {
+    fail(error);
+  }
+}
+// ---- Notifications: polled every 30 s while the page is visible --------------------------
+const said = {
+  "like-video": (n) => `liked your video “${n.video_title ?? "deleted"}”`,
+  comment: (n) => `commented on “${n.video_title ?? "deleted"}”`,
+  reply: (n) => `replied to your comment on “${n.video_title ?? "deleted"}”`,
+  "like-comment": (n) => `liked your comment on “${n.video_title ?? "deleted"}”`,
+};
+function showUnread(count) {
+  $("unread").textContent = count;
+  $("unread").dataset.count = count;
+}
+async function pollUnread() {
+  if (!client.user || document.hidden) return;
+  try {
+    showUnread((await feed.unreadNotifications()).unread);
+  } catch {
+    // The next poll tries again.
+  }
+}
+setInterval(pollUnread, 30000);
+document.addEventListener("visibilitychange", pollUnread);
+$("bell").addEventListener("click", async () => {
+  const panel = $("notifications");
+  panel.hidden = !panel.hidden;
+  $("bell").setAttribute("aria-expanded", String(!panel.hidden));
+  if (panel.hidden) return;
+  try {
+    const page = await feed.notifications({ limit: 20 });
+    const items = page.items.map((n) => {
+      const who = n.count > 1 ? `${n.count} people` : n.actors[0] ?? "someone";
+      const item = el("li", { className: n.unread ? "unread" : "", textContent: `${who} ${said[n.kind]?.(n) ?? n.kind} · ${ago(n.last_at)}` });
+      if (n.video_title) item.addEventListener("click", () => openVideo(n.video_id));
+      return item;
+    });
+    $("notification-list").replaceChildren(...(items.length ? items : [el("li", { className: "muted empty", textContent: "Nothing yet." })]));
+    showUnread((await feed.readNotifications()).unread);
+  } catch (error) {
+    fail(error);
+  }
+});
+
+$("clear-history").addEventListener("click", () => feed.clearHistory().then(loadLibrary).catch(fail));
+$("favorite").addEventListener("click", async () => {
+  if (!current) return;
+  try {
+    const state = current.favorited ? await feed.unfavorite(current.id) : await feed.favorite(current.id);
+    current.favorited = state.favorited;
+    showPlayerControls();
+    loadLibrary();
+  } catch (error) {
+    fail(error);
+  }
+});
 video.addEventListener("play", () => { if (current && client.user) feed.play(current.id).catch(() => {}); });
 
 $("danmaku-form").addEventListener("submit", async (event) => {
@@ -433,7 +559,9 @@ async function runSearch() {
       // Highlights are HTML-escaped by the server with <mark> around matches.
       const title = el("span", { className: "title", innerHTML: hit.highlight.title ?? hit.highlight.username ?? "" });
       const meta = el("span", { className: "meta", innerHTML: hit.highlight.description ?? hit.kind });
-      const button = el("button", { type: "button", className: "item" }, title, meta);
+      const button = hit.kind === "video"
+        ? el("button", { type: "button", className: "item media" }, coverImage(hit.item), title, meta)
+        : el("button", { type: "button", className: "item" }, title, meta);
       if (hit.kind === "video") button.addEventListener("click", () => openVideo(hit.id));
       return el("li", { dataset: { kind: hit.kind, id: hit.id } }, button);
     });

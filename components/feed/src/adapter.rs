@@ -8,7 +8,7 @@ use spin_sdk::redis::RedisResult;
 
 use crate::danmaku::Danmaku;
 use crate::live::{self, Read};
-use crate::rebuild::{self, Restore};
+use crate::rebuild::{self, Phase, Restore};
 use crate::{store, Feed};
 
 impl rebuild::Ports for Feed {
@@ -24,9 +24,8 @@ impl rebuild::Ports for Feed {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 
-    fn start(&self, token: &str) -> Result<rebuild::Start, Problem> {
-        let keys = [store::BUILT, rebuild::LOCK, rebuild::LISTED, store::LAST_ID];
-        let reply = self.redis()?.run(&rebuild::START, &keys, vec![arg(token), arg(rebuild::LEASE_MS)])?;
+    fn start(&self, phase: Phase, token: &str) -> Result<rebuild::Start, Problem> {
+        let reply = self.redis()?.run(&rebuild::START, &phase.start_keys(), vec![arg(token), arg(rebuild::LEASE_MS)])?;
         Ok(match reply.first().and_then(text).as_deref() {
             Some("built") => rebuild::Start::Built,
             Some("list") => rebuild::Start::List,
@@ -39,29 +38,27 @@ impl rebuild::Ports for Feed {
         self.kv()?.get_keys().map_err(kv_unavailable)
     }
 
-    fn list(&self, token: &str, ids: &[u64], last: bool) -> Result<bool, Problem> {
-        let mut args = vec![arg(token), arg(rebuild::LEASE_MS), arg(if last { "1" } else { "0" })];
-        args.extend(ids.iter().map(|&id| arg(id)));
-        let reply = self.redis()?.run(&rebuild::LIST, &[rebuild::LOCK, rebuild::PENDING, rebuild::LISTED], args)?;
-        Ok(reply.first().and_then(int) == Some(1))
+    fn list(&self, phase: Phase, token: &str, members: &[(u64, String)], last: bool) -> Result<bool, Problem> {
+        let (script, keys, args) = phase.list_call(token, members, last);
+        Ok(self.redis()?.run(script, &keys, args)?.first().and_then(int) == Some(1))
     }
 
-    fn restore(&self, token: &str, release: bool, batch: &[Restore], ids: &[u64]) -> Result<rebuild::Step, Problem> {
-        let (keys, args) = rebuild::restore_call(token, release, batch, ids);
-        let reply = self.redis()?.run(&rebuild::RESTORE, &keys, args)?;
+    fn restore(&self, phase: Phase, token: &str, release: bool, batch: &[Restore], members: &[String]) -> Result<rebuild::Step, Problem> {
+        let (script, keys, args) = phase.restore_call(token, release, batch, members);
+        let reply = self.redis()?.run(script, &keys, args)?;
         Ok(match reply.first().and_then(text).as_deref() {
             Some("built") => rebuild::Step::Built,
-            Some("more") => rebuild::Step::More(reply.iter().skip(1).filter_map(|r| text(r)?.parse().ok()).collect()),
+            Some("more") => rebuild::Step::More(reply.iter().skip(1).filter_map(text).collect()),
             _ => rebuild::Step::Lost,
         })
     }
 
-    fn stored(&self, id: u64) -> Result<Option<Vec<u8>>, Problem> {
-        self.kv()?.get(&store::video_key(id)).map_err(kv_unavailable)
+    fn stored(&self, key: &str) -> Result<Option<Vec<u8>>, Problem> {
+        self.kv()?.get(key).map_err(kv_unavailable)
     }
 
-    fn is_built(&self) -> Result<bool, Problem> {
-        Ok(self.redis()?.exec("EXISTS", &[arg(store::BUILT)])?.first().and_then(int) == Some(1))
+    fn is_built(&self, phase: Phase) -> Result<bool, Problem> {
+        Ok(self.redis()?.exec("EXISTS", &[arg(phase.built())])?.first().and_then(int) == Some(1))
     }
 }
 

@@ -1,6 +1,7 @@
-//! Danmaku: bullet comments pinned to a playback time. Checking a post (length, blocked words),
-//! the text key that tells repeats apart from new comments, the per-minute storage segments,
-//! and merging a burst of identical comments into one counted item on read. Pure.
+//! Danmaku: bullet comments pinned to a playback time. Checking a post (length, blocked words;
+//! [`check_text`] serves comments too), the text key that tells repeats apart from new comments,
+//! the per-minute storage segments, and merging a burst of identical comments into one counted
+//! item on read. Pure.
 
 use std::collections::HashMap;
 
@@ -136,19 +137,41 @@ impl Checked {
     }
 }
 
+/// What a text may be: how long, and whether it may span lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rules {
+    /// Longest text, in characters.
+    pub max: usize,
+    /// Line breaks are kept (`\r\n` counts as one `\n`); no other control character is.
+    pub multiline: bool,
+}
+
+/// Danmaku: one short line.
+pub(crate) const DANMAKU_TEXT: Rules = Rules { max: TEXT_MAX, multiline: false };
+
 /// Danmaku text: trimmed, 1 to 100 characters on one line, and free of `blocklist` entries
-/// (as [`parse_blocklist`] returns them) after normalisation, so `B a.d`, `ｂａｄ` and `b，a。d`
-/// all match `bad`. Entries match anywhere in the text. The refusal never names the entry.
+/// (see [`check_text`]).
 pub(crate) fn clean_text(raw: &str, blocklist: &[String]) -> Result<String, Problem> {
-    let text = raw.trim();
+    check_text(raw, DANMAKU_TEXT, blocklist)
+}
+
+/// A text by `rules`: trimmed, 1 to `rules.max` characters, and free of `blocklist` entries (as
+/// [`parse_blocklist`] returns them) after normalisation, so `B a.d`, `ｂａｄ` and `b，a。d` all
+/// match `bad`. Entries match anywhere in the text, across line breaks too. The refusal never
+/// names the entry.
+pub(crate) fn check_text(raw: &str, rules: Rules, blocklist: &[String]) -> Result<String, Problem> {
+    let unified = if rules.multiline { raw.replace("\r\n", "\n") } else { raw.to_owned() };
+    let text = unified.trim();
     let len = text.chars().count();
-    if len == 0 || len > TEXT_MAX || text.chars().any(char::is_control) {
-        return Err(Problem::bad_request(
-            "invalid-text",
-            format!("text is 1 to {TEXT_MAX} characters on one line, without control characters"),
-        )
-        .with("field", "text")
-        .with("limit", TEXT_MAX));
+    let bad_char = text.chars().any(|c| c.is_control() && !(rules.multiline && c == '\n'));
+    if len == 0 || len > rules.max || bad_char {
+        let max = rules.max;
+        let detail = if rules.multiline {
+            format!("text is 1 to {max} characters, without control characters other than line breaks")
+        } else {
+            format!("text is 1 to {max} characters on one line, without control characters")
+        };
+        return Err(Problem::bad_request("invalid-text", detail).with("field", "text").with("limit", max));
     }
     let normalized = normalize(text, true);
     // An empty entry would match everything; parse_blocklist never returns one.
@@ -277,6 +300,20 @@ mod tests {
         for bad in ["", "a\nb", "a\rb", "a\u{0}", &"字".repeat(101)] {
             assert_eq!(clean_text(bad, &[]).unwrap_err().code(), "invalid-text", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn multiline_text_keeps_line_breaks_and_nothing_else() {
+        let rules = Rules { max: 5, multiline: true };
+        assert_eq!(check_text(" a\r\nb\n ", rules, &[]).unwrap(), "a\nb");
+        assert_eq!(check_text("ab\n\ncd", Rules { max: 6, multiline: true }, &[]).unwrap(), "ab\n\ncd");
+        assert!(check_text("字字字字字", rules, &[]).is_ok());
+        for bad in ["", " \n ", "a\rb", "a\tb", "a\u{0}", "a\u{1b}[31m", "字字字字字字"] {
+            let problem = check_text(bad, rules, &[]).unwrap_err();
+            assert_eq!((problem.code(), problem.extension("limit").and_then(|v| v.as_u64())), ("invalid-text", Some(5)), "{bad:?}");
+        }
+        let blocklist = parse_blocklist("badword");
+        assert_eq!(check_text("bad\nword", Rules { max: 100, multiline: true }, &blocklist).unwrap_err().code(), "blocked-content");
     }
 
     #[test]

@@ -1,20 +1,23 @@
-//! feed: video records, timelines, follows, danmaku, likes, plays and the 24 h ranking.
+//! feed: video records, timelines, follows, danmaku, comments, likes, plays and the 24 h ranking.
 //! Routes: `/videos/...`, `/users/...`, `/feed/...`, each answered by a handler in
 //! [`endpoints`].
 //!
 //! State lives in Redis and changes only through the scripts in [`store`]; records are mirrored
 //! to the key-value store (`video:<id>`) for reindexing, and for [`rebuild`]ing records and
-//! timelines when Redis loses its data. The rules (fields, ids, cursors, danmaku text and
+//! timelines when Redis loses its data; comments are kept there too (`comment:<video>:<id>`). The rules (fields, ids, cursors, danmaku text and
 //! merging, ranking buckets, what a rebuild restores, what a live stream sends) are the pure
 //! modules.
 
 mod adapter;
+mod comments;
 mod cursor;
 mod danmaku;
 mod endpoints;
 mod ids;
+mod library;
 mod limits;
 mod live;
+mod notifications;
 mod ranking;
 mod rebuild;
 pub mod store;
@@ -45,6 +48,7 @@ fn router() -> Routes<Feed> {
         .on(Method::POST, "/videos", endpoints::videos::create)
         .on(Method::GET, "/videos/:id", endpoints::videos::get)
         .on(Method::GET, "/videos/:id/source", endpoints::videos::source)
+        .on(Method::GET, "/videos/:id/cover", endpoints::covers::cover)
         .on(Method::PATCH, "/videos/:id", endpoints::videos::update)
         .on(Method::DELETE, "/videos/:id", endpoints::videos::delete)
         .on(Method::PUT, "/videos/:id/like", endpoints::videos::like)
@@ -53,10 +57,25 @@ fn router() -> Routes<Feed> {
         .on(Method::POST, "/videos/:id/danmaku", endpoints::danmaku::post)
         .on(Method::GET, "/videos/:id/danmaku", endpoints::danmaku::list)
         .on(Method::GET, "/videos/:id/danmaku/live", endpoints::live::stream)
+        .on(Method::POST, "/videos/:id/comments", endpoints::comments::post)
+        .on(Method::GET, "/videos/:id/comments", endpoints::comments::list)
+        .on(Method::GET, "/videos/:id/comments/:cid/replies", endpoints::comments::replies)
+        .on(Method::DELETE, "/videos/:id/comments/:cid", endpoints::comments::delete)
+        .on(Method::PUT, "/videos/:id/comments/:cid/like", endpoints::comments::like)
+        .on(Method::DELETE, "/videos/:id/comments/:cid/like", endpoints::comments::unlike)
         .on(Method::GET, "/feed/latest", endpoints::timelines::latest)
         .on(Method::GET, "/feed/following", endpoints::timelines::following)
         .on(Method::GET, "/feed/rankings", endpoints::timelines::ranking)
         .on(Method::GET, "/users/:id/videos", endpoints::timelines::by_author)
+        .on(Method::PUT, "/videos/:id/favorite", endpoints::library::favorite)
+        .on(Method::DELETE, "/videos/:id/favorite", endpoints::library::unfavorite)
+        .on(Method::PUT, "/videos/:id/progress", endpoints::library::progress)
+        .on(Method::GET, "/feed/favorites", endpoints::library::favorites)
+        .on(Method::GET, "/feed/history", endpoints::library::history)
+        .on(Method::DELETE, "/feed/history", endpoints::library::clear_history)
+        .on(Method::GET, "/feed/notifications", endpoints::notifications::list)
+        .on(Method::GET, "/feed/notifications/unread", endpoints::notifications::unread)
+        .on(Method::POST, "/feed/notifications/read", endpoints::notifications::read)
         .on(Method::PUT, "/users/:id/follow", endpoints::follows::follow)
         .on(Method::DELETE, "/users/:id/follow", endpoints::follows::unfollow)
 }
@@ -66,7 +85,13 @@ fn router() -> Routes<Feed> {
 #[cfg(feature = "schema")]
 pub fn body_schemas() -> Vec<(&'static str, serde_json::Value)> {
     use edge_http::handler::body_schema;
-    vec![body_schema::<video::CreateVideo>(), body_schema::<video::UpdateVideo>(), body_schema::<danmaku::PostDanmaku>()]
+    vec![
+        body_schema::<video::CreateVideo>(),
+        body_schema::<video::UpdateVideo>(),
+        body_schema::<danmaku::PostDanmaku>(),
+        body_schema::<comments::PostComment>(),
+        body_schema::<endpoints::library::Progress>(),
+    ]
 }
 
 edge_spin::export!(BODY_LIMIT, dispatch);

@@ -3,7 +3,9 @@
 //! interleave inside it and nothing is half-written. Every key a script touches arrives in
 //! `KEYS`, except the new record's in [`CREATE`]: it issues the id and writes `video:<id>` in one
 //! step, so timelines only ever grow at the head. On a Redis Cluster all feed keys would share
-//! one hash tag for that reason.
+//! one hash tag for that reason, and for the comment scripts: they issue ids the same way, and
+//! reach the `cm:rec:`, `cm:likes:` and `cm:replies:` keys of the comments they find (a page's
+//! roots, a reply's root, a deleted root's replies), which no caller knows beforehand.
 //!
 //! Keys:
 //! - `video:<id>`: the record (JSON); a mirror is kept in the key-value store for reindexing.
@@ -17,8 +19,19 @@
 //!   `dm:live:<video>`: the doorbell live streams wait on (a short Redis stream, one entry per
 //!   post); `live:room:<video>`, `live:addr:<address>`, `live:inst:<instance>`: the open live
 //!   streams, scored by when each expires (see [`LIVE_OPEN`]).
-//! - `feed:built`: set while the records and timelines are complete; `feed:rebuild:...`: a
-//!   rebuild from the key-value store under way (see [`crate::rebuild`]).
+//! - `cm:rec:<id>`: a comment (JSON; the key-value store's `comment:<video>:<id>` is the truth);
+//!   `cm:new:<video>` and `cm:hot:<video>`: the video's roots by id and by hot score;
+//!   `cm:replies:<root>`: a thread's replies by id; `cm:likes:<id>`: who likes a comment;
+//!   `cm:count:<video>`: comments on the video, replies included; `cm:id:last`: their id
+//!   issuer; `cm:dup:...` repeat markers; `cm:rate:<user>`: the per-user post window;
+//!   `cm:gap:<id>:<user>`: a like change's pacing.
+//! - `ntf:<user>`: a user's notification groups (`<kind>:<target>`) by last activity;
+//!   `ntf:<user>:g:<group>` its kind, video, comment and count, `...:a` its distinct actors,
+//!   `...:r` the latest three; `ntf:<user>:seen`: the read watermark. Written by [`NOTIFY`]
+//!   from the author of the record acted on.
+//! - `feed:built`: set while the records and timelines are complete; `cm:built`: the same for
+//!   comments; `feed:rebuild:...`: a rebuild from the key-value store under way (see
+//!   [`crate::rebuild`]).
 //!
 //! Scripts that create a video, read a timeline or find a record missing check `feed:built` in
 //! the same call and answer [`REBUILD`] without it, so a Redis that lost its data is noticed at
@@ -88,9 +101,10 @@ pub(crate) static FOLLOWING: Script = Script::new("following", include_str!("scr
 /// most follows. Answers 1 (following), or 0 (full; following again is not refused).
 pub(crate) static FOLLOW: Script = Script::new("follow", include_str!("scripts/follow.lua"), Count::Exactly(1), Count::Exactly(3));
 
-/// One video with its counters: KEYS = record, built marker, then every like shard and every
-/// play shard ([`counter_keys`]); ARGV = shards, caller (may be empty), caller's shard. Answers
-/// record, likes, plays, liked (0/1); nil record when missing.
+/// One video with its counters: KEYS = record, built marker, then every like shard, every play
+/// shard and the comment count ([`counter_keys`]); ARGV = shards, caller (may be empty),
+/// caller's shard. Answers record (with `"comments":<n>` added as its last field), likes,
+/// plays, liked (0/1); nil record when missing.
 pub(crate) static VIDEO: Script = Script::new("video", include_str!("scripts/video.lua"), Count::AtLeast(2), Count::Exactly(3));
 
 /// The like set of shard `shard` of video `id`.
@@ -103,11 +117,11 @@ pub(crate) fn plays_key(id: u64, shard: u32) -> String {
     format!("plays:{id}:{shard}")
 }
 
-/// Every like shard of video `id`, then (with `plays`) every play shard.
+/// Every like shard of video `id`, then (with `plays`) every play shard and the comment count.
 pub(crate) fn counter_keys(id: u64, shards: u32, plays: bool) -> Vec<String> {
     let likes = (0..shards).map(|shard| likes_key(id, shard));
-    let plays = (0..shards).filter(|_| plays).map(|shard| plays_key(id, shard));
-    likes.chain(plays).collect()
+    let plays_and_comments = (0..shards).filter(|_| plays).map(|shard| plays_key(id, shard)).chain(plays.then(|| comment_count_key(id)));
+    likes.chain(plays_and_comments).collect()
 }
 
 /// Likes or unlikes: KEYS = record, the caller's like shard, the current ranking bucket,
@@ -116,6 +130,18 @@ pub(crate) fn counter_keys(id: u64, shards: u32, plays: bool) -> Vec<String> {
 /// two changes (0: unpaced). A change counts once per user; answers the exact total, -1 for a
 /// missing video, or `{-2, wait ms}` for a change sooner than the interval after the last.
 pub static LIKE: Script = Script::new("like", include_str!("scripts/like.lua"), Count::AtLeast(5), Count::Exactly(6));
+
+/// Tells the author of the record an action is on (a like, comment or reply): KEYS = that
+/// record (`video:<id>` or `cm:rec:<id>`); ARGV = actor, kind, video id, comment id (empty for
+/// the video), now ms, groups kept, lifetime secs. The recipient's `ntf:<user>...` keys come
+/// from the record's author (see [`crate::notifications`]). Answers 1 when a new actor was
+/// counted, else 0 (a repeat, one's own action, a record gone).
+pub(crate) static NOTIFY: Script = Script::new("notify", include_str!("scripts/notify.lua"), Count::Exactly(1), Count::Exactly(7));
+
+/// A user's notifications: KEYS = `ntf:<user>`, `ntf:<user>:seen`; ARGV = `unread`; `read`,
+/// lifetime secs; or `page`, bound score, limit (see [`crate::notifications::read_page`]).
+pub(crate) static NOTIFICATIONS: Script =
+    Script::new("notifications", include_str!("scripts/notifications.lua"), Count::Exactly(2), Count::AtLeast(1));
 
 /// Counts a play at most once per user per window: KEYS = record, the user's play marker, the
 /// user's play shard, the current ranking bucket, built marker; ARGV = window secs, weight,
@@ -154,6 +180,105 @@ pub static LIVE_READ: Script = Script::new("live-read", include_str!("scripts/li
 /// Ends a live stream: KEYS = the open-stream sets it joined; ARGV = stream id.
 pub(crate) static LIVE_CLOSE: Script =
     Script::new("live-close", include_str!("scripts/live-close.lua"), Count::Exactly(3), Count::Exactly(1));
+
+/// The hot score of a comment (see the function); `comment-hot.lua` computes it in the scripts
+/// that re-score, and their tests check them against this.
+pub use crate::comments::hot_score;
+
+/// The comments' restore step ([`crate::rebuild`]), here for its tests.
+pub use crate::rebuild::RESTORE_COMMENTS;
+
+/// Set while the comments are complete (see [`crate::rebuild`]).
+pub(crate) const COMMENTS_BUILT: &str = "cm:built";
+/// The comment id issuer's last id.
+pub(crate) const COMMENT_LAST_ID: &str = "cm:id:last";
+
+/// Comment `id`'s record in Redis (the scripts spell `cm:rec:` too).
+pub(crate) fn comment_key(id: u64) -> String {
+    format!("cm:rec:{id}")
+}
+
+/// Comment `id` of video `video` in the key-value store: one key per comment, so no two writers
+/// share a document. Not a `video:`/`user:` key, so search never indexes it.
+pub(crate) fn stored_comment_key(video: u64, id: u64) -> String {
+    format!("comment:{video}:{id}")
+}
+
+/// Video `video`'s roots by id.
+pub(crate) fn comments_new_key(video: u64) -> String {
+    format!("cm:new:{video}")
+}
+
+/// Video `video`'s roots by hot score.
+pub(crate) fn comments_hot_key(video: u64) -> String {
+    format!("cm:hot:{video}")
+}
+
+/// Thread `root`'s replies by id (the scripts spell `cm:replies:` too).
+pub(crate) fn replies_key(root: u64) -> String {
+    format!("cm:replies:{root}")
+}
+
+/// Who likes comment `id` (the scripts spell `cm:likes:` too).
+pub(crate) fn comment_likes_key(id: u64) -> String {
+    format!("cm:likes:{id}")
+}
+
+/// Comments on video `video`, replies included.
+pub(crate) fn comment_count_key(video: u64) -> String {
+    format!("cm:count:{video}")
+}
+
+/// Posts a comment: KEYS = video record, built marker, comments' built marker, comment id
+/// issuer, repeat marker, the video's roots by id and by hot score, its count; ARGV = epoch ms,
+/// repeat window secs, video id, parent id (empty for a root), the record's JSON after its
+/// `reply_to` field. A reply to a reply joins its root's thread. Answers the id and the
+/// thread's root (empty for a root), 0 (a repeat), -1 (no such video) or -2 (no such parent on
+/// this video); [`REBUILD`] without the comments' marker.
+pub static COMMENT_POST: Script = Script::new(
+    "comment-post",
+    concat!(include_str!("scripts/comment-hot.lua"), include_str!("scripts/comment-post.lua")),
+    Count::Exactly(8),
+    Count::Exactly(5),
+);
+
+/// A page of a video's roots: KEYS = video record, built marker, comments' built marker, the
+/// order (roots by id or by hot score), the count; ARGV = bound score (empty for the first
+/// page), bound id, limit, caller (may be empty), replies shown per root. Roots after the bound
+/// in descending (score, id) order; the answer is [`crate::comments::read_page`]'s, or `missing`.
+pub static COMMENT_PAGE: Script =
+    Script::new("comment-page", include_str!("scripts/comment-page.lua"), Count::Exactly(5), Count::Exactly(5));
+
+/// A page of one thread's replies, oldest first: KEYS = video record, built marker, comments'
+/// built marker, the comment's record, its replies; ARGV = the id to start after (empty for the
+/// first page), limit, caller (may be empty). The answer is
+/// [`crate::comments::read_replies`]'s, `missing` (no video) or `no-comment`.
+pub(crate) static COMMENT_REPLIES: Script =
+    Script::new("comment-replies", include_str!("scripts/comment-replies.lua"), Count::Exactly(5), Count::Exactly(3));
+
+/// Deletes a comment for its author or the video's: KEYS = video record, built marker,
+/// comments' built marker, the comment's record, the video's roots by id and by hot score, its
+/// count, the comment's likes, its replies; ARGV = caller, video id, comment id. A root takes
+/// its thread with it; a reply re-scores its root. Answers `ok` and the ids of the replies
+/// removed with it, `missing-video`, `missing` or `forbidden`.
+pub static COMMENT_DELETE: Script = Script::new(
+    "comment-delete",
+    concat!(include_str!("scripts/comment-hot.lua"), include_str!("scripts/comment-delete.lua")),
+    Count::Exactly(9),
+    Count::Exactly(3),
+);
+
+/// Likes or unlikes a comment: KEYS = video record, built marker, comments' built marker, the
+/// comment's record, its likes, the video's roots by hot score, its replies, the caller's pacing
+/// key; ARGV = caller, `like`/`unlike`, video id, the least ms between two changes (0:
+/// unpaced), comment id. A root's change re-scores it. Answers the likes, -1 (no such video),
+/// -3 (no such comment on it) or `{-2, wait ms}` (a change within the interval).
+pub static COMMENT_LIKE: Script = Script::new(
+    "comment-like",
+    concat!(include_str!("scripts/comment-hot.lua"), include_str!("scripts/comment-like.lua")),
+    Count::Exactly(8),
+    Count::Exactly(5),
+);
 
 /// Splits a serialised record into the prefix `{"id":0` the scripts replace with the issued id
 /// and the rest; `None` if the record does not start with its id (a programming error).

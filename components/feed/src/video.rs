@@ -99,9 +99,29 @@ pub(crate) struct Video {
     pub updated_at: u64,
     /// Starts at 1 and grows with every edit that changes something.
     pub version: u64,
+    /// Comments on it, replies included: only in the answer of `GET /videos/:id`, whose script
+    /// (`video.lua`) adds the count to the record it reads. Never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comments: Option<u64>,
+}
+
+/// A video as the API shows it: the stored record and where a browser loads its cover from
+/// ([`edge_protocol::keys::cover_url`]). The stored record itself carries no URL.
+#[derive(Debug, Serialize)]
+pub(crate) struct View<'a> {
+    /// The record.
+    #[serde(flatten)]
+    pub video: &'a Video,
+    /// `/videos/<id>/cover?v=<version>`, or `None` without a cover.
+    pub cover_url: Option<String>,
 }
 
 impl Video {
+    /// The record as the API shows it.
+    pub(crate) fn view(&self) -> View<'_> {
+        View { video: self, cover_url: edge_protocol::keys::cover_url(self.id, self.version, self.cover_key.as_deref()) }
+    }
+
     /// A new record for `author` from a create request and the upload its receipt names.
     /// `created_at` is the id's timestamp, so ordering by id and by creation time agree.
     pub(crate) fn create(id: u64, author: &str, request: &CreateVideo, object: UploadedObject) -> Result<Video, Problem> {
@@ -129,6 +149,7 @@ impl Video {
             created_at,
             updated_at: created_at,
             version: 1,
+            comments: None,
         })
     }
 
@@ -324,6 +345,18 @@ mod tests {
         assert_eq!((video.title.as_str(), video.cover_key.clone(), video.version, video.updated_at), ("new", None, 2, later));
         assert!(video.apply(&update(r#"{"version":2,"description":"d"}"#), 1).unwrap());
         assert_eq!((video.version, video.updated_at), (3, later), "updated_at never goes back");
+    }
+
+    #[test]
+    fn views_add_the_cover_url_and_records_stay_as_stored() {
+        let cover = format!("covers/u1/{HEX}.jpg");
+        let mut video = create(&format!(r#"{{"receipt":"r","title":"t","cover_key":"{cover}"}}"#)).unwrap();
+        let view = serde_json::to_value(video.view()).unwrap();
+        assert_eq!(view["cover_url"], format!("/videos/{}/cover?v=1", video.id));
+        assert_eq!((view["cover_key"].as_str(), view["title"].as_str()), (Some(cover.as_str()), Some("t")));
+        assert!(serde_json::to_value(&video).unwrap().get("cover_url").is_none(), "the stored record has no URL");
+        assert!(video.apply(&update(r#"{"version":1,"cover_key":null}"#), 5).unwrap());
+        assert_eq!(serde_json::to_value(video.view()).unwrap()["cover_url"], serde_json::Value::Null);
     }
 
     #[test]

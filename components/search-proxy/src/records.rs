@@ -16,6 +16,8 @@ struct VideoRecord {
     description: String,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default)]
+    cover_key: Option<String>,
     version: u64,
 }
 
@@ -36,7 +38,8 @@ struct UserRecord {
 /// by user id.
 ///
 /// The creation time comes from the id, as feed serves it; the item is the record as feed
-/// shows it plus `author_name`.
+/// shows it (with `cover_url`, stable so the index never holds an expired link) plus
+/// `author_name`.
 pub(crate) fn video_doc(json: &str, author_name: impl FnOnce(&str) -> Option<String>) -> Result<Doc, String> {
     let invalid = |e: serde_json::Error| format!("video record is not valid: {e}");
     let mut item: Value = serde_json::from_str(json).map_err(invalid)?;
@@ -48,6 +51,7 @@ pub(crate) fn video_doc(json: &str, author_name: impl FnOnce(&str) -> Option<Str
         item["updated_at"] = json!(created_at);
     }
     item["author_name"] = json!(author_name);
+    item["cover_url"] = json!(edge_protocol::keys::cover_url(record.id, record.version, record.cover_key.as_deref()));
     Ok(Doc {
         kind: Kind::Video,
         id: record.id.to_string(),
@@ -108,6 +112,9 @@ mod tests {
         assert_eq!(doc.item["author_name"], "ann");
         assert_eq!(doc.item["created_at"], doc.created_at);
         assert_eq!(doc.item["object_key"], "k");
+        assert_eq!(doc.item["cover_url"], Value::Null, "no cover");
+        let covered = json.replace(r#""cover_key":null"#, r#""cover_key":"covers/u1/c.jpg""#);
+        assert_eq!(video_doc(&covered, |_| None).unwrap().item["cover_url"], format!("/videos/{id}/cover?v=3"));
         assert!(video_doc("{", |_| None).is_err());
         assert!(video_doc(r#"{"id":1}"#, |_| None).is_err());
     }

@@ -1,5 +1,6 @@
-//! Where records live. The key-value store holds each record as JSON under its key (the truth
-//! a Redis loss rebuilds from); Redis holds the feed's timelines under the same ids.
+//! Where records live, and where a video's cover is served. The key-value store holds each
+//! record as JSON under its key (the truth a Redis loss rebuilds from); Redis holds the feed's
+//! timelines under the same ids.
 
 /// The key of user `id`'s account record (written by auth, read by feed and search-proxy).
 pub fn user_key(id: &str) -> String {
@@ -15,6 +16,14 @@ pub fn video_key(id: u64) -> String {
 pub const USER_PREFIX: &str = "user:";
 /// What a video record's key starts with.
 pub const VIDEO_PREFIX: &str = "video:";
+
+/// The URL a browser loads video `id`'s cover picture from, or `None` when the video has no
+/// cover (`cover_key`). The URL is feed's own and stable (a list answer cached or indexed keeps
+/// working); feed redirects it to a short-lived signed one. `version` is the record's, which
+/// every edit moves on, so a new cover is a new URL and no cache shows the old one.
+pub fn cover_url(id: u64, version: u64, cover_key: Option<&str>) -> Option<String> {
+    cover_key.map(|_| format!("/videos/{id}/cover?v={version}"))
+}
 
 /// The Redis sorted set of every public video id, newest first by score (feed writes it,
 /// search-proxy reads it when its engine is down).
@@ -42,6 +51,13 @@ impl<'a> Record<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cover_urls_exist_for_covers_and_change_with_the_version() {
+        assert_eq!(cover_url(12, 3, Some("covers/u1/x.jpg")).as_deref(), Some("/videos/12/cover?v=3"));
+        assert_ne!(cover_url(12, 3, Some("k")), cover_url(12, 4, Some("k")));
+        assert_eq!(cover_url(12, 3, None), None);
+    }
 
     #[test]
     fn keys_round_trip() {

@@ -8,14 +8,18 @@
 //!   `BroadcastChannel`), and the failed request is retried once.
 //! - `Uploader`: one file to the object store: SHA-256 in a worker, instant upload with the
 //!   possession proof, parts in parallel with retries, progress, pause/resume/cancel, resume
-//!   after a reload, and the receipt.
+//!   after a reload, and the receipt; `Uploader.playable(file)` tells the page whether this
+//!   browser can play the file, to warn before uploading it; `Uploader.cover(client, file)`
+//!   uploads the user's picture, or a frame grabbed from the file, as the video's cover.
 //! - `Feed` and `Search`: thin typed calls over the feed and search-proxy endpoints.
 //!
 //! The rules are plain Rust modules, unit-tested natively; the browser adapter is [`web`]
 //! (compiled for wasm32 only).
 
 pub mod challenge;
+pub mod cover;
 pub mod live;
+pub mod media;
 pub use edge_protocol::parts;
 pub mod progress;
 pub mod resume;

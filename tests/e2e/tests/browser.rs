@@ -342,3 +342,158 @@ fn live_danmaku_reach_another_viewer_within_a_second_and_show_once() {
     assert_eq!(copies["listed"], 1, "the poster's own danmaku is listed once: {copies}");
     assert!(copies["flying"].as_u64().unwrap() <= 1, "and flies once: {copies}");
 }
+
+/// Records a 2 s WebM of a red canvas in the page (`captureStream` + `MediaRecorder`) and puts
+/// it in the upload form's file input, as choosing it would; answers its size, or the error.
+const RECORD_RED_WEBM: &str = "const done = arguments[arguments.length - 1];
+  (async () => {
+    const canvas = Object.assign(document.createElement('canvas'), { width: 320, height: 240 });
+    const context = canvas.getContext('2d');
+    const recorder = new MediaRecorder(canvas.captureStream(25), { mimeType: 'video/webm' });
+    const chunks = [];
+    recorder.ondataavailable = (e) => chunks.push(e.data);
+    let frame = 0;
+    const paint = setInterval(() => {
+      context.fillStyle = 'rgb(220, 20, 20)';
+      context.fillRect(0, 0, 320, 240);
+      context.fillStyle = '#fff';
+      context.fillRect((frame++ * 4) % 300, 110, 20, 20);
+    }, 40);
+    recorder.start(100);
+    await new Promise((r) => setTimeout(r, 2000));
+    const stopped = new Promise((r) => { recorder.onstop = r; });
+    recorder.stop();
+    await stopped;
+    clearInterval(paint);
+    const file = new File(chunks, 'red clip.webm', { type: 'video/webm' });
+    const chosen = new DataTransfer();
+    chosen.items.add(file);
+    const input = document.getElementById('file');
+    input.files = chosen.files;
+    input.dispatchEvent(new Event('change', { bubbles: true }));
+    done({ size: file.size });
+  })().catch((e) => done({ error: String(e) }));";
+
+/// Waits until the upload form's upload is published; answers the new video's id.
+fn published(browser: &Browser, what: &str, previous: Option<&str>) -> String {
+    browser.wait(what, 60, "document.getElementById('upload-status').dataset.outcome", STATUS);
+    let outcome = status(browser);
+    assert_eq!(outcome["outcome"], "uploaded", "{outcome}");
+    let other = previous.map(|id| format!(" && document.getElementById('player').dataset.videoId !== '{id}'")).unwrap_or_default();
+    browser.wait(
+        &format!("the player on {what}"),
+        15,
+        &format!("document.getElementById('player').dataset.videoId{other}"),
+        "document.getElementById('player-title').textContent",
+    );
+    browser.run("return document.getElementById('player').dataset.videoId;", json!([])).as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_video_published_without_a_cover_gets_a_frame_of_itself_shown_in_the_lists() {
+    let (_proxy, s3_endpoint) = Services::shared().s3_cors();
+    let env = vec![("SPIN_VARIABLE_S3_ENDPOINT".into(), s3_endpoint)];
+    let app = Devhost::start(DevhostOptions { env, ..DevhostOptions::default() });
+    let browser = Browser::start("covers");
+    let username = unique("cover");
+    browser.open(&app.url);
+    browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", STATUS);
+    browser.find("#username").type_text(&username);
+    browser.find("#password").type_text("browser password");
+    browser.find("#sign-up").click();
+    browser.wait("the signed-in user", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
+
+    // A real video, with no cover picture chosen: the page grabs a frame and publishes it.
+    let recorded = browser.run_async(RECORD_RED_WEBM, json!([]));
+    assert!(recorded["size"].as_u64().is_some_and(|n| n > 1000), "headless chromium recorded no WebM: {recorded}");
+    browser.find("#title").type_text("Red clip");
+    browser.find("#upload-start").click();
+    let id = published(&browser, "the WebM published", None);
+    let video = app.get(&format!("/videos/{id}")).json();
+    let cover_url = video["cover_url"].as_str().unwrap_or_else(|| panic!("no cover was grabbed: {video}")).to_owned();
+    assert_eq!(cover_url, format!("/videos/{id}/cover?v=1"));
+    assert!(video["cover_key"].as_str().unwrap().ends_with(".jpeg"), "{video}");
+    let jpeg = app.get(&cover_url);
+    assert_eq!((jpeg.status, &jpeg.body[..3]), (200, &b"\xff\xd8\xff"[..]), "the cover is a JPEG");
+
+    // The latest list shows the picture (its redirects followed to the store), and the player
+    // has it as its poster.
+    let image = format!("#latest li[data-video-id='{id}'] img.cover");
+    browser.wait(
+        "the cover loaded in the latest list",
+        30,
+        &format!("document.querySelector(\"{image}\")?.complete && document.querySelector(\"{image}\").naturalWidth > 0"),
+        "document.getElementById('latest').innerHTML",
+    );
+    let size =
+        browser.run(&format!("const img = document.querySelector(\"{image}\"); return [img.naturalWidth, img.naturalHeight];"), json!([]));
+    assert_eq!(size, json!([320, 240]), "the frame keeps the video's size (under 640 px wide)");
+    let poster = browser.run("return document.getElementById('video').poster;", json!([]));
+    assert!(poster.as_str().is_some_and(|p| p.ends_with(&cover_url)), "{poster}");
+
+    // A file this browser cannot decode is still published, without a cover: a placeholder.
+    let dir = TempDir::new("covers");
+    let path = dir.path().join("noise.mp4");
+    std::fs::write(&path, e2e::seeded_bytes(17, 64 * 1024)).unwrap();
+    browser.find("#file").type_text(path.to_str().unwrap());
+    let title = browser.find("#title");
+    title.clear();
+    title.type_text("Noise");
+    browser.find("#upload-start").click();
+    let noise = published(&browser, "the undecodable file published", Some(&id));
+    assert_eq!(app.get(&format!("/videos/{noise}")).json()["cover_url"], Value::Null);
+    browser.wait(
+        "the placeholder in the latest list",
+        15,
+        &format!("document.querySelector(\"#latest li[data-video-id='{noise}'] .cover.placeholder\")"),
+        "document.getElementById('latest').innerHTML",
+    );
+
+    library_and_notifications_survive_a_reload(&app, &browser, &id);
+}
+
+/// On the red clip: the ☆ button and the player's position are kept across a reload ("Continue
+/// watching" reopens the clip where it stopped), and a like by someone else lights the badge.
+fn library_and_notifications_survive_a_reload(app: &Devhost, browser: &Browser, id: &str) {
+    browser.find(&format!("#latest li[data-video-id='{id}'] button")).click();
+    browser.wait("the red clip in the player", 15, &format!("document.getElementById('player').dataset.videoId === '{id}'"), STATUS);
+    browser.wait("the favorite button", 15, "!document.getElementById('favorite').disabled", STATUS);
+    browser.find("#favorite").click();
+    browser.wait("the favorite kept", 15, "document.getElementById('favorite').getAttribute('aria-pressed') === 'true'", STATUS);
+    let paused = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const v = document.getElementById('video');
+         v.muted = true;
+         v.addEventListener('pause', () => setTimeout(() => done(v.currentTime), 500), { once: true });
+         v.currentTime = 0.5;
+         v.play().then(() => v.pause()).catch((e) => done(String(e)));",
+        json!([]),
+    );
+    let at = paused.as_f64().unwrap_or_else(|| panic!("the clip did not play: {paused}"));
+    let author = app.get(&format!("/videos/{id}")).json()["author"].as_str().unwrap().to_owned();
+    let fan = e2e::access_token(&unique("fan"));
+    assert_eq!(app.call(Some(&fan), "PUT", &format!("/videos/{id}/like"), None).status, 200);
+
+    browser.reload();
+    browser.wait("the badge", 30, "document.getElementById('unread').textContent === '1'", "document.getElementById('unread').textContent");
+    let item = format!("#continue li[data-video-id='{id}'] button");
+    browser.wait("continue watching", 30, &format!("document.querySelector(\"{item}\")"), "document.getElementById('library').innerHTML");
+    browser.wait("the favorites list", 15, &format!("document.querySelector(\"#favorites li[data-video-id='{id}']\")"), STATUS);
+    browser.find(&item).click();
+    browser.wait(
+        "the clip reopened where it stopped",
+        30,
+        &format!("Math.abs(document.getElementById('video').currentTime - {at}) < 0.3"),
+        "document.getElementById('video').currentTime",
+    );
+    browser.wait("the favorite button", 15, "document.getElementById('favorite').getAttribute('aria-pressed') === 'true'", STATUS);
+    browser.find("#bell").click();
+    browser.wait(
+        "the notification",
+        15,
+        "document.getElementById('notification-list').textContent.includes('liked your video')",
+        "document.getElementById('notification-list').textContent",
+    );
+    browser.wait("the badge cleared", 15, "document.getElementById('unread').textContent === '0'", STATUS);
+    assert_eq!(app.call(Some(&e2e::access_token(&author)), "GET", "/feed/notifications/unread", None).json()["unread"], 0);
+}

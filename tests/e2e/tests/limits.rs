@@ -113,3 +113,22 @@ fn likes_are_paced_per_user_and_video_and_limited_per_address() {
     assert_limited(&call(Some(&e2e::access_token(&unique("fan"))), "PUT", &path), "rate-limited", "like_per_client_per_minute", 60);
     assert_eq!(call(None, "GET", &path.replace("/like", "")).json()["likes"], 3, "refused likes changed nothing");
 }
+
+#[test]
+fn comments_per_address_are_limited() {
+    let owner = unique("owner");
+    let owner_token = e2e::access_token(&owner);
+    let publish = app().request("POST", "/videos").header("authorization", &format!("Bearer {owner_token}")).json(&json!({
+        "receipt": receipt(&owner), "title": "talked about", "tags": []
+    }));
+    assert_eq!(publish.status, 201, "{}", publish.text());
+    let path = format!("/videos/{}/comments", publish.json()["id"]);
+    let comment = |text: &str| {
+        let token = e2e::access_token(&unique("talker"));
+        app().request("POST", &path).header("authorization", &format!("Bearer {token}")).json(&json!({ "text": text }))
+    };
+    for i in 0..LIMIT {
+        assert_eq!(comment(&format!("comment {i}")).status, 201);
+    }
+    assert_limited(&comment("one too many"), "rate-limited", "comment_per_client_per_minute", 60);
+}

@@ -189,3 +189,66 @@ fn a_rebuild_that_died_is_taken_over_and_restores_each_video_once() {
     assert_eq!((count("feed:latest", "ZCARD"), count("feed:changes", "XLEN")), (223, 224));
     assert!(publish(&host, &author, "later") > videos[0], "the id issuer is restored too");
 }
+
+#[test]
+fn comments_come_back_with_their_threads_and_counts_and_the_deleted_stay_deleted() {
+    let services = Services::isolated();
+    let host = start(&services);
+    let owner = unique("owner");
+    let owner_token = e2e::access_token(&owner);
+    let (video, gone) = (publish(&host, &owner, "talked about"), publish(&host, &owner, "deleted"));
+    let (ann, bob) = (e2e::access_token(&unique("ann")), e2e::access_token(&unique("bob")));
+    let comment = |token: &str, video: u64, text: &str, parent: Option<u64>| {
+        let body = json!({ "text": text, "parent_id": parent });
+        let reply = host.call(Some(token), "POST", &format!("/videos/{video}/comments"), Some(body));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()["id"].as_u64().unwrap()
+    };
+    let first = comment(&ann, video, "first", None);
+    let replies = [comment(&bob, video, "one", Some(first)), comment(&ann, video, "two", Some(first))];
+    let nested = comment(&bob, video, "three", Some(replies[1]));
+    let second = comment(&bob, video, "second", None);
+    let dropped = comment(&ann, video, "dropped", None);
+    assert_eq!(host.call(Some(&ann), "DELETE", &format!("/videos/{video}/comments/{dropped}"), None).status, 204);
+    let orphan = comment(&ann, gone, "on a video about to go", None);
+    assert_eq!(host.call(Some(&owner_token), "DELETE", &format!("/videos/{gone}"), None).status, 204);
+    // Eight likes (log10 9) lift the second above the first's three replies (log10 7).
+    for _ in 0..8 {
+        let liker = e2e::access_token(&unique("fan"));
+        assert_eq!(host.call(Some(&liker), "PUT", &format!("/videos/{video}/comments/{second}/like"), None).status, 200);
+    }
+    let list = format!("/videos/{video}/comments?sort=new");
+    let thread = format!("/videos/{video}/comments/{first}/replies");
+    let before = host.call(None, "GET", &list, None).json();
+    assert_eq!((ids(&before), before["total"].as_u64()), (vec![second, first], Some(5)));
+    assert_eq!(ids(&host.call(None, "GET", &format!("/videos/{video}/comments?sort=hot"), None).json()), [second, first]);
+    let before_thread = host.call(None, "GET", &thread, None).json();
+    assert_eq!(ids(&before_thread), [replies[0], replies[1], nested]);
+
+    services.redis_cli(&["FLUSHALL"]);
+    services.seed_incarnation();
+
+    let after = settled(&host, None, "GET", &list).json();
+    assert_eq!((ids(&after), after["total"].as_u64()), (vec![second, first], Some(5)));
+    for (was, is) in before["items"].as_array().unwrap().iter().zip(after["items"].as_array().unwrap()) {
+        for field in ["text", "author", "root", "reply_to", "created_at", "reply_count", "replies"] {
+            assert_eq!(was[field], is[field], "{field} of comment {}", was["id"]);
+        }
+    }
+    assert_eq!(after["items"][0]["likes"].as_u64(), Some(0), "comment likes live in Redis only, like video likes");
+    assert_eq!(
+        ids(&settled(&host, None, "GET", &format!("/videos/{video}/comments?sort=hot")).json()),
+        [first, second],
+        "hot scores come back from the replies; the lost likes no longer lift the second"
+    );
+    assert_eq!(settled(&host, None, "GET", &thread).json()["items"], before_thread["items"], "each thread in its order");
+    assert_eq!(settled(&host, None, "GET", &format!("/videos/{video}")).json()["comments"].as_u64(), Some(5));
+    let deleted = settled(&host, None, "GET", &format!("/videos/{video}/comments/{dropped}/replies"));
+    assert_eq!((deleted.status, deleted.json()["code"].as_str()), (404, Some("no-such-comment")), "a deleted comment stays deleted");
+    assert_eq!(services.redis_cli(&["EXISTS", &format!("cm:rec:{orphan}")]).trim(), "0", "a deleted video's comments are not restored");
+
+    let later = comment(&bob, video, "after the loss", Some(nested));
+    assert!(later > orphan, "new ids stay above the old ones");
+    let page = settled(&host, None, "GET", &list).json();
+    assert_eq!((page["total"].as_u64(), page["items"][1]["reply_count"].as_u64()), (Some(6), Some(4)));
+}

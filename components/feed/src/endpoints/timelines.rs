@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use spin_sdk::redis::RedisResult;
 
 use crate::cursor::{self, Cursor};
+use crate::video::{Video, View};
 use crate::{built, pairs, parse_video, ranking, store, Feed};
 
 /// Default and largest timeline page.
@@ -70,7 +71,8 @@ pub(crate) async fn following(feed: &Feed, Caller(caller): Caller, Query(page): 
 fn render(reply: &[RedisResult], limit: usize) -> Response {
     let (videos, ids) = pairs(reply);
     let next = Cursor::after(&ids, limit).map(|c| c.encode());
-    json_response(StatusCode::OK, &json!({ "items": videos, "next_cursor": next }))
+    let items: Vec<View> = videos.iter().map(Video::view).collect();
+    json_response(StatusCode::OK, &json!({ "items": items, "next_cursor": next }))
 }
 
 /// How many ranked videos to list.
@@ -102,7 +104,7 @@ pub(crate) async fn ranking(feed: &Feed, _: MaybeCaller, Query(q): Query<Ranking
         .filter_map(|c| {
             let video = parse_video(&text(c.get(2)?)?)?;
             let score: f64 = text(&c[1])?.parse().ok()?;
-            Some(json!({ "score": score, "video": video }))
+            Some(json!({ "score": score, "video": video.view() }))
         })
         .collect();
     let response = json_response(StatusCode::OK, &json!({ "window_hours": ranking::WINDOW_BUCKETS, "items": items }));

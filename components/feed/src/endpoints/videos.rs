@@ -11,8 +11,10 @@ use edge_spin::{kv_unavailable, number_variable as number};
 use http::StatusCode;
 use serde_json::json;
 
+use crate::endpoints::{library, notifications};
 use crate::ids::{self, VideoId};
 use crate::limits::Likes;
+use crate::notifications::Kind;
 use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
 use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
 use crate::{built, no_video, parse_video, store, Feed};
@@ -58,7 +60,7 @@ pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json
     video.created_at = ids::timestamp_ms(id);
     video.updated_at = video.updated_at.max(video.created_at);
     feed.mirror(&video)?;
-    Ok(json_response(StatusCode::CREATED, &video))
+    Ok(json_response(StatusCode::CREATED, &video.view()))
 }
 
 /// `GET /videos/:id`: the record with its like and play counts (and, signed in, whether the
@@ -71,11 +73,14 @@ pub(crate) async fn get(feed: &Feed, MaybeCaller(caller): MaybeCaller, Path(Vide
     let reply = built(feed.redis()?.run(&store::VIDEO, &keys, vec![arg(u64::from(LIKE_SHARDS)), arg(user), arg(u64::from(shard))])?)?;
     let video = reply.first().and_then(text).and_then(|json| parse_video(&json)).ok_or_else(no_video)?;
     let count = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
-    let mut view = serde_json::to_value(&video).unwrap_or_default();
+    let mut view = serde_json::to_value(video.view()).unwrap_or_default();
     view["likes"] = json!(count(1));
     view["plays"] = json!(count(2));
-    if caller.is_some() {
+    if let Some(caller) = &caller {
         view["liked"] = json!(count(3) == 1);
+        let (favorited, position_ms) = library::personal(feed, &caller.user_id, id)?;
+        view["favorited"] = json!(favorited);
+        view["position_ms"] = json!(position_ms);
     }
     Ok(json_response(StatusCode::OK, &view))
 }
@@ -103,7 +108,7 @@ pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
     }
     let expected = video.version;
     if !video.apply(&body, now_ms())? {
-        return Ok(json_response(StatusCode::OK, &video));
+        return Ok(json_response(StatusCode::OK, &video.view()));
     }
     let json = serde_json::to_string(&video).unwrap_or_default();
     let reply = built(feed.redis()?.run(
@@ -126,7 +131,7 @@ pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
         None => return Err(Problem::misconfigured("the update script answered nothing")),
     }
     feed.mirror(&video)?;
-    Ok(json_response(StatusCode::OK, &video))
+    Ok(json_response(StatusCode::OK, &video.view()))
 }
 
 /// `DELETE /videos/:id`: the author removes the video from every timeline and the store.
@@ -167,7 +172,12 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId
     keys.extend(store::counter_keys(id, LIKE_SHARDS, false));
     let reply = built(feed.redis()?.run(&store::LIKE, &keys, args)?)?;
     match reply.first().and_then(int) {
-        Some(likes) if likes >= 0 => Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes }))),
+        Some(likes) if likes >= 0 => {
+            if like {
+                notifications::send(feed, Kind::LikeVideo, &store::video_key(id), &user, id, None);
+            }
+            Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes })))
+        }
         Some(-2) => {
             let wait_ms = reply.get(1).and_then(int).unwrap_or(interval as i64).max(1) as u64;
             Err(Problem::too_many_requests(

@@ -92,6 +92,65 @@ impl Feed {
         Ok(self.session.promise("DELETE", format!("/videos/{}/like", segment(&id)?), None))
     }
 
+    /// Adds a video to the caller's favorites (adding twice keeps one).
+    #[wasm_bindgen(unchecked_return_type = "Promise<FavoriteState>")]
+    pub fn favorite(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("PUT", format!("/videos/{}/favorite", segment(&id)?), None))
+    }
+
+    /// Removes a video from the caller's favorites.
+    #[wasm_bindgen(unchecked_return_type = "Promise<FavoriteState>")]
+    pub fn unfavorite(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("DELETE", format!("/videos/{}/favorite", segment(&id)?), None))
+    }
+
+    /// The caller's favorites, newest first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Page<FavoriteEntry>>")]
+    pub fn favorites(&self, #[wasm_bindgen(unchecked_param_type = "PageOptions | undefined")] options: JsValue) -> js_sys::Promise {
+        self.session.promise("GET", format!("/feed/favorites{}", query(&options, PAGE)), None)
+    }
+
+    /// Reports where the caller's player is: `{position_ms, duration_ms?}`. Call it at most
+    /// every few seconds while playing, and on pause and end.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn progress(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Progress")] progress: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
+        Ok(self.session.promise("PUT", format!("/videos/{}/progress", segment(&id)?), Some(progress)))
+    }
+
+    /// The caller's watch history, most recent first, with where each video stopped.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Page<HistoryEntry>>")]
+    pub fn history(&self, #[wasm_bindgen(unchecked_param_type = "PageOptions | undefined")] options: JsValue) -> js_sys::Promise {
+        self.session.promise("GET", format!("/feed/history{}", query(&options, PAGE)), None)
+    }
+
+    /// Clears the caller's watch history.
+    #[wasm_bindgen(js_name = clearHistory, unchecked_return_type = "Promise<void>")]
+    pub fn clear_history(&self) -> js_sys::Promise {
+        self.session.promise("DELETE", "/feed/history".into(), None)
+    }
+
+    /// The caller's notifications, grouped, most recently active first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Page<Notification>>")]
+    pub fn notifications(&self, #[wasm_bindgen(unchecked_param_type = "PageOptions | undefined")] options: JsValue) -> js_sys::Promise {
+        self.session.promise("GET", format!("/feed/notifications{}", query(&options, PAGE)), None)
+    }
+
+    /// How many notification groups grew since the caller last read them (for a badge; poll it).
+    #[wasm_bindgen(js_name = unreadNotifications, unchecked_return_type = "Promise<{ unread: number }>")]
+    pub fn unread_notifications(&self) -> js_sys::Promise {
+        self.session.promise("GET", "/feed/notifications/unread".into(), None)
+    }
+
+    /// Marks every notification so far read.
+    #[wasm_bindgen(js_name = readNotifications, unchecked_return_type = "Promise<{ unread: number }>")]
+    pub fn read_notifications(&self) -> js_sys::Promise {
+        self.session.promise("POST", "/feed/notifications/read".into(), None)
+    }
+
     /// Counts a play (once per user per window).
     #[wasm_bindgen(unchecked_return_type = "Promise<{ counted: boolean }>")]
     pub fn play(&self, #[wasm_bindgen(unchecked_param_type = "VideoId")] id: JsValue) -> Result<js_sys::Promise, JsValue> {

@@ -2,6 +2,7 @@
 //! Web Locks, `BroadcastChannel`, `localStorage` and a hashing worker.
 
 mod client;
+mod cover;
 mod error;
 mod feed;
 mod hash;

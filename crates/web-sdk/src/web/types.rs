@@ -47,14 +47,26 @@ export interface NewVideo { receipt: string; title: string; description?: string
 export interface VideoPatch { version: number; title?: string; description?: string; tags?: string[]; cover_key?: string }
 export interface Video {
   id: number; author: string; title: string; description: string; tags: string[];
-  cover_key: string | null; object_key: string; size: number; content_type: string; sha256: string | null;
+  cover_key: string | null;
+  /** Where an `<img>` loads the cover (a stable URL that redirects to the picture); null without one. */
+  cover_url: string | null;
+  object_key: string; size: number; content_type: string; sha256: string | null;
   created_at: number; updated_at: number; version: number;
-  likes?: number; plays?: number; liked?: boolean;
+  likes?: number; plays?: number; liked?: boolean; favorited?: boolean; position_ms?: number | null;
 }
 export interface VideoSource { url: string; content_type: string; expires_at: number }
 export interface PageOptions { limit?: number; cursor?: string | null }
 export interface Page<T> { items: T[]; next_cursor: string | null }
 export interface LikeState { liked: boolean; likes: number }
+export interface FavoriteState { favorited: boolean }
+/** A group of likes, comments or replies on the caller's video or comment ("12 people liked X"). */
+export interface Notification {
+  kind: "like-video" | "comment" | "reply" | "like-comment"; video_id: number; video_title: string | null;
+  comment_id: number | null; count: number; actors: string[]; last_at: number; unread: boolean;
+}
+export interface FavoriteEntry { video: Video; favorited_at: number }
+export interface Progress { position_ms: number; duration_ms?: number | null }
+export interface HistoryEntry { video: Video; watched_at: number; position_ms: number; duration_ms: number | null }
 /** One danmaku; a merged flood has `count` > 1 and `user` null (many posters). */
 export interface Danmaku { id: number; time_ms: number; text: string; count: number; user: string | null; color: string | null; mode: "scroll" | "top" | "bottom" }
 export interface NewDanmaku { time_ms: number; text: string; color?: string; mode?: "scroll" | "top" | "bottom" }

@@ -16,7 +16,7 @@ use super::js::{self, get, to_js};
 use crate::progress::{eta_secs, Meter, Progress};
 use crate::resume::{self, Saved};
 use crate::retry::{classify, Backoff, Outcome};
-use crate::{challenge, parts};
+use crate::{challenge, media, parts};
 
 /// Part numbers signed per request: a few rounds of parallel uploads.
 const SIGN_BATCH: usize = 16;
@@ -193,6 +193,18 @@ impl Uploader {
         })
     }
 
+    /// Whether this browser can play `file` in a `<video>` (`canPlayType` of its type), for
+    /// the page to warn before uploading it. A warning only: upload-sign refuses content that
+    /// is not MP4/MOV, WebM/Matroska or MPEG-TS when the upload completes.
+    pub fn playable(file: &web_sys::File) -> bool {
+        let video = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.create_element("video").ok())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlMediaElement>().ok());
+        let content_type = file.type_();
+        media::playable(&content_type, &video.map(|v| v.can_play_type(&content_type)).unwrap_or_default())
+    }
+
     /// The signed-in user's uploads a reloaded page left unfinished: choosing the same file
     /// again resumes one.
     #[wasm_bindgen(unchecked_return_type = "SavedUpload[]")]
@@ -358,7 +370,14 @@ impl Task {
 
         self.phase("completing");
         let parts: Vec<_> = transfer.etags.borrow().iter().map(|(n, etag)| json!({ "part_number": n, "etag": etag })).collect();
-        let done = self.session.call("POST", &format!("/uploads/{id}/complete"), Some(to_js(&json!({ "parts": parts })))).await?;
+        let done = match self.session.call("POST", &format!("/uploads/{id}/complete"), Some(to_js(&json!({ "parts": parts })))).await {
+            // The server refused the content for good (and deleted it): nothing to resume.
+            Err(e) if e.status() == 422 => {
+                forget(key);
+                return Err(e);
+            }
+            done => done?,
+        };
         forget(key);
         self.upload.replace(None);
         self.phase("done");

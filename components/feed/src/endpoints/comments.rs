@@ -1,0 +1,251 @@
+//! `/videos/:id/comments`: post a comment or a reply, list the roots newest or hottest first with
+//! their first replies, page one thread, delete, like. The rules are [`crate::comments`].
+//!
+//! Each change runs its Redis script first, then writes the key-value store's copy, the truth a
+//! rebuild restores from (as videos do).
+
+use edge_http::handler::{Answer, Json, Path, Query};
+use edge_http::{json_response, no_content, Problem};
+use edge_spin::auth::{Caller, MaybeCaller};
+use edge_spin::limit::PerClient;
+use edge_spin::redis::{arg, int, text, Decision};
+use edge_spin::{kv_unavailable, number_variable as number};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::redis::RedisResult;
+
+use crate::comments::{self, Bound, Comment, CommentId, PostComment, Sort, PAGE_DEFAULT, PAGE_MAX, REPLIES_SHOWN};
+use crate::endpoints::notifications;
+use crate::ids::{self, VideoId};
+use crate::limits::{Comments, Likes};
+use crate::notifications::Kind;
+use crate::{built, cursor, danmaku, no_video, store, Feed};
+
+/// `POST /videos/:id/comments`: a root, or a reply when `parent_id` names a comment of the video
+/// (a reply to a reply joins its root's thread). Checked text, rate-limited per user by
+/// `comment_per_minute`, refused when the same user repeats it on the video within
+/// `comment_repeat_secs`.
+pub(crate) async fn post(
+    feed: &Feed,
+    _: PerClient<Comments>,
+    Caller(caller): Caller,
+    Path(VideoId(video)): Path<VideoId>,
+    Json(body): Json<PostComment>,
+) -> Answer {
+    let user = caller.user_id;
+    let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
+    let per_minute = number("comment_per_minute", 1..=1_000_000_000)?;
+    let redis = feed.redis()?;
+    if let Decision::Limited { retry_after } = redis.limit(&[(&format!("cm:rate:{user}"), per_minute)], 60_000, &edge_http::random_id())? {
+        return Err(Problem::too_many_requests(
+            "comment-rate-limited",
+            format!("at most {per_minute} comments per minute (comment_per_minute)"),
+            retry_after,
+        )
+        .with("limit", per_minute)
+        .with("variable", "comment_per_minute"));
+    }
+    let repeat_secs = number("comment_repeat_secs", 1..=86_400)?;
+    let keys = [
+        store::video_key(video),
+        store::BUILT.to_owned(),
+        store::COMMENTS_BUILT.to_owned(),
+        store::COMMENT_LAST_ID.to_owned(),
+        format!("cm:dup:{video}:{user}:{}", danmaku::dedup_key_text(&checked.text)),
+        store::comments_new_key(video),
+        store::comments_hot_key(video),
+        store::comment_count_key(video),
+    ];
+    let parent = checked.parent.map_or_else(String::new, |id| id.to_string());
+    let args = vec![arg(ids::FEED_EPOCH_MS), arg(repeat_secs), arg(video), arg(parent), arg(comments::record_tail(&user, &checked.text))];
+    let reply = built(redis.run(&store::COMMENT_POST, &keys, args)?)?;
+    match reply.first().and_then(int) {
+        Some(id) if id > 0 => {
+            let id = id as u64;
+            let root = reply.get(1).and_then(text).and_then(|root| root.parse().ok());
+            let comment =
+                Comment { id, video, root, reply_to: checked.parent, author: user, text: checked.text, created_at: ids::timestamp_ms(id) };
+            feed.kv()?.set_json(store::stored_comment_key(video, id), &comment).map_err(kv_unavailable)?;
+            notifications::send(feed, Kind::Comment, &store::video_key(video), &comment.author, video, None);
+            if let Some(parent) = comment.reply_to {
+                notifications::send(feed, Kind::Reply, &store::comment_key(parent), &comment.author, video, Some(parent));
+            }
+            Ok(json_response(StatusCode::CREATED, &comment))
+        }
+        Some(0) => Err(Problem::conflict(
+            "repeated-comment",
+            format!("you posted the same text on this video in the last {repeat_secs} seconds (comment_repeat_secs)"),
+        )
+        .with("limit", repeat_secs)
+        .with("variable", "comment_repeat_secs")),
+        Some(-2) => Err(comments::invalid_parent()),
+        _ => Err(no_video()),
+    }
+}
+
+/// What `GET /videos/:id/comments` reads: the order and one page of it.
+#[derive(Deserialize)]
+pub(crate) struct CommentsQuery {
+    sort: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /videos/:id/comments?sort=new|hot`: a page of roots, each with its likes, reply count
+/// and oldest replies (and, signed in, whether the caller liked them), and the video's total.
+pub(crate) async fn list(
+    feed: &Feed,
+    MaybeCaller(caller): MaybeCaller,
+    Path(VideoId(video)): Path<VideoId>,
+    Query(q): Query<CommentsQuery>,
+) -> Answer {
+    let sort = Sort::parse(q.sort.as_deref())?;
+    let limit = cursor::page_limit(q.limit.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
+    let bound = q.cursor.as_deref().map(|token| Bound::decode(sort, token)).transpose()?;
+    let order = match sort {
+        Sort::New => store::comments_new_key(video),
+        Sort::Hot => store::comments_hot_key(video),
+    };
+    let keys = [store::video_key(video), store::BUILT.to_owned(), store::COMMENTS_BUILT.to_owned(), order, store::comment_count_key(video)];
+    let (score, after) = bound.map_or_else(Default::default, |b| (b.score.to_string(), b.id.to_string()));
+    let user = caller.as_ref().map_or("", |c| c.user_id.as_str());
+    let args = vec![arg(score), arg(after), arg(limit as u64), arg(user), arg(REPLIES_SHOWN)];
+    let words = found(built(feed.redis()?.run(&store::COMMENT_PAGE, &keys, args)?)?)?;
+    let page = comments::read_page(&words, limit, caller.is_some()).ok_or_else(|| unexpected(&store::COMMENT_PAGE))?;
+    let next = page.next.map(|bound| bound.encode(sort));
+    Ok(json_response(StatusCode::OK, &json!({ "items": page.items, "next_cursor": next, "total": page.total })))
+}
+
+/// What `GET /videos/:id/comments/:cid/replies` reads: one page.
+#[derive(Deserialize)]
+pub(crate) struct RepliesQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /videos/:id/comments/:cid/replies`: a thread's replies, oldest first (a reply has none
+/// of its own: replies to it are in its root's thread).
+pub(crate) async fn replies(
+    feed: &Feed,
+    MaybeCaller(caller): MaybeCaller,
+    Path((VideoId(video), CommentId(id))): Path<(VideoId, CommentId)>,
+    Query(q): Query<RepliesQuery>,
+) -> Answer {
+    let limit = cursor::page_limit(q.limit.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
+    let after = q.cursor.as_deref().map(comments::decode_after).transpose()?;
+    let keys = [
+        store::video_key(video),
+        store::BUILT.to_owned(),
+        store::COMMENTS_BUILT.to_owned(),
+        store::comment_key(id),
+        store::replies_key(id),
+    ];
+    let user = caller.as_ref().map_or("", |c| c.user_id.as_str());
+    let args = vec![arg(after.map_or_else(String::new, |id| id.to_string())), arg(limit as u64), arg(user)];
+    let words = found(built(feed.redis()?.run(&store::COMMENT_REPLIES, &keys, args)?)?)?;
+    let page = comments::read_replies(&words, limit, caller.is_some()).ok_or_else(|| unexpected(&store::COMMENT_REPLIES))?;
+    if page.parent.video != video {
+        return Err(comments::no_comment());
+    }
+    let next = page.next.map(comments::encode_after);
+    Ok(json_response(StatusCode::OK, &json!({ "items": page.items, "next_cursor": next, "total": page.total })))
+}
+
+/// `DELETE /videos/:id/comments/:cid`: by the comment's author or the video's; a root takes its
+/// replies with it.
+pub(crate) async fn delete(
+    feed: &Feed,
+    Caller(caller): Caller,
+    Path((VideoId(video), CommentId(id))): Path<(VideoId, CommentId)>,
+) -> Answer {
+    let keys = [
+        store::video_key(video),
+        store::BUILT.to_owned(),
+        store::COMMENTS_BUILT.to_owned(),
+        store::comment_key(id),
+        store::comments_new_key(video),
+        store::comments_hot_key(video),
+        store::comment_count_key(video),
+        store::comment_likes_key(id),
+        store::replies_key(id),
+    ];
+    let reply = built(feed.redis()?.run(&store::COMMENT_DELETE, &keys, vec![arg(&caller.user_id), arg(video), arg(id)])?)?;
+    match reply.first().and_then(text).as_deref() {
+        Some("ok") => {
+            let kv = feed.kv()?;
+            let removed = std::iter::once(id).chain(reply.iter().skip(1).filter_map(|r| text(r)?.parse().ok()));
+            for comment in removed {
+                kv.delete(&store::stored_comment_key(video, comment)).map_err(kv_unavailable)?;
+            }
+            Ok(no_content())
+        }
+        Some("forbidden") => {
+            Err(Problem::forbidden("not-your-comment", "only the comment's author or the video's author can delete this comment"))
+        }
+        Some("missing-video") => Err(no_video()),
+        _ => Err(comments::no_comment()),
+    }
+}
+
+/// `PUT /videos/:id/comments/:cid/like`: idempotent; answers the new count. A change sooner than
+/// `like_interval_ms` after the caller's last one on this comment is refused.
+pub(crate) async fn like(feed: &Feed, _: PerClient<Likes>, caller: Caller, ids: Path<(VideoId, CommentId)>) -> Answer {
+    set_like(feed, caller, ids, true)
+}
+
+/// `DELETE /videos/:id/comments/:cid/like`: as [`like`].
+pub(crate) async fn unlike(feed: &Feed, _: PerClient<Likes>, caller: Caller, ids: Path<(VideoId, CommentId)>) -> Answer {
+    set_like(feed, caller, ids, false)
+}
+
+fn set_like(feed: &Feed, Caller(caller): Caller, Path((VideoId(video), CommentId(id))): Path<(VideoId, CommentId)>, like: bool) -> Answer {
+    let user = caller.user_id;
+    let interval = number("like_interval_ms", 0..=60_000)?;
+    let keys = [
+        store::video_key(video),
+        store::BUILT.to_owned(),
+        store::COMMENTS_BUILT.to_owned(),
+        store::comment_key(id),
+        store::comment_likes_key(id),
+        store::comments_hot_key(video),
+        store::replies_key(id),
+        format!("cm:gap:{id}:{user}"),
+    ];
+    let args = vec![arg(&user), arg(if like { "like" } else { "unlike" }), arg(video), arg(interval), arg(id)];
+    let reply = built(feed.redis()?.run(&store::COMMENT_LIKE, &keys, args)?)?;
+    match reply.first().and_then(int) {
+        Some(likes) if likes >= 0 => {
+            if like {
+                notifications::send(feed, Kind::LikeComment, &store::comment_key(id), &user, video, Some(id));
+            }
+            Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes })))
+        }
+        Some(-2) => {
+            let wait_ms = reply.get(1).and_then(int).unwrap_or(interval as i64).max(1) as u64;
+            Err(Problem::too_many_requests(
+                "like-too-fast",
+                format!("change a like at most once per {interval} ms on the same comment (like_interval_ms)"),
+                wait_ms.div_ceil(1000),
+            )
+            .with("limit", interval)
+            .with("variable", "like_interval_ms"))
+        }
+        Some(-3) => Err(comments::no_comment()),
+        _ => Err(no_video()),
+    }
+}
+
+/// A read script's answer as words, or the 404 of a video or comment that does not exist.
+fn found(reply: Vec<RedisResult>) -> Result<Vec<Option<String>>, Problem> {
+    let words: Vec<Option<String>> = reply.iter().map(text).collect();
+    match words.first().and_then(Option::as_deref) {
+        Some("missing") => Err(no_video()),
+        Some("no-comment") => Err(comments::no_comment()),
+        _ => Ok(words),
+    }
+}
+
+fn unexpected(script: &edge_spin::script::Script) -> Problem {
+    Problem::internal(format!("script {} answered in an unexpected shape", script.name()))
+}
