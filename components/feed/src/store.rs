@@ -103,8 +103,8 @@ pub(crate) static FOLLOW: Script = Script::new("follow", include_str!("scripts/f
 
 /// One video with its counters: KEYS = record, built marker, then every like shard, every play
 /// shard and the comment count ([`counter_keys`]); ARGV = shards, caller (may be empty),
-/// caller's shard. Answers record (with `"comments":<n>` added as its last field), likes,
-/// plays, liked (0/1); nil record when missing.
+/// caller's shard. Answers record, likes, plays, liked (0/1), comments; nil record when
+/// missing.
 pub(crate) static VIDEO: Script = Script::new("video", include_str!("scripts/video.lua"), Count::AtLeast(2), Count::Exactly(3));
 
 /// The like set of shard `shard` of video `id`.

@@ -99,10 +99,6 @@ pub(crate) struct Video {
     pub updated_at: u64,
     /// Starts at 1 and grows with every edit that changes something.
     pub version: u64,
-    /// Comments on it, replies included: only in the answer of `GET /videos/:id`, whose script
-    /// (`video.lua`) adds the count to the record it reads. Never stored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comments: Option<u64>,
 }
 
 /// A video as the API shows it: the stored record and where a browser loads its cover from
@@ -149,7 +145,6 @@ impl Video {
             created_at,
             updated_at: created_at,
             version: 1,
-            comments: None,
         })
     }
 

@@ -76,6 +76,7 @@ pub(crate) async fn get(feed: &Feed, MaybeCaller(caller): MaybeCaller, Path(Vide
     let mut view = serde_json::to_value(video.view()).unwrap_or_default();
     view["likes"] = json!(count(1));
     view["plays"] = json!(count(2));
+    view["comments"] = json!(count(4));
     if let Some(caller) = &caller {
         view["liked"] = json!(count(3) == 1);
         let (favorited, position_ms) = library::personal(feed, &caller.user_id, id)?;

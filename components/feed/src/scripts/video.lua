@@ -11,6 +11,4 @@ for i = 1, shards do
 end
 local liked = 0
 if ARGV[2] ~= '' then liked = redis.call('SISMEMBER', KEYS[3 + tonumber(ARGV[3])], ARGV[2]) end
--- The comment count rides in the record as its last field (video.rs: `Video::comments`).
-local comments = redis.call('GET', KEYS[#KEYS]) or '0'
-return {string.sub(record, 1, -2) .. ',"comments":' .. comments .. '}', likes, plays, liked}
+return {record, likes, plays, liked, tonumber(redis.call('GET', KEYS[#KEYS]) or '0')}
