@@ -124,6 +124,11 @@ fn rule(content_type: &str) -> Option<(&'static [Format], &'static str)> {
     }
 }
 
+/// Whether uploads declared `content_type` are checked at all (so their first bytes are read).
+pub(crate) fn checked(content_type: &str) -> bool {
+    rule(content_type).is_some()
+}
+
 /// Whether content of `format` may be stored as `content_type` (lowercase, as recorded).
 pub(crate) fn fits(content_type: &str, format: Format) -> bool {
     rule(content_type).is_none_or(|(allowed, _)| allowed.contains(&format))
@@ -222,6 +227,7 @@ mod tests {
             assert!(!fits("video/x-msvideo", format) && !fits("image/jpeg", format), "{format:?}");
         }
         assert!(fits("audio/mpeg", Format::Unknown), "other families are not checked");
+        assert!(checked("video/mp4") && checked("image/png") && !checked("audio/mpeg"), "so their bytes are not even read");
     }
 
     #[test]

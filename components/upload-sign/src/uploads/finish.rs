@@ -35,22 +35,24 @@ impl<P: Ports> Uploads<'_, P> {
                 self.assemble(&mut upload, claimed).await?
             }
         };
-        let found = match self.head(&upload).await {
-            Ok(head) => sniff::detect(&head),
-            Err(problem) => {
-                upload.etag = Some(etag);
+        if sniff::checked(&upload.content_type) {
+            let found = match self.head(&upload).await {
+                Ok(head) => sniff::detect(&head),
+                Err(problem) => {
+                    upload.etag = Some(etag);
+                    self.ports.save(&upload)?;
+                    return Err(problem);
+                }
+            };
+            if !sniff::fits(&upload.content_type, found) {
+                // Recorded before the delete, so a retry after a failed delete deletes again.
+                upload.state = State::Rejected;
+                upload.detected = Some(found);
                 self.ports.save(&upload)?;
-                return Err(problem);
+                self.ports.finish(&upload.owner, &upload.id)?;
+                self.ports.delete_object(&upload.key).await?;
+                return Err(sniff::unrecognised(&upload.content_type, found));
             }
-        };
-        if !sniff::fits(&upload.content_type, found) {
-            // Recorded before the delete, so a retry after a failed delete deletes again.
-            upload.state = State::Rejected;
-            upload.detected = Some(found);
-            self.ports.save(&upload)?;
-            self.ports.finish(&upload.owner, &upload.id)?;
-            self.ports.delete_object(&upload.key).await?;
-            return Err(sniff::unrecognised(&upload.content_type, found));
         }
         let receipt = self.receipt(&upload, etag)?;
         upload.state = State::Complete;

@@ -427,6 +427,16 @@ fn a_complete_whose_content_check_could_not_read_finishes_on_retry() {
 }
 
 #[test]
+fn a_type_that_is_not_checked_completes_without_reading_its_bytes() {
+    let m = Memory::new();
+    m.settings.borrow_mut().insert("allowed_content_types", "video/*, audio/mpeg".into());
+    let ann = Uploads::new(&m, caller("ann"));
+    let (upload, claimed) = uploaded_as(&m, &ann, b"ID3 not checked", None, "audio/mpeg");
+    m.reads_refuse.set(true);
+    assert_eq!(block_on(ann.complete(upload, &claimed)).unwrap().0.state, State::Complete, "no ranged read was made");
+}
+
+#[test]
 fn abort_ends_an_active_upload_and_cleanup_aborts_expired_ones_in_batches() {
     let m = Memory::new();
     m.settings.borrow_mut().insert("max_active_uploads", "100".into());
