@@ -5,7 +5,10 @@
 //! 1. danmaku posts/s (distinct texts, times spread over ten minutes of playback);
 //! 2. segment reads/s of a minute holding 300 danmaku (merging included);
 //! 3. like requests/s on one hot video;
-//! 4. ranking read latency (top 20 and top 200 of 300 ranked videos), one connection.
+//! 4. ranking read latency (top 20 and top 200 of 300 ranked videos), one connection;
+//! 5. comment posts/s (distinct texts), 16 connections and one; comment list reads, signed out
+//!    (20 roots with their first replies, newest and hot first, of 300 comments with replies
+//!    and likes), latency on one connection and requests/s on 16.
 
 use std::fmt::Write as _;
 
@@ -24,7 +27,10 @@ fn tokens_lua(tokens: &[String]) -> String {
 
 fn main() {
     let app = Devhost::start(DevhostOptions {
-        env: vec![("SPIN_VARIABLE_DANMAKU_PER_TEN_SECONDS".into(), "100000".into())],
+        env: vec![
+            ("SPIN_VARIABLE_DANMAKU_PER_TEN_SECONDS".into(), "100000".into()),
+            ("SPIN_VARIABLE_COMMENT_PER_MINUTE".into(), "100000".into()),
+        ],
         ..DevhostOptions::default()
     });
     let dir = TempDir::new("bench-feed");
@@ -55,7 +61,33 @@ fn main() {
             .json(&json!({ "time_ms": (i * 199) % 60_000, "text": text }));
         assert_eq!(reply.status, 201, "{}", reply.text());
     }
-    println!("setup: 300 videos, 1,000 users, a 300-danmaku minute; devhost {}", app.url);
+    // 300 comments on another video, every fourth a reply, and likes on 40 roots so that hot
+    // order differs from newest.
+    let discussed = videos[2];
+    let mut roots = Vec::new();
+    for i in 0..300 {
+        let body = match i % 4 {
+            3 => json!({ "text": format!("reply {i}"), "parent_id": roots[(i * 7) % roots.len()] }),
+            _ => json!({ "text": format!("comment {i}") }),
+        };
+        let reply = app.request("POST", &format!("/videos/{discussed}/comments")).header("authorization", &bearer(i)).json(&body);
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        if i % 4 != 3 {
+            roots.push(reply.json()["id"].as_u64().unwrap());
+        }
+    }
+    for (k, &comment) in roots.iter().take(40).enumerate() {
+        for u in 0..(k * 7) % 5 {
+            let path = format!("/videos/{discussed}/comments/{comment}/like");
+            let reply = app.request("PUT", &path).header("authorization", &bearer(USERS - 1 - u)).send(None);
+            assert_eq!(reply.status, 200, "{}", reply.text());
+        }
+    }
+    println!(
+        "setup: 300 videos, 1,000 users, a 300-danmaku minute, 300 comments ({} roots) on one video; devhost {}",
+        roots.len(),
+        app.url
+    );
 
     let lua = tokens_lua(&tokens);
     // Each run has texts of its own: a user repeating a text within 30 s would get 409.
@@ -64,6 +96,14 @@ fn main() {
         "{lua}function request()\n  n = n + 1\n  local tid = wrk.thread:get(\"tid\")\n  local body = '{{\"time_ms\":' .. ((n * 7919) % 600000) .. ',\"text\":\"bench {run} ' .. tid .. '-' .. n .. '\"}}'\n  return wrk.format(\"POST\", \"/videos/{hot}/danmaku\", {{[\"content-type\"] = \"application/json\", [\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}}, body)\nend\n"
     )
     };
+    // As danmaku: each run has texts of its own (a user repeating a text on a video within
+    // `comment_repeat_secs` would get 409).
+    let comment = |run: &str| {
+        format!(
+        "{lua}function request()\n  n = n + 1\n  local tid = wrk.thread:get(\"tid\")\n  local body = '{{\"text\":\"bench {run} ' .. tid .. '-' .. n .. '\"}}'\n  return wrk.format(\"POST\", \"/videos/{hot}/comments\", {{[\"content-type\"] = \"application/json\", [\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}}, body)\nend\n"
+    )
+    };
+    let comments = |sort: &str| format!("wrk.path = \"/videos/{discussed}/comments?sort={sort}&limit=20\"\n");
     let likes = format!(
         "{lua}function request()\n  n = n + 1\n  return wrk.format(\"PUT\", \"/videos/{hot}/like\", {{[\"authorization\"] = \"Bearer \" .. tokens[(n % #tokens) + 1]}})\nend\n"
     );
@@ -74,4 +114,10 @@ fn main() {
     wrk(&app, &dir, "likes, one client", 1, &likes);
     wrk(&app, &dir, "ranking top 20", 1, "wrk.path = \"/feed/rankings?limit=20\"\n");
     wrk(&app, &dir, "ranking top 200", 1, "wrk.path = \"/feed/rankings?limit=200\"\n");
+    wrk(&app, &dir, "comment posts", 16, &comment("many"));
+    wrk(&app, &dir, "comment posts, one client", 1, &comment("one"));
+    wrk(&app, &dir, "comment list newest", 1, &comments("new"));
+    wrk(&app, &dir, "comment list hot", 1, &comments("hot"));
+    wrk(&app, &dir, "comment list newest", 16, &comments("new"));
+    wrk(&app, &dir, "comment list hot", 16, &comments("hot"));
 }

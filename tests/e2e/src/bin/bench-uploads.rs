@@ -15,6 +15,11 @@
 //! 2. Requests/s signing one part per request (`GET .../multipart/:id/:partNumber?key`, the
 //!    route `@uppy/aws-s3` calls per part) from 8 client threads for a fixed time, in rounds
 //!    devhost, Companion, Companion, devhost.
+//! 3. The cost of the content check per completion (devhost only): sequential one-part uploads
+//!    of 64 KiB starting with an MP4 `ftyp` box, created, signed and PUT untimed, then only
+//!    `POST /uploads/:id/complete` timed; declared `video/mp4` (checked: its first bytes read
+//!    with one ranged GET and sniffed) against `application/octet-stream` (a family the check
+//!    does not judge), alternating, 200 of each.
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -32,6 +37,10 @@ const BATCHES: [(usize, usize); 3] = [(1, 1000), (100, 300), (1000, 100)];
 const THREADS: usize = 8;
 const WARM_UP: Duration = Duration::from_secs(1);
 const RUN: Duration = Duration::from_secs(5);
+/// Timed completions of each declared type in the content-check comparison.
+const COMPLETIONS: usize = 200;
+/// Size of each upload in that comparison (one part).
+const CHECKED_BYTES: usize = 64 * 1024;
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -214,6 +223,35 @@ impl Drop for Companion {
     }
 }
 
+/// Creates a one-part upload of `data` declared `content_type`, signs its part and PUTs it to
+/// the store, then times `POST /uploads/:id/complete` alone; milliseconds. Each upload is
+/// complete before the next starts, so `max_active_uploads` is never reached.
+fn timed_completion(app: &Devhost, bearer: &str, data: &[u8], content_type: &str) -> f64 {
+    let filename = if content_type.starts_with("video/") { "check.mp4" } else { "check.bin" };
+    let created = app
+        .request("POST", "/uploads")
+        .header("authorization", bearer)
+        .json(&json!({ "filename": filename, "size": data.len(), "content_type": content_type }));
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let signed = app.request("POST", &format!("/uploads/{id}/parts")).header("authorization", bearer).json(&json!({ "part_numbers": [1] }));
+    expect(&signed, "sign part 1");
+    let part = &signed.json()["parts"][0];
+    let mut put = e2e::http("PUT", part["url"].as_str().unwrap());
+    for (name, value) in part["headers"].as_object().into_iter().flatten() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let put = put.send(Some(data));
+    expect(&put, "PUT part 1 to the store");
+    let body = json!({ "parts": [{ "part_number": 1, "etag": put.header("etag").unwrap() }] });
+    let complete = app.request("POST", &format!("/uploads/{id}/complete")).header("authorization", bearer);
+    let start = Instant::now();
+    let done = complete.json(&body);
+    let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+    expect(&done, &format!("complete {content_type}"));
+    elapsed
+}
+
 fn version(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("package.json"))
         .ok()
@@ -229,6 +267,8 @@ fn main() {
         env: vec![
             ("SPIN_VARIABLE_MAX_UPLOAD_BYTES".into(), "10000000000000".into()),
             ("SPIN_VARIABLE_MAX_UPLOAD_BYTES_PER_DAY".into(), "10000000000000".into()),
+            // A type outside the checked families, for the content-check comparison.
+            ("SPIN_VARIABLE_ALLOWED_CONTENT_TYPES".into(), "video/*,image/*,application/octet-stream".into()),
         ],
         services: Some(&services),
         ..DevhostOptions::default()
@@ -358,7 +398,34 @@ fn main() {
         if p50_100.0 < 2.0 { "met" } else { "NOT met" }
     );
 
-    // Leave nothing in the store.
+    // 3. Content check per completion: A (checked) and B (not checked) alternate in rounds
+    // A B then B A, so that a drift in the machine's load falls on both alike.
+    println!("\ncontent check per completion, sequential, {COMPLETIONS} of each alternating after {} untimed:", COMPLETIONS / 10);
+    println!("(one-part {} KiB uploads starting with an MP4 ftyp box; only POST /uploads/:id/complete timed)", CHECKED_BYTES / 1024);
+    let data = e2e::seeded_bytes(19, CHECKED_BYTES);
+    let types = ["video/mp4", "application/octet-stream"];
+    for _ in 0..COMPLETIONS / 10 {
+        for content_type in types {
+            timed_completion(&app, &bearer, &data, content_type);
+        }
+    }
+    let mut samples: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..COMPLETIONS {
+        for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+            samples[which].push(timed_completion(&app, &bearer, &data, types[which]));
+        }
+    }
+    let mut p50s = [0.0; 2];
+    for (which, what) in ["checked", "not checked"].into_iter().enumerate() {
+        let samples = &mut samples[which];
+        let (p50, p90, p99) = (percentile(samples, 0.5), percentile(samples, 0.9), percentile(samples, 0.99));
+        println!("  {} ({what}): p50 {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms", types[which]);
+        p50s[which] = p50;
+    }
+    println!("content check cost (difference of p50s, video/mp4 - application/octet-stream): {:.3} ms", p50s[0] - p50s[1]);
+
+    // Leave nothing in the store but the small completed objects, which go with the services'
+    // data directory.
     let aborted = app.request("DELETE", &format!("/uploads/{}", ours.upload_id)).header("authorization", &bearer).send(None);
     let gone = e2e::http("DELETE", &format!("{}/s3/multipart/{}?key={}", companion.base, theirs.upload_id, encode(&theirs.key))).send(None);
     println!("aborted both uploads: devhost HTTP {}, companion HTTP {}", aborted.status, gone.status);
