@@ -399,6 +399,7 @@ async function loadLibrary() {
     const watched = history.items.map(({ video: v, position_ms, duration_ms }) =>
       videoItem(v, duration_ms ? `at ${clock(position_ms)} of ${clock(duration_ms)}` : `at ${clock(position_ms)}`));
     $("continue").replaceChildren(...(watched.length ? watched : [el("li", { className: "muted empty", textContent: "Nothing watched yet." })]));
+    $("clear-history").hidden = !watched.length;
     const kept = favorites.items.map(({ video: v }) => videoItem(v));
     $("favorites").replaceChildren(...(kept.length ? kept : [el("li", { className: "muted empty", textContent: "No favorites yet." })]));
   } catch (error) {

@@ -495,5 +495,11 @@ fn library_and_notifications_survive_a_reload(app: &Devhost, browser: &Browser, 
         "document.getElementById('notification-list').textContent",
     );
     browser.wait("the badge cleared", 15, "document.getElementById('unread').textContent === '0'", STATUS);
+    // `BROWSER_SCREENSHOT_LIBRARY=docs/demo-library.png` saves the library (continue watching,
+    // favorites, covers in the lists) for the README.
+    if let Some(path) = std::env::var_os("BROWSER_SCREENSHOT_LIBRARY") {
+        browser.run("document.getElementById('library').scrollIntoView();", json!([]));
+        browser.screenshot(&e2e::root().join(path));
+    }
     assert_eq!(app.call(Some(&e2e::access_token(&author)), "GET", "/feed/notifications/unread", None).json()["unread"], 0);
 }
