@@ -46,6 +46,16 @@ fn upload(browser: &Browser, file: &std::path::Path, title: &str, parallelism: &
     browser.find("#upload-start").click();
 }
 
+/// Opens the page at `url` and signs up as `username` through its form.
+fn sign_up(browser: &Browser, url: &str, username: &str) {
+    browser.open(url);
+    browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", STATUS);
+    browser.find("#username").type_text(username);
+    browser.find("#password").type_text("browser password");
+    browser.find("#sign-up").click();
+    browser.wait("the signed-in user", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
+}
+
 const STATUS: &str = "document.getElementById('upload-status').textContent + ' | ' + document.getElementById('toast').textContent";
 
 #[test]
@@ -62,12 +72,7 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     let word = unique("kestrel").replace(['-', '_'], "");
 
     // Sign up.
-    browser.open(&app.url);
-    browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", STATUS);
-    browser.find("#username").type_text(&username);
-    browser.find("#password").type_text("browser password");
-    browser.find("#sign-up").click();
-    browser.wait("the signed-in user", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
+    sign_up(&browser, &app.url, &username);
 
     // Upload slowly, one part at a time; pause and resume; reload with parts still missing.
     browser.throttle(Some(SLOW_BYTES_PER_SEC));
@@ -396,12 +401,7 @@ fn a_video_published_without_a_cover_gets_a_frame_of_itself_shown_in_the_lists()
     let app = Devhost::start(DevhostOptions { env, ..DevhostOptions::default() });
     let browser = Browser::start("covers");
     let username = unique("cover");
-    browser.open(&app.url);
-    browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", STATUS);
-    browser.find("#username").type_text(&username);
-    browser.find("#password").type_text("browser password");
-    browser.find("#sign-up").click();
-    browser.wait("the signed-in user", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
+    sign_up(&browser, &app.url, &username);
 
     // A real video, with no cover picture chosen: the page grabs a frame and publishes it.
     let recorded = browser.run_async(RECORD_RED_WEBM, json!([]));

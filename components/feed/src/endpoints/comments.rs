@@ -18,7 +18,7 @@ use spin_sdk::redis::RedisResult;
 use crate::comments::{self, Bound, Comment, CommentId, PostComment, Sort, PAGE_DEFAULT, PAGE_MAX, REPLIES_SHOWN};
 use crate::endpoints::notifications;
 use crate::ids::{self, VideoId};
-use crate::limits::{Comments, Likes};
+use crate::limits::{self, Comments, Likes};
 use crate::notifications::Kind;
 use crate::{built, cursor, danmaku, no_video, store, Feed};
 
@@ -221,16 +221,7 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path((VideoId(video), CommentId
             }
             Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes })))
         }
-        Some(-2) => {
-            let wait_ms = reply.get(1).and_then(int).unwrap_or(interval as i64).max(1) as u64;
-            Err(Problem::too_many_requests(
-                "like-too-fast",
-                format!("change a like at most once per {interval} ms on the same comment (like_interval_ms)"),
-                wait_ms.div_ceil(1000),
-            )
-            .with("limit", interval)
-            .with("variable", "like_interval_ms"))
-        }
+        Some(-2) => Err(limits::like_too_fast(&reply, interval, "comment")),
         Some(-3) => Err(comments::no_comment()),
         _ => Err(no_video()),
     }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::endpoints::{library, notifications};
 use crate::ids::{self, VideoId};
-use crate::limits::Likes;
+use crate::limits::{self, Likes};
 use crate::notifications::Kind;
 use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
 use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
@@ -179,16 +179,7 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId
             }
             Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes })))
         }
-        Some(-2) => {
-            let wait_ms = reply.get(1).and_then(int).unwrap_or(interval as i64).max(1) as u64;
-            Err(Problem::too_many_requests(
-                "like-too-fast",
-                format!("change a like at most once per {interval} ms on the same video (like_interval_ms)"),
-                wait_ms.div_ceil(1000),
-            )
-            .with("limit", interval)
-            .with("variable", "like_interval_ms"))
-        }
+        Some(-2) => Err(limits::like_too_fast(&reply, interval, "video")),
         _ => Err(no_video()),
     }
 }
