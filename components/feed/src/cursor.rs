@@ -3,8 +3,27 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use edge_http::Problem;
+use serde::Deserialize;
 
 use crate::ids::decimal_id;
+
+/// A page request of a newest-first list (`?cursor=&limit=`): where the last page ended and how
+/// many to list.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+impl PageQuery {
+    /// Where the page starts (`None`: at the top) and its size: `default` when absent, else 1 to
+    /// `max`.
+    pub(crate) fn read(&self, default: usize, max: usize) -> Result<(Option<Cursor>, usize), Problem> {
+        let limit = page_limit(self.limit.as_deref(), default, max)?;
+        let after = self.cursor.as_deref().map(Cursor::decode).transpose()?;
+        Ok((after, limit))
+    }
+}
 
 /// Where the next page of a newest-first list starts: it holds only ids below `before`.
 ///
@@ -25,6 +44,12 @@ impl Cursor {
             Some(&before) if page.len() >= limit => Some(Cursor { before }),
             _ => None,
         }
+    }
+
+    /// The Redis score bound a page after `cursor` reads below: `(<before>`, or `+inf` for the
+    /// first page.
+    pub(crate) fn score_bound(cursor: Option<Cursor>) -> String {
+        cursor.map_or_else(|| "+inf".to_owned(), |c| format!("({}", c.before))
     }
 
     /// The token sent to clients: base64url (no padding) of `v1:<id>`.
@@ -71,6 +96,19 @@ mod tests {
         assert!(!token.contains("1234567890123"));
         assert_eq!(Cursor::decode(&token).unwrap(), cursor);
         assert_eq!(Cursor::decode(&Cursor { before: MAX_ID }.encode()).unwrap().before, MAX_ID);
+    }
+
+    #[test]
+    fn a_page_query_reads_its_limit_then_its_cursor() {
+        let query =
+            |cursor: Option<&str>, limit: Option<&str>| PageQuery { cursor: cursor.map(str::to_owned), limit: limit.map(str::to_owned) };
+        assert_eq!(query(None, None).read(20, 100).unwrap(), (None, 20));
+        let token = Cursor { before: 42 }.encode();
+        assert_eq!(query(Some(&token), Some("5")).read(20, 100).unwrap(), (Some(Cursor { before: 42 }), 5));
+        assert_eq!(query(Some("nope"), Some("0")).read(20, 100).unwrap_err().code(), "invalid-limit");
+        assert_eq!(query(Some("nope"), None).read(20, 100).unwrap_err().code(), "invalid-cursor");
+        assert_eq!(Cursor::score_bound(None), "+inf");
+        assert_eq!(Cursor::score_bound(Some(Cursor { before: 42 })), "(42");
     }
 
     #[test]

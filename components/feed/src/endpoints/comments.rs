@@ -8,7 +8,7 @@ use edge_http::handler::{Answer, Json, Path, Query};
 use edge_http::{json_response, no_content, Problem};
 use edge_spin::auth::{Caller, MaybeCaller};
 use edge_spin::limit::PerClient;
-use edge_spin::redis::{arg, int, text, Decision};
+use edge_spin::redis::{arg, int, text};
 use edge_spin::{kv_unavailable, number_variable as number};
 use http::StatusCode;
 use serde::Deserialize;
@@ -35,17 +35,8 @@ pub(crate) async fn post(
 ) -> Answer {
     let user = caller.user_id;
     let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
-    let per_minute = number("comment_per_minute", 1..=1_000_000_000)?;
     let redis = feed.redis()?;
-    if let Decision::Limited { retry_after } = redis.limit(&[(&format!("cm:rate:{user}"), per_minute)], 60_000, &edge_http::random_id())? {
-        return Err(Problem::too_many_requests(
-            "comment-rate-limited",
-            format!("at most {per_minute} comments per minute (comment_per_minute)"),
-            retry_after,
-        )
-        .with("limit", per_minute)
-        .with("variable", "comment_per_minute"));
-    }
+    limits::COMMENTS_PER_USER.check(redis, &user)?;
     let repeat_secs = number("comment_repeat_secs", 1..=86_400)?;
     let keys = [
         store::video_key(video),

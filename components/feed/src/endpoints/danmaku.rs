@@ -5,13 +5,14 @@ use edge_http::handler::{Answer, Json, Path, Query};
 use edge_http::{json_response, Problem};
 use edge_spin::auth::{Caller, MaybeCaller};
 use edge_spin::number_variable as number;
-use edge_spin::redis::{arg, int, now_ms, text, Decision};
+use edge_spin::redis::{arg, int, now_ms, text};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::danmaku::{self, Danmaku, PostDanmaku};
 use crate::ids::VideoId;
+use crate::limits;
 use crate::{built, cursor, no_video, store, Feed};
 
 /// Danmaku read from one segment at most.
@@ -28,16 +29,8 @@ const MERGE_MIN: usize = 3;
 pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>, Json(body): Json<PostDanmaku>) -> Answer {
     let user = caller.user_id;
     let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
-    let per_10s = number("danmaku_per_ten_seconds", 1..=1_000_000)?;
     let redis = feed.redis()?;
-    if let Decision::Limited { retry_after } = redis.limit(&[(&format!("dm:rate:{user}"), per_10s)], 10_000, &edge_http::random_id())? {
-        return Err(Problem::too_many_requests(
-            "danmaku-rate-limited",
-            format!("at most {per_10s} danmaku per 10 seconds (danmaku_per_ten_seconds)"),
-            retry_after,
-        )
-        .with("limit", per_10s));
-    }
+    limits::DANMAKU_PER_USER.check(redis, &user)?;
     let repeat_secs = number("danmaku_repeat_secs", 1..=86_400)?;
     let time_ms = checked.time_ms;
     let repeat_key = format!("dm:dup:{id}:{user}:{}", danmaku::dedup_key_text(&checked.text));

@@ -10,7 +10,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::cursor::{self, Cursor};
+use crate::cursor::PageQuery;
 use crate::ids::VideoId;
 use crate::library::{self, Added, Entry, Shelf, MAX_FAVORITES, MAX_HISTORY, MAX_POSITION_MS};
 use crate::{parse_video, store, Feed};
@@ -18,13 +18,6 @@ use crate::{parse_video, store, Feed};
 /// Default and largest page of a shelf.
 const PAGE_DEFAULT: usize = 20;
 const PAGE_MAX: usize = 100;
-
-/// A page request: where the last page ended and how many to list.
-#[derive(Deserialize)]
-pub(crate) struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<String>,
-}
 
 /// `PUT /videos/:id/progress`: where the caller's player is in a video.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -122,8 +115,7 @@ fn write(feed: &Feed, key: &str, shelf: &Shelf) -> Result<(), Problem> {
 /// one `MGET` with the built marker (records missing because Redis lost them are rebuilt, not
 /// skipped); a video deleted since it was shelved is left out.
 fn list(feed: &Feed, shelf: &Shelf, page: &PageQuery, fields: impl Fn(&Entry) -> Value) -> Answer {
-    let limit = cursor::page_limit(page.limit.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
-    let after = page.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let (after, limit) = page.read(PAGE_DEFAULT, PAGE_MAX)?;
     let (entries, next) = shelf.page(after, limit);
     let mut keys: Vec<String> = entries.iter().map(|e| store::video_key(e.video)).collect();
     keys.push(store::BUILT.to_owned());

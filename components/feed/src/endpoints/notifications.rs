@@ -7,23 +7,15 @@ use edge_http::json_response;
 use edge_spin::auth::Caller;
 use edge_spin::redis::{arg, int, now_ms};
 use http::StatusCode;
-use serde::Deserialize;
 use serde_json::json;
 
-use crate::cursor::{self, Cursor};
+use crate::cursor::{Cursor, PageQuery};
 use crate::notifications::{self, Kind, LIFETIME_SECS, MAX_GROUPS};
 use crate::{parse_video, store, Feed};
 
 /// Default and largest page.
 const PAGE_DEFAULT: usize = 20;
 const PAGE_MAX: usize = 50;
-
-/// A page request: where the last page ended and how many to list.
-#[derive(Deserialize)]
-pub(crate) struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<String>,
-}
 
 /// Tells the author of `record` (a video's or a comment's key) that `actor` did `kind`. The
 /// action itself has already succeeded, so a failure here is logged and not answered.
@@ -37,11 +29,8 @@ pub(crate) fn send(feed: &Feed, kind: Kind, record: &str, actor: &str, video: u6
 
 /// `GET /feed/notifications`: the caller's notification groups, most recently active first.
 pub(crate) async fn list(feed: &Feed, Caller(caller): Caller, Query(page): Query<PageQuery>) -> Answer {
-    let limit = cursor::page_limit(page.limit.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
-    let bound = match page.cursor.as_deref() {
-        Some(token) => format!("({}", Cursor::decode(token)?.before),
-        None => "+inf".to_owned(),
-    };
+    let (after, limit) = page.read(PAGE_DEFAULT, PAGE_MAX)?;
+    let bound = Cursor::score_bound(after);
     let redis = feed.redis()?;
     let reply = redis.run(&store::NOTIFICATIONS, &keys(&caller.user_id), vec![arg("page"), arg(bound), arg(limit as u64)])?;
     let mut items = notifications::read_page(&reply);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::redis::RedisResult;
 
-use crate::cursor::{self, Cursor};
+use crate::cursor::{Cursor, PageQuery};
 use crate::video::{Video, View};
 use crate::{built, pairs, parse_video, ranking, store, Feed};
 
@@ -22,23 +22,10 @@ const PAGE_MAX: usize = 100;
 /// Authors the following feed reads per page: the most recently followed ones.
 const FOLLOWING_FANOUT: u64 = 500;
 
-/// A page request: where the last page ended and how many to list.
-#[derive(Deserialize)]
-pub(crate) struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<String>,
-}
-
-impl PageQuery {
-    /// The score bound to read below and the page size.
-    fn bounds(&self) -> Result<(String, usize), Problem> {
-        let limit = cursor::page_limit(self.limit.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
-        let bound = match self.cursor.as_deref() {
-            Some(token) => format!("({}", Cursor::decode(token)?.before),
-            None => "+inf".to_owned(),
-        };
-        Ok((bound, limit))
-    }
+/// The score bound to read below and the page size.
+fn bounds(page: &PageQuery) -> Result<(String, usize), Problem> {
+    let (after, limit) = page.read(PAGE_DEFAULT, PAGE_MAX)?;
+    Ok((Cursor::score_bound(after), limit))
 }
 
 /// `GET /feed/latest`: every published video.
@@ -52,14 +39,14 @@ pub(crate) async fn by_author(feed: &Feed, _: MaybeCaller, Path(author): Path<St
 }
 
 fn timeline(feed: &Feed, key: &str, page: &PageQuery) -> Answer {
-    let (bound, limit) = page.bounds()?;
+    let (bound, limit) = bounds(page)?;
     let ids = built(feed.redis()?.run(&store::PAGE, &[key, store::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
     Ok(render(&feed.with_records(ids, 1)?, limit))
 }
 
 /// `GET /feed/following`: the caller's followed authors' videos, merged.
 pub(crate) async fn following(feed: &Feed, Caller(caller): Caller, Query(page): Query<PageQuery>) -> Answer {
-    let (bound, limit) = page.bounds()?;
+    let (bound, limit) = bounds(&page)?;
     let redis = feed.redis()?;
     let authors = redis.exec("ZREVRANGE", &[arg(store::follows_key(&caller.user_id)), arg(0i64), arg(FOLLOWING_FANOUT as i64 - 1)])?;
     let mut keys = vec![store::BUILT.to_owned()];
