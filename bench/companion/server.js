@@ -1,5 +1,5 @@
 // Uppy Companion as its README shows it ("plug to an existing server"): Companion's express app
-// mounted on an express app, with S3 multipart configured. The peer of devhost's Uppy routes in
+// mounted on an express app, with S3 multipart configured. The peer of upload-sign's Uppy routes in
 // scripts/bench-uploads, which starts this with:
 //   COMPANION_PORT     port to listen on (127.0.0.1 only)
 //   COMPANION_DATADIR  a writable scratch directory (Companion's `filePath`)
@@ -34,7 +34,7 @@ const { app: companionApp } = companion.app({
     secret: env('S3_SECRET'),
     region: env('S3_REGION', 'us-east-1'),
     forcePathStyle: true,
-    // Companion's default (seconds), about devhost's 900.
+    // Companion's default (seconds), about upload-sign's 900.
     expires: 800,
   },
 })

@@ -86,7 +86,7 @@ impl Script {
 }
 
 /// Whether a Redis error says the server does not hold the script (`NOSCRIPT`: first use since
-/// it started, or after `SCRIPT FLUSH`). Spin and devhost word errors differently, both name it.
+/// it started, or after `SCRIPT FLUSH`), however the host words the error.
 pub fn is_noscript(message: &str) -> bool {
     message.to_ascii_lowercase().contains("noscript")
 }

@@ -1,12 +1,12 @@
-//! The end-to-end harness: real services on free loopback ports, the real devhost binary and
-//! the real release `.wasm` components.
+//! The end-to-end harness: real services on free loopback ports, the real Spin CLI and the
+//! real release `.wasm` components.
 //!
 //! - [`Services::shared`]: one Debian `redis-server` (append-only file, fsynced before each
 //!   answer) and one signature-checking `s3s-fs` (with a `videos` bucket) per test binary;
 //!   [`Services::isolated`] for a test of its own, which may also kill, pause and restart them.
-//! - [`Devhost::start`]: devhost serving a manifest with the services' addresses in its
-//!   environment; stopped when dropped.
-//! - [`build`]: builds devhost and every component once per test binary.
+//! - [`App::start`]: `spin up` serving a manifest with the services' addresses in its
+//!   environment; stopped, with its child process, when dropped.
+//! - [`build`]: `spin build` of every component once per test binary.
 //!
 //! Every child process gets SIGKILL when the test process exits, even on a panic or abort, so
 //! nothing outlives a failed run.
@@ -31,7 +31,7 @@ pub use serde_json::{json, Value};
 pub const S3_ACCESS_KEY: &str = "e2e-access-key";
 /// S3 secret for [`S3_ACCESS_KEY`].
 pub const S3_SECRET_KEY: &str = "e2e-secret-key-0123456789";
-/// The receipt key every devhost of the tests uses.
+/// The receipt key every app of the tests uses.
 pub const UPLOAD_RECEIPT_KEY: &str = "e2e-receipt-key";
 /// The bucket created in the local store.
 pub const S3_BUCKET: &str = "videos";
@@ -61,20 +61,25 @@ pub fn free_port() -> u16 {
 }
 
 /// Spawns `command` so that it is killed when this process exits.
+pub fn spawn(command: Command) -> Child {
+    spawn_with_death_signal(command, libc::SIGKILL)
+}
+
+/// Spawns `command` so that it gets `signal` when this process exits.
 ///
 /// `PR_SET_PDEATHSIG` fires when the spawning *thread* ends, so every child is spawned from one
 /// thread that lives as long as the process.
-pub fn spawn(command: Command) -> Child {
-    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+fn spawn_with_death_signal(command: Command, signal: libc::c_int) -> Child {
+    type Job = (Command, libc::c_int, mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::spawn(move || {
-            for (mut command, reply) in rx {
+            for (mut command, signal, reply) in rx {
                 // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
                 unsafe {
-                    command.pre_exec(|| {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    command.pre_exec(move || {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, signal);
                         Ok(())
                     });
                 }
@@ -85,7 +90,7 @@ pub fn spawn(command: Command) -> Child {
     });
     let (tx, rx) = mpsc::channel();
     let program = format!("{:?}", command.get_program());
-    spawner.lock().unwrap().send((command, tx)).unwrap();
+    spawner.lock().unwrap().send((command, signal, tx)).unwrap();
     rx.recv().unwrap().unwrap_or_else(|e| panic!("cannot start {program}: {e} (run scripts/setup)"))
 }
 
@@ -157,33 +162,14 @@ fn run(command: &mut Command, what: &str) {
     assert!(status.success(), "{what} failed: {status}");
 }
 
-/// Builds devhost and all components (real and fixture) once per test binary; returns the
-/// devhost binary. `DEVHOST_BIN` names a prebuilt devhost instead (benchmarks use an
-/// optimised one).
-pub fn build() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = root();
-            let devhost = match std::env::var_os("DEVHOST_BIN") {
-                Some(prebuilt) => PathBuf::from(prebuilt),
-                None => {
-                    // Resolved with the whole workspace's features, tests included, as `cargo test
-                    // --workspace` resolves them: `-p devhost` alone would compile wasmtime a
-                    // second time, costing CI minutes and gigabytes of disk.
-                    run(
-                        Command::new(env!("CARGO")).args(["build", "--workspace", "--bins", "--tests"]).current_dir(&root),
-                        "cargo build --workspace --bins --tests",
-                    );
-                    target_dir().join("debug/devhost")
-                }
-            };
-            for manifest in [root.join("spin.toml"), root.join("tests/fixtures/spin.toml")] {
-                run(Command::new(&devhost).arg("build").arg("-f").arg(&manifest), "devhost build");
-            }
-            devhost
-        })
-        .clone()
+/// Builds every component of the app with `spin build`, once per test binary.
+pub fn build() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut spin = Command::new(spin_bin());
+        spin.args(["build", "--from"]).arg(root().join("spin.toml")).current_dir(root()).stdout(Stdio::null());
+        run(&mut spin, "spin build");
+    });
 }
 
 /// A scratch directory removed when dropped.
@@ -355,16 +341,18 @@ impl Services {
 }
 
 impl Services {
-    /// Starts `devhost s3-cors` in front of this S3 server, as `scripts/up` does, so browsers
-    /// can send parts to it; answers the process and the endpoint to give the app.
+    /// Starts `scripts/s3-cors` (nginx) in front of this S3 server, as `scripts/up` does, so
+    /// browsers can send parts to it; answers the process and the endpoint to give the app.
     pub fn s3_cors(&self) -> (Process, String) {
         let port = free_port();
-        let mut proxy = Command::new(build());
+        let mut proxy = Command::new(root().join("scripts/s3-cors"));
         proxy
-            .args(["s3-cors", "--listen", &format!("127.0.0.1:{port}"), "--upstream", self.s3_endpoint.trim_start_matches("http://")])
+            .arg(self.data.path().join(format!("s3-cors-{port}")))
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(self.s3_endpoint.trim_start_matches("http://"))
             .stdout(Stdio::null());
         let mut proxy = spawn(proxy);
-        wait_for_port(port, &mut proxy, "devhost s3-cors");
+        wait_for_port(port, &mut proxy, "scripts/s3-cors (nginx)");
         (Process(proxy), format!("http://127.0.0.1:{port}"))
     }
 
@@ -406,7 +394,7 @@ pub fn receipt(owner: &str) -> String {
 
 /// Runs wrk for 8 s against `app` with the Lua request `script` (written into `dir`) and prints
 /// requests/s, p50, p99 and any non-2xx count under `label` (for the benchmarks).
-pub fn wrk(app: &Devhost, dir: &TempDir, label: &str, connections: u32, script: &str) {
+pub fn wrk(app: &App, dir: &TempDir, label: &str, connections: u32, script: &str) {
     let path = dir.path().join(format!("{}.lua", label.replace(' ', "-")));
     std::fs::write(&path, script).unwrap();
     let threads = connections.min(2).to_string();
@@ -471,7 +459,7 @@ fn token_with_roles(user_id: &str, roles: Vec<String>) -> String {
     edge_auth::Issuer::new(active, audience).issue(user_id, &session, roles).unwrap()
 }
 
-/// The signing key every devhost of this test binary uses (kid `e2e`).
+/// The signing key every app of this test binary uses (kid `e2e`).
 pub fn signing_key() -> &'static edge_auth::SigningKey {
     static KEY: OnceLock<edge_auth::SigningKey> = OnceLock::new();
     KEY.get_or_init(|| edge_auth::SigningKey::generate("e2e"))
@@ -489,127 +477,153 @@ fn s3s_fs() -> PathBuf {
     }
 }
 
-/// A running devhost.
-pub struct Devhost {
+/// A running `spin up` serving an app, with its log; stopped (children included) when dropped.
+pub struct App {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     log: Arc<Mutex<String>>,
-    _process: Process,
+    process: SpinProcess,
     state: TempDir,
 }
 
-/// What to run devhost with.
-pub struct DevhostOptions<'a> {
+/// What to run the app with.
+pub struct AppOptions<'a> {
     /// The manifest, relative to the workspace root.
     pub manifest: &'a str,
     /// Runtime config text, if any.
     pub runtime_config: Option<String>,
-    /// Extra environment variables (after the services' ones, so they win).
+    /// Extra environment variables (after the services' ones, so they win); `RUST_LOG` here
+    /// turns on Spin's own log lines.
     pub env: Vec<(String, String)>,
-    /// Extra `devhost up` arguments.
-    pub args: Vec<String>,
     /// The services to use instead of [`Services::shared`].
     pub services: Option<&'a Services>,
-    /// The test is about devhost itself (its flags, log lines or error texts), so it runs on
-    /// devhost even when [`spin_bin`] names a real Spin.
-    pub devhost_only: bool,
-    /// The manifest is not this project's app (Spin's conformance tests): it gets none of the
-    /// app's `SPIN_VARIABLE_*` settings, whose names could collide with its own variables.
-    pub foreign_app: bool,
 }
 
-/// The real Spin CLI named by `SPIN_BIN`, which then runs the app (`spin up`) in place of
-/// devhost for every test that is not about devhost itself.
-pub fn spin_bin() -> Option<PathBuf> {
-    std::env::var_os("SPIN_BIN").filter(|v| !v.is_empty()).map(PathBuf::from)
-}
-
-impl Default for DevhostOptions<'_> {
+impl Default for AppOptions<'_> {
     fn default() -> Self {
-        DevhostOptions {
-            manifest: "spin.toml",
-            runtime_config: None,
-            env: Vec::new(),
-            args: Vec::new(),
-            services: None,
-            devhost_only: false,
-            foreign_app: false,
-        }
+        AppOptions { manifest: "spin.toml", runtime_config: None, env: Vec::new(), services: None }
     }
 }
 
-impl Devhost {
-    /// Starts devhost on a free port and waits until it serves. State files go to a fresh
-    /// temp dir (runtime config paths are relative to it), so tests never share data files.
-    pub fn start(options: DevhostOptions<'_>) -> Devhost {
+/// The Spin CLI: `SPIN_BIN`, else `spin` on `PATH`. `scripts/test` sets `SPIN_BIN` to the Spin
+/// `scripts/setup` found or unpacked.
+pub fn spin_bin() -> PathBuf {
+    std::env::var_os("SPIN_BIN").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| "spin".into())
+}
+
+/// Environment variable naming the test run that started a Spin process; every `spin up` of the
+/// harness carries it, so `scripts/test` can find any Spin process (the child `spin trigger
+/// http` included, which inherits it) that outlived the suite.
+pub const RUN_MARKER: &str = "E2E_RUN";
+
+/// `spin up` in a process group of its own. Dropping it stops the whole group: `spin up` runs
+/// the app in a child process (`spin trigger http`, src/commands/up.rs) that killing `spin up`
+/// alone would leave running. If the test process dies first, `spin up` gets SIGTERM
+/// (`PR_SET_PDEATHSIG`), which it forwards to that child (its `set_kill_on_ctrl_c`).
+pub struct SpinProcess(Child);
+
+impl SpinProcess {
+    /// The process id of `spin up` (the group's leader).
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for SpinProcess {
+    fn drop(&mut self) {
+        let group = -libc::pid_t::try_from(self.0.id()).unwrap();
+        // SAFETY: kill(2) on the group this child leads; the leader is not reaped before the
+        // last signal, so the group id cannot have been reused.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while process_alive(self.0.id()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Whatever ignored SIGTERM or was slow to act on it.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether `pid` runs (a zombie, dead but not yet reaped, does not).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()), Some('Z' | 'X')),
+        Err(_) => false,
+    }
+}
+
+/// The processes whose parent is `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let parent = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok());
+        if parent == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+fn spawn_spin(mut command: Command) -> SpinProcess {
+    let run = std::env::var(RUN_MARKER).unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+    command.env(RUN_MARKER, run).process_group(0);
+    SpinProcess(spawn_with_death_signal(command, libc::SIGTERM))
+}
+
+impl App {
+    /// Starts `spin up` on a port the kernel picks and waits until it serves. State files go
+    /// to a fresh temp dir (`--state-dir`, where Spin keeps the default stores), so tests never
+    /// share data files.
+    pub fn start(options: AppOptions<'_>) -> App {
         match Self::try_start(options) {
-            Ok(devhost) => devhost,
-            Err(output) => panic!("devhost did not start:\n{output}"),
+            Ok(app) => app,
+            Err(output) => panic!("spin up did not start:\n{output}"),
         }
     }
 
-    /// Like [`Devhost::start`], but returns devhost's output if it exits instead.
-    pub fn try_start(options: DevhostOptions<'_>) -> Result<Devhost, String> {
-        Self::launch(options, TempDir::new("e2e-devhost"))
+    /// Like [`App::start`], but returns Spin's output if it exits instead.
+    pub fn try_start(options: AppOptions<'_>) -> Result<App, String> {
+        Self::launch(options, TempDir::new("e2e-spin"))
     }
 
     /// Stops this app and starts it again with `options` on the same state directory (its
     /// key-value and SQLite files), as restarting `spin up` would; the new one listens on a new
     /// port.
-    pub fn restart(self, options: DevhostOptions<'_>) -> Devhost {
-        let Devhost { _process, state, .. } = self;
-        drop(_process);
+    pub fn restart(self, options: AppOptions<'_>) -> App {
+        let App { process, state, .. } = self;
+        drop(process);
         Self::launch(options, state).unwrap_or_else(|output| panic!("the app did not start again:\n{output}"))
     }
 
-    fn launch(options: DevhostOptions<'_>, state: TempDir) -> Result<Devhost, String> {
-        // Another process may take the free port before the app binds it; the app then exits
-        // saying so, and another port is tried.
-        let mut state = state;
-        for _ in 0..3 {
-            match Self::launch_once(&options, state)? {
-                Ok(devhost) => return Ok(devhost),
-                Err(back) => state = back,
-            }
-        }
-        Err("three free ports were taken before the app could bind them".to_owned())
-    }
-
-    /// One launch on a fresh port: the app, or `Ok(Err(state))` when its port was taken.
-    fn launch_once(options: &DevhostOptions<'_>, state: TempDir) -> Result<Result<Devhost, TempDir>, String> {
-        let binary = build();
+    fn launch(options: AppOptions<'_>, state: TempDir) -> Result<App, String> {
+        build();
         let services: &Services = match options.services {
             Some(services) => services,
             None => Services::shared(),
         };
-        let manifest = root().join(options.manifest);
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut command = match spin_bin().filter(|_| !options.devhost_only) {
-            Some(spin) => {
-                let mut command = Command::new(spin);
-                command.args(["up", "--listen", &listen, "--from"]).arg(&manifest);
-                command
-            }
-            None => {
-                let mut command = Command::new(binary);
-                command.args(["up", "--listen", &listen, "-f"]).arg(&manifest).args(&options.args);
-                command
-            }
-        };
+        let config = state.path().join("runtime-config.toml");
+        std::fs::write(&config, options.runtime_config.as_deref().unwrap_or_default()).unwrap();
+        let mut command = Command::new(spin_bin());
+        // Port 0: the kernel picks a free port, and Spin prints the one it got.
         command
-            .envs(if options.foreign_app { Vec::new() } else { services.env() })
+            .args(["up", "--listen", "127.0.0.1:0", "--from"])
+            .arg(root().join(options.manifest))
+            .arg("--runtime-config-file")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(state.path().join(".spin"))
+            .envs(services.env())
             .envs(options.env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let config = state.path().join("runtime-config.toml");
-        std::fs::write(&config, options.runtime_config.as_deref().unwrap_or_default()).unwrap();
-        command.arg("--runtime-config-file").arg(&config).arg("--state-dir").arg(state.path().join(".spin"));
-        let mut child = spawn(command);
+        let mut process = spawn_spin(command);
         let log = Arc::new(Mutex::new(String::new()));
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            process.0.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            process.0.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -621,25 +635,22 @@ impl Devhost {
                 }
             });
         }
-        // Ready when this app says it serves on its port: a connection alone could reach another
-        // test's app that took the same port.
-        let serving = format!("Serving http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !log.lock().unwrap().contains(&serving) || TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(_)) = child.try_wait() {
+        let url = loop {
+            let served = log.lock().unwrap().lines().find_map(|l| Some(l.split_once("Serving http://")?.1.trim().to_owned()));
+            if let Some(addr) = served {
+                break format!("http://{addr}");
+            }
+            if let Ok(Some(_)) = process.0.try_wait() {
                 std::thread::sleep(Duration::from_millis(200));
-                let output = log.lock().unwrap().clone();
-                if output.contains("cannot listen") || output.contains("Address already in use") {
-                    return Ok(Err(state));
-                }
-                return Err(output);
+                return Err(log.lock().unwrap().clone());
             }
             if Instant::now() > deadline {
                 return Err(format!("not serving after 120 s\n{}", log.lock().unwrap()));
             }
             std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Ok(Devhost { url: format!("http://127.0.0.1:{port}"), log, _process: Process(child), state }))
+        };
+        Ok(App { url, log, process, state })
     }
 
     /// The log once `done` holds for it, waiting up to 30 s (output arrives through a pipe
@@ -655,14 +666,25 @@ impl Devhost {
         }
     }
 
-    /// Where this devhost keeps its state files (`sqlite_db.db`, `sqlite_key_value.db`).
+    /// Where this app keeps its state files (`sqlite_db.db`, `sqlite_key_value.db`).
     pub fn state_dir(&self) -> PathBuf {
         self.state.path().join(".spin")
     }
 
+    /// The process id of `spin up`.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// The process id of the `spin trigger http` that `spin up` started: the one that runs the
+    /// components, holds the connections and uses the memory.
+    pub fn server_pid(&self) -> Option<u32> {
+        children(self.pid()).into_iter().next()
+    }
+
     /// The real app with the shared services.
-    pub fn app() -> Devhost {
-        Devhost::start(DevhostOptions::default())
+    pub fn start_default() -> App {
+        App::start(AppOptions::default())
     }
 
     /// `method path` with an optional bearer token and JSON body.
@@ -677,7 +699,7 @@ impl Devhost {
         }
     }
 
-    /// Everything devhost printed so far.
+    /// Everything Spin and the components printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

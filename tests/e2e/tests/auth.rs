@@ -1,4 +1,4 @@
-//! auth end to end: the release component through devhost with real Redis and the key-value
+//! auth end to end: the release component on Spin with real Redis and the key-value
 //! store. Flows, rotation, reuse detection, grace, lockout, origin checks, device binding,
 //! revocation, and the attack suite on the shared verifier.
 
@@ -6,22 +6,22 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use e2e::{json, unique, Devhost, DevhostOptions, Reply, Value};
+use e2e::{json, unique, App, AppOptions, Reply, Value};
 use jwt_simple::prelude::*;
 
 const PASSWORD: &str = "correct horse battery";
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
     APP.get_or_init(|| {
-        Devhost::start(DevhostOptions {
+        App::start(AppOptions {
             env: vec![
                 ("SPIN_VARIABLE_LOGIN_MAX_FAILURES".into(), "3".into()),
                 ("SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_CLIENT".into(), "1000".into()),
                 ("SPIN_VARIABLE_ADMIN_USERNAMES".into(), "root-admin".into()),
                 ("SPIN_VARIABLE_CORS_ORIGINS".into(), "https://app.example".into()),
             ],
-            ..DevhostOptions::default()
+            ..AppOptions::default()
         })
     })
 }
@@ -300,13 +300,13 @@ fn success_resets_the_account_counter() {
 fn lockout_per_client_address() {
     // Its own Redis: every test signs in from 127.0.0.1, so a shared window would mix them.
     let services = e2e::Services::isolated();
-    let app = Devhost::start(DevhostOptions {
+    let app = App::start(AppOptions {
         services: Some(&services),
         env: vec![
             ("SPIN_VARIABLE_LOGIN_MAX_FAILURES".into(), "100".into()),
             ("SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_CLIENT".into(), "4".into()),
         ],
-        ..DevhostOptions::default()
+        ..AppOptions::default()
     });
     let attempt = |name: &str, password: &str| app.request("POST", "/auth/login").json(&json!({ "username": name, "password": password }));
     let name = unique("cli");
@@ -326,7 +326,7 @@ fn lockout_per_client_address() {
 #[test]
 fn a_session_store_that_lost_its_data_refuses_every_earlier_token() {
     let services = e2e::Services::isolated();
-    let app = Devhost::start(DevhostOptions { services: Some(&services), ..DevhostOptions::default() });
+    let app = App::start(AppOptions { services: Some(&services), ..AppOptions::default() });
     let sign_up = |name: &str| {
         let reply = app.request("POST", "/auth/register").json(&json!({ "username": name, "password": PASSWORD }));
         assert_eq!(reply.status, 201, "{}", reply.text());
@@ -378,8 +378,7 @@ fn bans_revoke_everything_and_block_sign_in() {
 
 #[test]
 fn single_device_mode_signs_out_the_previous_device() {
-    let app =
-        Devhost::start(DevhostOptions { env: vec![("SPIN_VARIABLE_SINGLE_DEVICE".into(), "true".into())], ..DevhostOptions::default() });
+    let app = App::start(AppOptions { env: vec![("SPIN_VARIABLE_SINGLE_DEVICE".into(), "true".into())], ..AppOptions::default() });
     let name = unique("solo");
     let first = app.request("POST", "/auth/register").json(&json!({ "username": name, "password": PASSWORD }));
     let first_token = first.json()["access_token"].as_str().unwrap().to_owned();

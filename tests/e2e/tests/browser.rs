@@ -1,12 +1,12 @@
 //! The demo page in a real browser: Debian's headless chromium, driven through chromium-driver,
-//! against devhost with every component (the page itself served by static-files), real Redis,
-//! and the S3 server behind `devhost s3-cors`, as `scripts/up` runs them.
+//! on Spin with every component (the page itself served by static-files), real Redis,
+//! and the S3 server behind `scripts/s3-cors` (nginx), as `scripts/up` runs them.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use e2e::webdriver::Browser;
-use e2e::{receipt, unique, Devhost, DevhostOptions, Services, TempDir};
+use e2e::{receipt, unique, App, AppOptions, Services, TempDir};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -64,7 +64,7 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     let (_proxy, s3_endpoint) = services.s3_cors();
     // The ranking is read uncached so a like shows in it at once.
     let env = vec![("SPIN_VARIABLE_S3_ENDPOINT".into(), s3_endpoint), ("SPIN_VARIABLE_RANKING_CACHE_SECS".into(), "0".into())];
-    let app = Devhost::start(DevhostOptions { env, services: Some(&services), ..DevhostOptions::default() });
+    let app = App::start(AppOptions { env, services: Some(&services), ..AppOptions::default() });
     let dir = TempDir::new("browser");
     let (file, sha256) = random_file(&dir);
     let browser = Browser::start("demo-page");
@@ -262,7 +262,7 @@ fn send(browser: &Browser, text: &str) -> String {
 fn live_danmaku_reach_another_viewer_within_a_second_and_show_once() {
     // Streams live long enough (300 s, at least 225 s after jitter) not to end mid-test.
     let env = vec![("SPIN_VARIABLE_DANMAKU_LIVE_SECS".into(), "300".into())];
-    let app = Devhost::start(DevhostOptions { env, ..DevhostOptions::default() });
+    let app = App::start(AppOptions { env, ..AppOptions::default() });
     let register = |username: &str| {
         let reply = app.request("POST", "/auth/register").json(&json!({ "username": username, "password": LIVE_PASSWORD }));
         assert_eq!(reply.status, 201, "{}", reply.text());
@@ -398,7 +398,7 @@ fn published(browser: &Browser, what: &str, previous: Option<&str>) -> String {
 fn a_video_published_without_a_cover_gets_a_frame_of_itself_shown_in_the_lists() {
     let (_proxy, s3_endpoint) = Services::shared().s3_cors();
     let env = vec![("SPIN_VARIABLE_S3_ENDPOINT".into(), s3_endpoint)];
-    let app = Devhost::start(DevhostOptions { env, ..DevhostOptions::default() });
+    let app = App::start(AppOptions { env, ..AppOptions::default() });
     let browser = Browser::start("covers");
     let username = unique("cover");
     sign_up(&browser, &app.url, &username);
@@ -454,7 +454,7 @@ fn a_video_published_without_a_cover_gets_a_frame_of_itself_shown_in_the_lists()
 
 /// On the red clip: the ☆ button and the player's position are kept across a reload ("Continue
 /// watching" reopens the clip where it stopped), and a like by someone else lights the badge.
-fn library_and_notifications_survive_a_reload(app: &Devhost, browser: &Browser, id: &str) {
+fn library_and_notifications_survive_a_reload(app: &App, browser: &Browser, id: &str) {
     browser.find(&format!("#latest li[data-video-id='{id}'] button")).click();
     browser.wait("the red clip in the player", 15, &format!("document.getElementById('player').dataset.videoId === '{id}'"), STATUS);
     browser.wait("the favorite button", 15, "!document.getElementById('favorite').disabled", STATUS);

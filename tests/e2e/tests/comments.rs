@@ -1,21 +1,21 @@
-//! Comments end to end through devhost with real Redis and the key-value store: threads one
+//! Comments end to end on Spin with real Redis and the key-value store: threads one
 //! level deep, cursors that hold while others post (newest and hot), hot order over likes from
 //! many users, delete rules, idempotent likes, the count on the video, the key-value copy, and
 //! hostile input answered with problems.
 
 use std::sync::OnceLock;
 
-use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Value};
+use e2e::{json, receipt, unique, App, AppOptions, Reply, Value};
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
     APP.get_or_init(|| {
         let env = vec![
             ("SPIN_VARIABLE_DANMAKU_BLOCKLIST".to_owned(), "badword,垃圾".to_owned()),
             // These tests unlike straight after liking; the pacing has its own test below.
             ("SPIN_VARIABLE_LIKE_INTERVAL_MS".to_owned(), "0".to_owned()),
         ];
-        Devhost::start(DevhostOptions { env, ..Default::default() })
+        App::start(AppOptions { env, ..Default::default() })
     })
 }
 
@@ -330,7 +330,7 @@ fn posting_too_fast_and_flipping_a_like_too_fast_are_refused() {
         ("SPIN_VARIABLE_COMMENT_PER_MINUTE".to_owned(), "3".to_owned()),
         ("SPIN_VARIABLE_LIKE_INTERVAL_MS".to_owned(), "60000".to_owned()),
     ];
-    let strict = Devhost::start(DevhostOptions { env, ..Default::default() });
+    let strict = App::start(AppOptions { env, ..Default::default() });
     let (token, owner) = user();
     let created = strict.call(Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt(&owner), "title": "strict" })));
     assert_eq!(created.status, 201, "{}", created.text());

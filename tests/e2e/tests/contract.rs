@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::{json, Devhost, Value};
+use e2e::{json, App, Value};
 use edge_http::handler::{Access, Shape};
 
 fn root() -> PathBuf {
@@ -274,7 +274,7 @@ fn the_running_app_keeps_its_openapi_contract() {
     let root = root();
     let schemathesis = root.join(".venv-contract/bin/schemathesis");
     assert!(schemathesis.exists(), "{} is missing: run scripts/setup", schemathesis.display());
-    let app = Devhost::app();
+    let app = App::start_default();
     // The first feed request on an empty Redis builds feed's state (`503 feed-rebuilding` while
     // it runs); the contract is that of every request after it.
     let deadline = Instant::now() + Duration::from_secs(30);

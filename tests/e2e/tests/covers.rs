@@ -1,4 +1,4 @@
-//! Covers end to end through devhost with real Redis and S3: a picture uploaded through the form
+//! Covers end to end on Spin with real Redis and S3: a picture uploaded through the form
 //! route becomes a video's cover; every answer that shows the video carries the same stable
 //! `cover_url` (the video, the timelines, the following feed, the ranking, search), which
 //! redirects, cacheably and through a play ticket, to the picture's bytes; a new cover is a new
@@ -6,19 +6,19 @@
 
 use std::sync::OnceLock;
 
-use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Value};
+use e2e::{json, receipt, unique, App, AppOptions, Reply, Value};
 
 /// A 2×1 crimson PNG.
 const RED_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x02\0\0\0\x01\x08\x02\0\0\0\x7b\x40\xe8\xdd\0\0\0\x0dIDAT\x78\xda\x63\xb8\x23\x62\x03\x44\0\x09\x7b\x02\x59\xc9\x22\x0f\xc4\0\0\0\0IEND\xae\x42\x60\x82";
 /// A 2×1 blue PNG.
 const BLUE_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x02\0\0\0\x01\x08\x02\0\0\0\x7b\x40\xe8\xdd\0\0\0\x0dIDAT\x78\xda\x63\x90\x8b\x3a\x01\x44\0\x07\x73\x02\x81\xbd\x4c\xe9\x23\0\0\0\0IEND\xae\x42\x60\x82";
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
     APP.get_or_init(|| {
         // The ranking is read uncached, so a like shows in it at once.
         let env = vec![("SPIN_VARIABLE_RANKING_CACHE_SECS".to_owned(), "0".to_owned())];
-        Devhost::start(DevhostOptions { env, ..Default::default() })
+        App::start(AppOptions { env, ..Default::default() })
     })
 }
 

@@ -1,14 +1,14 @@
-//! feed end to end through devhost with real Redis and the key-value store: videos from upload
+//! feed end to end on Spin with real Redis and the key-value store: videos from upload
 //! receipts, cursor timelines under concurrent inserts, the following feed, danmaku, likes under
 //! concurrency, plays, the 24 h ranking and the change stream.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Services, Value};
+use e2e::{json, receipt, unique, App, AppOptions, Reply, Services, Value};
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
     APP.get_or_init(|| {
         let env = vec![
             ("SPIN_VARIABLE_DANMAKU_BLOCKLIST".to_owned(), "badword,垃圾".to_owned()),
@@ -16,7 +16,7 @@ fn app() -> &'static Devhost {
             // These tests unlike straight after liking; `limits.rs` tests the pacing.
             ("SPIN_VARIABLE_LIKE_INTERVAL_MS".to_owned(), "0".to_owned()),
         ];
-        Devhost::start(DevhostOptions { env, ..Default::default() })
+        App::start(AppOptions { env, ..Default::default() })
     })
 }
 

@@ -1,7 +1,7 @@
-//! The real components, built as release `.wasm`, answer their health endpoints through devhost
+//! The real components, built as release `.wasm`, answer their health endpoints on Spin
 //! and report the backing services they can actually reach.
 
-use e2e::{Devhost, DevhostOptions, Value};
+use e2e::{App, AppOptions, Value};
 
 fn services(reply: &Value) -> Vec<(String, String)> {
     reply["checks"]
@@ -14,7 +14,7 @@ fn services(reply: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn every_component_reports_its_services_up() {
-    let app = Devhost::app();
+    let app = App::start_default();
     let expected: [(&str, &str, &[&str]); 4] = [
         ("/auth/health", "auth", &["key-value", "redis"]),
         ("/uploads/health", "upload-sign", &["key-value", "redis", "s3"]),
@@ -38,13 +38,13 @@ fn every_component_reports_its_services_up() {
 #[test]
 fn unreachable_or_misconfigured_services_show_as_down_with_503() {
     let dead_redis = format!("redis://127.0.0.1:{}", e2e::free_port());
-    let app = Devhost::start(DevhostOptions {
+    let app = App::start(AppOptions {
         env: vec![
             ("SPIN_VARIABLE_S3_SECRET_KEY".into(), "wrong-secret".into()),
             ("SPIN_VARIABLE_REDIS_ADDRESS".into(), dead_redis.clone()),
             ("SPIN_VARIABLE_REDIS_HOST".into(), dead_redis),
         ],
-        ..DevhostOptions::default()
+        ..AppOptions::default()
     });
     let reply = app.get("/uploads/health");
     assert_eq!(reply.status, 503, "{}", reply.text());
@@ -58,7 +58,7 @@ fn unreachable_or_misconfigured_services_show_as_down_with_503() {
 
 #[test]
 fn unknown_paths_and_methods_are_problem_json() {
-    let app = Devhost::app();
+    let app = App::start_default();
     let missing = app.get("/auth/nope");
     assert_eq!(missing.status, 404);
     assert_eq!(missing.header("content-type"), Some("application/problem+json"));
@@ -72,7 +72,7 @@ fn unknown_paths_and_methods_are_problem_json() {
 #[test]
 fn redis_keeping_data_only_in_memory_is_a_warning_not_a_failure() {
     let services = e2e::Services::isolated();
-    let app = Devhost::start(DevhostOptions { services: Some(&services), ..DevhostOptions::default() });
+    let app = App::start(AppOptions { services: Some(&services), ..AppOptions::default() });
     let redis_check = |path: &str| {
         let reply = app.get(path);
         assert_eq!(reply.status, 200, "{path}: {}", reply.text());

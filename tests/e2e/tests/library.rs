@@ -5,18 +5,18 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Services, Value};
+use e2e::{json, receipt, unique, App, AppOptions, Reply, Services, Value};
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
-    APP.get_or_init(|| Devhost::start(DevhostOptions::default()))
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
+    APP.get_or_init(|| App::start(AppOptions::default()))
 }
 
-fn call(host: &Devhost, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+fn call(host: &App, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
     host.call(Some(token), method, path, body)
 }
 
-fn publish(host: &Devhost, title: &str) -> u64 {
+fn publish(host: &App, title: &str) -> u64 {
     let owner = unique("owner");
     let reply = host.call(Some(&e2e::access_token(&owner)), "POST", "/videos", Some(json!({ "receipt": receipt(&owner), "title": title })));
     assert_eq!(reply.status, 201, "{}", reply.text());
@@ -94,7 +94,7 @@ fn history_keeps_the_latest_position_of_each_video_most_recent_first_until_clear
 #[test]
 fn favorites_and_history_survive_a_total_redis_loss() {
     let services = Services::isolated();
-    let host = Devhost::start(DevhostOptions { services: Some(&services), ..Default::default() });
+    let host = App::start(AppOptions { services: Some(&services), ..Default::default() });
     let me = e2e::access_token(&unique("keeper"));
     let video = publish(&host, "kept");
     call(&host, &me, "PUT", &format!("/videos/{video}/favorite"), None);

@@ -4,14 +4,14 @@
 
 use std::sync::OnceLock;
 
-use e2e::{receipt, unique, Devhost, DevhostOptions, Reply};
+use e2e::{receipt, unique, App, AppOptions, Reply};
 use serde_json::json;
 
 /// How many requests of each limited action one address may make per window here.
 const LIMIT: u64 = 3;
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
     APP.get_or_init(|| {
         let low = LIMIT.to_string();
         let mut env: Vec<(String, String)> = [
@@ -26,7 +26,7 @@ fn app() -> &'static Devhost {
         .collect();
         env.push(("SPIN_VARIABLE_LIKE_PER_CLIENT_PER_MINUTE".into(), "5".into()));
         env.push(("SPIN_VARIABLE_LIKE_INTERVAL_MS".into(), "60000".into()));
-        Devhost::start(DevhostOptions { env, ..DevhostOptions::default() })
+        App::start(AppOptions { env, ..AppOptions::default() })
     })
 }
 

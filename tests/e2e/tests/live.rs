@@ -1,4 +1,4 @@
-//! Live danmaku end to end: Server-Sent Events from the real feed component through devhost
+//! Live danmaku end to end: Server-Sent Events from the real feed component on Spin
 //! and real Redis. Delivery between viewers, resuming with `Last-Event-ID`, flood merging,
 //! the stream's bounded lifetime, a client that goes away, and the stream limits.
 
@@ -7,24 +7,24 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use e2e::sse::{Event, Stream};
-use e2e::{json, receipt, unique, Devhost, DevhostOptions, Services, Value};
+use e2e::{json, receipt, unique, App, AppOptions, Services, Value};
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
     APP.get_or_init(|| {
         // Every test here connects from 127.0.0.1.
         let env = vec![("SPIN_VARIABLE_LIVE_STREAMS_PER_CLIENT".to_owned(), "1000".to_owned())];
-        Devhost::start(DevhostOptions { env, ..Default::default() })
+        App::start(AppOptions { env, ..Default::default() })
     })
 }
 
-fn with(vars: &[(&str, &str)], services: Option<&Services>) -> Devhost {
+fn with(vars: &[(&str, &str)], services: Option<&Services>) -> App {
     let env = vars.iter().map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), (*v).to_owned())).collect();
-    Devhost::start(DevhostOptions { env, services, ..Default::default() })
+    App::start(AppOptions { env, services, ..Default::default() })
 }
 
 /// A new video on `app`: (its id, a poster's token).
-fn video(app: &Devhost) -> (u64, String) {
+fn video(app: &App) -> (u64, String) {
     let user = unique("live");
     let token = e2e::access_token(&user);
     let reply = app.call(Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt(&user), "title": "live" })));
@@ -33,18 +33,18 @@ fn video(app: &Devhost) -> (u64, String) {
 }
 
 /// Posts `text` as the token's user; answers the danmaku id.
-fn post(app: &Devhost, token: &str, id: u64, text: &str) -> u64 {
+fn post(app: &App, token: &str, id: u64, text: &str) -> u64 {
     let reply = app.call(Some(token), "POST", &format!("/videos/{id}/danmaku"), Some(json!({ "time_ms": 1000, "text": text })));
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()["id"].as_u64().unwrap()
 }
 
-fn open(app: &Devhost, id: u64, headers: &[(&str, &str)]) -> Stream {
+fn open(app: &App, id: u64, headers: &[(&str, &str)]) -> Stream {
     Stream::open(app.addr(), &format!("/videos/{id}/danmaku/live"), headers).expect("connects")
 }
 
 /// Opens a stream and waits for its `hello`.
-fn watch(app: &Devhost, id: u64, headers: &[(&str, &str)]) -> (Stream, Value) {
+fn watch(app: &App, id: u64, headers: &[(&str, &str)]) -> (Stream, Value) {
     let mut stream = open(app, id, headers);
     assert_eq!(stream.status, 200, "{}", stream.text);
     assert_eq!(stream.header("content-type"), Some("text/event-stream"));

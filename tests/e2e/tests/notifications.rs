@@ -4,11 +4,11 @@
 
 use std::sync::OnceLock;
 
-use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Value};
+use e2e::{json, receipt, unique, App, AppOptions, Reply, Value};
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
-    APP.get_or_init(|| Devhost::start(DevhostOptions::default()))
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
+    APP.get_or_init(|| App::start(AppOptions::default()))
 }
 
 fn call(token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Services, Value};
+use e2e::{json, receipt, unique, App, AppOptions, Reply, Services, Value};
 
-fn start(services: &Services) -> Devhost {
-    Devhost::start(DevhostOptions { services: Some(services), ..Default::default() })
+fn start(services: &Services) -> App {
+    App::start(AppOptions { services: Some(services), ..Default::default() })
 }
 
 /// Whether `reply` is the 503 of a rebuild under way, as a client sees it.
@@ -19,7 +19,7 @@ fn rebuilding(reply: &Reply) -> bool {
 
 /// The answer once feed has rebuilt: `503 feed-rebuilding` is retried for up to 30 s, as a
 /// client honouring `Retry-After` would; any other 5xx fails.
-fn settled(host: &Devhost, token: Option<&str>, method: &str, path: &str) -> Reply {
+fn settled(host: &App, token: Option<&str>, method: &str, path: &str) -> Reply {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let reply = host.call(token, method, path, None);
@@ -32,7 +32,7 @@ fn settled(host: &Devhost, token: Option<&str>, method: &str, path: &str) -> Rep
     }
 }
 
-fn publish(host: &Devhost, owner: &str, title: &str) -> u64 {
+fn publish(host: &App, owner: &str, title: &str) -> u64 {
     let token = e2e::access_token(owner);
     let reply = host.call(Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt(owner), "title": title })));
     assert_eq!(reply.status, 201, "{}", reply.text());
@@ -43,7 +43,7 @@ fn ids(page: &Value) -> Vec<u64> {
     page["items"].as_array().unwrap().iter().map(|v| v["id"].as_u64().unwrap()).collect()
 }
 
-fn sync(host: &Devhost) {
+fn sync(host: &App) {
     let reply = host.call(Some(&e2e::admin_token(&unique("admin"))), "POST", "/search/sync", None);
     assert_eq!(reply.status, 200, "{}", reply.text());
 }

@@ -1,11 +1,13 @@
 //! The project's own route table under Spin's router: every API operation of every component,
-//! and every file of the demo page, reaches the component meant to answer it (devhost routes
-//! through the same routefinder version Spin does). Prints the Spin host calls each endpoint
-//! makes, the figures in the README's per-endpoint table.
+//! and every file of the demo page, reaches the component meant to answer it, as Spin itself
+//! reports: with `RUST_LOG=spin_trigger_http=trace` it logs, inside each request's span (method
+//! and path), which component it runs (`prepare_request` in crates/trigger-http/src/wasi.rs).
 
 use std::path::Path;
 
-use e2e::{Devhost, DevhostOptions};
+use e2e::{App, AppOptions};
+
+const RUNS: &str = "executor for component ";
 
 /// Every operation the components route, as `(method, path, component)`; `:id` stands for a
 /// made-up id, so most answers are 401/404 from the component itself, which is the point.
@@ -89,88 +91,54 @@ const API: &[(&str, &str, &str)] = &[
     ("GET", "/search/health", "search-proxy"),
 ];
 
-/// Sends `method path` and returns its log line: `METHOD PATH STATUS COMPONENT TIME host=...`.
-/// Each test has its own devhost and sends one request at a time, so the line is the newest.
-fn served(app: &Devhost, method: &str, path: &str) -> String {
-    served_as(app, method, path, None)
-}
-
-/// [`served`] with an optional bearer token.
-fn served_as(app: &Devhost, method: &str, path: &str, token: Option<&str>) -> String {
+/// Sends `method path` with an optional bearer token; answers its status and the component
+/// Spin ran for it (`None` when it ran none). Each test has its own app and sends one request at
+/// a time, so the newest log line is this request's.
+fn served(app: &App, method: &str, path: &str, token: Option<&str>) -> (u16, Option<String>) {
     let bare = path.split('?').next().unwrap();
-    let count = |log: &str| log.lines().filter(|l| l.starts_with(&format!("{method} {bare} "))).count();
-    let before = count(&app.log());
+    let span = format!("http.request.method={method} ");
+    let url = format!("url.path=\"{bare}\"");
+    let mine = |line: &&str| line.contains(&span) && line.contains(&url);
+    let finished = |log: &str| log.lines().filter(mine).filter(|l| l.contains("Request finished")).count();
+    let before = finished(&app.log());
     let mut request = app.request(method, path);
     if let Some(token) = token {
         request = request.header("authorization", &format!("Bearer {token}"));
     }
-    request.send(None);
-    let log = app.log_when(|log| count(log) > before);
-    let line = log.lines().rfind(|l| l.starts_with(&format!("{method} {bare} ")));
-    line.unwrap_or_else(|| panic!("no log line for {method} {path}:\n{log}")).to_owned()
+    let status = request.send(None).status;
+    let log = app.log_when(|log| finished(log) > before);
+    assert!(finished(&log) > before, "Spin logged no answer to {method} {path}:\n{log}");
+    let this: Vec<&str> = log.lines().filter(mine).collect();
+    let last_finished = this.iter().rposition(|l| l.contains("Request finished")).unwrap();
+    let start = this[..last_finished].iter().rposition(|l| l.contains("Request finished")).map_or(0, |i| i + 1);
+    let component = this[start..last_finished].iter().find_map(|l| Some(l.split_once(RUNS)?.1.trim().to_owned()));
+    (status, component)
 }
 
-/// This test reads devhost's log lines, so it runs on devhost even with `SPIN_BIN` set.
-fn app() -> Devhost {
-    let app = Devhost::start(DevhostOptions { devhost_only: true, ..Default::default() });
-    // The first feed request on an empty Redis builds feed's state (`503 feed-rebuilding` while
-    // another test's request does); the figures are those of every request after it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while app.get("/feed/latest").status == 503 {
-        assert!(std::time::Instant::now() < deadline, "feed still rebuilding after 30 s");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    app
-}
-
-fn component_of(line: &str) -> &str {
-    line.split(' ').nth(3).unwrap()
-}
-
-fn host_calls(line: &str) -> &str {
-    line.rsplit_once(" host=").map(|(_, calls)| calls).unwrap()
+fn app() -> App {
+    let env = vec![("RUST_LOG".into(), "spin_trigger_http=trace".into())];
+    App::start(AppOptions { env, ..Default::default() })
 }
 
 #[test]
 fn every_api_path_and_page_file_reaches_its_component() {
     let app = app();
-    let mut table = Vec::new();
     let token = e2e::access_token(&e2e::unique("walker"));
     for (method, path, component) in API {
         let path = path.replace(":id", "0123456789abcdef0123456789abcdef");
-        let anonymous = served(&app, method, &path);
-        let signed_in = served_as(&app, method, &path, Some(&token));
-        for line in [&anonymous, &signed_in] {
-            assert_eq!(component_of(line), *component, "{method} {path} went elsewhere: {line}");
-            assert!(!host_calls(line).contains("read-twice"), "a variable read twice in one request: {line}");
+        for token in [None, Some(token.as_str())] {
+            let (status, served_by) = served(&app, method, &path, token);
+            assert_eq!(served_by.as_deref(), Some(*component), "{method} {path} went elsewhere ({status})");
         }
-        table.push(format!("| `{method} {path}` | {} | {} |", host_calls(&anonymous), host_calls(&signed_in)));
     }
     let web = e2e::root().join("web");
     for file in files(&web) {
         let path = format!("/{}", file.strip_prefix(&web).unwrap().display());
-        let line = served(&app, "GET", &path);
-        assert_eq!(component_of(&line), "static-files", "{path}: {line}");
-        assert!(line.contains(" 200 "), "{path}: {line}");
-        table.push(format!("| `GET {path}` | {} | |", host_calls(&line)));
+        let (status, served_by) = served(&app, "GET", &path, None);
+        assert_eq!((status, served_by.as_deref()), (200, Some("static-files")), "{path}");
     }
-    assert_eq!(component_of(&served(&app, "GET", "/")), "static-files");
-    let unknown = served(&app, "GET", "/no-such-page");
-    assert_eq!((component_of(&unknown), unknown.contains(" 404 ")), ("-", true), "{unknown}");
-    println!("| endpoint | host calls, no token | host calls, valid token |\n|---|---|---|\n{}", table.join("\n"));
-}
-
-/// The cheapest endpoints make no host call they do not need (each is a blocking call on Spin).
-#[test]
-fn cheap_endpoints_make_only_the_host_calls_they_need() {
-    let app = app();
-    assert_eq!(host_calls(&served(&app, "GET", "/.well-known/jwks.json")), "variables.get:1");
-    assert_eq!(host_calls(&served(&app, "GET", "/app.js")), "-");
-    assert_eq!(host_calls(&served(&app, "GET", "/style.css")), "-");
-    assert_eq!(host_calls(&served(&app, "GET", "/index.html")), "variables.get:1");
-    let line = served(&app, "GET", "/feed/latest");
-    let anonymous_feed = host_calls(&line);
-    assert!(!anonymous_feed.contains("key-value") && !anonymous_feed.contains("variables.get:3"), "{anonymous_feed}");
+    assert_eq!(served(&app, "GET", "/", None), (200, Some("static-files".to_owned())));
+    assert_eq!(served(&app, "GET", "/no-such-page", None), (404, None), "no catch-all route");
 }
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {

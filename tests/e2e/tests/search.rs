@@ -1,4 +1,4 @@
-//! search-proxy end to end through devhost with real Redis and SQLite: videos created through
+//! search-proxy end to end on Spin with real Redis and SQLite: videos created through
 //! feed and users through auth are synced from the change stream and found by English and
 //! Chinese words, highlighted and suggested; edits and deletes propagate; replayed, older and
 //! broken changes never regress the index and are parked; the cache hits and is invalidated;
@@ -8,16 +8,16 @@
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
-use e2e::{json, receipt, unique, Devhost, DevhostOptions, Reply, Services, Value};
+use e2e::{json, receipt, unique, App, AppOptions, Reply, Services, Value};
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
     APP.get_or_init(|| {
         let env = vec![
             ("SPIN_VARIABLE_SEARCH_SYNC_RETRY_MS".to_owned(), "1".to_owned()),
             ("SPIN_VARIABLE_SEARCH_SYNC_ATTEMPTS".to_owned(), "3".to_owned()),
         ];
-        Devhost::start(DevhostOptions { env, ..Default::default() })
+        App::start(AppOptions { env, ..Default::default() })
     })
 }
 
@@ -29,7 +29,7 @@ fn enc(s: &str) -> String {
 }
 
 /// A registered user on `host`: (token, user id, username).
-fn account(host: &Devhost) -> (String, String, String) {
+fn account(host: &App) -> (String, String, String) {
     let username = unique("sr");
     let reply = host.call(None, "POST", "/auth/register", Some(json!({ "username": username, "password": "search password" })));
     assert_eq!(reply.status, 201, "{}", reply.text());
@@ -37,20 +37,20 @@ fn account(host: &Devhost) -> (String, String, String) {
     (body["access_token"].as_str().unwrap().to_owned(), body["user"]["id"].as_str().unwrap().to_owned(), username)
 }
 
-fn publish(host: &Devhost, token: &str, owner: &str, title: &str, description: &str, tags: &[&str]) -> Value {
+fn publish(host: &App, token: &str, owner: &str, title: &str, description: &str, tags: &[&str]) -> Value {
     let body = json!({ "receipt": receipt(owner), "title": title, "description": description, "tags": tags });
     let reply = host.call(Some(token), "POST", "/videos", Some(body));
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()
 }
 
-fn sync(host: &Devhost) -> Value {
+fn sync(host: &App) -> Value {
     let reply = host.call(None, "POST", "/search/sync", None);
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()
 }
 
-fn search(host: &Devhost, query: &str) -> Reply {
+fn search(host: &App, query: &str) -> Reply {
     let reply = host.call(None, "GET", &format!("/search?{query}"), None);
     assert_eq!(reply.status, 200, "{query}: {}", reply.text());
     reply
@@ -60,7 +60,7 @@ fn ids(reply: &Reply) -> Vec<String> {
     reply.json()["items"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect()
 }
 
-fn status(host: &Devhost) -> Value {
+fn status(host: &App) -> Value {
     let reply = host.call(None, "GET", "/search/status", None);
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()
@@ -285,10 +285,10 @@ fn hostile_queries_are_refused_or_searched_as_plain_words() {
     assert_eq!(host.call(None, "POST", "/search", None).status, 405);
 }
 
-/// Devhost with services of its own (the breaker and the engine-query counter are global).
-fn isolated(services: &Services, env: &[(&str, &str)]) -> Devhost {
+/// App with services of its own (the breaker and the engine-query counter are global).
+fn isolated(services: &Services, env: &[(&str, &str)]) -> App {
     let env = env.iter().map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v.to_string())).collect();
-    Devhost::start(DevhostOptions { env, services: Some(services), ..Default::default() })
+    App::start(AppOptions { env, services: Some(services), ..Default::default() })
 }
 
 #[test]

@@ -8,14 +8,14 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use e2e::{json, Devhost, Reply, Value};
+use e2e::{json, App, Reply, Value};
 use sha2::{Digest, Sha256};
 
 const MIB: usize = 1024 * 1024;
 
-fn app() -> &'static Devhost {
-    static APP: OnceLock<Devhost> = OnceLock::new();
-    APP.get_or_init(Devhost::app)
+fn app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
+    APP.get_or_init(App::start_default)
 }
 
 fn username() -> String {
@@ -24,7 +24,7 @@ fn username() -> String {
     format!("up{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::Relaxed))
 }
 
-fn register(app: &Devhost, name: &str) -> String {
+fn register(app: &App, name: &str) -> String {
     let reply = app.request("POST", "/auth/register").json(&json!({ "username": name, "password": "upload password" }));
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()["access_token"].as_str().unwrap().to_owned()
@@ -47,7 +47,7 @@ fn call(token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
     call_on(app(), token, method, path, body)
 }
 
-fn call_on(app: &Devhost, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+fn call_on(app: &App, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
     let req = app.request(method, path).header("authorization", &format!("Bearer {token}"));
     match body {
         Some(body) => req.json(&body),
@@ -648,7 +648,7 @@ fn expired_urls_are_refused_and_cleanup_aborts_stale_uploads() {
         ("SPIN_VARIABLE_UPLOAD_TTL_SECS".to_owned(), "1".to_owned()),
         ("SPIN_VARIABLE_ADMIN_USERNAMES".to_owned(), admin.clone()),
     ];
-    let short = Devhost::start(e2e::DevhostOptions { env, ..Default::default() });
+    let short = App::start(e2e::AppOptions { env, ..Default::default() });
     let admin = register(&short, &admin);
     let token = register(&short, &username());
     let data = file(1000);

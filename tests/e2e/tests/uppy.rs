@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Child, Command};
 
 use e2e::webdriver::Browser;
-use e2e::{unique, Devhost, DevhostOptions, Services, TempDir};
+use e2e::{unique, App, AppOptions, Services, TempDir};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -16,10 +16,10 @@ const FILE_BYTES: usize = 12 * 1024 * 1024 + 123;
 
 const PUBLISHED: &str = "document.getElementById('published').textContent + ' | ' + document.getElementById('whoami').textContent";
 
-/// A running devhost with the store behind `s3-cors` (the browser talks to it), and a browser
-/// signed in on the demo page.
+/// A running app with the store behind `scripts/s3-cors` (the browser talks to it), and a
+/// browser signed in on the demo page.
 struct Stand {
-    app: Devhost,
+    app: App,
     browser: Browser,
     _proxy: e2e::Process,
     _services: Services,
@@ -28,9 +28,10 @@ struct Stand {
 fn stand(name: &str) -> Stand {
     let services = Services::isolated();
     let (proxy, s3_endpoint) = services.s3_cors();
-    let env = vec![("SPIN_VARIABLE_S3_ENDPOINT".into(), s3_endpoint)];
-    // The cross-origin test reads devhost's log lines.
-    let app = Devhost::start(DevhostOptions { env, services: Some(&services), devhost_only: true, ..DevhostOptions::default() });
+    // The cross-origin test reads the status Spin logs for each request (a page of another
+    // origin cannot see it).
+    let env = vec![("SPIN_VARIABLE_S3_ENDPOINT".into(), s3_endpoint), ("RUST_LOG".into(), "spin_trigger_http=info".into())];
+    let app = App::start(AppOptions { env, services: Some(&services), ..AppOptions::default() });
     let browser = Browser::start(name);
     let username = unique("uppy");
     browser.open(&app.url);
@@ -51,7 +52,7 @@ fn three_part_file(dir: &TempDir) -> (std::path::PathBuf, String) {
 }
 
 /// The SHA-256 of the bytes a published video plays (its source redirects to the store).
-fn played_sha256(app: &Devhost, video: &str) -> String {
+fn played_sha256(app: &App, video: &str) -> String {
     let source = app.get(&format!("/videos/{video}/source"));
     assert_eq!(source.status, 200, "{}", source.text());
     let object = e2e::http("GET", &format!("{}{}", app.url, source.json()["url"].as_str().unwrap())).send(None);
@@ -103,17 +104,28 @@ impl Drop for Helper {
     }
 }
 
-/// The statuses devhost logged for `method path` (query ignored), oldest first.
-fn statuses(app: &Devhost, method: &str, path: &str) -> Vec<String> {
-    let prefix = format!("{method} {path} ");
-    app.log().lines().filter_map(|line| line.strip_prefix(&prefix)?.split(' ').next().map(str::to_owned)).collect()
+/// The statuses Spin logged for `method path` (query ignored), oldest first: with
+/// `RUST_LOG=spin_trigger_http=info` it logs each answer inside the request's span, as
+/// `…handle_http_request{http.request.method=GET … url.path="/p" …}: … status code 401 …`
+/// (crates/trigger-http/src/instrument.rs).
+fn statuses(app: &App, method: &str, path: &str) -> Vec<String> {
+    let field = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!("{{{name}=")).or_else(|| line.find(&format!(" {name}=")))? + name.len() + 2;
+        let value = line[start..].split(' ').next()?;
+        Some(value.trim_matches(|c| c == '"' || c == '}' || c == ':').to_owned())
+    };
+    app.log()
+        .lines()
+        .filter(|line| field(line, "http.request.method").as_deref() == Some(method) && field(line, "url.path").as_deref() == Some(path))
+        .filter_map(|line| Some(line.split_once("status code ")?.1.split(' ').next()?.to_owned()))
+        .collect()
 }
 
 /// From `page`, asks for a form upload and starts a multipart upload with no token, so only
-/// the cookie can authenticate them, and checks the statuses devhost logged. (The multipart
+/// the cookie can authenticate them, and checks the statuses Spin logged. (The multipart
 /// body goes as `text/plain`, all a page of another origin can send without a preflight: a 415
 /// means the caller was accepted.)
-fn spend_cookie_from(browser: &Browser, app: &Devhost, page: &str, expected: [&str; 2]) {
+fn spend_cookie_from(browser: &Browser, app: &App, page: &str, expected: [&str; 2]) {
     browser.open(page);
     let before = (statuses(app, "GET", "/uploads/s3/params").len(), statuses(app, "POST", "/uploads/s3/multipart").len());
     let target = app.url.clone();

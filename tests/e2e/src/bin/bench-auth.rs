@@ -1,7 +1,7 @@
 //! Auth benchmark (run by `scripts/bench-auth`; prints figures, asserts nothing).
 //!
 //! 1. Access-token verification natively: `edge_auth::Verifier::verify` in a loop.
-//! 2. What authentication adds to a request inside the wasm component through devhost: p50 of
+//! 2. What authentication adds to a request inside the wasm component on Spin: p50 of
 //!    `GET /auth/verify` (signature + claims + revocation MGET) minus p50 of
 //!    `GET /.well-known/jwks.json` (the same component set-up without a token); `/auth/me`
 //!    adds an account read from the key-value store.
@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{json, Devhost, DevhostOptions};
+use e2e::{json, App, AppOptions};
 use edge_auth::{Audience, Issuer, KeySet, Session, SigningKey, Verifier};
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
@@ -45,12 +45,12 @@ fn main() {
     let per_sec = n as f64 / start.elapsed().as_secs_f64();
     println!("native verify (signature + claims): {per_sec:.0}/s, {:.1} us each", 1e6 / per_sec);
 
-    let app = Devhost::start(DevhostOptions {
+    let app = App::start(AppOptions {
         env: vec![
             ("SPIN_VARIABLE_REFRESH_PER_MINUTE".into(), "10000".into()),
             ("SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_CLIENT".into(), "100000".into()),
         ],
-        ..DevhostOptions::default()
+        ..AppOptions::default()
     });
     let password = "benchmark password";
     let register = |name: &str| {
@@ -71,7 +71,7 @@ fn main() {
     let mut verify = timed(2000, || get("/auth/verify"));
     let mut me = timed(2000, || get("/auth/me"));
     let (b50, v50, m50) = (percentile(&mut base, 0.5), percentile(&mut verify, 0.5), percentile(&mut me, 0.5));
-    println!("through devhost, 1 connection, p50: jwks {b50:.3} ms, /auth/verify {v50:.3} ms, /auth/me {m50:.3} ms");
+    println!("on Spin, 1 connection, p50: jwks {b50:.3} ms, /auth/verify {v50:.3} ms, /auth/me {m50:.3} ms");
     println!("authentication (signature + claims + revocation MGET, in wasm) adds {:.3} ms p50", v50 - b50);
     println!("an account read on top (/auth/me) adds another {:.3} ms p50", m50 - v50);
 

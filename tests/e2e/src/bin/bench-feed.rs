@@ -1,6 +1,6 @@
 //! Feed benchmark (run by `scripts/bench-feed`; prints figures, asserts nothing).
 //!
-//! The optimised devhost serves the real feed component against real Redis; wrk drives it with
+//! `spin up` serves the real release feed component against real Redis; wrk drives it with
 //! keep-alive connections, rotating 1,000 users' access tokens:
 //! 1. danmaku posts/s (distinct texts, times spread over ten minutes of playback);
 //! 2. segment reads/s of a minute holding 300 danmaku (merging included);
@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use e2e::{json, receipt, wrk, Devhost, DevhostOptions, TempDir};
+use e2e::{json, receipt, wrk, App, AppOptions, TempDir};
 
 const USERS: usize = 1000;
 
@@ -26,12 +26,12 @@ fn tokens_lua(tokens: &[String]) -> String {
 }
 
 fn main() {
-    let app = Devhost::start(DevhostOptions {
+    let app = App::start(AppOptions {
         env: vec![
             ("SPIN_VARIABLE_DANMAKU_PER_TEN_SECONDS".into(), "100000".into()),
             ("SPIN_VARIABLE_COMMENT_PER_MINUTE".into(), "100000".into()),
         ],
-        ..DevhostOptions::default()
+        ..AppOptions::default()
     });
     let dir = TempDir::new("bench-feed");
     let users: Vec<String> = (0..USERS).map(|i| format!("bench-user-{i}")).collect();
@@ -84,7 +84,7 @@ fn main() {
         }
     }
     println!(
-        "setup: 300 videos, 1,000 users, a 300-danmaku minute, 300 comments ({} roots) on one video; devhost {}",
+        "setup: 300 videos, 1,000 users, a 300-danmaku minute, 300 comments ({} roots) on one video; spin up at {}",
         roots.len(),
         app.url
     );

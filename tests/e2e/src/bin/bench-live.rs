@@ -1,15 +1,15 @@
 //! Live danmaku benchmark (run by `scripts/bench-live`; prints figures, asserts nothing).
 //!
-//! The optimised devhost serves the real feed component against real Redis. For each audience
+//! `spin up` serves the real release feed component against real Redis. For each audience
 //! size (default 250, 500, 1,000, 1,500 and 2,000 viewers; `bench-live 1000` or
 //! `LIVE_VIEWERS="250 500"` chooses others):
-//! 1. a fresh devhost (`--max-instances` viewers + 200; streams are bounded by the component's
+//! 1. a fresh `spin up` (`SPIN_MAX_INSTANCE_COUNT` viewers + 200; streams are bounded by the component's
 //!    `danmaku_live_secs`, left at its default) and a fresh video;
 //! 2. that many viewers open `GET /videos/{id}/danmaku/live` from 127.0.0.1, 100 every 0.5 s,
 //!    each an EventSource written here over raw HTTP/1.1 (chunked bodies, SSE lines, `retry:`,
 //!    reconnect with `Last-Event-ID` after `end` or a close), until every one has its `hello`;
-//! 3. devhost's VmRSS/VmHWM before and after the viewers connect, then an idle hold of 10 s
-//!    (no posts): devhost and Redis CPU, Redis clients and operations per second;
+//! 3. the Spin app process's (`spin trigger http`) VmRSS/VmHWM before and after the viewers connect, then an idle hold of 10 s
+//!    (no posts): Spin and Redis CPU, Redis clients and operations per second;
 //! 4. 50 danmaku/s for 20 s from 200 users, every text unique; each viewer's receive instant
 //!    of each danmaku id against the instant its POST answered 201, 3 s of grace after the
 //!    last one.
@@ -21,7 +21,7 @@
 //!
 //! Settings (environment): `LIVE_VIEWERS`, `LIVE_POST_RATE` (50), `LIVE_POST_SECS` (20),
 //! `LIVE_POSTERS` (8 threads), `LIVE_HOLD_SECS` (10), `LIVE_GRACE_SECS` (3), `LIVE_OPEN_BATCH`
-//! (100), `LIVE_OPEN_EVERY_MS` (500), `LIVE_DEVHOST_ARGS` (more `devhost up` arguments, none),
+//! (100), `LIVE_OPEN_EVERY_MS` (500),
 //! `LIVE_CLIENT_THREADS` (2), `LIVE_P99_LIMIT_MS` (1000), `LIVE_MISSING_LIMIT_PCT` (1),
 //! `LIVE_MAX_SECS` (570: the whole run is cut off there).
 
@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use e2e::sse::{Body, Event, Parser};
-use e2e::{json, receipt, Devhost, DevhostOptions, Services, Value};
+use e2e::{json, receipt, App, AppOptions, Services, Value};
 use tokio::net::TcpStream;
 
 /// Users whose tokens the posts rotate through.
@@ -62,7 +62,6 @@ struct Config {
     grace_secs: f64,
     open_batch: usize,
     open_every_ms: u64,
-    devhost_args: Vec<String>,
     client_threads: usize,
     p99_limit_ms: f64,
     missing_limit_pct: f64,
@@ -97,7 +96,6 @@ impl Config {
             grace_secs: env_or("LIVE_GRACE_SECS", 3.0_f64).max(0.0),
             open_batch: env_or("LIVE_OPEN_BATCH", 100_usize).max(1),
             open_every_ms: env_or("LIVE_OPEN_EVERY_MS", 500_u64),
-            devhost_args: std::env::var("LIVE_DEVHOST_ARGS").unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
             client_threads: env_or("LIVE_CLIENT_THREADS", 2_usize).max(1),
             p99_limit_ms: env_or("LIVE_P99_LIMIT_MS", 1000.0_f64),
             missing_limit_pct: env_or("LIVE_MISSING_LIMIT_PCT", 1.0_f64),
@@ -118,26 +116,25 @@ fn main() {
     let largest = cfg.sizes.iter().copied().max().unwrap_or(0);
 
     println!(
-        "live danmaku: GET /videos/{{id}}/danmaku/live through devhost (host-release), a fresh devhost and video per size; \
+        "live danmaku: GET /videos/{{id}}/danmaku/live on Spin, a fresh `spin up` and video per size; \
          viewers from 127.0.0.1, {} every {} ms",
         cfg.open_batch, cfg.open_every_ms
     );
     println!(
         "posts: {}/s for {} s from {USERS} users (unique texts); idle hold {} s; grace {} s (up to 5 s more while viewers reconnect); danmaku_live_secs default; \
-         devhost up --max-instances viewers+200 {}",
+         SPIN_MAX_INSTANCE_COUNT viewers+200",
         cfg.post_rate,
         cfg.post_secs,
         cfg.hold_secs,
         cfg.grace_secs,
-        cfg.devhost_args.join(" ")
     );
     println!(
-        "open files: soft {soft}, hard {hard} (devhost and redis-server inherit it); redis maxclients {maxclients}; \
+        "open files: soft {soft}, hard {hard} (Spin and redis-server inherit it); redis maxclients {maxclients}; \
          vm.max_map_count {max_map_count}; client: {} tokio worker threads, {} poster threads",
         cfg.client_threads, cfg.posters
     );
     if (soft as f64) < (largest as f64) * 1.2 + 500.0 {
-        println!("warning: the open-files limit {soft} is low for {largest} viewers (each is a socket here and in devhost)");
+        println!("warning: the open-files limit {soft} is low for {largest} viewers (each is a socket here and in Spin)");
     }
     println!(
         "latency: receive instant − the instant the POST answered 201, over live deliveries (not replays after a reconnect); clamped at 0"
@@ -171,8 +168,8 @@ fn main() {
     println!("What the held streams cost (memory once all are connected; CPU and Redis over the idle hold, no posts):");
     println!();
     println!(
-        "| viewers | devhost VmRSS before → connected | VmRSS per stream | VmHWM per stream | devhost fds / maps | Redis connected_clients \
-         | Redis ops/s idle (instantaneous / over hold) | devhost CPU idle | Redis CPU idle | devhost CPU posting | Redis CPU posting | bench client CPU posting |"
+        "| viewers | Spin VmRSS before → connected | VmRSS per stream | VmHWM per stream | Spin fds / maps | Redis connected_clients \
+         | Redis ops/s idle (instantaneous / over hold) | Spin CPU idle | Redis CPU idle | Spin CPU posting | Redis CPU posting | bench client CPU posting |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for result in &results {
@@ -239,7 +236,7 @@ struct Idle {
     redis_clients: Option<u64>,
     redis_ops_instant: Option<u64>,
     redis_ops_measured: Option<f64>,
-    devhost_cpu: Option<f64>,
+    spin_cpu: Option<f64>,
     redis_cpu: Option<f64>,
 }
 
@@ -301,30 +298,29 @@ struct SizeResult {
     fds: Option<usize>,
     maps: Option<usize>,
     idle: Idle,
-    devhost_cpu_posting: Option<f64>,
+    spin_cpu_posting: Option<f64>,
     redis_cpu_posting: Option<f64>,
     client_cpu_posting: Option<f64>,
-    devhost_errors: usize,
-    first_devhost_error: Option<String>,
+    spin_errors: usize,
+    first_spin_error: Option<String>,
 }
 
 fn run_size(cfg: &Config, rt: &tokio::runtime::Runtime, n: usize, tokens: &[String], owner: &str) -> Result<SizeResult, String> {
-    eprintln!("[{n}] starting devhost with --max-instances {}", n + 200);
-    let app = Devhost::try_start(DevhostOptions {
+    eprintln!("[{n}] starting spin up with SPIN_MAX_INSTANCE_COUNT={}", n + 200);
+    let app = App::try_start(AppOptions {
         env: vec![
             ("SPIN_VARIABLE_LIVE_STREAMS_PER_CLIENT".into(), "100000".into()),
             ("SPIN_VARIABLE_LIVE_STREAMS_PER_INSTANCE".into(), "100000".into()),
             ("SPIN_VARIABLE_DANMAKU_PER_TEN_SECONDS".into(), "100000".into()),
+            ("SPIN_MAX_INSTANCE_COUNT".into(), (n + 200).to_string()),
         ],
-        args: ["--max-instances".to_owned(), (n + 200).to_string()].into_iter().chain(cfg.devhost_args.iter().cloned()).collect(),
-        devhost_only: true,
-        ..DevhostOptions::default()
+        ..AppOptions::default()
     })
-    .map_err(|log| format!("devhost did not start: {}", tail(&log, 8)))?;
+    .map_err(|log| format!("spin up did not start: {}", tail(&log, 8)))?;
     let addr = app.addr();
-    let pid = find_child_pid(addr);
+    let pid = app.server_pid();
     if pid.is_none() {
-        eprintln!("[{n}] devhost's pid not found: no memory or CPU figures");
+        eprintln!("[{n}] the pid of spin trigger http not found: no memory or CPU figures");
     }
     let reply = app
         .request("POST", "/videos")
@@ -407,7 +403,7 @@ fn run_size(cfg: &Config, rt: &tokio::runtime::Runtime, n: usize, tokens: &[Stri
     }
     let stop_after_us = shared.now_us().saturating_sub(last_ack);
     let posting_secs = posting.elapsed().as_secs_f64();
-    let devhost_cpu_posting = rate(cpu_before.0, pid.and_then(cpu_secs), posting_secs);
+    let spin_cpu_posting = rate(cpu_before.0, pid.and_then(cpu_secs), posting_secs);
     let redis_cpu_posting = rate(cpu_before.1, redis_pid.and_then(cpu_secs), posting_secs);
     let client_cpu_posting = rate(cpu_before.2, cpu_secs(std::process::id()), posting_secs);
     let open_at_stop = shared.open_streams.load(Relaxed);
@@ -432,7 +428,7 @@ fn run_size(cfg: &Config, rt: &tokio::runtime::Runtime, n: usize, tokens: &[Stri
     });
 
     let log = app.log();
-    // devhost's own errors, and streams the component ended early (Redis failing).
+    // Spin's own errors, and streams the component ended early (Redis failing).
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("error:") || l.contains("ended early")).collect();
     let opens_not_ok = shared.opens_not_ok.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
 
@@ -488,17 +484,17 @@ fn run_size(cfg: &Config, rt: &tokio::runtime::Runtime, n: usize, tokens: &[Stri
         fds,
         maps,
         idle,
-        devhost_cpu_posting,
+        spin_cpu_posting,
         redis_cpu_posting,
         client_cpu_posting,
-        devhost_errors: errors.len(),
-        first_devhost_error: errors.first().map(|e| e.chars().take(200).collect()),
+        spin_errors: errors.len(),
+        first_spin_error: errors.first().map(|e| e.chars().take(200).collect()),
     };
     drop(app);
     Ok(result)
 }
 
-/// Devhost and Redis CPU, Redis clients and commands over the idle hold.
+/// App and Redis CPU, Redis clients and commands over the idle hold.
 fn idle_hold(cfg: &Config, pid: Option<u32>, redis_pid: Option<u32>) -> Idle {
     let number = |m: &HashMap<String, String>, key: &str| m.get(key).and_then(|v| v.parse::<u64>().ok());
     let stats_before = redis_info("stats");
@@ -514,7 +510,7 @@ fn idle_hold(cfg: &Config, pid: Option<u32>, redis_pid: Option<u32>) -> Idle {
         redis_clients: number(&clients, "connected_clients"),
         redis_ops_instant: number(&stats_after, "instantaneous_ops_per_sec"),
         redis_ops_measured: rate(commands(&stats_before), commands(&stats_after), secs),
-        devhost_cpu: rate(cpu_before.0, cpu_after.0, secs),
+        spin_cpu: rate(cpu_before.0, cpu_after.0, secs),
         redis_cpu: rate(cpu_before.1, cpu_after.1, secs),
     }
 }
@@ -663,9 +659,9 @@ impl SizeResult {
             opt(self.idle.redis_clients.map(|c| c.to_string())),
             opt(self.idle.redis_ops_instant.map(|o| o.to_string())),
             opt(self.idle.redis_ops_measured.map(|o| format!("{o:.1}"))),
-            core(self.idle.devhost_cpu),
+            core(self.idle.spin_cpu),
             core(self.idle.redis_cpu),
-            core(self.devhost_cpu_posting),
+            core(self.spin_cpu_posting),
             core(self.redis_cpu_posting),
             core(self.client_cpu_posting),
         )
@@ -719,13 +715,8 @@ impl SizeResult {
         if self.lost_tasks > 0 {
             let _ = write!(s, " {} viewer tasks did not stop in time (their deliveries are not counted).", self.lost_tasks);
         }
-        if self.devhost_errors > 0 {
-            let _ = write!(
-                s,
-                " devhost logged {} errors, first: `{}`.",
-                self.devhost_errors,
-                self.first_devhost_error.as_deref().unwrap_or("")
-            );
+        if self.spin_errors > 0 {
+            let _ = write!(s, " Spin logged {} errors, first: `{}`.", self.spin_errors, self.first_spin_error.as_deref().unwrap_or(""));
         }
         s
     }
@@ -740,7 +731,7 @@ impl SizeResult {
             }
             if self.no_hello > 0 {
                 causes.push(format!(
-                    "devhost too slow to open streams ({} viewers without hello after {} s)",
+                    "Spin too slow to open streams ({} viewers without hello after {} s)",
                     self.no_hello,
                     HELLO_WAIT.as_secs()
                 ));
@@ -787,9 +778,9 @@ impl SizeResult {
     fn cpu_note(&self) -> String {
         let core = |v: Option<f64>| v.map_or("?".to_owned(), |c| format!("{:.0} %", c * 100.0));
         format!(
-            "CPU while posting (of one core; the machine has {}): devhost {}, Redis {}, this client {}",
+            "CPU while posting (of one core; the machine has {}): Spin {}, Redis {}, this client {}",
             std::thread::available_parallelism().map_or(0, |n| n.get()),
-            core(self.devhost_cpu_posting),
+            core(self.spin_cpu_posting),
             core(self.redis_cpu_posting),
             core(self.client_cpu_posting)
         )
@@ -805,17 +796,17 @@ fn resource_of(label: &str) -> &'static str {
     } else if label.contains("redis-unavailable") {
         "Redis"
     } else if label.starts_with("503") {
-        "devhost instance slots (--max-instances)"
+        "Spin instance slots (SPIN_MAX_INSTANCE_COUNT)"
     } else if label.contains("os error 24") {
         "file descriptors (open-files limit)"
     } else if label.contains("os error 99") {
         "loopback ports"
     } else if label.starts_with("connect") || label.contains("closed before") || label.contains("reset") {
-        "devhost accepting connections (listen backlog, file descriptors)"
+        "Spin accepting connections (listen backlog, file descriptors)"
     } else if label.starts_with("no answer") {
-        "devhost too slow to answer stream opens (CPU)"
+        "Spin too slow to answer stream opens (CPU)"
     } else if label.starts_with('5') {
-        "devhost or the component failing (see devhost's log)"
+        "Spin or the component failing (see Spin's log)"
     } else {
         "see the answer"
     }
@@ -1170,7 +1161,7 @@ impl Viewer {
 }
 
 /// A label for a stream open answered with something other than 200: status and problem code
-/// (`503 live-full`), or status and the start of a plain body (devhost's own `503`).
+/// (`503 live-full`), or status and the start of a plain body (Spin's own `503`).
 fn refusal_label(head: &Head, body: &[u8]) -> String {
     if let Some(code) = serde_json::from_slice::<Value>(body).ok().and_then(|v| v["code"].as_str().map(str::to_owned)) {
         return format!("{} {code}", head.status);
@@ -1216,26 +1207,6 @@ impl Head {
 
 // ---------------------------------------------------------------------------------------------
 // Processes, Redis and numbers.
-
-/// Our child process serving on `addr` (devhost `up --listen <addr>`).
-fn find_child_pid(addr: SocketAddr) -> Option<u32> {
-    let me = std::process::id();
-    let listen = addr.to_string();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if !args.contains(&listen.as_bytes()) || !args.contains(&"up".as_bytes()) {
-            continue;
-        }
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let parent = status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse::<u32>().ok());
-        if parent == Some(me) {
-            return Some(pid);
-        }
-    }
-    None
-}
 
 fn mem(pid: u32) -> Option<Mem> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -1,6 +1,6 @@
 //! Search benchmark (run by `scripts/bench-search`; prints figures, asserts nothing).
 //!
-//! The optimised devhost serves the real components against real Redis with the default SQLite
+//! `spin up` serves the real release components against real Redis with the default SQLite
 //! backend:
 //! 1. indexing: 10,000 videos created through feed, then timed from the first sync pass until
 //!    the change stream is drained (documents/s);
@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use e2e::{json, receipt, wrk, Devhost, DevhostOptions, TempDir};
+use e2e::{json, receipt, wrk, App, AppOptions, TempDir};
 use search_proxy::params::{RawSearch, SearchQuery};
 
 const VIDEOS: usize = 10_000;
@@ -43,10 +43,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let app = Arc::new(Devhost::start(DevhostOptions {
-        env: vec![("SPIN_VARIABLE_SEARCH_CACHE_SECS".into(), "3600".into())],
-        ..DevhostOptions::default()
-    }));
+    let app =
+        Arc::new(App::start(AppOptions { env: vec![("SPIN_VARIABLE_SEARCH_CACHE_SECS".into(), "3600".into())], ..AppOptions::default() }));
     let words = Arc::new(vocabulary());
     let dir = TempDir::new("bench-search");
 
@@ -71,7 +69,7 @@ fn main() {
         })
         .collect();
     writers.into_iter().for_each(|w| w.join().unwrap());
-    println!("setup: {VIDEOS} videos created through feed in {:.1} s; devhost {}", started.elapsed().as_secs_f64(), app.url);
+    println!("setup: {VIDEOS} videos created through feed in {:.1} s; spin up at {}", started.elapsed().as_secs_f64(), app.url);
 
     let started = Instant::now();
     let mut applied = 0;

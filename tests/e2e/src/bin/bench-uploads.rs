@@ -4,18 +4,18 @@
 //! credentials, and are measured in the same run by the same client (the harness's, ureq with
 //! a new TCP connection per request):
 //!
-//! - devhost (optimised) running the release `upload-sign.wasm`, authenticated with a bearer
+//! - `spin up` running the release `upload-sign.wasm`, authenticated with a bearer
 //!   token, on one upload of 1,000 parts (5 MiB each);
 //! - Uppy Companion (`bench/companion/server.js`, started here with `node`), on a multipart
 //!   upload it created in the store.
 //!
-//! 1. Latency to sign 1, 100 and 1,000 parts in one request, sequential: devhost's own
-//!    `POST /uploads/:id/parts`, devhost's Uppy-compatible batch route and Companion's
+//! 1. Latency to sign 1, 100 and 1,000 parts in one request, sequential: upload-sign's own
+//!    `POST /uploads/:id/parts`, its Uppy-compatible batch route and Companion's
 //!    `GET /s3/multipart/:uploadId/batch?key&partNumbers`.
 //! 2. Requests/s signing one part per request (`GET .../multipart/:id/:partNumber?key`, the
 //!    route `@uppy/aws-s3` calls per part) from 8 client threads for a fixed time, in rounds
-//!    devhost, Companion, Companion, devhost.
-//! 3. The cost of the content check per completion (devhost only): sequential one-part uploads
+//!    Spin, Companion, Companion, Spin.
+//! 3. The cost of the content check per completion (Spin only): sequential one-part uploads
 //!    of 64 KiB starting with an MP4 `ftyp` box, created, signed and PUT untimed, then only
 //!    `POST /uploads/:id/complete` timed; declared `video/mp4` (checked: its first bytes read
 //!    with one ranged GET and sniffed) against `application/octet-stream` (a family the check
@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{json, Devhost, DevhostOptions, Reply, Services, TempDir, Value};
+use e2e::{json, App, AppOptions, Reply, Services, TempDir, Value};
 
 const MIB: u64 = 1024 * 1024;
 /// Parts in each benchmark upload.
@@ -226,7 +226,7 @@ impl Drop for Companion {
 /// Creates a one-part upload of `data` declared `content_type`, signs its part and PUTs it to
 /// the store, then times `POST /uploads/:id/complete` alone; milliseconds. Each upload is
 /// complete before the next starts, so `max_active_uploads` is never reached.
-fn timed_completion(app: &Devhost, bearer: &str, data: &[u8], content_type: &str) -> f64 {
+fn timed_completion(app: &App, bearer: &str, data: &[u8], content_type: &str) -> f64 {
     let filename = if content_type.starts_with("video/") { "check.mp4" } else { "check.bin" };
     let created = app
         .request("POST", "/uploads")
@@ -263,7 +263,7 @@ fn version(dir: &Path) -> String {
 fn main() {
     // Services of this run's own, so their data directory goes when they do.
     let services = Services::isolated();
-    let app = Devhost::start(DevhostOptions {
+    let app = App::start(AppOptions {
         env: vec![
             ("SPIN_VARIABLE_MAX_UPLOAD_BYTES".into(), "10000000000000".into()),
             ("SPIN_VARIABLE_MAX_UPLOAD_BYTES_PER_DAY".into(), "10000000000000".into()),
@@ -271,7 +271,7 @@ fn main() {
             ("SPIN_VARIABLE_ALLOWED_CONTENT_TYPES".into(), "video/*,image/*,application/octet-stream".into()),
         ],
         services: Some(&services),
-        ..DevhostOptions::default()
+        ..AppOptions::default()
     });
     let companion = Companion::start(&services);
     let node = Command::new("node").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
@@ -283,7 +283,7 @@ fn main() {
         node.unwrap_or_default()
     );
 
-    // devhost: a user and one upload of 1,000 parts of 5 MiB.
+    // Spin: a user and one upload of 1,000 parts of 5 MiB.
     let reply = app.request("POST", "/auth/register").json(&json!({ "username": "bench-uploads", "password": "benchmark password" }));
     assert_eq!(reply.status, 201, "{}", reply.text());
     let bearer = format!("Bearer {}", reply.json()["access_token"].as_str().unwrap());
@@ -296,7 +296,7 @@ fn main() {
     let created = created.json();
     assert_eq!(created["part_count"].as_u64(), Some(PARTS), "{created}");
     let ours = Target {
-        name: "devhost",
+        name: "spin",
         base: app.url.clone(),
         bearer: Some(bearer.clone()),
         prefix: "/uploads/s3",
@@ -333,7 +333,7 @@ fn main() {
 
     // 1. Latency per batch size.
     println!("\nlatency to sign N parts in one request (sequential, a new connection per request):");
-    println!("| N | devhost POST /uploads/:id/parts | devhost GET /uploads/s3/.../batch | Companion GET /s3/.../batch |");
+    println!("| N | Spin POST /uploads/:id/parts | Spin GET /uploads/s3/.../batch | Companion GET /s3/.../batch |");
     let mut p50_100 = (0.0, 0.0, 0.0);
     for (n, count) in BATCHES {
         let body = json!({ "part_numbers": numbers(n) });
@@ -341,7 +341,7 @@ fn main() {
         let own = || app.request("POST", &path).header("authorization", &bearer).json(&body);
         // Each answer is checked once here; the timed requests check only the status (the
         // client still reads the whole body).
-        assert_eq!(own().json()["parts"].as_array().map(Vec::len), Some(n), "devhost signs {n} parts");
+        assert_eq!(own().json()["parts"].as_array().map(Vec::len), Some(n), "upload-sign signs {n} parts");
         for target in [&ours, &theirs] {
             assert_eq!(
                 target.sign_batch(n).json()["presignedUrls"].as_object().map(|o| o.len()),
@@ -350,7 +350,7 @@ fn main() {
                 target.name
             );
         }
-        let own = latency(count, || expect(&own(), "devhost sign"));
+        let own = latency(count, || expect(&own(), "upload-sign sign"));
         let batch = |target: &Target| latency(count, || expect(&target.sign_batch(n), target.name));
         let (uppy, peer) = (batch(&ours), batch(&theirs));
         println!(
@@ -385,13 +385,13 @@ fn main() {
         (per_sec, percentile(&mut samples, 0.5), percentile(&mut samples, 0.99))
     };
     let (ours_rate, theirs_rate) = (summary(&rounds[0]), summary(&rounds[1]));
-    for (name, (per_sec, p50, p99)) in [("devhost", ours_rate), ("companion", theirs_rate)] {
+    for (name, (per_sec, p50, p99)) in [("spin", ours_rate), ("companion", theirs_rate)] {
         println!("{name}, both rounds: {per_sec:.0} requests/s (mean), p50 {p50:.3} ms, p99 {p99:.3} ms");
     }
     let ratio = ours_rate.0 / theirs_rate.0;
-    println!("\nratio devhost / Companion requests/s: {ratio:.2}x (target >= 3x: {})", if ratio >= 3.0 { "met" } else { "NOT met" });
+    println!("\nratio Spin / Companion requests/s: {ratio:.2}x (target >= 3x: {})", if ratio >= 3.0 { "met" } else { "NOT met" });
     println!(
-        "100-part batch p50: devhost {:.3} ms (JSON route), {:.3} ms (Uppy batch route); Companion {:.3} ms (target < 2 ms: {})",
+        "100-part batch p50: Spin {:.3} ms (JSON route), {:.3} ms (Uppy batch route); Companion {:.3} ms (target < 2 ms: {})",
         p50_100.0,
         p50_100.1,
         p50_100.2,
@@ -428,5 +428,5 @@ fn main() {
     // data directory.
     let aborted = app.request("DELETE", &format!("/uploads/{}", ours.upload_id)).header("authorization", &bearer).send(None);
     let gone = e2e::http("DELETE", &format!("{}/s3/multipart/{}?key={}", companion.base, theirs.upload_id, encode(&theirs.key))).send(None);
-    println!("aborted both uploads: devhost HTTP {}, companion HTTP {}", aborted.status, gone.status);
+    println!("aborted both uploads: Spin HTTP {}, companion HTTP {}", aborted.status, gone.status);
 }
