@@ -101,6 +101,23 @@ impl Browser {
         Element { browser: self, element }
     }
 
+    /// Clicks the element matching the CSS `selector`, as a person clicks what the page shows:
+    /// when the page replaced the element between finding and clicking it (a list rendered
+    /// again), the new one is found and clicked, for up to 10 s.
+    pub fn click(&self, selector: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let clicked = self.runtime.block_on(async { self.client.find(Locator::Css(selector)).await?.click().await });
+            match clicked {
+                Ok(()) => return,
+                Err(e) if e.to_string().contains("stale element") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("WebDriver click {selector}: {e}"),
+            }
+        }
+    }
+
     /// Polls the JavaScript expression `condition` until it is truthy, for up to `secs`; the
     /// panic message names `what` and the last value of `report` (an expression).
     pub fn wait(&self, what: &str, secs: u64, condition: &str, report: &str) {
@@ -177,11 +194,6 @@ impl Drop for Browser {
 }
 
 impl Element<'_> {
-    /// Clicks it.
-    pub fn click(&self) {
-        self.browser.block("click", self.element.click());
-    }
-
     /// Types `text` into it (for a file input: the file's path).
     pub fn type_text(&self, text: &str) {
         self.browser.block("type", self.element.send_keys(text));

@@ -43,7 +43,7 @@ fn upload(browser: &Browser, file: &std::path::Path, title: &str, parallelism: &
     let parallel = browser.find("#parallelism");
     parallel.clear();
     parallel.type_text(parallelism);
-    browser.find("#upload-start").click();
+    browser.click("#upload-start");
 }
 
 /// Opens the page at `url` and signs up as `username` through its form.
@@ -52,7 +52,7 @@ fn sign_up(browser: &Browser, url: &str, username: &str) {
     browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", STATUS);
     browser.find("#username").type_text(username);
     browser.find("#password").type_text("browser password");
-    browser.find("#sign-up").click();
+    browser.click("#sign-up");
     browser.wait("the signed-in user", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
 }
 
@@ -78,12 +78,12 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     browser.throttle(Some(SLOW_BYTES_PER_SEC));
     upload(&browser, &file, &format!("First {word} upload"), "1");
     browser.wait("the first part stored", 60, "document.getElementById('upload-status').dataset.partsDone >= 1", STATUS);
-    browser.find("#upload-pause").click();
+    browser.click("#upload-pause");
     browser.wait("the upload paused", 10, "document.getElementById('upload-status').dataset.phase === 'paused'", STATUS);
     let paused = status(&browser);
     assert!(paused["text"].as_str().unwrap().starts_with("Paused at"), "{paused}");
     assert_eq!(browser.text("#upload-pause"), "Resume");
-    browser.find("#upload-pause").click();
+    browser.click("#upload-pause");
     browser.wait("the upload going again", 10, "document.getElementById('upload-status').dataset.phase === 'uploading'", STATUS);
     let before_reload = status(&browser);
     assert!(before_reload["parts"].as_u64().unwrap() < 3, "the upload must still be unfinished: {before_reload}");
@@ -139,7 +139,7 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     // A danmaku flies over the video and is stored.
     let danmaku = format!("{word} 好看");
     browser.find("#danmaku-text").type_text(&danmaku);
-    browser.find("#danmaku-send").click();
+    browser.click("#danmaku-send");
     browser.wait(
         "the danmaku flying",
         10,
@@ -150,7 +150,7 @@ fn the_demo_page_signs_up_uploads_resumes_plays_and_searches() {
     assert!(stored["items"].as_array().unwrap().iter().any(|d| d["text"] == danmaku.as_str()), "{stored}");
 
     // Like: the button, the count and the 24 h ranking follow.
-    browser.find("#like").click();
+    browser.click("#like");
     browser.wait("the like counted", 10, "document.getElementById('like').getAttribute('aria-pressed') === 'true' && document.getElementById('like-count').textContent === '1'", "document.getElementById('like').outerHTML");
     browser.wait(
         "the ranking showing it",
@@ -219,7 +219,7 @@ fn signed_in(name: &str, url: &str, username: &str) -> Browser {
     browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", STATUS);
     browser.find("#username").type_text(username);
     browser.find("#password").type_text(LIVE_PASSWORD);
-    browser.find("#sign-in").click();
+    browser.click("#sign-in");
     browser.wait("the signed-in user", 15, &format!("document.getElementById('whoami-name').textContent === '{username}'"), STATUS);
     browser
 }
@@ -233,7 +233,7 @@ fn watch(browser: &Browser, video_id: u64) {
         &format!("document.querySelector(\"{item}\")"),
         "document.getElementById('latest').textContent",
     );
-    browser.find(&item).click();
+    browser.click(&item);
     browser.wait("the player on the video", 15, &format!("document.getElementById('player').dataset.videoId === '{video_id}'"), STATUS);
     browser.wait("the live stream open", 30, "document.getElementById('live-state').dataset.state === 'open'", LIVE);
 }
@@ -407,7 +407,7 @@ fn a_video_published_without_a_cover_gets_a_frame_of_itself_shown_in_the_lists()
     let recorded = browser.run_async(RECORD_RED_WEBM, json!([]));
     assert!(recorded["size"].as_u64().is_some_and(|n| n > 1000), "headless chromium recorded no WebM: {recorded}");
     browser.find("#title").type_text("Red clip");
-    browser.find("#upload-start").click();
+    browser.click("#upload-start");
     let id = published(&browser, "the WebM published", None);
     let video = app.get(&format!("/videos/{id}")).json();
     let cover_url = video["cover_url"].as_str().unwrap_or_else(|| panic!("no cover was grabbed: {video}")).to_owned();
@@ -439,7 +439,7 @@ fn a_video_published_without_a_cover_gets_a_frame_of_itself_shown_in_the_lists()
     let title = browser.find("#title");
     title.clear();
     title.type_text("Noise");
-    browser.find("#upload-start").click();
+    browser.click("#upload-start");
     let noise = published(&browser, "the undecodable file published", Some(&id));
     assert_eq!(app.get(&format!("/videos/{noise}")).json()["cover_url"], Value::Null);
     browser.wait(
@@ -455,10 +455,10 @@ fn a_video_published_without_a_cover_gets_a_frame_of_itself_shown_in_the_lists()
 /// On the red clip: the ☆ button and the player's position are kept across a reload ("Continue
 /// watching" reopens the clip where it stopped), and a like by someone else lights the badge.
 fn library_and_notifications_survive_a_reload(app: &App, browser: &Browser, id: &str) {
-    browser.find(&format!("#latest li[data-video-id='{id}'] button")).click();
+    browser.click(&format!("#latest li[data-video-id='{id}'] button"));
     browser.wait("the red clip in the player", 15, &format!("document.getElementById('player').dataset.videoId === '{id}'"), STATUS);
     browser.wait("the favorite button", 15, "!document.getElementById('favorite').disabled", STATUS);
-    browser.find("#favorite").click();
+    browser.click("#favorite");
     browser.wait("the favorite kept", 15, "document.getElementById('favorite').getAttribute('aria-pressed') === 'true'", STATUS);
     let paused = browser.run_async(
         "const done = arguments[arguments.length - 1];
@@ -479,7 +479,7 @@ fn library_and_notifications_survive_a_reload(app: &App, browser: &Browser, id: 
     let item = format!("#continue li[data-video-id='{id}'] button");
     browser.wait("continue watching", 30, &format!("document.querySelector(\"{item}\")"), "document.getElementById('library').innerHTML");
     browser.wait("the favorites list", 15, &format!("document.querySelector(\"#favorites li[data-video-id='{id}']\")"), STATUS);
-    browser.find(&item).click();
+    browser.click(&item);
     browser.wait(
         "the clip reopened where it stopped",
         30,
@@ -487,7 +487,7 @@ fn library_and_notifications_survive_a_reload(app: &App, browser: &Browser, id: 
         "document.getElementById('video').currentTime",
     );
     browser.wait("the favorite button", 15, "document.getElementById('favorite').getAttribute('aria-pressed') === 'true'", STATUS);
-    browser.find("#bell").click();
+    browser.click("#bell");
     browser.wait(
         "the notification",
         15,

@@ -38,7 +38,7 @@ fn stand(name: &str) -> Stand {
     browser.wait("the sign-in form", 30, "!document.getElementById('auth-form').hidden", "document.body.textContent");
     browser.find("#username").type_text(&username);
     browser.find("#password").type_text("browser password");
-    browser.find("#sign-up").click();
+    browser.click("#sign-up");
     let signed_in = format!("document.getElementById('whoami-name').textContent === '{username}'");
     browser.wait("the signed-in user", 15, &signed_in, "document.getElementById('toast').textContent");
     Stand { app, browser, _proxy: proxy, _services: services }
@@ -77,7 +77,7 @@ fn stock_uppy_6_and_4_upload_three_parts_through_the_dashboard_and_publish() {
             "document.querySelector('.uppy-StatusBar-actionBtn--upload') !== null",
             PUBLISHED,
         );
-        browser.find(".uppy-StatusBar-actionBtn--upload").click();
+        browser.click(".uppy-StatusBar-actionBtn--upload");
         browser.wait(
             &format!("{mode}: the upload published"),
             90,
