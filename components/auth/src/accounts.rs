@@ -21,8 +21,10 @@ pub(crate) struct User {
     pub display_name: String,
     /// Argon2id PHC string.
     pub password_hash: String,
-    /// Roles, for example `admin`.
-    #[serde(default)]
+    /// Roles, for example `admin`: from the settings each time the account is loaded
+    /// ([`crate::settings::Settings::roles_of`]), never stored, and any stored with an older
+    /// record ignored.
+    #[serde(skip)]
     pub roles: Vec<String>,
     /// Banned accounts cannot sign in.
     #[serde(default)]

@@ -158,13 +158,12 @@ pub(crate) fn register<P: Ports>(ports: &P, new: &Registration, device: Device) 
     if !ports.claim_name(&username, &id)? {
         return Err(taken());
     }
-    let roles = if ports.settings().admin_usernames().contains(&username) { vec!["admin".to_owned()] } else { Vec::new() };
     let mut user = User {
+        roles: ports.settings().roles_of(&id),
         id,
         username,
         display_name,
         password_hash: password::hash(new.password),
-        roles,
         banned: false,
         created_at: ports.now_ms(),
         version: 0,
@@ -239,15 +238,17 @@ pub(crate) fn refresh<P: Ports>(ports: &P, raw: Option<&str>, device: &str) -> R
     let raw = raw.ok_or_else(|| Problem::unauthorized("missing-refresh-token", "no refresh token cookie; sign in again"))?;
     let token = RefreshToken::parse(raw)?;
     let settings = ports.settings();
-    let rate_key = format!("auth:refresh-rate:{}", token.sid);
-    if let Decision::Limited { retry_after } = ports.limit(&[(&rate_key, settings.refresh_per_minute()?)], 60_000, &ports.random_id())? {
-        return Err(Problem::too_many_requests("refresh-rate-limited", "this session refreshes too often", retry_after));
-    }
     let Some((secret, owner)) = ports.session(&token.sid)? else {
         return Err(Problem::unauthorized("invalid-refresh-token", "this session does not exist; sign in again"));
     };
     if !token.is_genuine(&secret) {
         return Err(Problem::unauthorized("invalid-refresh-token", "the refresh token is not valid; sign in again"));
+    }
+    // Counted only once the token proved it belongs to the session: a forged token naming
+    // someone's session id must not spend that session's budget.
+    let rate_key = format!("auth:refresh-rate:{}", token.sid);
+    if let Decision::Limited { retry_after } = ports.limit(&[(&rate_key, settings.refresh_per_minute()?)], 60_000, &ports.random_id())? {
+        return Err(Problem::too_many_requests("refresh-rate-limited", "this session refreshes too often", retry_after));
     }
     let rotate = Rotate {
         owner: &owner,
@@ -315,10 +316,17 @@ mod tests {
             "refresh_grace_secs" => "30",
             "refresh_per_minute" => "10",
             "single_device" => "false",
-            "admin_usernames" => "root",
+            "admin_user_ids" => "id-ann, id-bob",
             _ => return None,
         };
         Some(value.to_owned())
+    }
+
+    fn no_admins(name: &str) -> Option<String> {
+        if name == "admin_user_ids" {
+            return Some(String::new());
+        }
+        settings(name)
     }
 
     fn single_device(name: &str) -> Option<String> {
@@ -404,12 +412,14 @@ mod tests {
             &self.settings
         }
 
+        // As the adapter does: roles from the settings at every load.
         fn user(&self, id: &str) -> Result<Option<User>, Problem> {
-            Ok(self.users.borrow().get(id).cloned())
+            Ok(self.users.borrow().get(id).cloned().map(|u| User { roles: self.settings.roles_of(&u.id), ..u }))
         }
 
         fn user_by_name(&self, username: &str) -> Result<Option<User>, Problem> {
-            Ok(self.users.borrow().values().find(|u| u.username == username).cloned())
+            let id = self.users.borrow().values().find(|u| u.username == username).map(|u| u.id.clone());
+            id.map_or(Ok(None), |id| self.user(&id))
         }
 
         fn name_taken(&self, username: &str) -> Result<bool, Problem> {
@@ -533,11 +543,11 @@ mod tests {
     }
 
     #[test]
-    fn registering_claims_the_name_once_and_admin_names_get_the_role() {
+    fn registering_claims_the_name_once_and_no_name_grants_a_role() {
         let m = Memory::new(settings);
         let new = Registration { username: "Root", password: PASSWORD, display_name: None };
         let done = register(&m, &new, device()).unwrap();
-        assert_eq!((done.user.username.as_str(), done.user.roles.clone(), done.user.version), ("root", vec!["admin".to_owned()], 1));
+        assert_eq!((done.user.username.as_str(), done.user.roles.clone(), done.user.version), ("root", Vec::<String>::new(), 1));
         assert_eq!(register(&m, &new, device()).unwrap_err().code(), "username-taken");
         m.users.borrow_mut().clear();
         assert_eq!(register(&m, &new, device()).unwrap_err().code(), "username-taken", "a concurrent claim holds the name");
@@ -572,15 +582,29 @@ mod tests {
     }
 
     #[test]
+    fn roles_come_from_the_settings_at_every_sign_in_and_refresh() {
+        let m = Memory::with_user("ann", false);
+        let session = signed_in(&m);
+        assert_eq!(session.user.roles, ["admin"], "admin_user_ids names id-ann");
+        *m.rotation.borrow_mut() =
+            Some(Rotation::Rotated(Rotated { user_id: "id-ann".into(), generation: 1, epoch: 1, incarnation: "i".into() }));
+        let removed = Memory { settings: Settings::new(no_admins), ..m };
+        assert!(refresh(&removed, Some(&session.refresh_token), "").unwrap().user.roles.is_empty(), "removed: no role at the refresh");
+        assert!(signed_in(&removed).user.roles.is_empty(), "nor at the next sign-in");
+    }
+
+    #[test]
     fn a_refresh_without_a_genuine_token_never_reaches_the_rotation() {
         let m = Memory::with_user("ann", false);
         let session = signed_in(&m);
+        let limited_before = m.limits.borrow().len();
         assert_eq!(refresh(&m, None, "").unwrap_err().code(), "missing-refresh-token");
         assert_eq!(refresh(&m, Some("garbage"), "").unwrap_err().code(), "invalid-refresh-token");
         let forged = sessions::token(&[9; 32], &session.session_id, 0);
         assert_eq!(refresh(&m, Some(&forged), "").unwrap_err().code(), "invalid-refresh-token");
         let unknown = sessions::token(&[9; 32], &"f".repeat(32), 0);
         assert_eq!(refresh(&m, Some(&unknown), "").unwrap_err().detail(), "this session does not exist; sign in again");
+        assert_eq!(m.limits.borrow().len(), limited_before, "no forged token spent the session's refresh budget");
         m.limited.set(Some(7));
         assert_eq!(refresh(&m, Some(&session.refresh_token), "").unwrap_err().code(), "refresh-rate-limited");
         assert!(m.rotations.borrow().is_empty());

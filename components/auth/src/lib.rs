@@ -18,8 +18,9 @@ use edge_auth::{epoch_key, Issuer, KeySet, SigningKey, REVOCATION_MARKER_TTL_SEC
 use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
 use edge_spin::auth::{self as bearer, Authenticates, Backends};
+use edge_spin::health::{self, Operator};
 use edge_spin::redis::{arg, int, text, Redis};
-use edge_spin::{health, kv_unavailable, Lazy};
+use edge_spin::{kv_unavailable, Lazy};
 use http::{HeaderValue, Method};
 use spin_sdk::key_value::Store;
 
@@ -73,9 +74,9 @@ pub async fn dispatch(request: Request) -> Answer {
 }
 
 /// `GET /auth/health`: the key-value store and Redis.
-async fn health(_: &Auth) -> Answer {
+async fn health(_: &Auth, Operator(detailed): Operator) -> Answer {
     let redis = edge_spin::variable("redis_address")?;
-    Ok(health::report("auth", vec![health::key_value("default"), health::redis(&redis)]))
+    Ok(health::report("auth", vec![health::key_value("default"), health::redis(&redis)], detailed))
 }
 
 /// Everything one request may need: backends, keys and settings, each opened or read on first
@@ -119,8 +120,10 @@ impl Auth {
         })
     }
 
+    /// The account `id`, with its roles as the settings give them now.
     fn user(&self, id: &str) -> Result<Option<User>, Problem> {
-        self.store()?.get_json::<User>(accounts::user_key(id)).map_err(kv_unavailable)
+        let user = self.store()?.get_json::<User>(accounts::user_key(id)).map_err(kv_unavailable)?;
+        Ok(user.map(|user| User { roles: self.settings.roles_of(&user.id), ..user }))
     }
 
     /// Saves a new version of `user` and announces it to search (suspended users leave it).

@@ -17,7 +17,7 @@ pub(crate) struct Settings<G> {
     refresh_grace_secs: OnceCell<u64>,
     refresh_per_minute: OnceCell<u64>,
     single_device: OnceCell<bool>,
-    admin_usernames: OnceCell<Vec<String>>,
+    admin_user_ids: OnceCell<Vec<String>>,
 }
 
 impl<G: Fn(&str) -> Option<String>> Settings<G> {
@@ -33,7 +33,7 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
             refresh_grace_secs: OnceCell::new(),
             refresh_per_minute: OnceCell::new(),
             single_device: OnceCell::new(),
-            admin_usernames: OnceCell::new(),
+            admin_user_ids: OnceCell::new(),
         }
     }
 
@@ -90,16 +90,19 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
         Ok(*self.single_device.get_or_init(|| value))
     }
 
-    /// Usernames that get the `admin` role when they register (lowercase).
-    pub(crate) fn admin_usernames(&self) -> &[String] {
-        self.admin_usernames.get_or_init(|| {
-            (self.get)("admin_usernames")
-                .unwrap_or_default()
-                .split(',')
-                .map(|u| u.trim().to_ascii_lowercase())
-                .filter(|u| !u.is_empty())
-                .collect()
-        })
+    /// The roles of the account `user_id` now: `admin` when `admin_user_ids` names its id. Roles
+    /// are never stored with the account, so every sign-in and refresh asks again, and removing
+    /// an id takes the role away within one access-token lifetime. A username grants nothing:
+    /// anyone may register any free name.
+    pub(crate) fn roles_of(&self, user_id: &str) -> Vec<String> {
+        let admins = self.admin_user_ids.get_or_init(|| {
+            (self.get)("admin_user_ids").unwrap_or_default().split(',').map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect()
+        });
+        if admins.iter().any(|id| id == user_id) {
+            vec!["admin".to_owned()]
+        } else {
+            Vec::new()
+        }
     }
 
     fn number(&self, cell: &OnceCell<u64>, name: &str, range: RangeInclusive<u64>) -> Result<u64, Problem> {
@@ -126,12 +129,12 @@ mod tests {
         let custom = Settings::new(|k: &str| match k {
             "login_max_failures" => Some("3".into()),
             "single_device" => Some("true".into()),
-            "admin_usernames" => Some(" Root, ops ".into()),
+            "admin_user_ids" => Some(" 0123abcd, 4567ef ".into()),
             _ => None,
         });
         assert_eq!(custom.max_failures().unwrap(), 3);
         assert!(custom.single_device().unwrap());
-        assert_eq!(custom.admin_usernames(), ["root", "ops"]);
+        assert_eq!((custom.roles_of("4567ef"), custom.roles_of("root")), (vec!["admin".to_owned()], Vec::new()));
         assert!(detail(custom.failure_window_secs().unwrap_err()).contains("login_window_secs"), "no default in Rust");
         assert!(Settings::new(|_| None).single_device().is_err());
     }

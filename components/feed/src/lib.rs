@@ -26,8 +26,9 @@ mod video;
 use edge_http::handler::{Answer, Input, Routes, Shape};
 use edge_http::{Problem, Request};
 use edge_spin::auth::{Authenticates, Backends};
+use edge_spin::health::{self, Operator};
 use edge_spin::redis::{text, Redis};
-use edge_spin::{health, kv_unavailable, Lazy};
+use edge_spin::{kv_unavailable, Lazy};
 use http::Method;
 use spin_sdk::redis::RedisResult;
 
@@ -113,9 +114,9 @@ pub async fn dispatch(request: Request) -> Answer {
 }
 
 /// `GET /feed/health`: the key-value store and Redis.
-async fn health(_: &Feed) -> Answer {
+async fn health(_: &Feed, Operator(detailed): Operator) -> Answer {
     let redis = edge_spin::variable("redis_address")?;
-    Ok(health::report("feed", vec![health::key_value("default"), health::redis(&redis)]))
+    Ok(health::report("feed", vec![health::key_value("default"), health::redis(&redis)], detailed))
 }
 
 /// What one request may need, each opened on first use.

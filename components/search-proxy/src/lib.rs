@@ -29,8 +29,9 @@ mod text;
 use edge_http::handler::{Answer, Query, Routes, Shape};
 use edge_http::{json_response, Problem, Request, Response};
 use edge_spin::auth::{Admin, Authenticates, Backends};
+use edge_spin::health::{self, Operator};
 use edge_spin::limit::{ClientLimit, PerClient, Window};
-use edge_spin::{health, Lazy};
+use edge_spin::Lazy;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
@@ -117,14 +118,15 @@ async fn suggest(proxy: &Proxy, _: PerClient<Suggestions>, Query(raw): Query<Raw
     answer::answer(proxy.search()?, &ask).await
 }
 
-/// `GET /search/status`: index generation, sync lag, breaker and engine load.
-async fn status(proxy: &Proxy) -> Answer {
+/// `GET /search/status`: index generation, sync lag, breaker and engine load, for an
+/// administrator (it describes the backends).
+async fn status(proxy: &Proxy, _: Admin) -> Answer {
     Ok(no_store(json_response(StatusCode::OK, &proxy.search()?.status()?)))
 }
 
-/// `POST /search/sync`: one bounded pass of index sync. Public: only one pass runs at a time,
-/// so a scheduler (or anyone) calling it costs no more than a search that misses the cache.
-async fn sync(proxy: &Proxy) -> Answer {
+/// `POST /search/sync`: one bounded pass of index sync, for a scheduler signed in as an
+/// administrator (searches that miss the cache apply pending changes themselves).
+async fn sync(proxy: &Proxy, _: Admin) -> Answer {
     let search = proxy.search()?;
     let report = pass::run(search, SYNC_CALL_BATCH, &search.state()?).await?;
     Ok(no_store(json_response(StatusCode::OK, &report)))
@@ -154,7 +156,7 @@ fn no_store(mut response: Response) -> Response {
 }
 
 /// `GET /search/health`: the key-value store, Redis and the configured engine.
-async fn health(_: &Proxy) -> Answer {
+async fn health(_: &Proxy, Operator(detailed): Operator) -> Answer {
     let redis = edge_spin::variable("redis_address")?;
     let engine = match edge_spin::variable("search_backend")?.as_str() {
         "sqlite" => health::sqlite("default"),
@@ -167,7 +169,7 @@ async fn health(_: &Proxy) -> Answer {
         }
         other => return Err(Problem::misconfigured(format!("search_backend {other:?} is unknown: use sqlite or elasticsearch"))),
     };
-    Ok(health::report("search-proxy", vec![health::key_value("default"), health::redis(&redis), engine]))
+    Ok(health::report("search-proxy", vec![health::key_value("default"), health::redis(&redis), engine], detailed))
 }
 
 #[cfg(test)]

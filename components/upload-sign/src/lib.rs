@@ -21,7 +21,8 @@ use edge_auth::Principal;
 use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
 use edge_spin::auth::{Authenticates, Backends};
-use edge_spin::{health, Lazy};
+use edge_spin::health::{self, Operator};
+use edge_spin::Lazy;
 use http::Method;
 
 use crate::endpoints::{native, uppy, uppy_sign};
@@ -90,10 +91,10 @@ pub async fn dispatch(request: Request) -> Answer {
 }
 
 /// `GET /uploads/health`: the key-value store, Redis, and the bucket with our credentials.
-async fn health(sign: &Sign) -> Answer {
+async fn health(sign: &Sign, Operator(detailed): Operator) -> Answer {
     let redis = edge_spin::variable("redis_address")?;
     let bucket = health::http("s3", sign.store()?.head_bucket(), |status| status.is_success()).await;
-    Ok(health::report("upload-sign", vec![health::key_value("default"), health::redis(&redis), bucket]))
+    Ok(health::report("upload-sign", vec![health::key_value("default"), health::redis(&redis), bucket], detailed))
 }
 
 /// What one request may need, each opened on first use; the caller's token is checked (by

@@ -129,7 +129,8 @@ impl<S: Authenticates> FromInput<S> for MaybeCaller {
     }
 }
 
-/// A caller with the `admin` role (given at sign-in to the `admin_usernames`); others get a 403.
+/// A caller with the `admin` role (given at sign-in to the accounts `admin_user_ids` names);
+/// others get a 403.
 #[derive(Debug, Clone)]
 pub struct Admin(pub Principal);
 
@@ -137,7 +138,7 @@ impl<S: Authenticates> FromInput<S> for Admin {
     fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
         let Caller(principal) = Caller::from_input(input)?;
         if !principal.has_role("admin") {
-            return Err(Problem::forbidden("admin-only", "this endpoint is for administrators (accounts named in admin_usernames)"));
+            return Err(Problem::forbidden("admin-only", "this endpoint is for administrators (accounts named in admin_user_ids)"));
         }
         Ok(Admin(principal))
     }

@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use edge_http::handler::{FromInput, Input};
+use edge_http::Problem;
+
 use edge_http::{json_response, Response};
 use http::StatusCode;
 use serde::Serialize;
@@ -127,14 +130,38 @@ pub async fn http(service: &'static str, request: http::Request<Vec<u8>>, expect
     Check::new(service, target, started, result)
 }
 
-/// The health answer: 200 when every check is up, else 503, with each check listed.
-pub fn report(component: &str, checks: Vec<Check>) -> Response {
+/// The request header carrying the operator token.
+pub const OPERATOR_HEADER: &str = "x-operator-token";
+
+/// Whether the request carries the operator token: `x-operator-token` equal to the
+/// `operator_token` variable (a secret; empty, the default, matches nothing). It needs no Redis
+/// or key-value store, so an operator sees why a backend is down while it is. The variable is
+/// read only for a request that sends the header; any other request is the public's.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator(pub bool);
+
+impl<S> FromInput<S> for Operator {
+    fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
+        let Some(sent) = input.request.headers().get(OPERATOR_HEADER) else { return Ok(Operator(false)) };
+        let expected = crate::variable("operator_token")?;
+        Ok(Operator(!expected.is_empty() && same_secret(sent.as_bytes(), expected.as_bytes())))
+    }
+}
+
+/// Equal, in a time that does not depend on where two secrets of one length differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// The health answer: 200 when every check is up, else 503; each check listed only when
+/// `detailed` (the [`Operator`] asked).
+pub fn report(component: &str, checks: Vec<Check>, detailed: bool) -> Response {
     let healthy = checks.iter().all(Check::is_up);
-    let body = serde_json::json!({
-        "component": component,
-        "status": if healthy { "ok" } else { "degraded" },
-        "checks": checks,
-    });
+    let mut body = serde_json::json!({ "component": component, "status": if healthy { "ok" } else { "degraded" } });
+    // Hosts, backends and errors help an attacker map the system: the operator's only.
+    if detailed {
+        body["checks"] = serde_json::json!(checks);
+    }
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut response = json_response(status, &body);
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
@@ -178,10 +205,17 @@ mod tests {
     }
 
     #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(!same_secret(b"s3cret", b"s3creT"));
+        assert!(!same_secret(b"s3cret", b"s3cret-longer"));
+    }
+
+    #[test]
     fn a_warning_does_not_fail_the_report() {
         let mut check = Check::new("redis", "r", Instant::now(), Ok(None));
         check.warning = Some("Redis persistence is off".into());
-        let response = report("x", vec![check]);
+        let response = report("x", vec![check], true);
         assert_eq!(response.status(), StatusCode::OK);
         let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
         assert_eq!((body["status"].as_str(), body["checks"][0]["warning"].as_str()), (Some("ok"), Some("Redis persistence is off")));
@@ -192,12 +226,17 @@ mod tests {
     #[test]
     fn report_is_503_when_any_check_is_down() {
         let up = Check::new("redis", "r", Instant::now(), Ok(None));
-        let down = Check::new("s3", "s", Instant::now(), Err("refused".into()));
-        assert_eq!(report("x", vec![up]).status(), StatusCode::OK);
-        let response = report("x", vec![Check::new("redis", "r", Instant::now(), Ok(None)), down]);
+        assert_eq!(report("x", vec![up], true).status(), StatusCode::OK);
+        let checks =
+            || vec![Check::new("redis", "r", Instant::now(), Ok(None)), Check::new("s3", "s", Instant::now(), Err("refused".into()))];
+        let response = report("x", checks(), true);
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
         assert_eq!(body["status"], "degraded");
         assert_eq!(body["checks"][1]["detail"], "refused");
+        let public = report("x", checks(), false);
+        assert_eq!(public.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_slice(public.body()).unwrap();
+        assert_eq!(body, serde_json::json!({ "component": "x", "status": "degraded" }), "no checks for the public");
     }
 }

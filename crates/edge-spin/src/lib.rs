@@ -189,10 +189,33 @@ pub fn kv_unavailable(error: impl std::fmt::Display) -> Problem {
 /// The client a per-address limit counts: the IP of the runtime's `spin-client-addr` without
 /// its port, and for IPv6 its /64 (one subscriber's network, which can hand out any address in
 /// it). Spin appends its header after any of that name a client sent, so only the last value is
-/// trusted. `unknown` when the runtime gave none.
+/// trusted. Behind load balancers or proxies, `trusted_proxy_hops` (0 by default: trust none)
+/// says how many of them add to `X-Forwarded-For`, and the client is the address the outermost
+/// one saw ([`behind_proxies`]); anything a client wrote further left is ignored. The setting
+/// is read only for a request that carries `X-Forwarded-For`. `unknown` when the runtime gave
+/// no address.
 pub fn client_key(headers: &http::HeaderMap) -> String {
-    let addr = headers.get_all("spin-client-addr").iter().next_back().and_then(|v| v.to_str().ok()).unwrap_or("");
-    client_key_of(addr)
+    let peer = headers.get_all("spin-client-addr").iter().next_back().and_then(|v| v.to_str().ok()).unwrap_or("");
+    let forwarded: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
+    if forwarded.is_empty() {
+        return client_key_of(peer);
+    }
+    // Unset or unreadable trusts no proxy: a forged header then changes nothing.
+    let hops = spin_sdk::variables::get("trusted_proxy_hops").ok().and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    client_key_of(behind_proxies(peer, &forwarded, hops))
+}
+
+/// The address `hops` trusted proxies report: in the chain of `forwarded` entries followed by
+/// the `peer`, where each proxy appended the address it received from, the entry `hops` places
+/// left of the peer (the leftmost when the chain is shorter, which only a request that went
+/// around the proxies sends).
+fn behind_proxies<'a>(peer: &'a str, forwarded: &[&'a str], hops: usize) -> &'a str {
+    match forwarded.len().checked_sub(hops) {
+        _ if hops == 0 => peer,
+        Some(index) => forwarded[index],
+        None => forwarded.first().copied().unwrap_or(peer),
+    }
 }
 
 fn client_key_of(addr: &str) -> String {
@@ -279,7 +302,17 @@ async fn read(incoming: IncomingRequest, limit: usize) -> Result<Request, (Reque
 
 #[cfg(test)]
 mod tests {
-    use super::client_key_of;
+    use super::{behind_proxies, client_key_of};
+
+    #[test]
+    fn proxies_are_trusted_only_as_far_as_configured() {
+        let chain = ["6.6.6.6", "203.0.113.9", "10.0.0.2"];
+        assert_eq!(behind_proxies("10.0.0.1", &chain, 0), "10.0.0.1", "no proxy trusted: the peer");
+        assert_eq!(behind_proxies("10.0.0.1", &chain, 1), "10.0.0.2", "one balancer: what it saw");
+        assert_eq!(behind_proxies("10.0.0.1", &chain, 2), "203.0.113.9", "a CDN, then a balancer: what the CDN saw");
+        assert_eq!(behind_proxies("10.0.0.1", &chain[1..], 1), "10.0.0.2");
+        assert_eq!(behind_proxies("10.0.0.1", &["203.0.113.9"], 3), "203.0.113.9", "a short chain: its leftmost");
+    }
 
     #[test]
     fn clients_are_keyed_by_ip_and_ipv6_by_its_64() {

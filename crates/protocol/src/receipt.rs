@@ -66,6 +66,10 @@ fn verify<T: for<'de> Deserialize<'de>>(signed: &str, key: &[u8], purpose: &str)
 const RECEIPT: &str = "";
 const PLAY: &str = "play-ticket:";
 
+/// How long a receipt publishes: 24 hours after its upload completed. Completing the same
+/// upload again answers the same receipt; a later instant upload of the file gives a new one.
+pub const RECEIPT_LIFETIME_MS: u64 = 24 * 60 * 60 * 1000;
+
 impl Receipt {
     /// The signed form.
     pub fn sign(&self, key: &[u8]) -> String {
@@ -75,6 +79,17 @@ impl Receipt {
     /// The receipt in `signed`, if its signature is this key's.
     pub fn verify(signed: &str, key: &[u8]) -> Option<Receipt> {
         verify(signed, key, RECEIPT)
+    }
+
+    /// Whether the receipt still publishes at `now_ms` ([`RECEIPT_LIFETIME_MS`]).
+    pub fn is_current(&self, now_ms: u64) -> bool {
+        now_ms < self.completed_at.saturating_add(RECEIPT_LIFETIME_MS)
+    }
+
+    /// The key-value key marking this receipt's upload published, which outlives any Redis
+    /// loss, so a receipt publishes once ever.
+    pub fn used_key(&self) -> String {
+        format!("receipt:{}", self.upload_id)
     }
 }
 
@@ -114,6 +129,23 @@ mod tests {
         let tampered = format!("{}.{}", forged.sign(b"x").split_once('.').unwrap().0, signed.split_once('.').unwrap().1);
         assert_eq!(Receipt::verify(&tampered, b"k1"), None);
         assert_eq!(Receipt::verify("garbage", b"k1"), None);
+    }
+
+    #[test]
+    fn receipts_publish_for_a_day_after_completion() {
+        let receipt = |completed_at| Receipt {
+            upload_id: "u1".into(),
+            key: "uploads/a/u1.mp4".into(),
+            size: 1,
+            sha256: None,
+            owner: "a".into(),
+            content_type: "video/mp4".into(),
+            etag: "\"e\"".into(),
+            completed_at,
+        };
+        assert!(receipt(1_000).is_current(1_000 + RECEIPT_LIFETIME_MS - 1));
+        assert!(!receipt(1_000).is_current(1_000 + RECEIPT_LIFETIME_MS));
+        assert_eq!(receipt(1).used_key(), "receipt:u1");
     }
 
     #[test]

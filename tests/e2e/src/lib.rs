@@ -387,7 +387,7 @@ pub fn receipt(owner: &str) -> String {
         owner: owner.to_owned(),
         content_type: "video/mp4".into(),
         etag: "\"e\"".into(),
-        completed_at: 1,
+        completed_at: nanos / 1_000_000,
     }
     .sign(UPLOAD_RECEIPT_KEY.as_bytes())
 }

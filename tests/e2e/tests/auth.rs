@@ -18,7 +18,6 @@ fn app() -> &'static App {
             env: vec![
                 ("SPIN_VARIABLE_LOGIN_MAX_FAILURES".into(), "3".into()),
                 ("SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_CLIENT".into(), "1000".into()),
-                ("SPIN_VARIABLE_ADMIN_USERNAMES".into(), "root-admin".into()),
                 ("SPIN_VARIABLE_CORS_ORIGINS".into(), "https://app.example".into()),
             ],
             ..AppOptions::default()
@@ -359,17 +358,17 @@ fn a_session_store_that_lost_its_data_refuses_every_earlier_token() {
 
 #[test]
 fn bans_revoke_everything_and_block_sign_in() {
-    let root = register("root-admin");
+    let other = register(&unique("other"));
     let name = unique("bad");
     let user = register(&name);
     let not_admin = app()
-        .request("POST", &format!("/auth/users/{}/ban", root.user_id))
+        .request("POST", &format!("/auth/users/{}/ban", other.user_id))
         .header("authorization", &format!("Bearer {}", user.access))
         .send(None);
     assert_problem(&not_admin, 403, "admin-only");
     let ban = app()
         .request("POST", &format!("/auth/users/{}/ban", user.user_id))
-        .header("authorization", &format!("Bearer {}", root.access))
+        .header("authorization", &format!("Bearer {}", e2e::admin_token(&unique("admin"))))
         .send(None);
     assert_eq!(ban.status, 204, "{}", ban.text());
     assert_problem(&me(&user.access), 401, "session-revoked");

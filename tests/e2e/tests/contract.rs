@@ -303,7 +303,9 @@ fn the_running_app_keeps_its_openapi_contract() {
         "POST /auth/refresh",
         "POST /auth/users/{id}/ban",
         "GET /search/parked",
+        "GET /search/status",
         "POST /search/reindex",
+        "POST /search/sync",
         "POST /uploads/cleanup",
     ]
     .into();

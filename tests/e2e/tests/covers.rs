@@ -111,7 +111,7 @@ fn a_form_uploaded_cover_is_in_every_list_and_its_url_serves_the_picture() {
     for video in [id, bare_id] {
         ok(call(Some(&viewer), "PUT", &format!("/videos/{video}/like"), None));
     }
-    ok(call(None, "POST", "/search/sync", None));
+    ok(call(Some(&e2e::admin_token("search-scheduler")), "POST", "/search/sync", None));
     let expected = [(id, json!(url)), (bare_id, Value::Null)];
     for (video, cover) in &expected {
         for token in [None, Some(viewer.as_str())] {

@@ -304,7 +304,7 @@ fn s3_down_fails_uploads_with_503_while_feed_and_search_keep_working() {
     assert_eq!(published.status, 201, "{}", published.text());
     let video = published.json()["id"].as_u64().unwrap();
     assert!(timeline(&app).contains(&video));
-    let synced = call(&app, None, "POST", "/search/sync", None);
+    let synced = call(&app, Some(&e2e::admin_token("search-scheduler")), "POST", "/search/sync", None);
     assert_eq!(synced.status, 200, "{}", synced.text());
     let found = call(&app, None, "GET", &format!("/search?q={word}"), None);
     assert_eq!(found.status, 200, "{}", found.text());

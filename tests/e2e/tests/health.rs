@@ -1,7 +1,22 @@
 //! The real components, built as release `.wasm`, answer their health endpoints on Spin
-//! and report the backing services they can actually reach.
+//! and report the backing services they can actually reach: up or down to anyone, each
+//! service's check to the operator.
 
-use e2e::{App, AppOptions, Value};
+use e2e::{App, AppOptions, Reply, Value};
+
+const OPERATOR_TOKEN: &str = "e2e-operator-token";
+
+/// The app with the operator token set, and `extra` settings.
+fn app_with(extra: &[(&str, String)], services: Option<&e2e::Services>) -> App {
+    let mut env = vec![("SPIN_VARIABLE_OPERATOR_TOKEN".to_owned(), OPERATOR_TOKEN.to_owned())];
+    env.extend(extra.iter().map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v.clone())));
+    App::start(AppOptions { env, services, ..AppOptions::default() })
+}
+
+/// `GET path` as the operator, who sees each check.
+fn detailed(app: &App, path: &str) -> Reply {
+    app.request("GET", path).header("x-operator-token", OPERATOR_TOKEN).send(None)
+}
 
 fn services(reply: &Value) -> Vec<(String, String)> {
     reply["checks"]
@@ -14,7 +29,7 @@ fn services(reply: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn every_component_reports_its_services_up() {
-    let app = App::start_default();
+    let app = app_with(&[], None);
     let expected: [(&str, &str, &[&str]); 4] = [
         ("/auth/health", "auth", &["key-value", "redis"]),
         ("/uploads/health", "upload-sign", &["key-value", "redis", "s3"]),
@@ -22,7 +37,11 @@ fn every_component_reports_its_services_up() {
         ("/search/health", "search-proxy", &["key-value", "redis", "sqlite"]),
     ];
     for (path, component, wanted) in expected {
-        let reply = app.request("GET", path).header("x-request-id", "health-check-1").send(None);
+        let public = app.get(path);
+        assert_eq!((public.status, public.json()), (200, serde_json::json!({ "component": component, "status": "ok" })), "{path}");
+        let wrong = app.request("GET", path).header("x-operator-token", "guess").send(None).json();
+        assert!(wrong.get("checks").is_none(), "{path}: a wrong token sees what the public sees: {wrong}");
+        let reply = app.request("GET", path).header("x-request-id", "health-check-1").header("x-operator-token", OPERATOR_TOKEN).send(None);
         assert_eq!(reply.status, 200, "{path}: {}", reply.text());
         assert_eq!(reply.header("x-request-id"), Some("health-check-1"));
         let body = reply.json();
@@ -38,15 +57,11 @@ fn every_component_reports_its_services_up() {
 #[test]
 fn unreachable_or_misconfigured_services_show_as_down_with_503() {
     let dead_redis = format!("redis://127.0.0.1:{}", e2e::free_port());
-    let app = App::start(AppOptions {
-        env: vec![
-            ("SPIN_VARIABLE_S3_SECRET_KEY".into(), "wrong-secret".into()),
-            ("SPIN_VARIABLE_REDIS_ADDRESS".into(), dead_redis.clone()),
-            ("SPIN_VARIABLE_REDIS_HOST".into(), dead_redis),
-        ],
-        ..AppOptions::default()
-    });
-    let reply = app.get("/uploads/health");
+    let app =
+        app_with(&[("S3_SECRET_KEY", "wrong-secret".into()), ("REDIS_ADDRESS", dead_redis.clone()), ("REDIS_HOST", dead_redis)], None);
+    let public = app.get("/uploads/health");
+    assert_eq!((public.status, public.json()), (503, serde_json::json!({ "component": "upload-sign", "status": "degraded" })));
+    let reply = detailed(&app, "/uploads/health");
     assert_eq!(reply.status, 503, "{}", reply.text());
     let body = reply.json();
     assert_eq!(body["status"], "degraded");
@@ -72,9 +87,9 @@ fn unknown_paths_and_methods_are_problem_json() {
 #[test]
 fn redis_keeping_data_only_in_memory_is_a_warning_not_a_failure() {
     let services = e2e::Services::isolated();
-    let app = App::start(AppOptions { services: Some(&services), ..AppOptions::default() });
+    let app = app_with(&[], Some(&services));
     let redis_check = |path: &str| {
-        let reply = app.get(path);
+        let reply = detailed(&app, path);
         assert_eq!(reply.status, 200, "{path}: {}", reply.text());
         let body = reply.json();
         assert_eq!(body["status"], "ok", "{body}");

@@ -45,7 +45,7 @@ fn publish(host: &App, token: &str, owner: &str, title: &str, description: &str,
 }
 
 fn sync(host: &App) -> Value {
-    let reply = host.call(None, "POST", "/search/sync", None);
+    let reply = host.call(Some(&e2e::admin_token("search-scheduler")), "POST", "/search/sync", None);
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()
 }
@@ -61,7 +61,7 @@ fn ids(reply: &Reply) -> Vec<String> {
 }
 
 fn status(host: &App) -> Value {
-    let reply = host.call(None, "GET", "/search/status", None);
+    let reply = host.call(Some(&e2e::admin_token("search-operator")), "GET", "/search/status", None);
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()
 }

@@ -642,14 +642,12 @@ fn the_upload_cookie_works_only_on_uppys_routes_and_only_from_this_origin() {
 
 #[test]
 fn expired_urls_are_refused_and_cleanup_aborts_stale_uploads() {
-    let admin = username();
     let env = vec![
         ("SPIN_VARIABLE_PART_URL_TTL_SECS".to_owned(), "1".to_owned()),
         ("SPIN_VARIABLE_UPLOAD_TTL_SECS".to_owned(), "1".to_owned()),
-        ("SPIN_VARIABLE_ADMIN_USERNAMES".to_owned(), admin.clone()),
     ];
     let short = App::start(e2e::AppOptions { env, ..Default::default() });
-    let admin = register(&short, &admin);
+    let admin = e2e::admin_token(&username());
     let token = register(&short, &username());
     let data = file(1000);
     let ask = json!({ "filename": "e.mp4", "size": data.len(), "content_type": "video/mp4" });

@@ -30,6 +30,19 @@ pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json
         Problem::bad_request("invalid-receipt", "the receipt is not one upload-sign issued; complete an upload and send its receipt")
             .with("field", "receipt")
     })?;
+    if !receipt.is_current(now_ms()) {
+        return Err(Problem::bad_request(
+            "receipt-expired",
+            "the receipt is more than 24 hours old; upload the file again (an instant upload of the same file gives a new receipt)",
+        )
+        .with("field", "receipt"));
+    }
+    // Redis's marker settles concurrent requests; this one, in the key-value store, survives
+    // the loss of Redis, which would otherwise let a used receipt publish again.
+    let used = receipt.used_key();
+    if feed.kv()?.exists(&used).map_err(kv_unavailable)? {
+        return Err(receipt_used());
+    }
     let upload_id = receipt.upload_id.clone();
     let object = UploadedObject {
         owner: receipt.owner,
@@ -54,13 +67,18 @@ pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json
     let reply = built(feed.redis()?.run(&store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?)?;
     let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
         Some(id) if id > 0 => id as u64,
-        _ => return Err(Problem::conflict("receipt-used", "this upload already has a video").with("field", "receipt")),
+        _ => return Err(receipt_used()),
     };
     video.id = id;
     video.created_at = ids::timestamp_ms(id);
     video.updated_at = video.updated_at.max(video.created_at);
     feed.mirror(&video)?;
+    feed.kv()?.set(&used, id.to_string().as_bytes()).map_err(kv_unavailable)?;
     Ok(json_response(StatusCode::CREATED, &video.view()))
+}
+
+fn receipt_used() -> Problem {
+    Problem::conflict("receipt-used", "this upload already has a video").with("field", "receipt")
 }
 
 /// `GET /videos/:id`: the record with its like and play counts (and, signed in, whether the

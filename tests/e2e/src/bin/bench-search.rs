@@ -47,6 +47,8 @@ fn main() {
         Arc::new(App::start(AppOptions { env: vec![("SPIN_VARIABLE_SEARCH_CACHE_SECS".into(), "3600".into())], ..AppOptions::default() }));
     let words = Arc::new(vocabulary());
     let dir = TempDir::new("bench-search");
+    // Sync and status are for administrators, as a scheduler would call them.
+    let admin = format!("Bearer {}", e2e::admin_token("bench-search-scheduler"));
 
     // 10,000 videos by 100 authors, four writers at once.
     let started = Instant::now();
@@ -74,7 +76,7 @@ fn main() {
     let started = Instant::now();
     let mut applied = 0;
     loop {
-        let report = app.request("POST", "/search/sync").send(None).json();
+        let report = app.request("POST", "/search/sync").header("authorization", &admin).send(None).json();
         applied += report["applied"].as_u64().unwrap();
         if report["read"].as_u64().unwrap() == 0 {
             break;
@@ -128,6 +130,6 @@ fn main() {
     app.request("GET", &format!("/search?{}", query(3))).send(None);
     wrk(&app, &dir, "cache hit", 1, &hit);
     wrk(&app, &dir, "cache hit", 16, &hit);
-    let status = app.request("GET", "/search/status").send(None).json();
+    let status = app.request("GET", "/search/status").header("authorization", &admin).send(None).json();
     println!("engine queries: {} | index generation: {}", status["engine_queries"], status["generation"]);
 }

@@ -1,0 +1,198 @@
+//! The attack suite: each test replays an attack on the built components running on Spin and
+//! asserts the defence (README, "Security"). Token forgery, CSRF and traversal attacks on the
+//! shared verifier and the page live in auth.rs, uppy.rs and the static-files tests.
+
+use e2e::{json, unique, App, AppOptions, Reply, Services};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A browser signed in: its access token, refresh and device cookies, and user id.
+struct Browser {
+    access: String,
+    refresh: String,
+    device: String,
+    user_id: String,
+}
+
+fn signed_in(reply: Reply) -> Browser {
+    assert!(reply.status == 200 || reply.status == 201, "{} {}", reply.status, reply.text());
+    let body = reply.json();
+    Browser {
+        access: body["access_token"].as_str().unwrap().to_owned(),
+        refresh: reply.cookie("refresh_token").expect("refresh cookie"),
+        device: reply.cookie("device_id").expect("device cookie"),
+        user_id: body["user"]["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn register(app: &App, name: &str) -> Browser {
+    signed_in(app.request("POST", "/auth/register").json(&json!({ "username": name, "password": PASSWORD })))
+}
+
+fn login(app: &App, name: &str) -> Browser {
+    signed_in(app.request("POST", "/auth/login").json(&json!({ "username": name, "password": PASSWORD })))
+}
+
+fn refresh(app: &App, refresh: &str, device: &str) -> Reply {
+    app.request("POST", "/auth/refresh").header("cookie", &format!("refresh_token={refresh}; device_id={device}")).send(None)
+}
+
+fn ban(app: &App, token: &str, user_id: &str) -> Reply {
+    app.request("POST", &format!("/auth/users/{user_id}/ban")).header("authorization", &format!("Bearer {token}")).send(None)
+}
+
+fn variables(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), (*v).to_owned())).collect()
+}
+
+/// Privilege by name: an operator listed `root` as an admin name (the old `admin_usernames`,
+/// still in their environment), and an attacker registers `root` first. The name grants
+/// nothing: only `admin_user_ids` does.
+#[test]
+fn registering_a_privileged_looking_name_grants_nothing() {
+    let app = App::start(AppOptions { env: variables(&[("ADMIN_USERNAMES", "root,admin")]), ..AppOptions::default() });
+    let victim = register(&app, &unique("victim"));
+    for name in ["root", "admin"] {
+        let attacker = register(&app, name);
+        let me = app.call(Some(&attacker.access), "GET", "/auth/me", None).json();
+        assert_eq!(me["user"]["roles"], json!([]), "{name}: {me}");
+        assert_eq!(ban(&app, &attacker.access, &victim.user_id).status, 403, "{name} cannot ban");
+    }
+}
+
+/// Privilege revoked: an admin named by id keeps the role only while the setting names them;
+/// once removed, the next refresh issues an access token without it.
+#[test]
+fn removing_an_admin_id_takes_the_role_away_at_the_next_refresh() {
+    let services = Services::isolated();
+    let options =
+        |admins: &str| AppOptions { env: variables(&[("ADMIN_USER_IDS", admins)]), services: Some(&services), ..AppOptions::default() };
+    let app = App::start(options(""));
+    let name = unique("ops");
+    let operator = register(&app, &name);
+    assert_eq!(ban(&app, &operator.access, &register(&app, &unique("a")).user_id).status, 403, "not an admin yet");
+
+    let app = app.restart(options(&operator.user_id));
+    let operator = login(&app, &name);
+    let target = register(&app, &unique("b"));
+    assert_eq!(ban(&app, &operator.access, &target.user_id).status, 204, "named by id: an admin");
+
+    let app = app.restart(options(""));
+    let refreshed = refresh(&app, &operator.refresh, &operator.device);
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text());
+    let access = refreshed.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.call(Some(&access), "GET", "/auth/verify", None).json()["roles"], json!([]));
+    assert_eq!(ban(&app, &access, &register(&app, &unique("c")).user_id).status, 403, "removed: no longer an admin");
+}
+
+/// Rate limit on an unverified key: an attacker who knows a session's id sends refresh tokens
+/// naming it with a made-up signature. They are refused without spending the session's
+/// refresh budget, so the owner still refreshes.
+#[test]
+fn forged_refresh_tokens_do_not_spend_the_owners_budget() {
+    let app = App::start(AppOptions { env: variables(&[("REFRESH_PER_MINUTE", "3")]), ..AppOptions::default() });
+    let owner = register(&app, &unique("owner"));
+    let sid = owner.refresh.split('.').next().unwrap();
+    let forged = format!("{sid}.0.{}", "A".repeat(43));
+    for _ in 0..10 {
+        let reply = refresh(&app, &forged, &owner.device);
+        assert_eq!((reply.status, reply.json()["code"].as_str()), (401, Some("invalid-refresh-token")), "{}", reply.text());
+    }
+    let genuine = refresh(&app, &owner.refresh, &owner.device);
+    assert_eq!(genuine.status, 200, "the owner refreshes: {}", genuine.text());
+}
+
+/// Open operational endpoints: the health answer says up or down and nothing else (no hosts,
+/// backends or errors) to anyone without the operator token, a user, an administrator or a
+/// near guess alike; index sync and status refuse anyone but an administrator.
+#[test]
+fn operational_endpoints_show_the_public_nothing_but_up_or_down() {
+    let app = App::start(AppOptions { env: variables(&[("OPERATOR_TOKEN", "the-operators-secret")]), ..AppOptions::default() });
+    let user = e2e::access_token(&unique("nosy"));
+    let admin = e2e::admin_token(&unique("ops"));
+    for path in ["/auth/health", "/uploads/health", "/feed/health", "/search/health"] {
+        for (token, guess) in [(None, None), (Some(user.as_str()), None), (Some(admin.as_str()), Some("the-operators-secreT"))] {
+            let mut request = app.request("GET", path);
+            if let Some(token) = token {
+                request = request.header("authorization", &format!("Bearer {token}"));
+            }
+            if let Some(guess) = guess {
+                request = request.header("x-operator-token", guess);
+            }
+            let reply = request.send(None);
+            let body = reply.json();
+            let fields: Vec<&String> = body.as_object().unwrap().keys().collect();
+            assert_eq!(fields, ["component", "status"], "{path}: {body}");
+            assert!(!reply.text().contains("127.0.0.1"), "{path} names a host: {body}");
+        }
+    }
+    for (method, path) in [("GET", "/search/status"), ("POST", "/search/sync")] {
+        assert_eq!(app.call(None, method, path, None).status, 401, "{method} {path} without a token");
+        assert_eq!(app.call(Some(&user), method, path, None).status, 403, "{method} {path} for a user");
+        assert_eq!(app.call(Some(&admin), method, path, None).status, 200, "{method} {path} for an administrator");
+    }
+}
+
+/// Limits behind a load balancer: with one trusted proxy, each client (the address the balancer
+/// appended to `X-Forwarded-For`) has a budget of its own, and a client that writes entries of
+/// its own further left picks no other budget. With none trusted, the default, the header
+/// changes nothing: every request counts against the connection's address.
+#[test]
+fn per_address_limits_count_the_address_the_trusted_proxy_saw() {
+    let services = Services::isolated();
+    let limited = |hops: &str| {
+        let env = variables(&[("TRUSTED_PROXY_HOPS", hops), ("REGISTER_PER_CLIENT_PER_HOUR", "2")]);
+        App::start(AppOptions { env, services: Some(&services), ..AppOptions::default() })
+    };
+    let sign_up = |app: &App, forwarded: &str| {
+        let body = json!({ "username": unique("p"), "password": PASSWORD });
+        app.request("POST", "/auth/register").header("x-forwarded-for", forwarded).json(&body).status
+    };
+    let balanced = limited("1");
+    assert_eq!([sign_up(&balanced, "203.0.113.1"), sign_up(&balanced, "203.0.113.1")], [201, 201]);
+    assert_eq!(sign_up(&balanced, "203.0.113.2"), 201, "another client behind the balancer has its own budget");
+    assert_eq!(sign_up(&balanced, "198.51.100.7, 203.0.113.1"), 429, "a forged entry further left picks no other budget");
+    let direct = limited("0");
+    let statuses = ["203.0.113.3", "203.0.113.4", "203.0.113.5"].map(|forged| sign_up(&direct, forged));
+    assert_eq!(statuses, [201, 201, 429], "no proxy trusted: forged headers share the connection's budget");
+}
+
+/// Replays after a Redis loss: a receipt that published once is refused after `FLUSHALL`
+/// (its use is recorded in the key-value store, which Redis's loss does not touch), and a
+/// receipt older than its lifetime (24 hours) is refused outright.
+#[test]
+fn a_used_receipt_never_publishes_again_even_after_redis_is_lost() {
+    let services = Services::isolated();
+    let app = App::start(AppOptions { services: Some(&services), ..AppOptions::default() });
+    let owner = unique("owner");
+    let token = e2e::access_token(&owner);
+    let receipt = e2e::receipt(&owner);
+    let publish = |receipt: &str| app.call(Some(&token), "POST", "/videos", Some(json!({ "receipt": receipt, "title": "once" })));
+    assert_eq!(publish(&receipt).status, 201);
+    services.redis_cli(&["FLUSHALL"]);
+    services.seed_incarnation();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let replay = loop {
+        let reply = publish(&receipt);
+        if reply.status != 503 || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!((replay.status, replay.json()["code"].as_str()), (409, Some("receipt-used")), "{}", replay.text());
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let stale = edge_protocol::receipt::Receipt {
+        upload_id: unique("stale"),
+        key: format!("uploads/{owner}/stale.mp4"),
+        size: 1234,
+        sha256: None,
+        owner: owner.clone(),
+        content_type: "video/mp4".into(),
+        etag: "\"e\"".into(),
+        completed_at: now - edge_protocol::receipt::RECEIPT_LIFETIME_MS - 60_000,
+    }
+    .sign(e2e::UPLOAD_RECEIPT_KEY.as_bytes());
+    let expired = publish(&stale);
+    assert_eq!((expired.status, expired.json()["code"].as_str()), (400, Some("receipt-expired")), "{}", expired.text());
+}
