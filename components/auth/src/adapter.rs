@@ -13,6 +13,17 @@ use crate::sessions::{self, RefreshToken, Rotation};
 use crate::settings::Settings;
 use crate::Auth;
 
+/// Devices remembered per account, the most recent kept.
+const KNOWN_DEVICES: i64 = 20;
+/// How long a device stays remembered after its last sign-in: the `device_id` cookie's life.
+const KNOWN_DEVICE_SECS: i64 = 365 * 24 * 60 * 60;
+
+/// The browsers (`device_id` cookies) that signed in as `username`, scored by their last
+/// sign-in.
+fn known_devices_key(username: &str) -> String {
+    format!("auth:devices:{username}")
+}
+
 impl flows::Ports for Auth {
     fn now_ms(&self) -> u64 {
         now_ms()
@@ -56,9 +67,25 @@ impl flows::Ports for Auth {
         self.redis()?.limit(limits, window_ms, attempt)
     }
 
-    fn forget_failures(&self, account_key: &str, client_key: &str, attempt: &str) -> Result<(), Problem> {
-        self.redis()?.del(&[account_key])?;
-        self.redis()?.forget(client_key, attempt)
+    fn forget_failures(&self, failure_key: &str, client_key: Option<&str>, attempt: &str) -> Result<(), Problem> {
+        self.redis()?.del(&[failure_key])?;
+        match client_key {
+            Some(client_key) => self.redis()?.forget(client_key, attempt),
+            None => Ok(()),
+        }
+    }
+
+    fn known_device(&self, username: &str, device: &str) -> Result<bool, Problem> {
+        let score = self.redis()?.exec("ZSCORE", &[arg(known_devices_key(username)), arg(device)])?;
+        Ok(score.first().and_then(text).is_some())
+    }
+
+    fn remember_device(&self, username: &str, device: &str, now_ms: u64) -> Result<(), Problem> {
+        let key = known_devices_key(username);
+        let redis = self.redis()?;
+        redis.exec("ZADD", &[arg(&key), arg(now_ms), arg(device)])?;
+        redis.exec("ZREMRANGEBYRANK", &[arg(&key), arg(0i64), arg(-(KNOWN_DEVICES + 1))])?;
+        redis.exec("EXPIRE", &[arg(&key), arg(KNOWN_DEVICE_SECS)]).map(drop)
     }
 
     fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem> {

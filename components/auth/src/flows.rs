@@ -80,8 +80,13 @@ pub(crate) trait Ports {
     fn add_user(&self, user: &mut User) -> Result<(), Problem>;
     /// The shared limiter: one attempt against every `(key, limit)` within `window_ms`.
     fn limit(&self, limits: &[(&str, u64)], window_ms: u64, attempt: &str) -> Result<Decision, Problem>;
-    /// After a successful sign-in: the account's failure streak and this attempt are forgotten.
-    fn forget_failures(&self, account_key: &str, client_key: &str, attempt: &str) -> Result<(), Problem>;
+    /// After a successful sign-in: the failure streak counted under `failure_key` and this
+    /// attempt under `client_key` (if it was counted per client) are forgotten.
+    fn forget_failures(&self, failure_key: &str, client_key: Option<&str>, attempt: &str) -> Result<(), Problem>;
+    /// Whether browser `device` signed in as `username` before (and is still remembered).
+    fn known_device(&self, username: &str, device: &str) -> Result<bool, Problem>;
+    /// Remembers that browser `device` signed in as `username` at `now_ms`.
+    fn remember_device(&self, username: &str, device: &str, now_ms: u64) -> Result<(), Problem>;
     /// The user's live session ids.
     fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem>;
     /// Revokes these sessions; how many were live.
@@ -172,22 +177,34 @@ pub(crate) fn register<P: Ports>(ports: &P, new: &Registration, device: Device) 
     start_session(ports, user, device)
 }
 
-/// Password sign-in from `client` (an address), limited per account and per client; a wrong
-/// password and an unknown account are refused alike, at the same cost.
+/// Password sign-in from `client` (an address). A browser that signed in as this account
+/// before (its `device_id` cookie remembered, OWASP's device cookies) has a failure budget of
+/// its own, so guesses from elsewhere can never lock it out; any other browser counts against
+/// the account's budget for unknown devices and its address's. A wrong password and an
+/// unknown account are refused alike, at the same cost.
 pub(crate) fn login<P: Ports>(ports: &P, username: &str, password: &str, client: &str, device: Device) -> Result<SignedIn, Problem> {
     let username = accounts::normalize_username(username).map_err(|_| invalid_credentials())?;
-    let account_key = format!("auth:fail:user:{username}");
-    let client_key = format!("auth:fail:client:{client}");
+    let known = match device.cookie.filter(|d| is_device_id(d)) {
+        Some(device) if ports.known_device(&username, device)? => Some(device),
+        _ => None,
+    };
+    let (failure_key, client_key) = match known {
+        Some(device) => (format!("auth:fail:device:{username}:{device}"), None),
+        None => (format!("auth:fail:user:{username}"), Some(format!("auth:fail:client:{client}"))),
+    };
     let attempt = ports.random_id();
     let settings = ports.settings();
     let window_ms = settings.failure_window_secs()? * 1000;
-    let limits = [(account_key.as_str(), settings.max_failures()?), (client_key.as_str(), settings.max_failures_per_client()?)];
+    let mut limits = vec![(failure_key.as_str(), settings.max_failures()?)];
+    if let Some(client_key) = &client_key {
+        limits.push((client_key.as_str(), settings.max_failures_per_client()?));
+    }
     if let Decision::Limited { retry_after } = ports.limit(&limits, window_ms, &attempt)? {
-        return Err(Problem::too_many_requests(
-            "too-many-attempts",
-            "too many failed sign-ins for this account or from this address; wait and retry",
-            retry_after,
-        ));
+        let detail = match known {
+            Some(_) => "too many failed sign-ins on this device; wait and retry",
+            None => "too many failed sign-ins for this account from unknown devices or from this address; wait and retry, or sign in on a device you used before",
+        };
+        return Err(Problem::too_many_requests("too-many-attempts", detail, retry_after));
     }
     let Some(user) = ports.user_by_name(&username)? else {
         password::verify_nobody(password);
@@ -196,21 +213,22 @@ pub(crate) fn login<P: Ports>(ports: &P, username: &str, password: &str, client:
     if !password::verify(password, &user.password_hash) {
         return Err(invalid_credentials());
     }
-    // A successful sign-in is not a failure: forget this attempt and the account's streak.
-    ports.forget_failures(&account_key, &client_key, &attempt)?;
+    // A successful sign-in is not a failure: forget this attempt and the streak it counted in.
+    ports.forget_failures(&failure_key, client_key.as_deref(), &attempt)?;
     if user.banned {
         return Err(banned());
     }
     start_session(ports, user, device)
 }
 
+/// A `device_id` cookie as auth issues it: 32 hex digits.
+fn is_device_id(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Creates a session on this device (ending the user's others under `single_device`).
 fn start_session<P: Ports>(ports: &P, user: User, device: Device) -> Result<SignedIn, Problem> {
-    let device_id = device
-        .cookie
-        .filter(|d| d.len() == 32 && d.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| ports.random_id());
+    let device_id = device.cookie.filter(|d| is_device_id(d)).map(str::to_owned).unwrap_or_else(|| ports.random_id());
     if ports.settings().single_device()? {
         ports.revoke(&user.id, ports.live_sessions(&user.id)?)?;
     }
@@ -226,6 +244,7 @@ fn start_session<P: Ports>(ports: &P, user: User, device: Device) -> Result<Sign
         incarnation: ports.random_id(),
     };
     let (epoch, incarnation) = ports.create_session(&new)?;
+    ports.remember_device(&user.username, &device_id, new.now)?;
     let session = Session { id: &new.sid, epoch, incarnation: &incarnation };
     let (access_token, upload_token) = (ports.issue(&user, &session)?, ports.issue_for_uploads(&user, &session)?);
     let refresh_token = sessions::token(&new.secret, &new.sid, 0);
@@ -352,6 +371,7 @@ mod tests {
         revoked: RefCell<Vec<String>>,
         rotation: RefCell<Option<Rotation>>,
         rotations: RefCell<Vec<(u64, String)>>,
+        devices: RefCell<BTreeSet<(String, String)>>,
     }
 
     impl Memory {
@@ -370,6 +390,7 @@ mod tests {
                 revoked: RefCell::default(),
                 rotation: RefCell::new(None),
                 rotations: RefCell::default(),
+                devices: RefCell::default(),
             }
         }
 
@@ -444,8 +465,17 @@ mod tests {
             })
         }
 
-        fn forget_failures(&self, account_key: &str, _: &str, _: &str) -> Result<(), Problem> {
-            self.forgotten.borrow_mut().push(account_key.to_owned());
+        fn forget_failures(&self, failure_key: &str, _: Option<&str>, _: &str) -> Result<(), Problem> {
+            self.forgotten.borrow_mut().push(failure_key.to_owned());
+            Ok(())
+        }
+
+        fn known_device(&self, username: &str, device: &str) -> Result<bool, Problem> {
+            Ok(self.devices.borrow().contains(&(username.to_owned(), device.to_owned())))
+        }
+
+        fn remember_device(&self, username: &str, device: &str, _: u64) -> Result<(), Problem> {
+            self.devices.borrow_mut().insert((username.to_owned(), device.to_owned()));
             Ok(())
         }
 
@@ -579,6 +609,27 @@ mod tests {
             let refused = refresh(&m, Some(&session.refresh_token), "device-1").unwrap_err();
             assert_eq!((refused.status().as_u16(), refused.code()), (401, code));
         }
+    }
+
+    #[test]
+    fn a_device_that_signed_in_before_keeps_a_failure_budget_of_its_own() {
+        let m = Memory::with_user("ann", false);
+        let device_id = signed_in(&m).device_id.unwrap();
+        let wrong = |device: Device| {
+            m.limits.borrow_mut().clear();
+            assert_eq!(login(&m, "ann", "a wrong password", "10.0.0.9", device).unwrap_err().code(), "invalid-credentials");
+            m.limits.borrow().clone()
+        };
+        let known = Device { cookie: Some(&device_id), ..device() };
+        assert_eq!(wrong(known), [vec![(format!("auth:fail:device:ann:{device_id}"), 5)]], "counted apart, not per address");
+        let forged = "f".repeat(32);
+        let stranger = Device { cookie: Some(&forged), ..device() };
+        let unknown = vec![("auth:fail:user:ann".to_owned(), 5), ("auth:fail:client:10.0.0.9".to_owned(), 50)];
+        assert_eq!(wrong(stranger), std::slice::from_ref(&unknown), "a made-up device id is an unknown device");
+        assert_eq!(wrong(device()), [unknown], "so is a browser without the cookie");
+        m.limited.set(Some(60));
+        let locked = login(&m, "ann", PASSWORD, "10.0.0.9", known).unwrap_err();
+        assert_eq!(locked.detail(), "too many failed sign-ins on this device; wait and retry");
     }
 
     #[test]

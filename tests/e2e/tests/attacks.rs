@@ -196,3 +196,32 @@ fn a_used_receipt_never_publishes_again_even_after_redis_is_lost() {
     let expired = publish(&stale);
     assert_eq!((expired.status, expired.json()["code"].as_str()), (400, Some("receipt-expired")), "{}", expired.text());
 }
+
+/// Lock-out as a weapon: an attacker elsewhere sends wrong passwords for someone's account
+/// until it is locked for unknown devices. The owner's browser, which signed in before (its
+/// `device_id` cookie remembered), still signs in; a browser the account never used, or one
+/// with a made-up device id, waits out the window; and a known device that guesses wrong too
+/// often is locked on its own.
+#[test]
+fn failures_elsewhere_never_lock_the_owners_known_device_out() {
+    let app = App::start(AppOptions { env: variables(&[("LOGIN_MAX_FAILURES", "3")]), ..AppOptions::default() });
+    let name = unique("owner");
+    let owner = register(&app, &name);
+    let sign_in = |password: &str, device: Option<&str>| {
+        let mut request = app.request("POST", "/auth/login");
+        if let Some(device) = device {
+            request = request.header("cookie", &format!("device_id={device}"));
+        }
+        request.json(&json!({ "username": name, "password": password })).status
+    };
+    for _ in 0..3 {
+        assert_eq!(sign_in("a guess", None), 401);
+    }
+    assert_eq!(sign_in(PASSWORD, None), 429, "unknown devices are locked out");
+    assert_eq!(sign_in(PASSWORD, Some(&"0".repeat(32))), 429, "a made-up device id is an unknown device");
+    assert_eq!(sign_in(PASSWORD, Some(&owner.device)), 200, "the owner's browser signs in");
+    for _ in 0..3 {
+        assert_eq!(sign_in("a guess", Some(&owner.device)), 401);
+    }
+    assert_eq!(sign_in(PASSWORD, Some(&owner.device)), 429, "a known device guessing wrong is limited on its own");
+}

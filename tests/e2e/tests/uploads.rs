@@ -642,10 +642,8 @@ fn the_upload_cookie_works_only_on_uppys_routes_and_only_from_this_origin() {
 
 #[test]
 fn expired_urls_are_refused_and_cleanup_aborts_stale_uploads() {
-    let env = vec![
-        ("SPIN_VARIABLE_PART_URL_TTL_SECS".to_owned(), "1".to_owned()),
-        ("SPIN_VARIABLE_UPLOAD_TTL_SECS".to_owned(), "1".to_owned()),
-    ];
+    let env =
+        vec![("SPIN_VARIABLE_PART_URL_TTL_SECS".to_owned(), "1".to_owned()), ("SPIN_VARIABLE_UPLOAD_TTL_SECS".to_owned(), "1".to_owned())];
     let short = App::start(e2e::AppOptions { env, ..Default::default() });
     let admin = e2e::admin_token(&username());
     let token = register(&short, &username());
