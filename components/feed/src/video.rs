@@ -248,24 +248,18 @@ pub(crate) fn clean_tags(raw: &[String]) -> Result<Vec<String>, Problem> {
     Ok(tags)
 }
 
-/// A cover must be one of `owner`'s own objects, in the shapes the server issues
-/// (`covers/<owner>/<32 lowercase hex>.<ext>` or `uploads/<owner>/<32 lowercase hex>.<ext>`,
-/// ext 1 to 8 lowercase letters or digits), so it cannot point at someone else's upload or at
-/// any other key in the bucket.
+/// A cover must be one of `owner`'s own pictures, in the shape upload-sign issues them
+/// (`covers/<owner>/<32 lowercase hex>.<jpeg|png|webp>`, the only picture types it stores), so
+/// it cannot point at someone else's upload, at any other key in the bucket, or at a file of
+/// another type.
 pub(crate) fn check_cover_key(key: &str, owner: &str) -> Result<(), Problem> {
-    let file = ["covers/", "uploads/"]
-        .iter()
-        .find_map(|prefix| key.strip_prefix(prefix))
-        .and_then(|rest| rest.strip_prefix(owner)?.strip_prefix('/'));
-    let lower_alnum =
-        |s: &str, hex: bool| s.bytes().all(|b| b.is_ascii_digit() || if hex { (b'a'..=b'f').contains(&b) } else { b.is_ascii_lowercase() });
-    let valid = file
-        .and_then(|f| f.split_once('.'))
-        .is_some_and(|(name, ext)| name.len() == 32 && lower_alnum(name, true) && (1..=8).contains(&ext.len()) && lower_alnum(ext, false));
+    let file = key.strip_prefix("covers/").and_then(|rest| rest.strip_prefix(owner)?.strip_prefix('/'));
+    let hex = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let valid = file.and_then(|f| f.split_once('.')).is_some_and(|(name, ext)| hex(name) && ["jpeg", "png", "webp"].contains(&ext));
     if !valid {
         return Err(Problem::bad_request(
             "invalid-cover-key",
-            "cover_key must be the key of an image you uploaded (covers/<you>/... or uploads/<you>/...)",
+            "cover_key must be the key of a JPEG, PNG or WebP picture you uploaded (covers/<you>/...)",
         )
         .with("field", "cover_key"));
     }
@@ -322,7 +316,7 @@ mod tests {
 
     #[test]
     fn edits_check_the_version_and_apply_all_or_nothing() {
-        let cover = format!("covers/u1/{HEX}.jpg");
+        let cover = format!("covers/u1/{HEX}.jpeg");
         let mut video = create(&format!(r#"{{"receipt":"r","title":"t","cover_key":"{cover}"}}"#)).unwrap();
         let original = video.clone();
 
@@ -344,7 +338,7 @@ mod tests {
 
     #[test]
     fn views_add_the_cover_url_and_records_stay_as_stored() {
-        let cover = format!("covers/u1/{HEX}.jpg");
+        let cover = format!("covers/u1/{HEX}.jpeg");
         let mut video = create(&format!(r#"{{"receipt":"r","title":"t","cover_key":"{cover}"}}"#)).unwrap();
         let view = serde_json::to_value(video.view()).unwrap();
         assert_eq!(view["cover_url"], format!("/videos/{}/cover?v=1", video.id));
@@ -389,9 +383,13 @@ mod tests {
 
     #[test]
     fn cover_keys_must_be_the_owners_objects() {
-        assert!(check_cover_key(&format!("covers/u1/{HEX}.png"), "u1").is_ok());
-        assert!(check_cover_key(&format!("uploads/u1/{HEX}.webp"), "u1").is_ok());
+        for ext in ["jpeg", "png", "webp"] {
+            assert!(check_cover_key(&format!("covers/u1/{HEX}.{ext}"), "u1").is_ok(), "{ext}");
+        }
         let bad = [
+            format!("uploads/u1/{HEX}.webp"),
+            format!("covers/u1/{HEX}.svgxml"),
+            format!("covers/u1/{HEX}.gif"),
             format!("covers/u2/{HEX}.png"),
             format!("covers/u1x/{HEX}.png"),
             format!("covers/u1/{}.png", HEX.to_uppercase()),

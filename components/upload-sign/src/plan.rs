@@ -128,8 +128,21 @@ pub(crate) fn check_content_type(raw: &str, limits: &Limits) -> Result<(), Probl
         )
         .with("field", "content_type"));
     }
+    // Pictures are shown to other users straight from the store's origin: an SVG there runs
+    // its script when opened, so only raster types that carry none are stored.
+    if content_type.starts_with("image/") && !PICTURE_TYPES.contains(&content_type.as_str()) {
+        return Err(Problem::new(
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "picture-type-not-allowed",
+            format!("{content_type:?} is not accepted for a picture; use {}", PICTURE_TYPES.join(", ")),
+        )
+        .with("field", "content_type"));
+    }
     Ok(())
 }
+
+/// The only picture types stored (covers): raster formats no browser runs script from.
+pub(crate) const PICTURE_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
 
 /// A filename safe to store and show: no path, no control characters, at most 255 characters.
 /// Unicode is kept. `../x`, `a/b` and names with NUL are refused rather than silently changed.
@@ -332,6 +345,17 @@ mod tests {
         assert_eq!(l.part_len(4, 15 * MIB + 1), Some(1));
         assert_eq!(l.part_len(1, 15 * MIB + 1), Some(5 * MIB));
         assert_eq!((l.part_len(0, 1), l.part_len(5, 1)), (None, None));
+    }
+
+    #[test]
+    fn pictures_are_only_raster_types_that_carry_no_script() {
+        let limits = Limits { max_size: MIB, content_types: vec!["image/*".into()] };
+        for picture in PICTURE_TYPES {
+            assert!(check_content_type(picture, &limits).is_ok(), "{picture}");
+        }
+        for other in ["image/svg+xml", "image/gif", "image/x-icon", "IMAGE/SVG+XML"] {
+            assert_eq!(check_content_type(other, &limits).unwrap_err().code(), "picture-type-not-allowed", "{other}");
+        }
     }
 
     #[test]

@@ -225,3 +225,27 @@ fn failures_elsewhere_never_lock_the_owners_known_device_out() {
     }
     assert_eq!(sign_in(PASSWORD, Some(&owner.device)), 429, "a known device guessing wrong is limited on its own");
 }
+
+/// Script through a cover: an SVG (which runs its script when opened from the store's origin)
+/// or any picture type but JPEG, PNG and WebP is refused before anything is signed, through the
+/// form route and Uppy's alike, and a cover key naming another kind of file is refused.
+#[test]
+fn a_cover_can_only_be_a_jpeg_png_or_webp_picture() {
+    let app = App::start_default();
+    let owner = unique("artist");
+    let token = e2e::access_token(&owner);
+    for content_type in ["image/svg+xml", "image/gif"] {
+        let form = json!({ "filename": "cover.svg", "content_type": content_type, "size": 100 });
+        let reply = app.call(Some(&token), "POST", "/uploads/form", Some(form));
+        assert_eq!((reply.status, reply.json()["code"].as_str()), (415, Some("picture-type-not-allowed")), "{content_type}");
+    }
+    let uppy = app
+        .request("GET", "/uploads/s3/params?filename=x.svg&type=image/svg%2Bxml")
+        .header("authorization", &format!("Bearer {token}"))
+        .send(None);
+    assert_eq!(uppy.status, 415, "{}", uppy.text());
+    let svg_key = format!("covers/{owner}/{}.svgxml", "a".repeat(32));
+    let publish = json!({ "receipt": e2e::receipt(&owner), "title": "t", "cover_key": svg_key });
+    let reply = app.call(Some(&token), "POST", "/videos", Some(publish));
+    assert_eq!((reply.status, reply.json()["code"].as_str()), (400, Some("invalid-cover-key")));
+}
