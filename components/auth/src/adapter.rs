@@ -81,11 +81,8 @@ impl flows::Ports for Auth {
     }
 
     fn remember_device(&self, username: &str, device: &str, now_ms: u64) -> Result<(), Problem> {
-        let key = known_devices_key(username);
-        let redis = self.redis()?;
-        redis.exec("ZADD", &[arg(&key), arg(now_ms), arg(device)])?;
-        redis.exec("ZREMRANGEBYRANK", &[arg(&key), arg(0i64), arg(-(KNOWN_DEVICES + 1))])?;
-        redis.exec("EXPIRE", &[arg(&key), arg(KNOWN_DEVICE_SECS)]).map(drop)
+        let args = vec![arg(device), arg(now_ms), arg(KNOWN_DEVICES), arg(KNOWN_DEVICE_SECS)];
+        self.redis()?.run(&sessions::REMEMBER_DEVICE, &[known_devices_key(username)], args).map(drop)
     }
 
     fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem> {

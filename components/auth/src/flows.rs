@@ -184,7 +184,7 @@ pub(crate) fn register<P: Ports>(ports: &P, new: &Registration, device: Device) 
 /// unknown account are refused alike, at the same cost.
 pub(crate) fn login<P: Ports>(ports: &P, username: &str, password: &str, client: &str, device: Device) -> Result<SignedIn, Problem> {
     let username = accounts::normalize_username(username).map_err(|_| invalid_credentials())?;
-    let known = match device.cookie.filter(|d| is_device_id(d)) {
+    let known = match device.cookie.filter(|d| edge_http::is_random_id(d)) {
         Some(device) if ports.known_device(&username, device)? => Some(device),
         _ => None,
     };
@@ -221,14 +221,9 @@ pub(crate) fn login<P: Ports>(ports: &P, username: &str, password: &str, client:
     start_session(ports, user, device)
 }
 
-/// A `device_id` cookie as auth issues it: 32 hex digits.
-fn is_device_id(value: &str) -> bool {
-    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// Creates a session on this device (ending the user's others under `single_device`).
 fn start_session<P: Ports>(ports: &P, user: User, device: Device) -> Result<SignedIn, Problem> {
-    let device_id = device.cookie.filter(|d| is_device_id(d)).map(str::to_owned).unwrap_or_else(|| ports.random_id());
+    let device_id = device.cookie.filter(|d| edge_http::is_random_id(d)).map(str::to_owned).unwrap_or_else(|| ports.random_id());
     if ports.settings().single_device()? {
         ports.revoke(&user.id, ports.live_sessions(&user.id)?)?;
     }

@@ -57,7 +57,7 @@ impl RefreshToken {
         let (Some(sid), Some(generation), Some(mac)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(refused());
         };
-        let valid_sid = sid.len() == 32 && sid.bytes().all(|b| b.is_ascii_hexdigit());
+        let valid_sid = edge_http::is_random_id(sid);
         let generation = generation.parse().map_err(|_| refused())?;
         let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| refused())?;
         if !valid_sid || mac.len() != 32 {
@@ -84,6 +84,11 @@ pub static CREATE: Script = Script::new("create", include_str!("scripts/create.l
 /// incarnation]; ARGV = presented generation, device id, now ms, grace ms, idle ms, absolute
 /// ms, marker TTL s. Its answer is a [`Rotation`].
 pub static ROTATE: Script = Script::new("rotate", include_str!("scripts/rotate.lua"), Count::Exactly(4), Count::Exactly(7));
+
+/// Remembers a browser that signed in: KEYS = [the account's known devices]; ARGV = device id,
+/// now ms, how many devices to keep (the most recent), how long the set lives in seconds.
+pub static REMEMBER_DEVICE: Script =
+    Script::new("remember-device", include_str!("scripts/remember-device.lua"), Count::Exactly(1), Count::Exactly(4));
 
 /// What [`ROTATE`] decided about a presented refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]

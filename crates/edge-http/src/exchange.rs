@@ -27,6 +27,12 @@ pub fn random_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `value` has the shape of a [`random_id`] (32 hex digits), checked before a
+/// client-sent id is used in a key.
+pub fn is_random_id(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// One request/response exchange, split so the I/O in between stays with the caller:
 /// [`Exchange::begin`] reads the request id and answers CORS preflights,
 /// [`Exchange::finish`] turns the handler's result into the final response.

@@ -21,7 +21,7 @@ pub mod stream;
 
 pub use body::{cookie, json_body, json_response, no_content, query};
 pub use cors::{Cors, CorsConfigError};
-pub use exchange::{random_id, request_id, Exchange, REQUEST_ID};
+pub use exchange::{is_random_id, random_id, request_id, Exchange, REQUEST_ID};
 pub use problem::Problem;
 pub use router::{Params, Router};
 

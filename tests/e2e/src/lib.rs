@@ -547,10 +547,7 @@ impl Drop for SpinProcess {
 
 /// Whether `pid` runs (a zombie, dead but not yet reaped, does not).
 pub fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()), Some('Z' | 'X')),
-        Err(_) => false,
-    }
+    stat_fields(pid).is_some_and(|fields| !matches!(fields.first().map(String::as_str), Some("Z" | "X")))
 }
 
 /// The processes whose parent is `pid`.
@@ -558,13 +555,18 @@ pub fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let parent = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok());
-        if parent == Some(pid) {
+        if stat_fields(child).and_then(|fields| fields.get(1)?.parse::<u32>().ok()) == Some(pid) {
             out.push(child);
         }
     }
     out
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces): state,
+/// parent, ...
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(") ")?.1.split(' ').map(str::to_owned).collect())
 }
 
 fn spawn_spin(mut command: Command) -> SpinProcess {

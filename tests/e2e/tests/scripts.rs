@@ -2,7 +2,7 @@
 //! outcome of refresh rotation, revocation and listing, the shared rate limiter and the start of
 //! a search answer (cache, lock, sync work, breaker), decoded by the components' own types.
 
-use auth::sessions::{self, Rotated, Rotation, CREATE, LIST, REVOKE, ROTATE};
+use auth::sessions::{self, Rotated, Rotation, CREATE, LIST, REMEMBER_DEVICE, REVOKE, ROTATE};
 use e2e::scripts::ScriptRunner;
 use e2e::{unique, Services, TEST_INCARNATION};
 use edge_auth::{epoch_key, revoked_session_key, INCARNATION_KEY};
@@ -113,7 +113,7 @@ fn revoking_counts_only_the_users_live_sessions_and_listing_drops_them() {
         let set = sessions::user_sessions_key(&uid);
         let mut sids: Vec<String> = match redis.command(&["SMEMBERS", &set]) {
             redis::Value::Array(items) | redis::Value::Set(items) => {
-                items.into_iter().map(|v| redis::from_redis_value::<String>(v).unwrap()).collect()
+                items.into_iter().map(|v| redis::from_redis_value::<String>(v.clone()).unwrap()).collect()
             }
             other => panic!("{other:?}"),
         };
@@ -206,4 +206,21 @@ mod search_cache {
         let open = start(&mut redis, &unique("q"), None, now);
         assert_eq!((open.open_until, open.failures), (Some(2_000_000), 5));
     }
+}
+
+#[test]
+fn remembered_devices_keep_the_most_recent_and_expire() {
+    let mut redis = runner();
+    let key = unique("auth:devices:");
+    for n in 0..22u64 {
+        redis.run(&REMEMBER_DEVICE, &[&key], vec![arg(format!("{n:032x}")), arg(1_000 + n), arg(20i64), arg(3_600i64)]);
+    }
+    let kept = redis.command(&["ZRANGE", &key, "0", "-1"]);
+    let kept: Vec<String> = match kept {
+        redis::Value::Array(items) => items.iter().map(|v| redis::from_redis_value::<String>(v.clone()).unwrap()).collect(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(kept, (2..22u64).map(|n| format!("{n:032x}")).collect::<Vec<_>>(), "the 20 most recent, oldest first");
+    let ttl = redis::from_redis_value::<i64>(redis.command(&["TTL", &key])).unwrap();
+    assert!((3_590..=3_600).contains(&ttl), "{ttl}");
 }

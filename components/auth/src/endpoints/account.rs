@@ -75,7 +75,7 @@ pub(crate) async fn list_sessions(auth: &Auth, Caller(principal): Caller) -> Ans
 /// `DELETE /auth/sessions/:id`: signs one of the caller's devices out.
 pub(crate) async fn revoke_session(auth: &Auth, Caller(principal): Caller, Path(sid): Path<String>) -> Answer {
     let not_found = || Problem::not_found("no-such-session", "you have no live session with this id");
-    if sid.len() != 32 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !edge_http::is_random_id(&sid) {
         return Err(not_found());
     }
     if auth.revoke(&principal.user_id, vec![sid])? == 0 {

@@ -49,7 +49,7 @@ impl<P: Ports> Uploads<'_, P> {
     /// upload of that object. Each challenge is answered at most once.
     pub(crate) async fn answer(&self, challenge_id: &str, given: &str) -> Result<(Upload, String), Problem> {
         let gone = || Problem::not_found("no-such-challenge", "this challenge is unknown, used or expired; ask for a new one");
-        if challenge_id.len() != 32 || !challenge_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !edge_http::is_random_id(challenge_id) {
             return Err(gone());
         }
         let challenge = self.ports.take_challenge(challenge_id)?.ok_or_else(gone)?;

@@ -262,7 +262,7 @@ impl<'a, P: Ports> Uploads<'a, P> {
     }
 
     fn read(&self, id: &str) -> Result<Option<Upload>, Problem> {
-        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !edge_http::is_random_id(id) {
             return Ok(None);
         }
         self.ports.read(id)
