@@ -24,11 +24,24 @@ if (!user) {
 
 function start() {
   const { Uppy, AwsS3, Dashboard } = window.Uppy;
-  const uppy = new Uppy({ restrictions: { allowedFileTypes: ["video/*"] } });
+  // Every part URL is signed for its exact length, so upload-sign needs each file's size: in
+  // companion mode Uppy sends the file's meta, so the size goes there.
+  const uppy = new Uppy({
+    restrictions: { allowedFileTypes: ["video/*"] },
+    onBeforeFileAdded: (file) => ({ ...file, meta: { ...file.meta, size: file.size } }),
+  });
   uppy.use(Dashboard, { inline: true, target: "#dashboard", height: 360, proudlyDisplayPoweredByUppy: false });
   // Videos always go in parts: only a multipart upload ends with the receipt that publishes it.
   if (mode === "sign") {
-    uppy.use(AwsS3, { shouldUseMultipart: true, signRequest: (request) => client.request("POST", "/uploads/s3/sign", request) });
+    // Uppy's requests to sign name the object key, not the file: remember each key's size.
+    const sizes = new Map();
+    const generateObjectKey = (file) => {
+      const key = `${crypto.randomUUID()}-${file.name}`;
+      sizes.set(key, file.size);
+      return key;
+    };
+    const signRequest = (request) => client.request("POST", "/uploads/s3/sign", { ...request, size: sizes.get(request.key) });
+    uppy.use(AwsS3, { shouldUseMultipart: true, generateObjectKey, signRequest });
   } else if (major === 6) {
     uppy.use(AwsS3, { companionEndpoint: "/uploads", shouldUseMultipart: true });
   } else {

@@ -66,8 +66,8 @@ pub(crate) struct UploadedObject {
     pub size: u64,
     /// MIME type.
     pub content_type: String,
-    /// Hex SHA-256 the client declared, if any.
-    pub sha256: Option<String>,
+    /// Its content key, when the store checked its parts' digests.
+    pub content_key: Option<String>,
 }
 
 /// A stored video.
@@ -91,8 +91,10 @@ pub(crate) struct Video {
     pub size: u64,
     /// MIME type.
     pub content_type: String,
-    /// Hex SHA-256 of the file, if the uploader declared it.
-    pub sha256: Option<String>,
+    /// Content key of the file (see `edge_protocol::instant`), when the store checked its
+    /// parts' digests.
+    #[serde(alias = "sha256")]
+    pub content_key: Option<String>,
     /// Creation time, ms since the Unix epoch (the id's timestamp).
     pub created_at: u64,
     /// Last edit, ms since the Unix epoch.
@@ -141,7 +143,7 @@ impl Video {
             object_key: object.key,
             size: object.size,
             content_type: object.content_type,
-            sha256: object.sha256,
+            content_key: object.content_key,
             created_at,
             updated_at: created_at,
             version: 1,
@@ -278,7 +280,7 @@ mod tests {
             key: format!("uploads/{owner}/{HEX}.mp4"),
             size: 42,
             content_type: "video/mp4".into(),
-            sha256: None,
+            content_key: None,
         }
     }
 

@@ -28,10 +28,18 @@ static CHARGE: Script = Script::new("charge", include_str!("scripts/charge.lua")
 /// expiry index; ARGV: upload id.
 static FINISH: Script = Script::new("finish", include_str!("scripts/finish.lua"), Count::Exactly(2), Count::Exactly(1));
 
+/// Deletes a key if it still holds the value given. KEYS: the key; ARGV: the value.
+static DROP_IF: Script = Script::new("drop_if", include_str!("scripts/drop_if.lua"), Count::Exactly(1), Count::Exactly(1));
+
 /// Redis sorted set of active uploads by expiry time.
 const EXPIRING: &str = "uploads:expiring";
 /// How long an instant-upload challenge may wait for its answer.
 const CHALLENGE_TTL_SECS: u64 = 300;
+
+/// Instant upload's index: the object holding the file with this content key and size.
+fn content_index(content_key: &str, size: u64) -> String {
+    format!("uploads:content:v{}:{content_key}:{size}", edge_protocol::instant::CONTENT_KEY_VERSION)
+}
 
 fn active_key(owner: &str) -> String {
     format!("uploads:active:{owner}")
@@ -110,12 +118,16 @@ impl uploads::Ports for Sign {
         self.backends.redis()?.exec("ZREM", &[arg(EXPIRING), arg(id)]).map(drop)
     }
 
-    fn remember(&self, sha256: &str, size: u64, key: &str) -> Result<(), Problem> {
-        self.backends.redis()?.exec("SET", &[arg(format!("uploads:sha256:{sha256}:{size}")), arg(key)]).map(drop)
+    fn index_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem> {
+        self.backends.redis()?.exec("SET", &[arg(content_index(content_key, size)), arg(key), arg("NX")]).map(drop)
     }
 
-    fn find(&self, sha256: &str, size: u64) -> Result<Option<String>, Problem> {
-        Ok(self.backends.redis()?.exec("GET", &[arg(format!("uploads:sha256:{sha256}:{size}"))])?.first().and_then(text))
+    fn find(&self, content_key: &str, size: u64) -> Result<Option<String>, Problem> {
+        Ok(self.backends.redis()?.exec("GET", &[arg(content_index(content_key, size))])?.first().and_then(text))
+    }
+
+    fn drop_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem> {
+        self.backends.redis()?.run(&DROP_IF, &[content_index(content_key, size)], vec![arg(key)]).map(drop)
     }
 
     fn limit(&self, key: &str, limit: u64) -> Result<Decision, Problem> {
@@ -135,8 +147,8 @@ impl uploads::Ports for Sign {
         Ok(taken.first().and_then(text).and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String, Problem> {
-        let reply = send(self.store()?.create_multipart(key, content_type)).await?;
+    async fn create_multipart(&self, key: &str, content_type: &str, checksummed: bool) -> Result<String, Problem> {
+        let reply = send(self.store()?.create_multipart(key, content_type, checksummed)).await?;
         if !reply.status().is_success() {
             return Err(s3::bad_gateway(format!("the store refused to start the upload (HTTP {})", reply.status().as_u16())));
         }
@@ -167,8 +179,8 @@ impl uploads::Ports for Sign {
         }
     }
 
-    async fn complete_multipart(&self, key: &str, s3_id: &str, etags: &[String]) -> Result<String, Problem> {
-        let reply = send(self.store()?.complete(key, s3_id, etags)).await?;
+    async fn complete_multipart(&self, key: &str, s3_id: &str, parts: &[StoredPart]) -> Result<String, Problem> {
+        let reply = send(self.store()?.complete(key, s3_id, parts)).await?;
         if !reply.status().is_success() {
             return Err(s3::bad_gateway(format!("the store refused to complete (HTTP {})", reply.status().as_u16())));
         }

@@ -26,8 +26,10 @@ pub(crate) struct CreateRequest {
     pub size: Option<u64>,
     /// MIME type.
     pub content_type: String,
-    /// Hex SHA-256 of the whole file, if the client computed it.
-    pub sha256: Option<String>,
+    /// The file's content key ([`edge_protocol::instant::content_key`], 64 hex), when the
+    /// client wants it to become available for instant upload. The upload then uses the default
+    /// part layout and every part must be signed with its SHA-256.
+    pub content_key: Option<String>,
     /// Preferred part size in bytes.
     pub part_size: Option<u64>,
 }
@@ -71,8 +73,8 @@ pub(crate) fn layout(size: u64, suggested: Option<u64>) -> Result<Layout, Proble
                 .with("field", "part_size"));
         }
     }
-    let needed = size.div_ceil(MAX_PARTS).div_ceil(1024 * 1024) * 1024 * 1024;
-    let part_size = suggested.unwrap_or(MIN_PART).max(needed).max(MIN_PART);
+    let default = edge_protocol::parts::default_part_size(size);
+    let part_size = suggested.unwrap_or(default).max(default);
     if part_size > MAX_PART {
         return Err(Problem::bad_request("too-large", "the file is larger than S3 can hold"));
     }
@@ -85,9 +87,17 @@ pub(crate) fn validate(request: &CreateRequest, limits: &Limits) -> Result<Strin
         check_size(size, limits.max_size)?;
     }
     check_content_type(&request.content_type, limits)?;
-    if let Some(sha) = &request.sha256 {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Problem::bad_request("invalid-sha256", "sha256 must be 64 hex digits").with("field", "sha256"));
+    if let Some(key) = &request.content_key {
+        if !edge_protocol::instant::is_content_key(key) {
+            return Err(Problem::bad_request("invalid-content-key", "content_key must be 64 hex digits").with("field", "content_key"));
+        }
+        let default = request.size.map(edge_protocol::parts::default_part_size);
+        if request.part_size.is_some() && request.part_size != default {
+            return Err(Problem::bad_request(
+                "invalid-part-size",
+                "a content key is defined over the default part layout: leave part_size out when sending content_key",
+            )
+            .with("field", "part_size"));
         }
     }
     clean_filename(&request.filename)
@@ -193,12 +203,12 @@ pub(crate) fn check_part_numbers(numbers: &[u64], checksums: &BTreeMap<String, S
     Ok(())
 }
 
-/// What completing an upload sends the store: the stored ETags in part order, and the bytes
+/// What completing an upload sends the store: the stored parts in part order, and the bytes
 /// they hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Checked {
-    /// The store's ETag of each part, 1 to n.
-    pub etags: Vec<String>,
+    /// The parts as the store lists them, 1 to n.
+    pub parts: Vec<StoredPart>,
     /// The object's size.
     pub total: u64,
 }
@@ -214,7 +224,7 @@ pub(crate) fn check_parts(
     stored: &[StoredPart],
 ) -> Result<Checked, Problem> {
     let count = layout.map_or(claimed.len() as u64, |l| l.part_count);
-    let mut etags = Vec::with_capacity(count as usize);
+    let mut parts = Vec::with_capacity(count as usize);
     let mut total = 0;
     for n in 1..=count {
         let (_, etag) = claimed.iter().find(|(number, _)| *number == n).ok_or_else(|| {
@@ -242,7 +252,7 @@ pub(crate) fn check_parts(
                 .with("part_number", n));
         }
         total += held.size;
-        etags.push(held.etag.clone());
+        parts.push(held.clone());
     }
     if claimed.len() as u64 != count || claimed.iter().any(|(n, _)| *n == 0 || *n > count) {
         return Err(Problem::bad_request("invalid-part-list", format!("list each part from 1 to {count} exactly once")));
@@ -251,7 +261,7 @@ pub(crate) fn check_parts(
         Some(size) if total != size => {
             Err(Problem::conflict("size-mismatch", format!("the parts hold {total} bytes, {size} were declared")))
         }
-        _ => Ok(Checked { etags, total }),
+        _ => Ok(Checked { parts, total }),
     }
 }
 
@@ -260,7 +270,7 @@ mod tests {
     use super::*;
 
     fn part(number: u64, etag: &str, size: u64) -> StoredPart {
-        StoredPart { number, etag: format!("\"{etag}\""), size }
+        StoredPart { number, etag: format!("\"{etag}\""), size, checksum: None }
     }
 
     fn claim(list: &[(u64, &str)]) -> Vec<(u64, String)> {
@@ -282,7 +292,7 @@ mod tests {
     fn a_complete_planned_upload_passes_with_the_stores_etags_in_order() {
         let (layout, size, stored) = planned();
         let checked = check_parts(Some(&layout), Some(size), &claim(&[(3, "c"), (1, "\"a\""), (2, "b")]), &stored).unwrap();
-        assert_eq!(checked, Checked { etags: vec!["\"a\"".into(), "\"b\"".into(), "\"c\"".into()], total: size });
+        assert_eq!(checked, Checked { parts: stored, total: size });
     }
 
     #[test]
@@ -330,7 +340,7 @@ mod tests {
     }
 
     fn request(filename: &str, size: u64, content_type: &str) -> CreateRequest {
-        CreateRequest { filename: filename.into(), size: Some(size), content_type: content_type.into(), sha256: None, part_size: None }
+        CreateRequest { filename: filename.into(), size: Some(size), content_type: content_type.into(), content_key: None, part_size: None }
     }
 
     #[test]
@@ -368,9 +378,14 @@ mod tests {
         assert!(validate(&request("a.jpg", 10, "image/jpeg"), &limits()).is_err());
         assert!(validate(&request("a.mp4", 10, "video/mp4\r\nx-evil: 1"), &limits()).is_err());
         assert!(validate(&request("a.mp4", 10, "video/"), &limits()).is_err());
-        let mut bad_sha = request("a.mp4", 10, "video/mp4");
-        bad_sha.sha256 = Some("xyz".into());
-        assert_eq!(validate(&bad_sha, &limits()).unwrap_err().code(), "invalid-sha256");
+        let mut bad_key = request("a.mp4", 10, "video/mp4");
+        bad_key.content_key = Some("xyz".into());
+        assert_eq!(validate(&bad_key, &limits()).unwrap_err().code(), "invalid-content-key");
+        let mut keyed = request("a.mp4", 10, "video/mp4");
+        keyed.content_key = Some("a".repeat(64));
+        assert!(validate(&keyed, &limits()).is_ok());
+        keyed.part_size = Some(8 * MIB);
+        assert_eq!(validate(&keyed, &limits()).unwrap_err().code(), "invalid-part-size", "a keyed upload keeps the default layout");
     }
 
     #[test]

@@ -8,6 +8,15 @@ pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 /// Most parts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
 
+/// The part size a file of `size` bytes is cut into unless a client asks otherwise: 5 MiB, or
+/// the smallest whole MiB that keeps the count within 10,000. Instant upload's content key is
+/// defined over this layout, so it must never change without a new
+/// [`crate::instant::CONTENT_KEY_VERSION`].
+pub fn default_part_size(size: u64) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    (size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB).max(MIN_PART)
+}
+
 /// Byte range `[start, end)` of 1-based `part_number` in a file of `size` bytes cut into
 /// `part_size` pieces (the last may be shorter). `None` for a part the file does not have.
 pub fn range(part_number: u64, part_size: u64, size: u64) -> Option<(u64, u64)> {
@@ -35,6 +44,13 @@ mod tests {
         assert_eq!(range(4, part, size), None);
         assert_eq!(range(0, part, size), None);
         assert_eq!(range(1, 0, size), None);
+    }
+
+    #[test]
+    fn the_default_layout_is_5_mib_until_10000_parts_need_more() {
+        assert_eq!(default_part_size(1), MIN_PART);
+        assert_eq!(default_part_size(MAX_PARTS * MIN_PART), MIN_PART);
+        assert_eq!(default_part_size(MAX_PARTS * MIN_PART + 1), 6 * 1024 * 1024);
     }
 
     #[test]

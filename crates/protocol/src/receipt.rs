@@ -22,8 +22,10 @@ pub struct Receipt {
     pub key: String,
     /// Size in bytes, as listed by the store.
     pub size: u64,
-    /// The SHA-256 the client declared, if any.
-    pub sha256: Option<String>,
+    /// The object's content key ([`crate::instant::content_key`]) as computed from the digests
+    /// the store checked; `None` when its parts were not checksummed.
+    #[serde(alias = "sha256")]
+    pub content_key: Option<String>,
     /// The user who uploaded it.
     pub owner: String,
     /// MIME type.
@@ -115,7 +117,7 @@ mod tests {
             upload_id: "u".into(),
             key: "uploads/a/u.mp4".into(),
             size: 42,
-            sha256: None,
+            content_key: None,
             owner: "a".into(),
             content_type: "video/mp4".into(),
             etag: "\"e\"".into(),
@@ -137,7 +139,7 @@ mod tests {
             upload_id: "u1".into(),
             key: "uploads/a/u1.mp4".into(),
             size: 1,
-            sha256: None,
+            content_key: None,
             owner: "a".into(),
             content_type: "video/mp4".into(),
             etag: "\"e\"".into(),

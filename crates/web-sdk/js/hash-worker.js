@@ -1,5 +1,6 @@
 // Hashes a File off the page's thread with the SDK's own SHA-256 (Uploader starts it).
-// Receives the File; answers {progress: bytes} as it goes, then {sha256} or {error}.
+// Receives the File; answers {progress: bytes} as it goes, then {hashed} (the content key and
+// part digests, as JSON) or {error}.
 import init, { hashFile } from "./video_edge_sdk.js";
 
 const ready = init();
@@ -7,8 +8,8 @@ const ready = init();
 self.onmessage = async ({ data: file }) => {
   try {
     await ready;
-    const sha256 = await hashFile(file, (bytes) => self.postMessage({ progress: bytes }));
-    self.postMessage({ sha256 });
+    const hashed = await hashFile(file, (bytes) => self.postMessage({ progress: bytes }));
+    self.postMessage({ hashed });
   } catch (error) {
     self.postMessage({ error: String(error) });
   }

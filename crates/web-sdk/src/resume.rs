@@ -4,13 +4,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::challenge::Hashed;
+
 /// The saved record of an unfinished upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Saved {
     /// The server's upload id.
     pub id: String,
-    /// The file's hex SHA-256, so a resumed upload does not hash again.
-    pub sha256: String,
+    /// The file's content key and part digests, so a resumed upload does not hash again.
+    pub hashed: Hashed,
     /// The file's name, shown when offering to resume.
     pub filename: String,
     /// Its size.
@@ -47,7 +49,8 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let s = Saved { id: "u1".into(), sha256: "ab".into(), filename: "a.mp4".into(), size: 3, started_at: 9 };
+        let hashed = Hashed { content_key: "ab".into(), checksums: vec!["cd".into()] };
+        let s = Saved { id: "u1".into(), hashed, filename: "a.mp4".into(), size: 3, started_at: 9 };
         assert_eq!(serde_json::from_str::<Saved>(&serde_json::to_string(&s).unwrap()).unwrap(), s);
     }
 }

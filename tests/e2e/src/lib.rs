@@ -383,7 +383,7 @@ pub fn receipt(owner: &str) -> String {
         upload_id: upload_id.clone(),
         key: format!("uploads/{owner}/{upload_id}.mp4"),
         size: 1234,
-        sha256: None,
+        content_key: None,
         owner: owner.to_owned(),
         content_type: "video/mp4".into(),
         etag: "\"e\"".into(),
@@ -419,6 +419,22 @@ pub fn wrk(app: &App, dir: &TempDir, label: &str, connections: u32, script: &str
 /// The first 32 bytes of an MP4 file, its `ftyp` box: upload-sign's content check wants a
 /// `video/*` upload to start like a video.
 pub const MP4_FTYP: [u8; 32] = *b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41";
+
+/// What the browser SDK computes for instant upload in its hashing pass: the file's content key
+/// and each part's base64 SHA-256 under the default layout, by part number (`"1"`, `"2"`, …).
+pub fn content_key(bytes: &[u8]) -> (String, serde_json::Map<String, Value>) {
+    use base64::Engine;
+    use sha2::Digest;
+    let digests: Vec<[u8; 32]> = edge_protocol::instant::default_parts(bytes.len() as u64)
+        .map(|(a, b)| sha2::Sha256::digest(&bytes[a as usize..b as usize]).into())
+        .collect();
+    let checksums = digests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| ((i + 1).to_string(), base64::engine::general_purpose::STANDARD.encode(d).into()))
+        .collect();
+    (edge_protocol::instant::content_key(bytes.len() as u64, &digests), checksums)
+}
 
 /// `len` pseudo-random bytes from `seed` (xorshift) after [`MP4_FTYP`] (cut short for a shorter
 /// file): the same file every run, for uploads whose stored bytes a test compares.

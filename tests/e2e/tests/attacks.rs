@@ -186,7 +186,7 @@ fn a_used_receipt_never_publishes_again_even_after_redis_is_lost() {
         upload_id: unique("stale"),
         key: format!("uploads/{owner}/stale.mp4"),
         size: 1234,
-        sha256: None,
+        content_key: None,
         owner: owner.clone(),
         content_type: "video/mp4".into(),
         etag: "\"e\"".into(),
@@ -248,4 +248,128 @@ fn a_cover_can_only_be_a_jpeg_png_or_webp_picture() {
     let publish = json!({ "receipt": e2e::receipt(&owner), "title": "t", "cover_key": svg_key });
     let reply = app.call(Some(&token), "POST", "/videos", Some(publish));
     assert_eq!((reply.status, reply.json()["code"].as_str()), (400, Some("invalid-cover-key")));
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// Starts an upload of `size` bytes (declaring `content_key` if given); its id.
+fn start_upload(app: &App, token: &str, size: usize, content_key: Option<&str>) -> Reply {
+    let mut body = json!({ "filename": "clip.mp4", "size": size, "content_type": "video/mp4" });
+    if let Some(key) = content_key {
+        body["content_key"] = json!(key);
+    }
+    app.call(Some(token), "POST", "/uploads", Some(body))
+}
+
+/// Signs every part of upload `id` with these digests, PUTs `bytes` part by part, completes;
+/// the completion's answer (or the first refused PUT's).
+fn send_parts(app: &App, token: &str, id: &str, bytes: &[u8], checksums: &e2e::Value) -> Reply {
+    let numbers: Vec<usize> = (1..=bytes.len().div_ceil(5 * MIB)).collect();
+    let signed =
+        app.call(Some(token), "POST", &format!("/uploads/{id}/parts"), Some(json!({ "part_numbers": numbers, "checksums": checksums })));
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    let mut parts = Vec::new();
+    for (part, chunk) in signed.json()["parts"].as_array().unwrap().iter().zip(bytes.chunks(5 * MIB)) {
+        let mut put = e2e::http("PUT", part["url"].as_str().unwrap());
+        for (name, value) in part["headers"].as_object().unwrap() {
+            put = put.header(name, value.as_str().unwrap());
+        }
+        let reply = put.send(Some(chunk));
+        if reply.status != 200 {
+            return reply;
+        }
+        parts.push(json!({ "part_number": part["part_number"], "etag": reply.header("etag").unwrap() }));
+    }
+    app.call(Some(token), "POST", &format!("/uploads/{id}/complete"), Some(json!({ "parts": parts })))
+}
+
+/// Asks for and answers an instant-upload challenge for `bytes` under `content_key`.
+fn instant(app: &App, token: &str, bytes: &[u8], content_key: &str) -> Reply {
+    let ask = json!({ "filename": "copy.mp4", "size": bytes.len(), "content_type": "video/mp4", "content_key": content_key });
+    let challenge = app.call(Some(token), "POST", "/uploads/instant", Some(ask)).json();
+    let asked: Vec<u8> = challenge["ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| &bytes[r[0].as_u64().unwrap() as usize..][..r[1].as_u64().unwrap() as usize])
+        .copied()
+        .collect();
+    let answer = edge_protocol::instant::answer(challenge["nonce"].as_str().unwrap(), &asked);
+    let id = challenge["challenge_id"].as_str().unwrap();
+    app.call(Some(token), "POST", &format!("/uploads/instant/{id}"), Some(json!({ "answer": answer })))
+}
+
+fn receipt_key(reply: &Reply) -> Option<String> {
+    let receipt = reply.json()["receipt"].as_str().unwrap().to_owned();
+    edge_protocol::receipt::Receipt::verify(&receipt, e2e::UPLOAD_RECEIPT_KEY.as_bytes()).unwrap().content_key
+}
+
+/// Instant upload poisoning: Mallory declares the content key of a video she does not have
+/// (the owner's), then sends other bytes. With the owner's part digests the store refuses her
+/// bytes; with her own, her upload completes under her own bytes' key and the index never maps
+/// the owner's key to her object. The owner's upload is then indexed, Mallory's later upload of
+/// the same key cannot replace it, and a third user's instant upload gets the owner's bytes.
+#[test]
+fn instant_upload_cannot_be_poisoned_by_a_declared_key() {
+    let app = App::start_default();
+    let genuine = e2e::seeded_bytes(unique("genuine").len() as u64 * 7919 + 3, 5 * MIB + 70_000);
+    let (owners_key, owners_sums) = e2e::content_key(&genuine);
+    let mut forged = genuine.clone();
+    forged[5 * MIB + 100] ^= 0xff;
+    let (forged_key, forged_sums) = e2e::content_key(&forged);
+    let mallory = e2e::access_token(&unique("mallory"));
+
+    let upload = start_upload(&app, &mallory, forged.len(), Some(&owners_key)).json();
+    let refused = send_parts(&app, &mallory, upload["id"].as_str().unwrap(), &forged, &json!(owners_sums));
+    assert_eq!(refused.status, 400, "the store checks each part's digest: {}", refused.text());
+    let upload = start_upload(&app, &mallory, forged.len(), Some(&owners_key)).json();
+    let done = send_parts(&app, &mallory, upload["id"].as_str().unwrap(), &forged, &json!(forged_sums));
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(receipt_key(&done), Some(forged_key), "the receipt states what the store hashed, not the declaration");
+
+    let owner = e2e::access_token(&unique("owner"));
+    let nothing = instant(&app, &owner, &genuine, &owners_key);
+    assert_eq!((nothing.status, nothing.json()["code"].as_str()), (403, Some("challenge-failed")), "no entry was made for the owner's key");
+    let upload = start_upload(&app, &owner, genuine.len(), Some(&owners_key)).json();
+    let owners = send_parts(&app, &owner, upload["id"].as_str().unwrap(), &genuine, &json!(owners_sums));
+    assert_eq!(owners.status, 200, "{}", owners.text());
+    let owners_object = owners.json()["upload"]["key"].as_str().unwrap().to_owned();
+    let upload = start_upload(&app, &mallory, genuine.len(), Some(&owners_key)).json();
+    assert_eq!(send_parts(&app, &mallory, upload["id"].as_str().unwrap(), &genuine, &json!(owners_sums)).status, 200);
+
+    let copy = instant(&app, &e2e::access_token(&unique("viewer")), &genuine, &owners_key);
+    assert_eq!(copy.status, 200, "{}", copy.text());
+    assert_eq!(copy.json()["upload"]["key"].as_str(), Some(owners_object.as_str()), "the first, genuine object stays indexed");
+    assert_eq!(receipt_key(&copy), Some(owners_key));
+}
+
+/// Storage without quota: a part URL is signed for its part's exact length, so a body of any
+/// other size is refused by the store; an upload must declare its size, which is reserved
+/// from the daily quota at once (uploads in progress included) and given back on abort.
+#[test]
+fn storage_is_paid_for_before_it_is_used() {
+    let app = App::start(AppOptions { env: variables(&[("MAX_UPLOAD_BYTES_PER_DAY", &(12 * MIB).to_string())]), ..AppOptions::default() });
+    let token = e2e::access_token(&unique("hoarder"));
+    let unsized_ = app.call(Some(&token), "POST", "/uploads", Some(json!({ "filename": "a.mp4", "content_type": "video/mp4" })));
+    assert_eq!((unsized_.status, unsized_.json()["code"].as_str()), (400, Some("size-required")));
+    let uppy =
+        app.call(Some(&token), "POST", "/uploads/s3/multipart", Some(json!({ "filename": "a.mp4", "type": "video/mp4", "metadata": {} })));
+    assert_eq!((uppy.status, uppy.json()["code"].as_str()), (400, Some("size-required")));
+
+    let small = start_upload(&app, &token, 6 * MIB, None).json();
+    let id = small["id"].as_str().unwrap();
+    let signed = app.call(Some(&token), "POST", &format!("/uploads/{id}/parts"), Some(json!({ "part_numbers": [1, 2] }))).json();
+    for (part, len) in signed["parts"].as_array().unwrap().iter().zip([5 * MIB, MIB]) {
+        assert_eq!(part["size"], len);
+        for body in [vec![1u8; len + 1], vec![1u8; 2 * len], vec![1u8; len - 1]] {
+            let put = e2e::http("PUT", part["url"].as_str().unwrap()).try_send(Some(&body));
+            assert!(put.is_err() || put.as_ref().is_ok_and(|r| r.status == 403), "{} bytes: {:?}", body.len(), put.map(|r| r.status));
+        }
+        assert_eq!(e2e::http("PUT", part["url"].as_str().unwrap()).send(Some(&vec![1u8; len])).status, 200);
+    }
+
+    let over = start_upload(&app, &token, 6 * MIB + 1, None);
+    assert_eq!((over.status, over.json()["code"].as_str()), (429, Some("daily-upload-limit")), "the upload in progress counts");
+    assert_eq!(app.call(Some(&token), "DELETE", &format!("/uploads/{id}"), None).status, 204);
+    assert_eq!(start_upload(&app, &token, 6 * MIB + 1, None).status, 201, "an abort gives its reservation back");
 }

@@ -49,7 +49,7 @@ pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json
         key: receipt.key,
         size: receipt.size,
         content_type: receipt.content_type,
-        sha256: receipt.sha256,
+        content_key: receipt.content_key,
     };
     let mut video = Video::create(0, &author, &body, object)?;
     video.updated_at = now_ms();

@@ -146,11 +146,11 @@ pub(crate) async fn form(sign: &Sign, Caller(caller): Caller, Json(body): Json<F
     Ok(json_response(StatusCode::OK, &json!({ "key": key, "url": form.url, "fields": form.fields, "expires_at": expires_at })))
 }
 
-/// `POST /uploads/instant`: when the store already holds a file of this hash and size, a
-/// challenge to prove possession of its bytes.
+/// `POST /uploads/instant`: a challenge to prove possession of the bytes of a file with this
+/// content key and size: the ranges to read, as `[offset, length]` pairs, and the nonce.
 pub(crate) async fn challenge(sign: &Sign, Caller(caller): Caller, Json(body): Json<CreateRequest>) -> Answer {
     let (id, challenge) = sign.uploads(caller)?.challenge(&body)?;
-    let body = json!({ "challenge_id": id, "offset": challenge.offset, "length": challenge.length, "nonce": challenge.nonce });
+    let body = json!({ "challenge_id": id, "ranges": challenge.ranges, "nonce": challenge.nonce });
     Ok(json_response(StatusCode::OK, &body))
 }
 

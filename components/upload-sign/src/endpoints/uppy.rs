@@ -78,10 +78,11 @@ pub(crate) async fn params(sign: &Sign, Uploader(caller): Uploader, Query(q): Qu
     Ok(json_response(StatusCode::OK, &json!({ "method": "POST", "url": form.url, "fields": form.field_object(), "headers": {} })))
 }
 
-/// `POST /s3/multipart`: starts an upload (its size comes from `metadata.size` if present).
+/// `POST /s3/multipart`: starts an upload of the size in `metadata.size` (Uppy sends the file's
+/// meta; the page sets `size` there).
 pub(crate) async fn create(sign: &Sign, Uploader(caller): Uploader, Json(body): Json<CreateBody>) -> Answer {
     let size = body.metadata.get("size").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
-    let create = CreateRequest { filename: body.filename, size, content_type: body.content_type, sha256: None, part_size: None };
+    let create = CreateRequest { filename: body.filename, size, content_type: body.content_type, content_key: None, part_size: None };
     let upload = sign.uploads(caller)?.create(create).await?;
     Ok(json_response(StatusCode::OK, &json!({ "key": upload.key, "uploadId": upload.id })))
 }

@@ -30,11 +30,14 @@ pub(crate) struct SignBody {
     upload_id: Option<String>,
     part_number: Option<u64>,
     content_type: Option<String>,
+    /// The file's size, which the page adds to Uppy's request (Uppy does not send it).
+    size: Option<u64>,
 }
 
 #[derive(Deserialize)]
 pub(crate) struct CreateQuery {
     filename: String,
+    size: Option<u64>,
 }
 
 /// `POST /uploads/s3/sign`: `{url, headers?, fields?}` for one S3 request Uppy is about to make.
@@ -52,10 +55,11 @@ pub(crate) async fn sign(sign: &Sign, Uploader(caller): Uploader, Headers(header
             let signed = uploads.sign(&upload, &[number], &BTreeMap::new())?;
             return Ok(json_response(StatusCode::OK, &json!({ "url": signed[0].url })));
         }
-        ("POST", None, None) => edge(format!(
-            "/uploads/s3/xml?filename={}",
-            url::form_urlencoded::byte_serialize(label(&body.key).as_bytes()).collect::<String>()
-        )),
+        ("POST", None, None) => {
+            let filename = url::form_urlencoded::byte_serialize(label(&body.key).as_bytes()).collect::<String>();
+            let size = body.size.map(|s| format!("&size={s}")).unwrap_or_default();
+            edge(format!("/uploads/s3/xml?filename={filename}{size}"))
+        }
         ("GET" | "POST" | "DELETE", Some(id), None) => edge(format!("/uploads/s3/xml/{}", uploads.load(id)?.id)),
         _ => {
             let what = format!("cannot sign {} {:?}", body.method, body.key);
@@ -89,11 +93,11 @@ fn xml(status: StatusCode, body: String) -> Answer {
         .map_err(|e| Problem::misconfigured(format!("bad response: {e}")))
 }
 
-/// `POST /uploads/s3/xml?filename`: CreateMultipartUpload; the type is the request's
+/// `POST /uploads/s3/xml?filename&size`: CreateMultipartUpload; the type is the request's
 /// `Content-Type` (Uppy sends the file's).
 pub(crate) async fn create(sign: &Sign, Uploader(caller): Uploader, Headers(headers): Headers, Query(q): Query<CreateQuery>) -> Answer {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream").to_owned();
-    let create = CreateRequest { filename: q.filename, size: None, content_type, sha256: None, part_size: None };
+    let create = CreateRequest { filename: q.filename, size: q.size, content_type, content_key: None, part_size: None };
     let upload = sign.uploads(caller)?.create(create).await?;
     xml(StatusCode::OK, s3xml::initiated(&upload.key, &upload.id))
 }

@@ -1,18 +1,21 @@
 //! How an upload ends: completed after every part is checked against the store's own list and
-//! its first bytes against its declared type (then a receipt, else rejected and deleted),
-//! aborted by its owner, or aborted by cleanup once expired.
+//! its first bytes against its declared type (then a receipt and, when the store checked every
+//! part's digest, an instant-upload index entry; else rejected and deleted), aborted by its
+//! owner, or aborted by cleanup once expired (both give its reserved bytes back).
 
 use edge_http::Problem;
 
-use super::{day, over_daily, Ports, State, Upload, Uploads};
-use crate::{plan, s3, sniff};
+use super::{day, Ports, State, Upload, Uploads};
+use crate::{instant, plan, s3, sniff};
 
 /// Expired uploads one cleanup call aborts at most (each costs a store round trip).
 const CLEANUP_BATCH: u64 = 50;
 
 impl<P: Ports> Uploads<'_, P> {
     /// Checks the claimed `(part number, ETag)` list against the store and the plan, completes
-    /// the object, checks that its content fits its declared type and issues the receipt.
+    /// the object, checks that its content fits its declared type and issues the receipt; an
+    /// object whose parts the store checksummed is indexed for instant upload under the key
+    /// their digests give (whatever the client declared), unless that key is taken.
     /// Completing a complete upload returns its receipt; a rejected one, the same refusal.
     pub(crate) async fn complete(&self, mut upload: Upload, claimed: &[(u64, String)]) -> Result<(Upload, String), Problem> {
         match (upload.state, &upload.receipt, upload.detected) {
@@ -35,11 +38,13 @@ impl<P: Ports> Uploads<'_, P> {
                 self.assemble(&mut upload, claimed).await?
             }
         };
+        let verified = upload.verified_key.take();
         if sniff::checked(&upload.content_type) {
             let found = match self.head(&upload).await {
                 Ok(head) => sniff::detect(&head),
                 Err(problem) => {
                     upload.etag = Some(etag);
+                    upload.verified_key = verified;
                     self.ports.save(&upload)?;
                     return Err(problem);
                 }
@@ -54,48 +59,40 @@ impl<P: Ports> Uploads<'_, P> {
                 return Err(sniff::unrecognised(&upload.content_type, found));
             }
         }
-        let receipt = self.receipt(&upload, etag)?;
+        let receipt = self.receipt(&upload, etag, verified.clone())?;
         upload.state = State::Complete;
         upload.receipt = Some(receipt.clone());
         self.ports.save(&upload)?;
         self.ports.finish(&upload.owner, &upload.id)?;
-        if let (Some(sha), Some(size)) = (&upload.sha256, upload.size) {
-            self.ports.remember(sha, size, &upload.key)?;
+        if let (Some(key), Some(size)) = (&verified, upload.size) {
+            self.ports.index_content(key, size, &upload.key)?;
         }
         Ok((upload, receipt))
     }
 
-    /// Checks the parts, charges an upload of unknown size, and completes the object in the
-    /// store; its ETag. The upload's size is then the stored one.
+    /// Checks the parts against the plan and completes the object in the store; its ETag, with
+    /// the content key the store's digests give kept in `upload.verified_key`.
     async fn assemble(&self, upload: &mut Upload, claimed: &[(u64, String)]) -> Result<String, Problem> {
-        let stored = self.stored_parts(upload).await?;
-        let plan::Checked { etags, total } = plan::check_parts(upload.layout.as_ref(), upload.size, claimed, &stored)?;
-        let today = day(self.ports.now_ms());
-        // An upload of unknown size is checked and charged now that its size is known.
-        let charged_now = match upload.size {
-            Some(_) => false,
-            None => {
-                plan::check_size(total, self.limits()?.max_size)?;
-                let max_daily = self.max_daily()?;
-                if !self.ports.charge(&upload.owner, today, total, max_daily)? {
-                    return Err(over_daily(max_daily));
-                }
-                true
-            }
-        };
-        let s3_id = upload.s3_upload_id.clone().unwrap_or_default();
-        match self.ports.complete_multipart(&upload.key, &s3_id, &etags).await {
-            Ok(etag) => {
-                upload.size = Some(total);
-                Ok(etag)
-            }
-            Err(problem) => {
-                if charged_now {
-                    self.ports.refund(&upload.owner, today, total)?;
-                }
-                Err(problem)
-            }
+        if upload.size.is_none() {
+            return Err(Problem::conflict("upload-unsized", "this upload declared no size; abort it and start a new one with its size"));
         }
+        let stored = self.stored_parts(upload).await?;
+        let plan::Checked { parts, total } = plan::check_parts(upload.layout.as_ref(), upload.size, claimed, &stored)?;
+        let s3_id = upload.s3_upload_id.clone().unwrap_or_default();
+        let etag = self.ports.complete_multipart(&upload.key, &s3_id, &parts).await?;
+        upload.verified_key = instant::verified_key(total, upload.layout.as_ref(), &parts);
+        Ok(etag)
+    }
+
+    /// Frees an unfinished upload's place and gives back the bytes it reserved, if they still
+    /// count (the limit is per day).
+    fn release(&self, upload: &Upload) -> Result<(), Problem> {
+        self.ports.finish(&upload.owner, &upload.id)?;
+        let reserved = day(upload.created_at);
+        if reserved != day(self.ports.now_ms()) {
+            return Ok(());
+        }
+        self.ports.refund(&upload.owner, reserved, upload.size.unwrap_or(0))
     }
 
     /// The first bytes of the completed object (at most [`sniff::HEAD_BYTES`]), one ranged read.
@@ -118,7 +115,7 @@ impl<P: Ports> Uploads<'_, P> {
         self.ports.abort_multipart(&upload.key, upload.s3_upload_id.as_deref().unwrap_or_default()).await?;
         upload.state = State::Aborted;
         self.ports.save(&upload)?;
-        self.ports.finish(&upload.owner, &upload.id)?;
+        self.release(&upload)?;
         Ok(upload)
     }
 
@@ -131,9 +128,9 @@ impl<P: Ports> Uploads<'_, P> {
             match self.read(id)? {
                 Some(upload) if upload.state == State::Active => {
                     self.ports.abort_multipart(&upload.key, upload.s3_upload_id.as_deref().unwrap_or_default()).await?;
-                    let owner = upload.owner.clone();
-                    self.ports.save(&Upload { state: State::Aborted, ..upload })?;
-                    self.ports.finish(&owner, id)?;
+                    let upload = Upload { state: State::Aborted, ..upload };
+                    self.ports.save(&upload)?;
+                    self.release(&upload)?;
                     aborted += 1;
                 }
                 _ => self.ports.unindex(id)?,

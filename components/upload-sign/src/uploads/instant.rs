@@ -1,5 +1,5 @@
 //! Instant upload: a challenge for a file the caller says it has, and its answer checked
-//! against a ranged read of the stored copy (the rules are [`crate::instant`]).
+//! against ranged reads of the stored copy (the rules are [`crate::instant`]).
 
 use edge_http::Problem;
 use edge_spin::redis::Decision;
@@ -16,8 +16,10 @@ impl<P: Ports> Uploads<'_, P> {
     /// copy is stored, so the answer reveals nothing).
     pub(crate) fn challenge(&self, body: &CreateRequest) -> Result<(String, Challenge), Problem> {
         let filename = plan::validate(body, &self.limits()?)?;
-        let (Some(size), Some(sha256)) = (body.size, body.sha256.as_ref()) else {
-            return Err(Problem::bad_request("missing-fields", "instant upload needs the file's size and sha256").with("field", "sha256"));
+        let (Some(size), Some(content_key)) = (body.size, body.content_key.as_ref()) else {
+            return Err(
+                Problem::bad_request("missing-fields", "instant upload needs the file's size and content_key").with("field", "content_key")
+            );
         };
         let limit_key = format!("uploads:challenges:{}", self.principal.user_id);
         if let Decision::Limited { retry_after } = self.ports.limit(&limit_key, CHALLENGES_PER_MINUTE)? {
@@ -28,16 +30,14 @@ impl<P: Ports> Uploads<'_, P> {
             )
             .with("limit", CHALLENGES_PER_MINUTE));
         }
-        let random = u64::from_str_radix(&self.ports.random_id()[..16], 16).unwrap_or(0);
-        let (offset, length) = instant::pick_range(size, random);
+        let random = |i: usize| u64::from_str_radix(&self.ports.random_id()[..16], 16).unwrap_or(i as u64);
         let challenge = Challenge {
             owner: self.principal.user_id.clone(),
-            sha256: sha256.to_ascii_lowercase(),
+            content_key: content_key.to_ascii_lowercase(),
             size,
             filename,
             content_type: body.content_type.trim().to_ascii_lowercase(),
-            offset,
-            length,
+            ranges: instant::pick_ranges(size, std::array::from_fn(random)),
             nonce: self.ports.random_id(),
         };
         let id = self.ports.random_id();
@@ -46,7 +46,8 @@ impl<P: Ports> Uploads<'_, P> {
     }
 
     /// Checks an answer against the stored object; on success the caller owns a complete
-    /// upload of that object. Each challenge is answered at most once.
+    /// upload of that object. Each challenge is answered at most once. An index entry whose
+    /// object is gone is dropped.
     pub(crate) async fn answer(&self, challenge_id: &str, given: &str) -> Result<(Upload, String), Problem> {
         let gone = || Problem::not_found("no-such-challenge", "this challenge is unknown, used or expired; ask for a new one");
         if !edge_http::is_random_id(challenge_id) {
@@ -57,13 +58,26 @@ impl<P: Ports> Uploads<'_, P> {
             return Err(gone());
         }
         let refused = || Problem::forbidden("challenge-failed", "no stored file matches this answer; upload the file normally");
-        let Some(key) = self.ports.find(&challenge.sha256, challenge.size)? else {
+        let Some(key) = self.ports.find(&challenge.content_key, challenge.size)? else {
             return Err(refused());
         };
-        let read = self.ports.read_range(&key, challenge.offset, challenge.length).await?;
-        let whole = read.status == 200 && read.body.len() as u64 == challenge.size;
-        let matches = (read.status == 206 && read.total == Some(challenge.size)) || whole;
-        if !matches || read.body.len() as u64 != challenge.length || !instant::is_answer(&challenge.nonce, &read.body, given) {
+        let mut bytes = Vec::new();
+        let mut etag = String::new();
+        for &(offset, length) in &challenge.ranges {
+            let read = self.ports.read_range(&key, offset, length).await?;
+            if read.status == 404 {
+                self.ports.drop_content(&challenge.content_key, challenge.size, &key)?;
+                return Err(refused());
+            }
+            let whole = read.status == 200 && read.body.len() as u64 == challenge.size;
+            let ranged = read.status == 206 && read.total == Some(challenge.size);
+            if !(whole || ranged) || read.body.len() as u64 != length {
+                return Err(refused());
+            }
+            bytes.extend_from_slice(&read.body);
+            etag = read.etag;
+        }
+        if !instant::is_answer(&challenge.nonce, &bytes, given) {
             return Err(refused());
         }
         let now = self.ports.now_ms();
@@ -74,7 +88,7 @@ impl<P: Ports> Uploads<'_, P> {
             filename: challenge.filename,
             size: Some(challenge.size),
             content_type: challenge.content_type,
-            sha256: Some(challenge.sha256),
+            content_key: Some(challenge.content_key.clone()),
             layout: None,
             s3_upload_id: None,
             created_at: now,
@@ -82,9 +96,10 @@ impl<P: Ports> Uploads<'_, P> {
             state: State::Complete,
             receipt: None,
             etag: None,
+            verified_key: None,
             detected: None,
         };
-        let receipt = self.receipt(&upload, read.etag)?;
+        let receipt = self.receipt(&upload, etag, Some(challenge.content_key))?;
         upload.receipt = Some(receipt.clone());
         self.ports.save(&upload)?;
         Ok((upload, receipt))

@@ -59,12 +59,14 @@ pub(crate) struct Upload {
     pub key: String,
     /// Display filename.
     pub filename: String,
-    /// Declared size; `None` when the client did not say (Uppy).
+    /// Size in bytes: declared for a multipart upload (its parts are signed for exactly these
+    /// bytes); `None` only for records written before sizes were required.
     pub size: Option<u64>,
     /// MIME type.
     pub content_type: String,
-    /// Declared whole-file SHA-256 (hex).
-    pub sha256: Option<String>,
+    /// The content key the client declared: the upload is checksummed (every part signed with
+    /// its SHA-256) so that completion can compute the real one.
+    pub content_key: Option<String>,
     /// Part layout, when the size is known.
     pub layout: Option<Layout>,
     /// The store's multipart upload id; `None` for an instant upload.
@@ -81,6 +83,9 @@ pub(crate) struct Upload {
     /// waits for a retry (the read failed), so the retry needs no parts.
     #[serde(default)]
     pub etag: Option<String>,
+    /// The content key computed from the store's part digests at completion, kept with `etag`.
+    #[serde(default)]
+    pub verified_key: Option<String>,
     /// What the content check found when it refused the file.
     #[serde(default)]
     pub detected: Option<Format>,
@@ -91,7 +96,7 @@ impl Upload {
     pub(crate) fn view(&self) -> serde_json::Value {
         json!({
             "id": self.id, "key": self.key, "filename": self.filename, "size": self.size,
-            "content_type": self.content_type, "sha256": self.sha256,
+            "content_type": self.content_type, "content_key": self.content_key,
             "part_size": self.layout.as_ref().map(|l| l.part_size),
             "part_count": self.layout.as_ref().map(|l| l.part_count),
             "created_at": self.created_at, "expires_at": self.expires_at, "state": self.state,
@@ -113,8 +118,8 @@ pub(crate) struct SignedPart {
     pub url: String,
     /// Headers the browser must send with it (a bound checksum).
     pub headers: BTreeMap<String, String>,
-    /// Bytes this part must hold, when the layout is known.
-    pub size: Option<u64>,
+    /// Bytes this part must hold (signed: the store refuses any other length).
+    pub size: u64,
 }
 
 /// Whether [`Ports::admit`] let a new upload in.
@@ -137,7 +142,7 @@ pub(crate) struct Reservation {
     pub id: String,
     /// The day its bytes count on.
     pub day: u64,
-    /// Its bytes (0 when unknown until completion).
+    /// Its bytes.
     pub bytes: u64,
     /// When cleanup may abort it.
     pub expires_at: u64,
@@ -188,10 +193,14 @@ pub(crate) trait Ports {
     fn due(&self, now: u64, limit: u64) -> Result<Vec<String>, Problem>;
     /// Takes `id` off the expiry index.
     fn unindex(&self, id: &str) -> Result<(), Problem>;
-    /// Remembers the object holding the file of this hash and size (for instant upload).
-    fn remember(&self, sha256: &str, size: u64, key: &str) -> Result<(), Problem>;
-    /// The object holding the file of this hash and size.
-    fn find(&self, sha256: &str, size: u64) -> Result<Option<String>, Problem>;
+    /// Indexes the object `key` under its verified content key and size for instant upload,
+    /// unless an object is indexed there already (the first stays).
+    fn index_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem>;
+    /// The object indexed under this content key and size.
+    fn find(&self, content_key: &str, size: u64) -> Result<Option<String>, Problem>;
+    /// Drops the entry for this content key and size if it still names `key` (its object is
+    /// gone).
+    fn drop_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem>;
     /// The shared limiter: one attempt on `key`, at most `limit` a minute.
     fn limit(&self, key: &str, limit: u64) -> Result<Decision, Problem>;
     /// Keeps a challenge until answered or expired.
@@ -199,12 +208,12 @@ pub(crate) trait Ports {
     /// Takes a challenge (each is answered at most once).
     fn take_challenge(&self, id: &str) -> Result<Option<Challenge>, Problem>;
 
-    /// Starts a multipart upload; the store's upload id.
-    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String, Problem>;
+    /// Starts a multipart upload, `checksummed` or not; the store's upload id.
+    async fn create_multipart(&self, key: &str, content_type: &str, checksummed: bool) -> Result<String, Problem>;
     /// Every part the store holds, in part order; `upload-gone` when it has no such upload.
     async fn list_parts(&self, key: &str, s3_id: &str) -> Result<Vec<StoredPart>, Problem>;
-    /// Completes a multipart upload from these ETags; the object's ETag.
-    async fn complete_multipart(&self, key: &str, s3_id: &str, etags: &[String]) -> Result<String, Problem>;
+    /// Completes a multipart upload from these parts; the object's ETag.
+    async fn complete_multipart(&self, key: &str, s3_id: &str, parts: &[StoredPart]) -> Result<String, Problem>;
     /// Aborts a multipart upload (one the store no longer has counts as aborted).
     async fn abort_multipart(&self, key: &str, s3_id: &str) -> Result<(), Problem>;
     /// Deletes an object (one the store does not have counts as deleted).
@@ -289,13 +298,13 @@ impl<'a, P: Ports> Uploads<'a, P> {
         }
     }
 
-    /// The receipt feed accepts for a complete upload.
-    fn receipt(&self, upload: &Upload, etag: String) -> Result<String, Problem> {
+    /// The receipt feed accepts for a complete upload, stating its `verified` content key.
+    fn receipt(&self, upload: &Upload, etag: String, verified: Option<String>) -> Result<String, Problem> {
         Ok(Receipt {
             upload_id: upload.id.clone(),
             key: upload.key.clone(),
             size: upload.size.unwrap_or(0),
-            sha256: upload.sha256.clone(),
+            content_key: verified,
             owner: upload.owner.clone(),
             content_type: upload.content_type.clone(),
             etag,

@@ -24,6 +24,8 @@ const SHA: &str = "cafe000000000000000000000000000000000000000000000000000000000
 #[derive(Default)]
 struct Multipart {
     key: String,
+    /// Started with `x-amz-checksum-algorithm`: the store keeps each part's SHA-256.
+    checksummed: bool,
     parts: BTreeMap<u64, (String, Vec<u8>)>,
 }
 
@@ -36,7 +38,7 @@ struct Memory {
     active: RefCell<BTreeMap<String, BTreeSet<String>>>,
     daily: RefCell<BTreeMap<(String, u64), u64>>,
     expiring: RefCell<BTreeMap<String, u64>>,
-    hashes: RefCell<BTreeMap<(String, u64), String>>,
+    contents: RefCell<BTreeMap<(String, u64), String>>,
     challenges: RefCell<BTreeMap<String, Challenge>>,
     limited: Cell<bool>,
     multipart: RefCell<BTreeMap<String, Multipart>>,
@@ -65,7 +67,7 @@ impl Memory {
             active: RefCell::default(),
             daily: RefCell::default(),
             expiring: RefCell::default(),
-            hashes: RefCell::default(),
+            contents: RefCell::default(),
             challenges: RefCell::default(),
             limited: Cell::new(false),
             multipart: RefCell::default(),
@@ -91,6 +93,22 @@ impl Memory {
         parts.insert(n, (etag.clone(), bytes));
         etag
     }
+}
+
+/// Base64 SHA-256, as S3 lists a part's checksum.
+fn digest(bytes: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+/// The content key of `bytes`, as the SDK computes it.
+fn key_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digests: Vec<[u8; 32]> = edge_protocol::instant::default_parts(bytes.len() as u64)
+        .map(|(a, b)| sha2::Sha256::digest(&bytes[a as usize..b as usize]).into())
+        .collect();
+    edge_protocol::instant::content_key(bytes.len() as u64, &digests)
 }
 
 fn refused() -> Problem {
@@ -171,13 +189,21 @@ impl Ports for Memory {
         Ok(())
     }
 
-    fn remember(&self, sha256: &str, size: u64, key: &str) -> Result<(), Problem> {
-        self.hashes.borrow_mut().insert((sha256.to_owned(), size), key.to_owned());
+    fn index_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem> {
+        self.contents.borrow_mut().entry((content_key.to_owned(), size)).or_insert_with(|| key.to_owned());
         Ok(())
     }
 
-    fn find(&self, sha256: &str, size: u64) -> Result<Option<String>, Problem> {
-        Ok(self.hashes.borrow().get(&(sha256.to_owned(), size)).cloned())
+    fn find(&self, content_key: &str, size: u64) -> Result<Option<String>, Problem> {
+        Ok(self.contents.borrow().get(&(content_key.to_owned(), size)).cloned())
+    }
+
+    fn drop_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem> {
+        let entry = (content_key.to_owned(), size);
+        if self.contents.borrow().get(&entry).is_some_and(|k| k == key) {
+            self.contents.borrow_mut().remove(&entry);
+        }
+        Ok(())
     }
 
     fn limit(&self, _: &str, _: u64) -> Result<Decision, Problem> {
@@ -193,31 +219,36 @@ impl Ports for Memory {
         Ok(self.challenges.borrow_mut().remove(id))
     }
 
-    async fn create_multipart(&self, key: &str, _: &str) -> Result<String, Problem> {
+    async fn create_multipart(&self, key: &str, _: &str, checksummed: bool) -> Result<String, Problem> {
         if self.store_refuses.get() {
             return Err(refused());
         }
         let s3_id = format!("s3-{}", self.multipart.borrow().len() + 1);
-        self.multipart.borrow_mut().insert(s3_id.clone(), Multipart { key: key.to_owned(), ..Multipart::default() });
+        self.multipart.borrow_mut().insert(s3_id.clone(), Multipart { key: key.to_owned(), checksummed, ..Multipart::default() });
         Ok(s3_id)
     }
 
     async fn list_parts(&self, _: &str, s3_id: &str) -> Result<Vec<StoredPart>, Problem> {
         let multipart = self.multipart.borrow();
         let upload = multipart.get(s3_id).ok_or_else(|| Problem::conflict("upload-gone", "the store no longer has this upload"))?;
-        let parts = upload.parts.iter().map(|(&number, (etag, bytes))| StoredPart { number, etag: etag.clone(), size: bytes.len() as u64 });
+        let parts = upload.parts.iter().map(|(&number, (etag, bytes))| StoredPart {
+            number,
+            etag: etag.clone(),
+            size: bytes.len() as u64,
+            checksum: upload.checksummed.then(|| digest(bytes)),
+        });
         Ok(parts.collect())
     }
 
-    async fn complete_multipart(&self, key: &str, s3_id: &str, etags: &[String]) -> Result<String, Problem> {
+    async fn complete_multipart(&self, key: &str, s3_id: &str, parts: &[StoredPart]) -> Result<String, Problem> {
         if self.store_refuses.get() {
             return Err(refused());
         }
         let upload = self.multipart.borrow_mut().remove(s3_id).ok_or_else(refused)?;
-        let bytes = etags.iter().flat_map(|etag| upload.parts.values().find(|(e, _)| e == etag).unwrap().1.clone()).collect();
+        let bytes = parts.iter().flat_map(|p| upload.parts.values().find(|(e, _)| *e == p.etag).unwrap().1.clone()).collect();
         assert_eq!(upload.key, key);
         self.objects.borrow_mut().insert(key.to_owned(), bytes);
-        Ok(format!("\"{}-{}\"", key.len(), etags.len()))
+        Ok(format!("\"{}-{}\"", key.len(), parts.len()))
     }
 
     async fn abort_multipart(&self, _: &str, s3_id: &str) -> Result<(), Problem> {
@@ -241,7 +272,9 @@ impl Ports for Memory {
             return Err(refused());
         }
         let objects = self.objects.borrow();
-        let object = objects.get(key).ok_or_else(refused)?;
+        let Some(object) = objects.get(key) else {
+            return Ok(RangeRead { status: 404, total: None, body: Vec::new(), etag: String::new() });
+        };
         let end = (offset + length).min(object.len() as u64);
         let body = object[offset as usize..end as usize].to_vec();
         Ok(RangeRead { status: 206, total: Some(object.len() as u64), body, etag: "\"stored\"".into() })
@@ -252,16 +285,16 @@ fn caller(user: &str) -> Principal {
     Principal { user_id: user.into(), session_id: "s".into(), roles: Vec::new(), expires_at: 0, epoch: 0, incarnation: String::new() }
 }
 
-fn request(size: Option<u64>, sha256: Option<&str>) -> CreateRequest {
-    typed(size, sha256, "video/mp4")
+fn request(size: Option<u64>, content_key: Option<&str>) -> CreateRequest {
+    typed(size, content_key, "video/mp4")
 }
 
-fn typed(size: Option<u64>, sha256: Option<&str>, content_type: &str) -> CreateRequest {
+fn typed(size: Option<u64>, content_key: Option<&str>, content_type: &str) -> CreateRequest {
     CreateRequest {
         filename: "holiday.mp4".into(),
         size,
         content_type: content_type.into(),
-        sha256: sha256.map(str::to_owned),
+        content_key: content_key.map(str::to_owned),
         part_size: Some(MIN_PART),
     }
 }
@@ -279,8 +312,8 @@ fn file() -> Vec<u8> {
 }
 
 /// Creates an upload of `bytes` and puts every part; the claimed `(number, ETag)` list.
-fn uploaded(m: &Memory, uploads: &Uploads<Memory>, bytes: &[u8], sha256: Option<&str>) -> (Upload, Vec<(u64, String)>) {
-    uploaded_as(m, uploads, bytes, sha256, "video/mp4")
+fn uploaded(m: &Memory, uploads: &Uploads<Memory>, bytes: &[u8], content_key: Option<&str>) -> (Upload, Vec<(u64, String)>) {
+    uploaded_as(m, uploads, bytes, content_key, "video/mp4")
 }
 
 /// [`uploaded`], declaring `content_type`.
@@ -288,10 +321,10 @@ fn uploaded_as(
     m: &Memory,
     uploads: &Uploads<Memory>,
     bytes: &[u8],
-    sha256: Option<&str>,
+    content_key: Option<&str>,
     content_type: &str,
 ) -> (Upload, Vec<(u64, String)>) {
-    let upload = block_on(uploads.create(typed(Some(bytes.len() as u64), sha256, content_type))).unwrap();
+    let upload = block_on(uploads.create(typed(Some(bytes.len() as u64), content_key, content_type))).unwrap();
     let claimed =
         bytes.chunks(MIN_PART as usize).enumerate().map(|(i, chunk)| (i as u64 + 1, m.put_part(&upload, i as u64 + 1, chunk.to_vec())));
     let claimed = claimed.collect();
@@ -334,8 +367,13 @@ fn parts_are_signed_within_the_plan_until_the_upload_expires() {
     let uploads = Uploads::new(&m, caller("ann"));
     let upload = block_on(uploads.create(request(Some(11 * MIB), None))).unwrap();
     let signed = uploads.sign(&upload, &[1, 3], &BTreeMap::new()).unwrap();
-    assert_eq!(signed.iter().map(|p| (p.part_number, p.size)).collect::<Vec<_>>(), [(1, Some(5 * MIB)), (3, Some(MIB))]);
+    assert_eq!(signed.iter().map(|p| (p.part_number, p.size)).collect::<Vec<_>>(), [(1, 5 * MIB), (3, MIB)]);
     assert!(signed[1].url.contains("partNumber=3") && signed[1].url.contains("X-Amz-Expires=900"), "{}", signed[1].url);
+    assert!(signed[1].url.contains("X-Amz-SignedHeaders=content-length%3Bhost"), "the length is signed: {}", signed[1].url);
+    let keyed = block_on(uploads.create(request(Some(11 * MIB), Some(SHA)))).unwrap();
+    let one = BTreeMap::from([("1".to_owned(), digest(b"part one"))]);
+    assert_eq!(uploads.sign(&keyed, &[1, 2], &one).unwrap_err().code(), "checksum-required", "a keyed upload's parts carry digests");
+    assert!(uploads.sign(&keyed, &[1], &one).unwrap()[0].url.contains("x-amz-checksum-sha256"));
     assert_eq!(uploads.sign(&upload, &[4], &BTreeMap::new()).unwrap_err().code(), "invalid-part-number");
     m.now.set(upload.expires_at + 1);
     assert_eq!(uploads.sign(&upload, &[1], &BTreeMap::new()).unwrap_err().code(), "upload-expired");
@@ -356,29 +394,27 @@ fn complete_checks_the_parts_against_the_store_issues_a_receipt_once_and_frees_t
     let receipt_body = Receipt::verify(&receipt, RECEIPT_KEY.as_bytes()).expect("a receipt signed with the receipt key");
     assert_eq!((receipt_body.upload_id, receipt_body.owner, receipt_body.size), (upload.id.clone(), "ann".to_owned(), 11 * MIB));
     assert_eq!(m.objects.borrow()[&upload.key], bytes);
-    assert_eq!((m.active("ann"), m.find(SHA, 11 * MIB).unwrap()), (0, Some(upload.key.clone())));
+    assert_eq!(receipt_body.content_key, Some(key_of(&bytes)), "the key the store's digests give");
+    assert_eq!(m.active("ann"), 0);
+    assert_eq!(m.find(&key_of(&bytes), 11 * MIB).unwrap(), Some(upload.key.clone()));
+    assert_eq!(m.find(SHA, 11 * MIB).unwrap(), None, "the declaration is never indexed");
     let stored = uploads.load(&upload.id).unwrap();
     assert_eq!(block_on(uploads.complete(stored, &[])).unwrap().1, receipt, "completing again answers the same receipt");
 }
 
 #[test]
-fn an_upload_of_unknown_size_is_charged_when_it_completes_and_refunded_if_the_store_refuses() {
+fn an_upload_declares_its_size_and_gives_its_reserved_bytes_back_when_it_ends_unfinished() {
     let m = Memory::new();
     let uploads = Uploads::new(&m, caller("ann"));
-    let upload = block_on(uploads.create(request(None, None))).unwrap();
-    assert_eq!(m.today("ann"), 0);
-    let bytes = video(6 * MIB);
-    let claimed: Vec<_> = bytes
-        .chunks(MIN_PART as usize)
-        .enumerate()
-        .map(|(i, part)| (i as u64 + 1, m.put_part(&upload, i as u64 + 1, part.to_vec())))
-        .collect();
-    m.store_refuses.set(true);
-    assert_eq!(block_on(uploads.complete(upload.clone(), &claimed)).unwrap_err().code(), "storage-unavailable");
-    assert_eq!(m.today("ann"), 0, "the charge is given back");
-    m.store_refuses.set(false);
-    block_on(uploads.complete(upload, &claimed)).unwrap();
-    assert_eq!(m.today("ann"), 6 * MIB);
+    assert_eq!(block_on(uploads.create(request(None, None))).unwrap_err().code(), "size-required");
+    let upload = block_on(uploads.create(request(Some(6 * MIB), None))).unwrap();
+    assert_eq!(m.today("ann"), 6 * MIB, "reserved in full at the start");
+    block_on(uploads.abort(upload)).unwrap();
+    assert_eq!(m.today("ann"), 0, "given back on abort");
+    block_on(uploads.create(request(Some(7 * MIB), None))).unwrap();
+    m.now.set(m.now.get() + 3_600_001);
+    assert_eq!(block_on(uploads.cleanup()).unwrap(), (1, false));
+    assert_eq!(m.today("ann"), 0, "given back when cleanup aborts it");
 }
 
 #[test]
@@ -454,29 +490,66 @@ fn abort_ends_an_active_upload_and_cleanup_aborts_expired_ones_in_batches() {
     assert_eq!((m.active("ann"), m.multipart.borrow().len()), (0, 0));
 }
 
+/// The bytes a challenge asks about, concatenated.
+fn asked(bytes: &[u8], challenge: &Challenge) -> Vec<u8> {
+    challenge.ranges.iter().flat_map(|&(o, l)| bytes[o as usize..(o + l) as usize].to_vec()).collect()
+}
+
 #[test]
 fn instant_upload_needs_the_stored_bytes_and_each_challenge_answers_once() {
     let m = Memory::new();
     let ann = Uploads::new(&m, caller("ann"));
     let bytes = file();
-    let (upload, claimed) = uploaded(&m, &ann, &bytes, Some(SHA));
+    let key = key_of(&bytes);
+    let (upload, claimed) = uploaded(&m, &ann, &bytes, Some(&key));
     block_on(ann.complete(upload, &claimed)).unwrap();
     let bob = Uploads::new(&m, caller("bob"));
-    let (id, _) = bob.challenge(&request(Some(11 * MIB), Some(&SHA.to_ascii_uppercase()))).unwrap();
+    let (id, _) = bob.challenge(&request(Some(11 * MIB), Some(&key.to_ascii_uppercase()))).unwrap();
     assert_eq!(block_on(ann.answer(&id, "x")).unwrap_err().code(), "no-such-challenge", "only its asker may answer");
-    let (id, _) = bob.challenge(&request(Some(11 * MIB), Some(SHA))).unwrap();
+    let (id, _) = bob.challenge(&request(Some(11 * MIB), Some(&key))).unwrap();
     assert_eq!(block_on(bob.answer(&id, "wrong")).unwrap_err().code(), "challenge-failed");
     assert_eq!(block_on(bob.answer(&id, "wrong")).unwrap_err().code(), "no-such-challenge", "a challenge is answered once");
-    let (id, challenge) = bob.challenge(&request(Some(11 * MIB), Some(SHA))).unwrap();
-    assert!(challenge.length > 0 && challenge.offset + challenge.length <= 11 * MIB);
-    let range = &bytes[challenge.offset as usize..(challenge.offset + challenge.length) as usize];
-    let (copy, receipt) = block_on(bob.answer(&id, &edge_protocol::instant::answer(&challenge.nonce, range))).unwrap();
+    let (id, challenge) = bob.challenge(&request(Some(11 * MIB), Some(&key))).unwrap();
+    assert_eq!(challenge.ranges.len(), 4, "{challenge:?}");
+    let first_only = bytes[challenge.ranges[0].0 as usize..][..4 * 16 * 1024].to_vec();
+    assert!(block_on(bob.answer(&id, &edge_protocol::instant::answer(&challenge.nonce, &first_only))).is_err(), "one range is not enough");
+    let (id, challenge) = bob.challenge(&request(Some(11 * MIB), Some(&key))).unwrap();
+    let (copy, receipt) = block_on(bob.answer(&id, &edge_protocol::instant::answer(&challenge.nonce, &asked(&bytes, &challenge)))).unwrap();
     assert_eq!((copy.owner.as_str(), copy.state, copy.size), ("bob", State::Complete, Some(11 * MIB)));
-    assert!(Receipt::verify(&receipt, RECEIPT_KEY.as_bytes()).is_some());
-    let (id, _) = bob.challenge(&request(Some(10 * MIB), Some(SHA))).unwrap();
+    assert_eq!(Receipt::verify(&receipt, RECEIPT_KEY.as_bytes()).unwrap().content_key, Some(key.clone()));
+    let (id, _) = bob.challenge(&request(Some(10 * MIB), Some(&key))).unwrap();
     assert_eq!(block_on(bob.answer(&id, "anything")).unwrap_err().code(), "challenge-failed", "no stored file of that size");
     m.limited.set(true);
-    assert_eq!(bob.challenge(&request(Some(MIB), Some(SHA))).unwrap_err().code(), "too-many-challenges");
+    assert_eq!(bob.challenge(&request(Some(MIB), Some(&key))).unwrap_err().code(), "too-many-challenges");
+}
+
+#[test]
+fn a_declared_key_with_other_bytes_never_takes_over_the_index() {
+    let m = Memory::new();
+    let genuine = file();
+    let victim_key = key_of(&genuine);
+    // Mallory declares the victim's key but sends other bytes: completed, indexed under its own.
+    let mallory = Uploads::new(&m, caller("mallory"));
+    let mut other = genuine.clone();
+    other[5 * MIB as usize] ^= 1;
+    let (upload, claimed) = uploaded(&m, &mallory, &other, Some(&victim_key));
+    block_on(mallory.complete(upload.clone(), &claimed)).unwrap();
+    assert_eq!(m.find(&victim_key, 11 * MIB).unwrap(), None);
+    assert_eq!(m.find(&key_of(&other), 11 * MIB).unwrap(), Some(upload.key.clone()));
+    // The owner's genuine upload is indexed under the genuine key; a later one does not replace it.
+    let ann = Uploads::new(&m, caller("ann"));
+    let (first, claimed) = uploaded(&m, &ann, &genuine, Some(&victim_key));
+    block_on(ann.complete(first.clone(), &claimed)).unwrap();
+    let (second, claimed) = uploaded(&m, &mallory, &genuine, Some(&victim_key));
+    block_on(mallory.complete(second, &claimed)).unwrap();
+    assert_eq!(m.find(&victim_key, 11 * MIB).unwrap(), Some(first.key.clone()), "the first entry stays");
+    // An entry whose object is gone is dropped when a challenge finds it missing.
+    m.objects.borrow_mut().remove(&first.key);
+    let bob = Uploads::new(&m, caller("bob"));
+    let (id, challenge) = bob.challenge(&request(Some(11 * MIB), Some(&victim_key))).unwrap();
+    let answer = edge_protocol::instant::answer(&challenge.nonce, &asked(&genuine, &challenge));
+    assert_eq!(block_on(bob.answer(&id, &answer)).unwrap_err().code(), "challenge-failed");
+    assert_eq!(m.find(&victim_key, 11 * MIB).unwrap(), None);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! SHA-256 of a file, read slice by slice; in a module worker when one can start, so a large
-//! file does not freeze the page.
+//! A file's content key and part digests ([`Hashed`]), read slice by slice; in a module worker
+//! when one can start, so a large file does not freeze the page.
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -7,7 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::error::{Result, SdkError};
 use super::js::{self, get};
-use crate::challenge::FileHash;
+use crate::challenge::{ContentHash, Hashed};
 use crate::parts;
 
 /// Bytes read per step: large enough to keep hashing fast, small enough to stay responsive.
@@ -19,21 +19,21 @@ extern "C" {
     fn default_worker_url() -> String;
 }
 
-/// The hex SHA-256 of `blob`, calling `onProgress(bytesHashed)` after each slice. Exported for
-/// `hash-worker.js`; pages use an `Uploader`.
+/// The content key and part digests of `blob` as JSON, calling `onProgress(bytesHashed)` after
+/// each slice. Exported for `hash-worker.js`; pages use an `Uploader`.
 #[wasm_bindgen(js_name = hashFile, unchecked_return_type = "Promise<string>")]
 pub fn hash_file(
     blob: web_sys::Blob,
     #[wasm_bindgen(unchecked_param_type = "((bytes: number) => void) | null")] on_progress: Option<js_sys::Function>,
 ) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
-        let hex = hash_here(&blob, |bytes| {
+        let hashed = hash_here(&blob, |bytes| {
             if let Some(f) = &on_progress {
                 let _ = f.call1(&JsValue::NULL, &JsValue::from(bytes as f64));
             }
         })
         .await?;
-        Ok(hex.into())
+        Ok(serde_json::to_string(&hashed).unwrap_or_default().into())
     })
 }
 
@@ -45,8 +45,8 @@ pub(crate) async fn read(blob: &web_sys::Blob, start: u64, end: u64) -> Result<V
 }
 
 /// Hashes on this thread.
-pub(crate) async fn hash_here(blob: &web_sys::Blob, mut progress: impl FnMut(u64)) -> Result<String> {
-    let mut hash = FileHash::default();
+pub(crate) async fn hash_here(blob: &web_sys::Blob, mut progress: impl FnMut(u64)) -> Result<Hashed> {
+    let mut hash = ContentHash::new(blob.size() as u64);
     for (start, end) in parts::slices(blob.size() as u64, SLICE) {
         hash.update(&read(blob, start, end).await?);
         progress(end);
@@ -61,7 +61,7 @@ pub(crate) fn worker_url(url: Option<String>) -> String {
 
 /// Hashes in a module worker at `url`; the error says why when no worker could do it (the
 /// caller then hashes on the page).
-pub(crate) async fn hash_in_worker(url: &str, file: &web_sys::File, progress: impl Fn(u64) + 'static) -> Result<String> {
+pub(crate) async fn hash_in_worker(url: &str, file: &web_sys::File, progress: impl Fn(u64) + 'static) -> Result<Hashed> {
     let options = web_sys::WorkerOptions::new();
     options.set_type(web_sys::WorkerType::Module);
     let worker = web_sys::Worker::new_with_options(url, &options)?;
@@ -70,11 +70,11 @@ pub(crate) async fn hash_in_worker(url: &str, file: &web_sys::File, progress: im
         let reject = reject.clone();
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             let data = event.data();
-            let (progress_bytes, sha256) = (get(&data, "progress").as_f64(), get(&data, "sha256"));
+            let (progress_bytes, hashed) = (get(&data, "progress").as_f64(), get(&data, "hashed"));
             if let Some(bytes) = progress_bytes {
                 progress(bytes as u64);
-            } else if sha256.is_string() {
-                let _ = resolve.call1(&JsValue::NULL, &sha256);
+            } else if hashed.is_string() {
+                let _ = resolve.call1(&JsValue::NULL, &hashed);
             } else {
                 let why = get(&data, "error").as_string().unwrap_or_else(|| "the worker answered nothing useful".into());
                 let _ = reject.call1(&JsValue::NULL, &SdkError::Other(why).into());
@@ -90,5 +90,6 @@ pub(crate) async fn hash_in_worker(url: &str, file: &web_sys::File, progress: im
     worker.post_message(file)?;
     let result = JsFuture::from(done).await;
     worker.terminate();
-    Ok(result?.as_string().unwrap_or_default())
+    let json = result?.as_string().unwrap_or_default();
+    serde_json::from_str(&json).map_err(|e| SdkError::Other(format!("the hashing worker answered {json:?}: {e}")))
 }

@@ -36,13 +36,13 @@ export interface UploadProgress {
 export interface UploadResult {
   /** Give this to `Feed.createVideo`. */
   receipt: string;
-  upload: { id: string; key: string; filename: string; size: number; content_type: string; sha256: string | null; state: string };
+  upload: { id: string; key: string; filename: string; size: number; content_type: string; content_key: string | null; state: string };
   /** Finished by instant upload: the store already held these bytes. */
   instant: boolean;
   /** Continued an upload a previous page started. */
   resumed: boolean;
 }
-export interface SavedUpload { id: string; sha256: string; filename: string; size: number; started_at: number }
+export interface SavedUpload { id: string; hashed: { content_key: string; checksums: string[] }; filename: string; size: number; started_at: number }
 export interface NewVideo { receipt: string; title: string; description?: string; tags?: string[]; cover_key?: string }
 export interface VideoPatch { version: number; title?: string; description?: string; tags?: string[]; cover_key?: string }
 export interface Video {
@@ -50,7 +50,7 @@ export interface Video {
   cover_key: string | null;
   /** Where an `<img>` loads the cover (a stable URL that redirects to the picture); null without one. */
   cover_url: string | null;
-  object_key: string; size: number; content_type: string; sha256: string | null;
+  object_key: string; size: number; content_type: string; content_key: string | null;
   created_at: number; updated_at: number; version: number;
   likes?: number; plays?: number; liked?: boolean; favorited?: boolean; position_ms?: number | null;
 }

@@ -13,10 +13,11 @@ use super::client::{Client, Session};
 use super::error::{Result, SdkError};
 use super::hash;
 use super::js::{self, get, to_js};
+use crate::challenge::{self, Hashed};
 use crate::progress::{eta_secs, Meter, Progress};
 use crate::resume::{self, Saved};
 use crate::retry::{classify, Backoff, Outcome};
-use crate::{challenge, media, parts};
+use crate::{media, parts};
 
 /// Part numbers signed per request: a few rounds of parallel uploads.
 const SIGN_BATCH: usize = 16;
@@ -73,6 +74,8 @@ struct Transfer {
     queue: RefCell<VecDeque<u64>>,
     etags: RefCell<BTreeMap<u64, String>>,
     signed: RefCell<HashMap<u64, Signed>>,
+    /// Base64 SHA-256 of each part (part 1 first) when the upload declared a content key.
+    checksums: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -257,7 +260,8 @@ impl Task {
         if let Some(saved) = load(&key) {
             match self.session.call("GET", &format!("/uploads/{}", saved.id), None).await {
                 Ok(status) if get(&status, "state").as_string().as_deref() == Some("active") => {
-                    return self.transfer(&key, &status, true).await;
+                    let checksums = if get(&status, "content_key").is_string() { saved.hashed.checksums } else { Vec::new() };
+                    return self.transfer(&key, &status, checksums, true).await;
                 }
                 Ok(status) if get(&status, "receipt").is_string() => {
                     forget(&key);
@@ -269,26 +273,32 @@ impl Task {
         }
 
         self.phase("hashing");
-        let sha256 = self.hash(size).await?;
+        let hashed = self.hash(size).await?;
         self.check()?;
         self.phase("checking");
-        let meta = json!({ "filename": filename, "size": size, "content_type": content_type, "sha256": sha256 });
+        let meta = json!({ "filename": filename, "size": size, "content_type": content_type, "content_key": hashed.content_key });
         if let Some(done) = self.instant(&meta, size).await? {
             self.phase("done");
             return Ok(done);
         }
         self.check()?;
         let mut create = meta;
-        if let Some(part_size) = self.options.part_size {
-            create["part_size"] = json!(part_size);
-        }
+        // The content key is defined over the default layout: another part size gives it up.
+        let checksums = match self.options.part_size.filter(|&p| p != parts::default_part_size(size)) {
+            Some(part_size) => {
+                create["part_size"] = json!(part_size);
+                create.as_object_mut().map(|o| o.remove("content_key"));
+                Vec::new()
+            }
+            None => hashed.checksums.clone(),
+        };
         let upload = self.session.call("POST", "/uploads", Some(to_js(&create))).await?;
         let id = get(&upload, "id").as_string().unwrap_or_default();
-        save(&key, &Saved { id, sha256, filename, size, started_at: js::now() as u64 });
-        self.transfer(&key, &upload, false).await
+        save(&key, &Saved { id, hashed, filename, size, started_at: js::now() as u64 });
+        self.transfer(&key, &upload, checksums, false).await
     }
 
-    async fn hash(self: &Rc<Self>, size: u64) -> Result<String> {
+    async fn hash(self: &Rc<Self>, size: u64) -> Result<Hashed> {
         let progress = {
             let task = Rc::downgrade(self);
             move |bytes: u64| {
@@ -300,15 +310,16 @@ impl Task {
         };
         if let Some(url) = &self.options.worker {
             match hash::hash_in_worker(url, &self.file, progress.clone()).await {
-                Ok(hex) => return Ok(hex),
+                Ok(hashed) => return Ok(hashed),
                 Err(e) => web_sys::console::warn_1(&format!("hashing on the page instead: {e:?}").into()),
             }
         }
         hash::hash_here(&self.file, progress).await
     }
 
-    /// Instant upload: the server names a range and a nonce, the answer proves the file is
-    /// here. `None` when no stored object matches (or instant upload is unavailable).
+    /// Instant upload: the server names byte ranges and a nonce, the answer over those bytes
+    /// proves the file is here. `None` when no stored object matches (or instant upload is
+    /// unavailable).
     async fn instant(&self, meta: &serde_json::Value, size: u64) -> Result<Option<JsValue>> {
         let fatal = |e: &SdkError| e.status() == 0 || e.status() == 401;
         let challenge = match self.session.call("POST", "/uploads/instant", Some(to_js(meta))).await {
@@ -316,9 +327,12 @@ impl Task {
             Err(e) if fatal(&e) => return Err(e),
             Err(_) => return Ok(None),
         };
-        let number = |name: &str| get(&challenge, name).as_f64().unwrap_or(0.0) as u64;
-        let (offset, length) = (number("offset").min(size), number("length"));
-        let bytes = hash::read(&self.file, offset, offset.saturating_add(length).min(size)).await?;
+        let mut bytes = Vec::new();
+        for range in js::items(&get(&challenge, "ranges")) {
+            let at = |i: u32| js_sys::Reflect::get_u32(&range, i).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u64;
+            let (offset, length) = (at(0).min(size), at(1));
+            bytes.extend(hash::read(&self.file, offset, offset.saturating_add(length).min(size)).await?);
+        }
         let answer = challenge::answer(&get(&challenge, "nonce").as_string().unwrap_or_default(), &bytes);
         let id = get(&challenge, "challenge_id").as_string().unwrap_or_default();
         match self.session.call("POST", &format!("/uploads/instant/{id}"), Some(to_js(&json!({ "answer": answer })))).await {
@@ -333,7 +347,7 @@ impl Task {
     }
 
     /// Sends the parts the server does not hold yet, then completes.
-    async fn transfer(self: &Rc<Self>, key: &str, upload: &JsValue, resumed: bool) -> Result<JsValue> {
+    async fn transfer(self: &Rc<Self>, key: &str, upload: &JsValue, checksums: Vec<String>, resumed: bool) -> Result<JsValue> {
         let id = get(upload, "id").as_string().unwrap_or_default();
         let number = |name: &str| get(upload, name).as_f64().unwrap_or(0.0) as u64;
         let (size, part_size, part_count) = (number("size"), number("part_size"), number("part_count"));
@@ -362,6 +376,7 @@ impl Task {
             queue: RefCell::new(queue),
             etags: RefCell::new(etags),
             signed: RefCell::default(),
+            checksums,
         });
         self.phase(if self.paused.get() { "paused" } else { "uploading" });
         let workers = (0..self.options.parallelism).map(|_| self.clone().send_parts(transfer.clone()));
@@ -436,7 +451,12 @@ impl Task {
         }
         let mut batch = vec![n];
         batch.extend(t.queue.borrow().iter().filter(|m| !t.signed.borrow().contains_key(m)).take(SIGN_BATCH - 1));
-        let answer = self.session.call("POST", &format!("/uploads/{}/parts", t.id), Some(to_js(&json!({ "part_numbers": batch })))).await?;
+        let checksums: serde_json::Map<String, serde_json::Value> = batch
+            .iter()
+            .filter_map(|&m| Some((m.to_string(), t.checksums.get(usize::try_from(m).ok()?.checked_sub(1)?)?.clone().into())))
+            .collect();
+        let body = json!({ "part_numbers": batch, "checksums": checksums });
+        let answer = self.session.call("POST", &format!("/uploads/{}/parts", t.id), Some(to_js(&body))).await?;
         let expires_at = get(&answer, "expires_at").as_f64().unwrap_or(0.0);
         for part in js::items(&get(&answer, "parts")) {
             let (number, url) =

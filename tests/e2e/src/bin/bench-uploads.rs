@@ -322,13 +322,15 @@ fn main() {
     expect(&listed, "companion ListParts against s3s-fs");
     println!("companion started multipart upload {} in s3s-fs at {}", theirs.upload_id, services.s3_endpoint);
 
-    // Both sign URLs the store accepts: a 1 KiB part PUT with each one's URL for part 1.
+    // Both sign URLs the store accepts: part 1 PUT with each one's URL (ours is signed for the
+    // part's exact 5 MiB; Companion's takes any length).
+    let part = vec![7u8; 5 * MIB as usize];
     for target in [&ours, &theirs] {
         let signed = target.sign_one(1);
         expect(&signed, target.name);
         let url = signed.json()["url"].as_str().unwrap().to_owned();
-        let put = e2e::http("PUT", &url).send(Some(&[7u8; 1024]));
-        println!("{}: PUT of a 1 KiB part to s3s-fs with its signed URL -> HTTP {}", target.name, put.status);
+        let put = e2e::http("PUT", &url).send(Some(&part));
+        println!("{}: PUT of a 5 MiB part to s3s-fs with its signed URL -> HTTP {}", target.name, put.status);
     }
 
     // 1. Latency per batch size.
