@@ -93,9 +93,10 @@ pub(crate) static DELETE: Script = Script::new("delete", include_str!("scripts/d
 pub(crate) static PAGE: Script = Script::new("page", include_str!("scripts/page.lua"), Count::Exactly(2), Count::Exactly(2));
 
 /// The following feed, fanned out on read: KEYS = built marker, then the timelines of the most
-/// recently followed authors; ARGV = upper bound, limit. Reads at most `limit` ids from each,
-/// merges them and answers the newest `limit` ids.
-pub(crate) static FOLLOWING: Script = Script::new("following", include_str!("scripts/following.lua"), Count::AtLeast(1), Count::Exactly(2));
+/// recently followed authors; ARGV = upper bound, limit. A k-way merge answering the newest
+/// `limit` ids: one single-entry read per author, then one per id taken (authors + limit reads,
+/// not authors × limit entries).
+pub static FOLLOWING: Script = Script::new("following", include_str!("scripts/following.lua"), Count::AtLeast(1), Count::Exactly(2));
 
 /// Follows an author unless the follow set is full: KEYS = the follow set; ARGV = author, now,
 /// most follows. Answers 1 (following), or 0 (full; following again is not refused).

@@ -7,7 +7,7 @@ use e2e::scripts::ScriptRunner;
 use e2e::{unique, Services};
 use edge_spin::redis::{arg, int, text};
 use feed::store::{COMMENT_DELETE, COMMENT_LIKE, COMMENT_PAGE, COMMENT_POST, RESTORE_COMMENTS};
-use feed::store::{CREATE, DANMAKU, LIKE, LIVE_OPEN, LIVE_READ, REBUILD, UPDATE};
+use feed::store::{CREATE, DANMAKU, FOLLOWING, LIKE, LIVE_OPEN, LIVE_READ, REBUILD, UPDATE};
 use spin_sdk::redis::RedisResult;
 
 fn runner() -> ScriptRunner {
@@ -513,4 +513,30 @@ fn a_comment_restore_brings_threads_back_once_and_skips_what_lost_its_video_or_r
     assert_eq!(Thread::number(&mut redis, &["GET", &t.count]), 2, "a retried step counts nothing twice");
     redis.command(&["SET", &lock, "them"]);
     assert_eq!(restore(&mut redis), ["lost"]);
+}
+
+/// The following feed merges the followed authors' timelines newest first below the cursor,
+/// whatever their sizes, without repeats, and stops at the page size.
+#[test]
+fn the_following_feed_merges_timelines_below_the_cursor() {
+    let mut redis = runner();
+    let p = unique("following");
+    let built = format!("{p}:built");
+    let timelines: Vec<String> = (0..3).map(|i| format!("{p}:author:{i}")).collect();
+    let ids: [&[u64]; 3] = [&[1, 4, 7, 10, 13], &[2, 5], &[9_007_199_254_740_990, 3]];
+    for (key, ids) in timelines.iter().zip(ids) {
+        for id in ids {
+            redis.command(&["ZADD", key, &id.to_string(), &id.to_string()]);
+        }
+    }
+    let page = |redis: &mut ScriptRunner, bound: &str, limit: u64| -> Vec<String> {
+        let keys: Vec<&str> = std::iter::once(built.as_str()).chain(timelines.iter().map(String::as_str)).collect();
+        redis.run(&FOLLOWING, &keys, vec![arg(bound), arg(limit)]).iter().filter_map(text).collect()
+    };
+    assert_eq!(page(&mut redis, "+inf", 5), ["rebuild"], "an unbuilt store asks for a rebuild");
+    redis.command(&["SET", &built, "1"]);
+    assert_eq!(page(&mut redis, "+inf", 5), ["9007199254740990", "13", "10", "7", "5"], "ids beyond 2^32 stay exact");
+    assert_eq!(page(&mut redis, "(5", 4), ["4", "3", "2", "1"]);
+    assert_eq!(page(&mut redis, "(3", 10), ["2", "1"], "a short last page");
+    assert!(page(&mut redis, "(1", 10).is_empty());
 }

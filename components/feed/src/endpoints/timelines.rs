@@ -19,7 +19,8 @@ use crate::{built, pairs, parse_video, ranking, store, Feed};
 /// Default and largest timeline page.
 const PAGE_DEFAULT: usize = 20;
 const PAGE_MAX: usize = 100;
-/// Authors the following feed reads per page: the most recently followed ones.
+/// Authors the following feed reads per page: the most recently followed ones. With the page
+/// limit this bounds a page's work at 500 + 100 single-entry reads ([`store::FOLLOWING`]).
 const FOLLOWING_FANOUT: u64 = 500;
 
 /// The score bound to read below and the page size.
