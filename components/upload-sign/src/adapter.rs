@@ -130,6 +130,10 @@ impl uploads::Ports for Sign {
         self.backends.redis()?.run(&DROP_IF, &[content_index(content_key, size)], vec![arg(key)]).map(drop)
     }
 
+    fn mark_cover(&self, key: &str, content_type: &str) -> Result<(), Problem> {
+        self.kv()?.set(&edge_protocol::keys::checked_cover(key), content_type.as_bytes()).map_err(kv_unavailable)
+    }
+
     fn limit(&self, key: &str, limit: u64) -> Result<Decision, Problem> {
         self.backends.redis()?.limit(&[(key, limit)], 60_000, &edge_http::random_id())
     }

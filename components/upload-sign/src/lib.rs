@@ -43,6 +43,7 @@ fn router() -> Routes<Sign> {
         .on(Method::GET, "/uploads/health", health)
         .on(Method::POST, "/uploads", native::create)
         .on(Method::POST, "/uploads/form", native::form)
+        .on(Method::POST, "/uploads/covers", native::check_cover)
         .on(Method::POST, "/uploads/instant", native::challenge)
         .on(Method::POST, "/uploads/instant/:id", native::answer)
         .on(Method::POST, "/uploads/cleanup", native::cleanup)
@@ -77,6 +78,7 @@ pub fn body_schemas() -> Vec<(&'static str, serde_json::Value)> {
         body_schema::<endpoints::native::CompleteBody>(),
         body_schema::<endpoints::native::FormBody>(),
         body_schema::<endpoints::native::AnswerBody>(),
+        body_schema::<endpoints::native::CoverBody>(),
         body_schema::<endpoints::uppy::CreateBody>(),
         body_schema::<endpoints::uppy::CompleteBody>(),
         body_schema::<endpoints::uppy_sign::SignBody>(),

@@ -181,6 +181,17 @@ pub(crate) fn object_key(owner: &str, upload_id: &str, content_type: &str) -> St
     format!("{folder}/{owner}/{upload_id}.{ext}")
 }
 
+/// The picture type of `key` when it is one of `owner`'s cover keys as [`object_key`] makes
+/// them (`covers/<owner>/<32 hex>.<jpeg|png|webp>`), else `None`.
+pub(crate) fn cover_type(key: &str, owner: &str) -> Option<&'static str> {
+    let name = key.strip_prefix("covers/")?.strip_prefix(owner)?.strip_prefix('/')?;
+    let (id, ext) = name.split_once('.')?;
+    if !edge_http::is_random_id(id) {
+        return None;
+    }
+    PICTURE_TYPES.into_iter().find(|t| t.strip_prefix("image/") == Some(ext))
+}
+
 /// The parts a sign request may name: 1 to `max` numbers, each within the upload, each
 /// optional checksum the base64 SHA-256 S3 binds into that part's signature.
 pub(crate) fn check_part_numbers(numbers: &[u64], checksums: &BTreeMap<String, String>, max: u64) -> Result<(), Problem> {
@@ -394,6 +405,24 @@ mod tests {
             assert_eq!(clean_filename(bad).unwrap_err().code(), "invalid-filename", "{bad:?}");
         }
         assert_eq!(clean_filename(" 我的视频 🎬.mp4 ").unwrap(), "我的视频 🎬.mp4");
+    }
+
+    #[test]
+    fn cover_keys_name_their_owner_and_picture_type() {
+        let id = "a".repeat(32);
+        assert_eq!(cover_type(&object_key("u1", &id, "image/png"), "u1"), Some("image/png"));
+        assert_eq!(cover_type(&format!("covers/u1/{id}.jpeg"), "u1"), Some("image/jpeg"));
+        assert_eq!(cover_type(&format!("covers/u1/{id}.webp"), "u1"), Some("image/webp"));
+        for other in [
+            format!("covers/u2/{id}.png"),
+            format!("covers/u1/{id}.svgxml"),
+            format!("covers/u1/{id}.png/x"),
+            format!("uploads/u1/{id}.png"),
+            "covers/u1/short.png".to_owned(),
+            format!("covers/u10/{id}.png"),
+        ] {
+            assert_eq!(cover_type(&other, "u1"), None, "{other}");
+        }
     }
 
     #[test]

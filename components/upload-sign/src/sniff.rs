@@ -134,6 +134,12 @@ pub(crate) fn fits(content_type: &str, format: Format) -> bool {
     rule(content_type).is_none_or(|(allowed, _)| allowed.contains(&format))
 }
 
+/// Whether a cover picture stored as `content_type` holds exactly that format (a cover is shown
+/// to everyone straight from the store, so its bytes must be what its type says).
+pub(crate) fn is_picture(content_type: &str, format: Format) -> bool {
+    matches!((content_type, format), ("image/jpeg", Format::Jpeg) | ("image/png", Format::Png) | ("image/webp", Format::WebP))
+}
+
 /// The refusal of content that does not fit its declared type.
 pub(crate) fn unrecognised(content_type: &str, found: Format) -> Problem {
     let expected = rule(content_type).map_or("", |(_, text)| text);

@@ -12,6 +12,12 @@ pub fn video_key(id: u64) -> String {
     format!("{VIDEO_PREFIX}{id}")
 }
 
+/// The key-value entry upload-sign writes once it has read a form-uploaded cover picture and
+/// found it is the picture its key names; feed attaches only covers that have one.
+pub fn checked_cover(cover_key: &str) -> String {
+    format!("cover-checked:{cover_key}")
+}
+
 /// What a user record's key starts with.
 pub const USER_PREFIX: &str = "user:";
 /// What a video record's key starts with.

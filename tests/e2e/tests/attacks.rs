@@ -228,7 +228,8 @@ fn failures_elsewhere_never_lock_the_owners_known_device_out() {
 
 /// Script through a cover: an SVG (which runs its script when opened from the store's origin)
 /// or any picture type but JPEG, PNG and WebP is refused before anything is signed, through the
-/// form route and Uppy's alike, and a cover key naming another kind of file is refused.
+/// form route and Uppy's alike; a cover key naming another kind of file is refused; and an SVG
+/// stored under a PNG key is deleted by the check feed requires before attaching a cover.
 #[test]
 fn a_cover_can_only_be_a_jpeg_png_or_webp_picture() {
     let app = App::start_default();
@@ -248,6 +249,51 @@ fn a_cover_can_only_be_a_jpeg_png_or_webp_picture() {
     let publish = json!({ "receipt": e2e::receipt(&owner), "title": "t", "cover_key": svg_key });
     let reply = app.call(Some(&token), "POST", "/videos", Some(publish));
     assert_eq!((reply.status, reply.json()["code"].as_str()), (400, Some("invalid-cover-key")));
+
+    // An SVG declared image/png passes the form policy (the store checks only the declared
+    // type), but it is never attached: feed wants upload-sign's check, which deletes it.
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"/>"#;
+    let key = form_upload(&app, &token, "image/png", svg);
+    let publish = |key: &str| {
+        app.call(Some(&token), "POST", "/videos", Some(json!({ "receipt": e2e::receipt(&owner), "title": "t", "cover_key": key })))
+    };
+    let unchecked = publish(&key);
+    assert_eq!((unchecked.status, unchecked.json()["code"].as_str()), (400, Some("cover-not-checked")), "{}", unchecked.text());
+    let checked = app.call(Some(&token), "POST", "/uploads/covers", Some(json!({ "key": key })));
+    assert_eq!((checked.status, checked.json()["code"].as_str()), (422, Some("unrecognised-content")), "{}", checked.text());
+    assert_eq!(checked.json()["detected"], "text");
+    assert_eq!(publish(&key).json()["code"], "cover-not-checked", "a refused picture stays unattachable");
+    let again = app.call(Some(&token), "POST", "/uploads/covers", Some(json!({ "key": key })));
+    assert_eq!((again.status, again.json()["code"].as_str()), (404, Some("no-such-cover")), "it was deleted from the store");
+
+    // Someone else's checked cover cannot be checked or attached by another user.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
+    let real = form_upload(&app, &token, "image/png", png);
+    assert_eq!(app.call(Some(&token), "POST", "/uploads/covers", Some(json!({ "key": real }))).status, 200);
+    assert_eq!(publish(&real).status, 201);
+    let thief = e2e::access_token(&unique("thief"));
+    let theirs = app.call(Some(&thief), "POST", "/uploads/covers", Some(json!({ "key": real })));
+    assert_eq!((theirs.status, theirs.json()["code"].as_str()), (404, Some("no-such-cover")));
+}
+
+/// Stores `bytes` declared `content_type` through the form route, as a browser would; the key.
+fn form_upload(app: &App, token: &str, content_type: &str, bytes: &[u8]) -> String {
+    let request = json!({ "filename": "cover.png", "size": bytes.len(), "content_type": content_type });
+    let form = app.call(Some(token), "POST", "/uploads/form", Some(request)).json();
+    let boundary = "attack-boundary";
+    let mut body = Vec::new();
+    for pair in form["fields"].as_array().unwrap() {
+        let (name, value) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n").as_bytes());
+    body.extend(bytes);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let stored = e2e::http("POST", form["url"].as_str().unwrap())
+        .header("content-type", &format!("multipart/form-data; boundary={boundary}"))
+        .send(Some(&body));
+    assert!(stored.status < 300, "{} {}", stored.status, stored.text());
+    form["key"].as_str().unwrap().to_owned()
 }
 
 const MIB: usize = 1024 * 1024;

@@ -43,7 +43,8 @@ fn account() -> (String, String) {
     (body["access_token"].as_str().unwrap().to_owned(), body["user"]["id"].as_str().unwrap().to_owned())
 }
 
-/// Uploads `png` as the user's cover through the form route, as the browser SDK does: its key.
+/// Uploads `png` as the user's cover through the form route and has it checked, as the browser
+/// SDK does: its key.
 fn upload_cover(token: &str, png: &[u8]) -> String {
     let form = ok(call(
         Some(token),
@@ -64,7 +65,10 @@ fn upload_cover(token: &str, png: &[u8]) -> String {
         .header("content-type", &format!("multipart/form-data; boundary={boundary}"))
         .send(Some(&body));
     assert!((200..300).contains(&stored.status), "{} {}", stored.status, stored.text());
-    form["key"].as_str().unwrap().to_owned()
+    let key = form["key"].as_str().unwrap().to_owned();
+    let checked = ok(call(Some(token), "POST", "/uploads/covers", Some(json!({ "key": key }))));
+    assert_eq!(checked["content_type"], "image/png");
+    key
 }
 
 fn publish(token: &str, owner: &str, title: &str, cover_key: Option<&str>) -> Value {

@@ -28,6 +28,7 @@ const API: &[(&str, &str, &str)] = &[
     ("GET", "/uploads/health", "upload-sign"),
     ("POST", "/uploads", "upload-sign"),
     ("POST", "/uploads/form", "upload-sign"),
+    ("POST", "/uploads/covers", "upload-sign"),
     ("POST", "/uploads/instant", "upload-sign"),
     ("POST", "/uploads/instant/:id", "upload-sign"),
     ("POST", "/uploads/cleanup", "upload-sign"),

@@ -52,6 +52,9 @@ pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json
         content_key: receipt.content_key,
     };
     let mut video = Video::create(0, &author, &body, object)?;
+    if let Some(cover) = &video.cover_key {
+        checked_cover(feed, cover)?;
+    }
     video.updated_at = now_ms();
     let json = serde_json::to_string(&video).unwrap_or_default();
     let rest =
@@ -75,6 +78,16 @@ pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json
     feed.mirror(&video)?;
     feed.kv()?.set(&used, id.to_string().as_bytes()).map_err(kv_unavailable)?;
     Ok(json_response(StatusCode::CREATED, &video.view()))
+}
+
+/// Refuses a cover upload-sign has not read and found to be the picture its key names (its
+/// bytes could be anything the form upload carried).
+fn checked_cover(feed: &Feed, cover_key: &str) -> Result<(), Problem> {
+    if feed.kv()?.exists(&edge_protocol::keys::checked_cover(cover_key)).map_err(kv_unavailable)? {
+        return Ok(());
+    }
+    Err(Problem::bad_request("cover-not-checked", "check the picture first: POST /uploads/covers with its key, then publish")
+        .with("field", "cover_key"))
 }
 
 fn receipt_used() -> Problem {
@@ -125,9 +138,12 @@ pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
     if video.author != author {
         return Err(Problem::forbidden("not-your-video", "only the author can edit this video"));
     }
-    let expected = video.version;
+    let (expected, cover) = (video.version, video.cover_key.clone());
     if !video.apply(&body, now_ms())? {
         return Ok(json_response(StatusCode::OK, &video.view()));
+    }
+    if let Some(new) = video.cover_key.as_deref().filter(|new| cover.as_deref() != Some(new)) {
+        checked_cover(feed, new)?;
     }
     let json = serde_json::to_string(&video).unwrap_or_default();
     let reply = built(feed.redis()?.run(

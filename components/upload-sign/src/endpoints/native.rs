@@ -53,6 +53,13 @@ pub(crate) struct FormBody {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct CoverBody {
+    key: String,
+}
+
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AnswerBody {
     answer: String,
 }
@@ -144,6 +151,13 @@ pub(crate) async fn play(sign: &Sign, Query(PlayQuery { ticket }): Query<PlayQue
 pub(crate) async fn form(sign: &Sign, Caller(caller): Caller, Json(body): Json<FormBody>) -> Answer {
     let (key, form, expires_at) = sign.uploads(caller)?.form(&body.filename, &body.content_type, Some(body.size))?;
     Ok(json_response(StatusCode::OK, &json!({ "key": key, "url": form.url, "fields": form.fields, "expires_at": expires_at })))
+}
+
+/// `POST /uploads/covers`: checks a cover picture the caller stored by form upload (its first
+/// bytes must be the picture its key names); only then can feed attach it to a video.
+pub(crate) async fn check_cover(sign: &Sign, Caller(caller): Caller, Json(body): Json<CoverBody>) -> Answer {
+    let content_type = sign.uploads(caller)?.check_cover(&body.key).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "key": body.key, "content_type": content_type })))
 }
 
 /// `POST /uploads/instant`: a challenge to prove possession of the bytes of a file with this

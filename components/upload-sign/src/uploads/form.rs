@@ -1,5 +1,5 @@
-//! Single-request presigned URLs: a form upload for a small file (a cover picture), and a
-//! download of a complete upload.
+//! Single-request presigned URLs: a form upload for a small file (a cover picture) and the
+//! check of the picture it stored, and a download of a complete upload.
 
 use std::time::Duration;
 
@@ -7,8 +7,8 @@ use edge_http::Problem;
 use http::StatusCode;
 
 use super::{day, over_daily, Ports, State, Upload, Uploads, DOWNLOAD_URL_TTL};
-use crate::plan;
-use crate::s3::{FormRules, FormUpload};
+use crate::s3::{self, FormRules, FormUpload};
+use crate::{plan, sniff};
 
 /// How long a form upload policy stays valid.
 const FORM_TTL: Duration = Duration::from_secs(10 * 60);
@@ -42,6 +42,26 @@ impl<P: Ports> Uploads<'_, P> {
         let rules = FormRules { key: &key, content_type: &content_type, min_size: size.unwrap_or(1), max_size: size.unwrap_or(max) };
         let form = self.ports.store()?.form_upload(&rules, now / 1000, FORM_TTL);
         Ok((key, form, now + FORM_TTL.as_millis() as u64))
+    }
+
+    /// Reads the first bytes of the caller's form-uploaded cover `key` and records it for feed
+    /// if they are the picture its key names; anything else is deleted and refused. Its type.
+    pub(crate) async fn check_cover(&self, key: &str) -> Result<&'static str, Problem> {
+        let missing = || Problem::not_found("no-such-cover", "you have no cover picture under this key; upload it with POST /uploads/form");
+        let content_type = plan::cover_type(key, &self.principal.user_id).ok_or_else(missing)?;
+        let read = self.ports.read_range(key, 0, sniff::HEAD_BYTES).await?;
+        match read.status {
+            200 | 206 => {}
+            404 => return Err(missing()),
+            status => return Err(s3::bad_gateway(format!("the store did not return the picture's first bytes (HTTP {status})"))),
+        }
+        let found = sniff::detect(&read.body);
+        if !sniff::is_picture(content_type, found) {
+            self.ports.delete_object(key).await?;
+            return Err(sniff::unrecognised(content_type, found));
+        }
+        self.ports.mark_cover(key, content_type)?;
+        Ok(content_type)
     }
 
     /// A short-lived download URL for a complete upload and when it expires.

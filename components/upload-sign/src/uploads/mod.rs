@@ -201,6 +201,9 @@ pub(crate) trait Ports {
     /// Drops the entry for this content key and size if it still names `key` (its object is
     /// gone).
     fn drop_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem>;
+    /// Records that the cover picture `key` was read and is `content_type` (feed attaches only
+    /// recorded covers).
+    fn mark_cover(&self, key: &str, content_type: &str) -> Result<(), Problem>;
     /// The shared limiter: one attempt on `key`, at most `limit` a minute.
     fn limit(&self, key: &str, limit: u64) -> Result<Decision, Problem>;
     /// Keeps a challenge until answered or expired.

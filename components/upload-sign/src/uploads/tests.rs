@@ -39,6 +39,7 @@ struct Memory {
     daily: RefCell<BTreeMap<(String, u64), u64>>,
     expiring: RefCell<BTreeMap<String, u64>>,
     contents: RefCell<BTreeMap<(String, u64), String>>,
+    covers: RefCell<BTreeMap<String, String>>,
     challenges: RefCell<BTreeMap<String, Challenge>>,
     limited: Cell<bool>,
     multipart: RefCell<BTreeMap<String, Multipart>>,
@@ -68,6 +69,7 @@ impl Memory {
             daily: RefCell::default(),
             expiring: RefCell::default(),
             contents: RefCell::default(),
+            covers: RefCell::default(),
             challenges: RefCell::default(),
             limited: Cell::new(false),
             multipart: RefCell::default(),
@@ -203,6 +205,11 @@ impl Ports for Memory {
         if self.contents.borrow().get(&entry).is_some_and(|k| k == key) {
             self.contents.borrow_mut().remove(&entry);
         }
+        Ok(())
+    }
+
+    fn mark_cover(&self, key: &str, content_type: &str) -> Result<(), Problem> {
+        self.covers.borrow_mut().insert(key.to_owned(), content_type.to_owned());
         Ok(())
     }
 
@@ -550,6 +557,28 @@ fn a_declared_key_with_other_bytes_never_takes_over_the_index() {
     let answer = edge_protocol::instant::answer(&challenge.nonce, &asked(&genuine, &challenge));
     assert_eq!(block_on(bob.answer(&id, &answer)).unwrap_err().code(), "challenge-failed");
     assert_eq!(m.find(&victim_key, 11 * MIB).unwrap(), None);
+}
+
+#[test]
+fn a_cover_is_recorded_only_when_its_bytes_are_the_picture_its_key_names() {
+    let m = Memory::new();
+    let ann = Uploads::new(&m, caller("ann"));
+    let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[0; 100]].concat();
+    let (key, _, _) = ann.form("cover.png", "image/png", Some(png.len() as u64)).unwrap();
+    assert_eq!(block_on(ann.check_cover(&key)).unwrap_err().code(), "no-such-cover", "not uploaded yet");
+    m.objects.borrow_mut().insert(key.clone(), png);
+    assert_eq!(block_on(ann.check_cover(&key)).unwrap(), "image/png");
+    assert_eq!(m.covers.borrow().get(&key).map(String::as_str), Some("image/png"));
+    assert_eq!(block_on(Uploads::new(&m, caller("bob")).check_cover(&key)).unwrap_err().code(), "no-such-cover", "only its owner's");
+
+    let (fake, _, _) = ann.form("cover.png", "image/png", Some(10)).unwrap();
+    m.objects.borrow_mut().insert(fake.clone(), b"<svg onload=alert(1)>".to_vec());
+    let refused = block_on(ann.check_cover(&fake)).unwrap_err();
+    assert_eq!((refused.status().as_u16(), refused.code()), (422, "unrecognised-content"));
+    assert!(!m.objects.borrow().contains_key(&fake) && !m.covers.borrow().contains_key(&fake), "deleted, never recorded");
+    let (gif, _, _) = ann.form("cover.png", "image/png", Some(10)).unwrap();
+    m.objects.borrow_mut().insert(gif.clone(), b"GIF89a\x01\0\x01\0".to_vec());
+    assert_eq!(block_on(ann.check_cover(&gif)).unwrap_err().code(), "unrecognised-content", "a GIF is no PNG");
 }
 
 #[test]

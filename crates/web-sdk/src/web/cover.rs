@@ -1,6 +1,6 @@
 //! `Uploader.cover`: the cover a video is published with, the user's picture or a frame of the
-//! video file, uploaded through upload-sign's form upload (`POST /uploads/form`). The rules are
-//! [`crate::cover`].
+//! video file, uploaded through upload-sign's form upload (`POST /uploads/form`) and checked
+//! (`POST /uploads/covers`). The rules are [`crate::cover`].
 
 use std::pin::pin;
 use std::rc::Rc;
@@ -116,5 +116,8 @@ async fn upload(session: &Rc<Session>, picture: &Blob, filename: &str) -> Result
     if !response.ok() {
         return Err(SdkError::problem(response.status(), JsValue::NULL));
     }
-    get(&form, "key").as_string().ok_or_else(|| SdkError::Other("the form upload named no key".into()))
+    let key = get(&form, "key").as_string().ok_or_else(|| SdkError::Other("the form upload named no key".into()))?;
+    // feed attaches only a picture upload-sign has read back.
+    session.call("POST", "/uploads/covers", Some(to_js(&json!({ "key": key })))).await?;
+    Ok(key)
 }
