@@ -18,6 +18,11 @@ const KNOWN_DEVICES: i64 = 20;
 /// How long a device stays remembered after its last sign-in: the `device_id` cookie's life.
 const KNOWN_DEVICE_SECS: i64 = 365 * 24 * 60 * 60;
 
+/// Failed sign-ins to `username` from unknown devices, forgotten a day after the last one.
+fn failures_today_key(username: &str) -> String {
+    format!("auth:fail:day:{username}")
+}
+
 /// The browsers (`device_id` cookies) that signed in as `username`, scored by their last
 /// sign-in.
 fn known_devices_key(username: &str) -> String {
@@ -65,6 +70,16 @@ impl flows::Ports for Auth {
 
     fn limit(&self, limits: &[(&str, u64)], window_ms: u64, attempt: &str) -> Result<Decision, Problem> {
         self.redis()?.limit(limits, window_ms, attempt)
+    }
+
+    fn failures_today(&self, username: &str) -> Result<u64, Problem> {
+        let count = self.redis()?.exec("GET", &[arg(failures_today_key(username))])?;
+        Ok(count.first().and_then(text).and_then(|n| n.parse().ok()).unwrap_or(0))
+    }
+
+    fn count_failure(&self, username: &str) -> Result<(), Problem> {
+        let day_ms = flows::FAILURE_MEMORY_MS;
+        self.redis()?.run(&sessions::COUNT_FAILURE, &[failures_today_key(username)], vec![arg(day_ms)]).map(drop)
     }
 
     fn forget_failures(&self, failure_key: &str, client_key: Option<&str>, attempt: &str) -> Result<(), Problem> {

@@ -80,6 +80,10 @@ pub(crate) trait Ports {
     fn add_user(&self, user: &mut User) -> Result<(), Problem>;
     /// The shared limiter: one attempt against every `(key, limit)` within `window_ms`.
     fn limit(&self, limits: &[(&str, u64)], window_ms: u64, attempt: &str) -> Result<Decision, Problem>;
+    /// Failed sign-ins to `username` from unknown devices within a day of the last one.
+    fn failures_today(&self, username: &str) -> Result<u64, Problem>;
+    /// Counts a failed sign-in to `username` from an unknown device.
+    fn count_failure(&self, username: &str) -> Result<(), Problem>;
     /// After a successful sign-in: the failure streak counted under `failure_key` and this
     /// attempt under `client_key` (if it was counted per client) are forgotten.
     fn forget_failures(&self, failure_key: &str, client_key: Option<&str>, attempt: &str) -> Result<(), Problem>;
@@ -177,11 +181,23 @@ pub(crate) fn register<P: Ports>(ports: &P, new: &Registration, device: Device) 
     start_session(ports, user, device)
 }
 
+/// How long failed sign-ins from unknown devices are remembered after the last one.
+pub(crate) const FAILURE_MEMORY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The window unknown devices' failures are counted in, after `failures_today` of them: the
+/// base window, doubled for every `max_failures` failures past the first `max_failures`, at
+/// most a day. So each lock-out an attacker sits out is twice as long as the one before.
+pub(crate) fn unknown_device_window_ms(base_ms: u64, failures_today: u64, max_failures: u64) -> u64 {
+    let doublings = failures_today.saturating_sub(max_failures) / max_failures.max(1);
+    base_ms.saturating_mul(1u64 << doublings.min(20)).min(FAILURE_MEMORY_MS).max(base_ms)
+}
+
 /// Password sign-in from `client` (an address). A browser that signed in as this account
 /// before (its `device_id` cookie remembered, OWASP's device cookies) has a failure budget of
 /// its own, so guesses from elsewhere can never lock it out; any other browser counts against
-/// the account's budget for unknown devices and its address's. A wrong password and an
-/// unknown account are refused alike, at the same cost.
+/// the account's budget for unknown devices and its address's, in a window that grows with the
+/// day's failures ([`unknown_device_window_ms`]). A wrong password and an unknown account are
+/// refused alike, at the same cost.
 pub(crate) fn login<P: Ports>(ports: &P, username: &str, password: &str, client: &str, device: Device) -> Result<SignedIn, Problem> {
     let username = accounts::normalize_username(username).map_err(|_| invalid_credentials())?;
     let known = match device.cookie.filter(|d| edge_http::is_random_id(d)) {
@@ -194,8 +210,12 @@ pub(crate) fn login<P: Ports>(ports: &P, username: &str, password: &str, client:
     };
     let attempt = ports.random_id();
     let settings = ports.settings();
-    let window_ms = settings.failure_window_secs()? * 1000;
-    let mut limits = vec![(failure_key.as_str(), settings.max_failures()?)];
+    let (base_ms, max_failures) = (settings.failure_window_secs()? * 1000, settings.max_failures()?);
+    let window_ms = match known {
+        Some(_) => base_ms,
+        None => unknown_device_window_ms(base_ms, ports.failures_today(&username)?, max_failures),
+    };
+    let mut limits = vec![(failure_key.as_str(), max_failures)];
     if let Some(client_key) = &client_key {
         limits.push((client_key.as_str(), settings.max_failures_per_client()?));
     }
@@ -206,13 +226,20 @@ pub(crate) fn login<P: Ports>(ports: &P, username: &str, password: &str, client:
         };
         return Err(Problem::too_many_requests("too-many-attempts", detail, retry_after));
     }
-    let Some(user) = ports.user_by_name(&username)? else {
-        password::verify_nobody(password);
+    let user = ports.user_by_name(&username)?;
+    let genuine = match &user {
+        Some(user) => password::verify(password, &user.password_hash),
+        None => {
+            password::verify_nobody(password);
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| genuine) else {
+        if known.is_none() {
+            ports.count_failure(&username)?;
+        }
         return Err(invalid_credentials());
     };
-    if !password::verify(password, &user.password_hash) {
-        return Err(invalid_credentials());
-    }
     // A successful sign-in is not a failure: forget this attempt and the streak it counted in.
     ports.forget_failures(&failure_key, client_key.as_deref(), &attempt)?;
     if user.banned {
@@ -360,6 +387,8 @@ mod tests {
         claims: RefCell<BTreeSet<String>>,
         limited: Cell<Option<u64>>,
         limits: RefCell<Vec<Vec<(String, u64)>>>,
+        windows: RefCell<Vec<u64>>,
+        failures_today: RefCell<BTreeMap<String, u64>>,
         forgotten: RefCell<Vec<String>>,
         sessions: RefCell<BTreeMap<String, (Vec<u8>, String)>>,
         live: RefCell<BTreeMap<String, BTreeSet<String>>>,
@@ -379,6 +408,8 @@ mod tests {
                 claims: RefCell::default(),
                 limited: Cell::new(None),
                 limits: RefCell::default(),
+                windows: RefCell::default(),
+                failures_today: RefCell::default(),
                 forgotten: RefCell::default(),
                 sessions: RefCell::default(),
                 live: RefCell::default(),
@@ -452,12 +483,22 @@ mod tests {
             Ok(())
         }
 
-        fn limit(&self, limits: &[(&str, u64)], _: u64, _: &str) -> Result<Decision, Problem> {
+        fn limit(&self, limits: &[(&str, u64)], window_ms: u64, _: &str) -> Result<Decision, Problem> {
             self.limits.borrow_mut().push(limits.iter().map(|&(k, n)| (k.to_owned(), n)).collect());
+            self.windows.borrow_mut().push(window_ms);
             Ok(match self.limited.get() {
                 Some(retry_after) => Decision::Limited { retry_after },
                 None => Decision::Allowed,
             })
+        }
+
+        fn failures_today(&self, username: &str) -> Result<u64, Problem> {
+            Ok(self.failures_today.borrow().get(username).copied().unwrap_or(0))
+        }
+
+        fn count_failure(&self, username: &str) -> Result<(), Problem> {
+            *self.failures_today.borrow_mut().entry(username.to_owned()).or_default() += 1;
+            Ok(())
         }
 
         fn forget_failures(&self, failure_key: &str, _: Option<&str>, _: &str) -> Result<(), Problem> {
@@ -604,6 +645,37 @@ mod tests {
             let refused = refresh(&m, Some(&session.refresh_token), "device-1").unwrap_err();
             assert_eq!((refused.status().as_u16(), refused.code()), (401, code));
         }
+    }
+
+    #[test]
+    fn each_lock_out_of_unknown_devices_lasts_twice_the_one_before_up_to_a_day() {
+        let (base, day) = (15 * 60_000, 24 * 60 * 60_000);
+        let windows: Vec<u64> = (0..45).step_by(5).map(|failures| unknown_device_window_ms(base, failures, 5)).collect();
+        assert_eq!(windows, [base, base, 2 * base, 4 * base, 8 * base, 16 * base, 32 * base, 64 * base, day]);
+        assert_eq!(unknown_device_window_ms(base, u64::MAX, 1), day);
+        assert_eq!(unknown_device_window_ms(2 * day, 0, 5), 2 * day, "never shorter than the configured window");
+    }
+
+    #[test]
+    fn unknown_devices_failures_grow_their_window_and_known_devices_keep_theirs() {
+        let m = Memory::with_user("ann", false);
+        let device_id = signed_in(&m).device_id.unwrap();
+        let known = Device { cookie: Some(&device_id), ..device() };
+        let base = 15 * 60_000;
+        for _ in 0..10 {
+            login(&m, "ann", "a guess", "10.0.0.9", device()).unwrap_err();
+        }
+        login(&m, "nobody", "a guess", "10.0.0.9", device()).unwrap_err();
+        assert_eq!(m.failures_today("ann").unwrap(), 10);
+        assert_eq!(m.failures_today("nobody").unwrap(), 1, "an unknown account is counted alike");
+        login(&m, "ann", "a guess", "10.0.0.1", known).unwrap_err();
+        assert_eq!(m.failures_today("ann").unwrap(), 10, "a known device's failures are its own");
+        let windows = m.windows.borrow().clone();
+        assert_eq!(windows[..11], [base; 11], "the first lock-out lasts the configured window");
+        m.windows.borrow_mut().clear();
+        login(&m, "ann", "a guess", "10.0.0.9", device()).unwrap_err();
+        login(&m, "ann", "a guess", "10.0.0.1", known).unwrap_err();
+        assert_eq!(*m.windows.borrow(), [2 * base, base], "10 failures double the unknown devices' window only");
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub static CREATE: Script = Script::new("create", include_str!("scripts/create.l
 /// ms, marker TTL s. Its answer is a [`Rotation`].
 pub static ROTATE: Script = Script::new("rotate", include_str!("scripts/rotate.lua"), Count::Exactly(4), Count::Exactly(7));
 
+/// Counts one failed sign-in from an unknown device: KEYS = [the account's day counter];
+/// ARGV = how long the counter lives after its last failure, in ms.
+pub static COUNT_FAILURE: Script =
+    Script::new("count-failure", include_str!("scripts/count-failure.lua"), Count::Exactly(1), Count::Exactly(1));
+
 /// Remembers a browser that signed in: KEYS = [the account's known devices]; ARGV = device id,
 /// now ms, how many devices to keep (the most recent), how long the set lives in seconds.
 pub static REMEMBER_DEVICE: Script =

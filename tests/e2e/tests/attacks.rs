@@ -226,6 +226,34 @@ fn failures_elsewhere_never_lock_the_owners_known_device_out() {
     assert_eq!(sign_in(PASSWORD, Some(&owner.device)), 429, "a known device guessing wrong is limited on its own");
 }
 
+/// Guessing from unknown devices slows down: each lock-out an attacker sits out is followed by
+/// one twice as long (here a 5 s window and 3 failures: the second lock-out waits up to 10 s).
+#[test]
+fn each_lock_out_of_unknown_devices_lasts_twice_the_one_before() {
+    let env = variables(&[("LOGIN_MAX_FAILURES", "3"), ("LOGIN_WINDOW_SECS", "5"), ("LOGIN_MAX_FAILURES_PER_CLIENT", "1000")]);
+    let app = App::start(AppOptions { env, ..AppOptions::default() });
+    let name = unique("target");
+    register(&app, &name);
+    let guess = || app.request("POST", "/auth/login").json(&json!({ "username": name, "password": "a guess" }));
+    let locked_for = || {
+        let mut failed = 0;
+        loop {
+            let reply = guess();
+            if reply.status == 429 {
+                assert_eq!(failed, 3, "locked after exactly the budget");
+                return reply.header("retry-after").unwrap().parse::<u64>().unwrap();
+            }
+            assert_eq!(reply.status, 401, "{}", reply.text());
+            failed += 1;
+        }
+    };
+    let first = locked_for();
+    assert!((1..=5).contains(&first), "the first lock-out is the window: {first} s");
+    std::thread::sleep(std::time::Duration::from_secs(first + 1));
+    let second = locked_for();
+    assert!((6..=10).contains(&second), "the second lock-out is twice the window: {second} s");
+}
+
 /// Script through a cover: an SVG (which runs its script when opened from the store's origin)
 /// or any picture type but JPEG, PNG and WebP is refused before anything is signed, through the
 /// form route and Uppy's alike; a cover key naming another kind of file is refused; and an SVG
