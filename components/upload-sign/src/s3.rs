@@ -309,19 +309,11 @@ impl Store {
     /// A signed `POST` policy (SigV4) for one browser form upload obeying `rules`, valid for
     /// `ttl` from `now_secs` (Unix seconds).
     pub(crate) fn form_upload(&self, rules: &FormRules, now_secs: u64, ttl: Duration) -> FormUpload {
-        let at = |secs: u64| time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let at = |secs: u64| jiff::Timestamp::from_second(secs as i64).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let (now, expires) = (at(now_secs), at(now_secs + ttl.as_secs()));
-        let date = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());
-        let amz_date = format!("{date}T{:02}{:02}{:02}Z", now.hour(), now.minute(), now.second());
-        let expiration = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
-            expires.year(),
-            expires.month() as u8,
-            expires.day(),
-            expires.hour(),
-            expires.minute(),
-            expires.second()
-        );
+        let date = now.strftime("%Y%m%d").to_string();
+        let amz_date = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+        let expiration = expires.strftime("%Y-%m-%dT%H:%M:%S.000Z").to_string();
         let region = self.bucket.region();
         let credential = format!("{}/{date}/{region}/s3/aws4_request", self.credentials.key());
         let policy = serde_json::json!({
