@@ -69,11 +69,6 @@ pub(crate) fn user_key(id: &str) -> String {
     edge_protocol::keys::user_key(id)
 }
 
-/// Key-value key mapping a normalised username to its user id.
-pub(crate) fn username_key(username: &str) -> String {
-    format!("username:{username}")
-}
-
 /// Normalises a username: trimmed, ASCII lowercase; letters, digits, `_`, `.` and `-` only,
 /// 3 to 32 long, starting with a letter or digit. Case-insensitive, so `Ann` and `ann` are
 /// one account and look-alike Unicode cannot impersonate anyone.

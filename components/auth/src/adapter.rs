@@ -8,26 +8,15 @@ use edge_spin::redis::{arg, int, now_ms, text, Decision};
 use spin_sdk::redis::RedisResult;
 
 use crate::accounts::{self, User};
-use crate::flows;
 use crate::sessions::{self, RefreshToken, Rotation};
 use crate::settings::Settings;
 use crate::Auth;
+use crate::{flows, keys};
 
 /// Devices remembered per account, the most recent kept.
 const KNOWN_DEVICES: i64 = 20;
 /// How long a device stays remembered after its last sign-in: the `device_id` cookie's life.
 const KNOWN_DEVICE_SECS: i64 = 365 * 24 * 60 * 60;
-
-/// Failed sign-ins to `username` from unknown devices, forgotten a day after the last one.
-fn failures_today_key(username: &str) -> String {
-    format!("auth:fail:day:{username}")
-}
-
-/// The browsers (`device_id` cookies) that signed in as `username`, scored by their last
-/// sign-in.
-fn known_devices_key(username: &str) -> String {
-    format!("auth:devices:{username}")
-}
 
 impl flows::Ports for Auth {
     fn now_ms(&self) -> u64 {
@@ -55,17 +44,17 @@ impl flows::Ports for Auth {
     }
 
     fn name_taken(&self, username: &str) -> Result<bool, Problem> {
-        self.store()?.exists(&accounts::username_key(username)).map_err(kv_unavailable)
+        self.store()?.exists(&keys::username(username)).map_err(kv_unavailable)
     }
 
     fn claim_name(&self, username: &str, id: &str) -> Result<bool, Problem> {
-        let claimed = self.redis()?.exec("SET", &[arg(format!("auth:claim:{username}")), arg(id), arg("NX"), arg("EX"), arg(60i64)])?;
+        let claimed = self.redis()?.exec("SET", &[arg(keys::name_claim(username)), arg(id), arg("NX"), arg("EX"), arg(60i64)])?;
         Ok(matches!(claimed.first(), Some(r) if text(r).as_deref() == Some("OK")))
     }
 
     fn add_user(&self, user: &mut User) -> Result<(), Problem> {
         self.save_user(user)?;
-        self.store()?.set(&accounts::username_key(&user.username), user.id.as_bytes()).map_err(kv_unavailable)
+        self.store()?.set(&keys::username(&user.username), user.id.as_bytes()).map_err(kv_unavailable)
     }
 
     fn limit(&self, limits: &[(&str, u64)], window_ms: u64, attempt: &str) -> Result<Decision, Problem> {
@@ -73,13 +62,13 @@ impl flows::Ports for Auth {
     }
 
     fn failures_today(&self, username: &str) -> Result<u64, Problem> {
-        let count = self.redis()?.exec("GET", &[arg(failures_today_key(username))])?;
+        let count = self.redis()?.exec("GET", &[arg(keys::failures_today(username))])?;
         Ok(count.first().and_then(text).and_then(|n| n.parse().ok()).unwrap_or(0))
     }
 
     fn count_failure(&self, username: &str) -> Result<(), Problem> {
         let day_ms = flows::FAILURE_MEMORY_MS;
-        self.redis()?.run(&sessions::COUNT_FAILURE, &[failures_today_key(username)], vec![arg(day_ms)]).map(drop)
+        self.redis()?.run(&sessions::COUNT_FAILURE, &[keys::failures_today(username)], vec![arg(day_ms)]).map(drop)
     }
 
     fn forget_failures(&self, failure_key: &str, client_key: Option<&str>, attempt: &str) -> Result<(), Problem> {
@@ -91,13 +80,13 @@ impl flows::Ports for Auth {
     }
 
     fn known_device(&self, username: &str, device: &str) -> Result<bool, Problem> {
-        let score = self.redis()?.exec("ZSCORE", &[arg(known_devices_key(username)), arg(device)])?;
+        let score = self.redis()?.exec("ZSCORE", &[arg(keys::known_devices(username)), arg(device)])?;
         Ok(score.first().and_then(text).is_some())
     }
 
     fn remember_device(&self, username: &str, device: &str, now_ms: u64) -> Result<(), Problem> {
         let args = vec![arg(device), arg(now_ms), arg(KNOWN_DEVICES), arg(KNOWN_DEVICE_SECS)];
-        self.redis()?.run(&sessions::REMEMBER_DEVICE, &[known_devices_key(username)], args).map(drop)
+        self.redis()?.run(&sessions::REMEMBER_DEVICE, &[keys::known_devices(username)], args).map(drop)
     }
 
     fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem> {
@@ -121,14 +110,14 @@ impl flows::Ports for Auth {
             arg(&new.incarnation),
         ];
         let (session_key, sessions_key, user_epoch_key) =
-            (sessions::session_key(&new.sid), sessions::user_sessions_key(&new.user_id), epoch_key(&new.user_id));
+            (keys::session(&new.sid), keys::user_sessions(&new.user_id), epoch_key(&new.user_id));
         let keys = [session_key.as_str(), sessions_key.as_str(), user_epoch_key.as_str(), INCARNATION_KEY];
         let created = self.redis()?.run(&sessions::CREATE, &keys, args)?;
         Ok((created.first().and_then(int).unwrap_or(0).max(0) as u64, created.get(1).and_then(text).unwrap_or_default()))
     }
 
     fn session(&self, sid: &str) -> Result<Option<(Vec<u8>, String)>, Problem> {
-        let stored = self.redis()?.exec("HMGET", &[arg(sessions::session_key(sid)), arg("key"), arg("uid")])?;
+        let stored = self.redis()?.exec("HMGET", &[arg(keys::session(sid)), arg("key"), arg("uid")])?;
         Ok(match (stored.first(), stored.get(1).and_then(text)) {
             (Some(RedisResult::Binary(secret)), Some(owner)) => Some((secret.clone(), owner)),
             _ => None,
@@ -146,7 +135,7 @@ impl flows::Ports for Auth {
             arg(rotate.marker_ttl_secs),
         ];
         let (session_key, marker, owner_epoch_key) =
-            (sessions::session_key(&token.sid), edge_auth::revoked_session_key(&token.sid), epoch_key(rotate.owner));
+            (keys::session(&token.sid), edge_auth::revoked_session_key(&token.sid), epoch_key(rotate.owner));
         let keys = [session_key.as_str(), marker.as_str(), owner_epoch_key.as_str(), INCARNATION_KEY];
         Ok(Rotation::decode(&self.redis()?.run(&sessions::ROTATE, &keys, args)?))
     }

@@ -9,9 +9,9 @@ use edge_http::Problem;
 use edge_spin::redis::Decision;
 
 use crate::accounts::{self, User};
-use crate::password;
 use crate::sessions::{self, RefreshToken, Rotation};
 use crate::settings::Settings;
+use crate::{keys, password};
 
 /// Settings read through a variable lookup.
 pub(crate) type Lookup = fn(&str) -> Option<String>;
@@ -205,8 +205,8 @@ pub(crate) fn login<P: Ports>(ports: &P, username: &str, password: &str, client:
         _ => None,
     };
     let (failure_key, client_key) = match known {
-        Some(device) => (format!("auth:fail:device:{username}:{device}"), None),
-        None => (format!("auth:fail:user:{username}"), Some(format!("auth:fail:client:{client}"))),
+        Some(device) => (keys::failures_on_device(&username, device), None),
+        None => (keys::failures_from_unknown_devices(&username), Some(keys::failures_from_address(client))),
     };
     let attempt = ports.random_id();
     let settings = ports.settings();
@@ -287,7 +287,7 @@ pub(crate) fn refresh<P: Ports>(ports: &P, raw: Option<&str>, device: &str) -> R
     }
     // Counted only once the token proved it belongs to the session: a forged token naming
     // someone's session id must not spend that session's budget.
-    let rate_key = format!("auth:refresh-rate:{}", token.sid);
+    let rate_key = keys::refresh_rate(&token.sid);
     if let Decision::Limited { retry_after } = ports.limit(&[(&rate_key, settings.refresh_per_minute()?)], 60_000, &ports.random_id())? {
         return Err(Problem::too_many_requests("refresh-rate-limited", "this session refreshes too often", retry_after));
     }

@@ -10,6 +10,7 @@ mod accounts;
 mod adapter;
 mod endpoints;
 mod flows;
+pub mod keys;
 mod password;
 pub mod sessions;
 mod settings;
@@ -134,7 +135,7 @@ impl Auth {
     }
 
     fn user_by_name(&self, username: &str) -> Result<Option<User>, Problem> {
-        let id = self.store()?.get(&accounts::username_key(username)).map_err(kv_unavailable)?;
+        let id = self.store()?.get(&keys::username(username)).map_err(kv_unavailable)?;
         match id.and_then(|id| String::from_utf8(id).ok()) {
             Some(id) => self.user(&id),
             None => Ok(None),
@@ -157,7 +158,7 @@ impl Auth {
     /// session except `keep`.
     /// The user's live session ids (the session set; revoked sessions leave it).
     fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem> {
-        Ok(self.redis()?.exec("SMEMBERS", &[arg(sessions::user_sessions_key(user_id))])?.iter().filter_map(text).collect())
+        Ok(self.redis()?.exec("SMEMBERS", &[arg(keys::user_sessions(user_id))])?.iter().filter_map(text).collect())
     }
 
     fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<u64, Problem> {

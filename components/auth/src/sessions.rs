@@ -15,15 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use spin_sdk::redis::RedisResult;
 
-/// Redis hash of a session.
-pub fn session_key(sid: &str) -> String {
-    format!("auth:session:{sid}")
-}
-
-/// Redis set of a user's live session ids.
-pub fn user_sessions_key(user_id: &str) -> String {
-    format!("auth:sessions:{user_id}")
-}
+use crate::keys;
 
 /// A refresh token, parsed but not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,12 +151,12 @@ pub static REVOKE: Script = Script::new("revoke", include_str!("scripts/revoke.l
 
 /// The keys [`REVOKE`] takes for these sessions of `user_id`.
 pub fn revoke_keys(user_id: &str, sids: &[String]) -> Vec<String> {
-    let mut keys = vec![user_sessions_key(user_id)];
+    let mut names = vec![keys::user_sessions(user_id)];
     for sid in sids {
-        keys.push(session_key(sid));
-        keys.push(edge_auth::revoked_session_key(sid));
+        names.push(keys::session(sid));
+        names.push(edge_auth::revoked_session_key(sid));
     }
-    keys
+    names
 }
 
 /// Lists live sessions: KEYS = [user's session set, then each session's hash]; ARGV = the

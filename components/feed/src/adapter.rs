@@ -9,7 +9,7 @@ use spin_sdk::redis::RedisResult;
 use crate::danmaku::Danmaku;
 use crate::live::{self, Read};
 use crate::rebuild::{self, Phase, Restore};
-use crate::{store, Feed};
+use crate::{keys, store, Feed};
 
 impl rebuild::Ports for Feed {
     fn now_ms(&self) -> u64 {
@@ -90,21 +90,14 @@ impl live::Ports for LiveRoom {
     /// `XREAD BLOCK` on the doorbell: the instance parks in Redis, costing no CPU and no
     /// traffic until a post rings or the timeout passes (`BLOCK 0` would mean forever).
     fn wait(&self, cursor: &str, timeout_ms: u64) -> Result<bool, Problem> {
-        let args = [
-            arg("BLOCK"),
-            arg(timeout_ms.max(1)),
-            arg("COUNT"),
-            arg(1u64),
-            arg("STREAMS"),
-            arg(store::doorbell_key(self.video)),
-            arg(cursor),
-        ];
+        let args =
+            [arg("BLOCK"), arg(timeout_ms.max(1)), arg("COUNT"), arg(1u64), arg("STREAMS"), arg(keys::doorbell(self.video)), arg(cursor)];
         let reply = self.redis.exec("XREAD", &args)?;
         Ok(!matches!(reply.as_slice(), [] | [RedisResult::Nil]))
     }
 
     fn read(&self, after: u64, limit: u64) -> Result<Read, Problem> {
-        let keys = [format!("dm:recent:{}", self.video), store::doorbell_key(self.video), store::room_key(self.video)];
+        let keys = [keys::danmaku_recent(self.video), keys::doorbell(self.video), keys::room(self.video)];
         let reply = self.redis.run(&store::LIVE_READ, &keys, vec![arg(after), arg(limit), arg(now_ms())])?;
         Ok(Read {
             cursor: reply.first().and_then(text).unwrap_or_else(|| "0-0".into()),

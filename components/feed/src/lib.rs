@@ -14,6 +14,7 @@ mod cursor;
 mod danmaku;
 mod endpoints;
 mod ids;
+mod keys;
 mod library;
 mod limits;
 mod live;
@@ -171,13 +172,13 @@ impl Feed {
 
     /// Saves the record's copy in the key-value store, the truth a rebuild restores from.
     fn mirror(&self, video: &Video) -> Result<(), Problem> {
-        self.kv()?.set_json(store::video_key(video.id), video).map_err(kv_unavailable)
+        self.kv()?.set_json(keys::video(video.id), video).map_err(kv_unavailable)
     }
 
     /// A record; the marker comes in the same `MGET`, so a record that is missing only because
     /// Redis lost it is told from one that does not exist.
     fn load(&self, id: u64) -> Result<Video, Problem> {
-        let mut reply = self.redis()?.mget(&[&store::video_key(id), store::BUILT])?.into_iter();
+        let mut reply = self.redis()?.mget(&[&keys::video(id), keys::BUILT])?.into_iter();
         match (reply.next().flatten(), reply.next().flatten()) {
             (Some(json), _) => String::from_utf8(json).ok().and_then(|json| parse_video(&json)).ok_or_else(no_video),
             (None, Some(_)) => Err(no_video()),
@@ -189,10 +190,8 @@ impl Feed {
     /// `MGET`; a video deleted since its id was read has a nil record and is skipped later.
     fn with_records(&self, reply: Vec<RedisResult>, width: usize) -> Result<Vec<RedisResult>, Problem> {
         let groups: Vec<&[RedisResult]> = reply.chunks(width).filter(|group| group.len() == width).collect();
-        let keys: Vec<String> = groups
-            .iter()
-            .map(|group| text(&group[0]).and_then(|id| ids::decimal_id(&id)).map_or_else(String::new, store::video_key))
-            .collect();
+        let keys: Vec<String> =
+            groups.iter().map(|group| text(&group[0]).and_then(|id| ids::decimal_id(&id)).map_or_else(String::new, keys::video)).collect();
         if keys.is_empty() {
             return Ok(Vec::new());
         }

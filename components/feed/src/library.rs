@@ -17,16 +17,6 @@ pub(crate) const MAX_HISTORY: usize = 200;
 /// Longest playback position or duration accepted (24 h).
 pub(crate) const MAX_POSITION_MS: u64 = 24 * 3600 * 1000;
 
-/// The key-value key of a user's favorites.
-pub(crate) fn favorites_key(user: &str) -> String {
-    format!("favorites:{user}")
-}
-
-/// The key-value key of a user's watch history.
-pub(crate) fn history_key(user: &str) -> String {
-    format!("history:{user}")
-}
-
 /// One video on a shelf.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Entry {

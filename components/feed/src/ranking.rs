@@ -5,6 +5,7 @@
 use edge_http::Problem;
 
 use crate::cursor::page_limit;
+use crate::keys;
 
 /// Length of one ranking bucket: an hour.
 pub(crate) const BUCKET_MS: u64 = 3_600_000;
@@ -31,16 +32,11 @@ pub(crate) fn bucket(now_ms: u64) -> u64 {
     now_ms / BUCKET_MS
 }
 
-/// Redis key of bucket `b`.
-pub(crate) fn bucket_key(b: u64) -> String {
-    format!("rank:h:{b}")
-}
-
 /// Keys of the buckets in the window ending at `now_ms`, newest first: the current hour and
 /// the 23 before it.
 pub(crate) fn window_keys(now_ms: u64) -> Vec<String> {
     let current = bucket(now_ms);
-    (0..WINDOW_BUCKETS).filter_map(|back| current.checked_sub(back)).map(bucket_key).collect()
+    (0..WINDOW_BUCKETS).filter_map(|back| current.checked_sub(back)).map(keys::ranking_bucket).collect()
 }
 
 /// Entries to return from a `limit` query value: 1 to 200, all 200 when absent.
@@ -65,7 +61,7 @@ mod tests {
         assert_eq!(bucket(now), 486_111);
         assert_eq!(bucket(486_111 * BUCKET_MS), 486_111);
         assert_eq!(bucket(486_111 * BUCKET_MS - 1), 486_110);
-        assert_eq!(bucket_key(486_111), "rank:h:486111");
+        assert_eq!(keys::ranking_bucket(486_111), "rank:h:486111");
         let keys = window_keys(now);
         assert_eq!(keys.len(), 24);
         assert_eq!((keys[0].as_str(), keys[23].as_str()), ("rank:h:486111", "rank:h:486088"));

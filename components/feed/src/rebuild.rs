@@ -24,7 +24,7 @@
 use std::collections::BTreeSet;
 
 use edge_http::Problem;
-use edge_protocol::keys::Record;
+use edge_protocol::keys::{Record, VIDEO_PREFIX};
 use edge_spin::redis::arg;
 use edge_spin::script::{Count, Script};
 use http::HeaderValue;
@@ -32,21 +32,13 @@ use spin_sdk::redis::RedisParameter;
 
 use crate::comments::Comment;
 use crate::ids::decimal_id;
-use crate::store::{self, author_key, video_key, BUILT, CHANGES, CHANGES_MAXLEN, COMMENTS_BUILT, COMMENT_LAST_ID, LAST_ID, LATEST};
+use crate::keys::{
+    self, BUILT, CHANGES, COMMENTS_BUILT, COMMENTS_REBUILD_LISTED, COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENT_LAST_ID,
+    LAST_ID, LATEST, REBUILD_LISTED, REBUILD_LOCK, REBUILD_PENDING,
+};
+use crate::store::CHANGES_MAXLEN;
 use crate::video::Video;
 
-/// Redis key: the lease of the request rebuilding videos.
-pub(crate) const LOCK: &str = "feed:rebuild:lock";
-/// Redis sorted set: video ids listed from the key-value store and not restored yet, scored by id.
-pub(crate) const PENDING: &str = "feed:rebuild:pending";
-/// Redis key: set once [`PENDING`] holds every listed id.
-pub(crate) const LISTED: &str = "feed:rebuild:listed";
-/// [`LOCK`] of the comments.
-pub(crate) const COMMENTS_LOCK: &str = "feed:rebuild:c:lock";
-/// [`PENDING`] of the comments: `<video>:<id>` members, scored by id.
-pub(crate) const COMMENTS_PENDING: &str = "feed:rebuild:c:pending";
-/// [`LISTED`] of the comments.
-pub(crate) const COMMENTS_LISTED: &str = "feed:rebuild:c:listed";
 /// How long the lease lasts without a step: a holder that died blocks the rebuild this long.
 pub(crate) const LEASE_MS: u64 = 15_000;
 /// Records restored per script call (and key-value reads between two calls).
@@ -79,7 +71,7 @@ pub(crate) fn comment_members(keys: &[String]) -> (Vec<(u64, String)>, usize) {
     let videos: BTreeSet<u64> = video_ids(keys).into_iter().collect();
     let (mut members, mut orphans) = (Vec::new(), 0);
     for key in keys {
-        let ids = key.strip_prefix("comment:").and_then(|rest| rest.split_once(':'));
+        let ids = key.strip_prefix(keys::STORED_COMMENT_PREFIX).and_then(|rest| rest.split_once(':'));
         let Some((video, id)) = ids.and_then(|(video, id)| Some((decimal_id(video)?, decimal_id(id)?))) else { continue };
         if videos.contains(&video) {
             members.push((id, format!("{video}:{id}")));
@@ -114,8 +106,8 @@ impl Phase {
     /// The keys [`START`] takes: built marker, lease, listed marker, id issuer.
     pub(crate) fn start_keys(self) -> [&'static str; 4] {
         match self {
-            Phase::Videos => [BUILT, LOCK, LISTED, LAST_ID],
-            Phase::Comments => [COMMENTS_BUILT, COMMENTS_LOCK, COMMENTS_LISTED, COMMENT_LAST_ID],
+            Phase::Videos => [BUILT, REBUILD_LOCK, REBUILD_LISTED, LAST_ID],
+            Phase::Comments => [COMMENTS_BUILT, COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_LISTED, COMMENT_LAST_ID],
         }
     }
 
@@ -138,8 +130,8 @@ impl Phase {
     /// The key-value key of a pending member.
     pub(crate) fn stored_key(self, member: &str) -> String {
         match self {
-            Phase::Videos => format!("video:{member}"),
-            Phase::Comments => format!("comment:{member}"),
+            Phase::Videos => format!("{VIDEO_PREFIX}{member}"),
+            Phase::Comments => format!("{}{member}", keys::STORED_COMMENT_PREFIX),
         }
     }
 
@@ -170,11 +162,11 @@ impl Phase {
         let (script, keys) = match self {
             Phase::Videos => {
                 args.extend(members.iter().map(|(id, _)| arg(*id)));
-                (&LIST, [LOCK, PENDING, LISTED])
+                (&LIST, [REBUILD_LOCK, REBUILD_PENDING, REBUILD_LISTED])
             }
             Phase::Comments => {
                 args.extend(members.iter().flat_map(|(id, member)| [arg(*id), arg(member.as_str())]));
-                (&LIST_COMMENTS, [COMMENTS_LOCK, COMMENTS_PENDING, COMMENTS_LISTED])
+                (&LIST_COMMENTS, [COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENTS_REBUILD_LISTED])
             }
         };
         (script, keys.map(str::to_owned).into(), args)
@@ -194,12 +186,12 @@ impl Phase {
         let (script, mut keys, mut args): (_, Vec<&str>, _) = match self {
             Phase::Videos => (
                 &RESTORE,
-                vec![LOCK, PENDING, CHANGES, LAST_ID, BUILT, LISTED],
+                vec![REBUILD_LOCK, REBUILD_PENDING, CHANGES, LAST_ID, BUILT, REBUILD_LISTED],
                 vec![arg(token), arg(LEASE_MS), arg(BATCH), arg(CHANGES_MAXLEN), release],
             ),
             Phase::Comments => (
                 &RESTORE_COMMENTS,
-                vec![COMMENTS_LOCK, COMMENTS_PENDING, COMMENT_LAST_ID, COMMENTS_BUILT, COMMENTS_LISTED],
+                vec![COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENT_LAST_ID, COMMENTS_BUILT, COMMENTS_REBUILD_LISTED],
                 vec![arg(token), arg(LEASE_MS), arg(BATCH), release],
             ),
         };
@@ -241,7 +233,7 @@ impl Restore {
         let json = serde_json::to_string(&video).map_err(|e| e.to_string())?;
         Ok(Restore {
             id,
-            keys: vec![video_key(id), LATEST.to_owned(), author_key(&video.author)],
+            keys: vec![keys::video(id), LATEST.to_owned(), keys::author(&video.author)],
             args: vec![id.to_string(), json, video.version.to_string()],
         })
     }
@@ -260,14 +252,14 @@ impl Restore {
         Ok(Restore {
             id,
             keys: vec![
-                store::comment_key(id),
-                video_key(video),
-                store::comment_count_key(video),
-                store::comments_new_key(video),
-                store::comments_hot_key(video),
-                store::replies_key(thread),
-                store::comment_likes_key(thread),
-                store::comment_key(thread),
+                keys::comment(id),
+                keys::video(video),
+                keys::comment_count(video),
+                keys::comments_new(video),
+                keys::comments_hot(video),
+                keys::replies(thread),
+                keys::comment_likes(thread),
+                keys::comment(thread),
             ],
             args: vec![id.to_string(), json, comment.root.map_or_else(String::new, |root| root.to_string())],
         })
@@ -729,7 +721,20 @@ mod tests {
         assert_eq!(script.name(), "rebuild-restore");
         assert_eq!(
             keys,
-            [LOCK, PENDING, CHANGES, LAST_ID, BUILT, LISTED, "video:7", LATEST, "feed:author:u1", "video:9", LATEST, "feed:author:u2"]
+            [
+                REBUILD_LOCK,
+                REBUILD_PENDING,
+                CHANGES,
+                LAST_ID,
+                BUILT,
+                REBUILD_LISTED,
+                "video:7",
+                LATEST,
+                "feed:author:u1",
+                "video:9",
+                LATEST,
+                "feed:author:u2"
+            ]
         );
         assert_eq!(args.len(), 5 + 2 * 3 + 3, "fixed, per record, then every id of the batch");
         let (_, keys, args) = Phase::Videos.restore_call("t", true, &[], &[]);
@@ -741,7 +746,8 @@ mod tests {
             (script.name(), &keys[..5]),
             (
                 "rebuild-comments",
-                &[COMMENTS_LOCK, COMMENTS_PENDING, COMMENT_LAST_ID, COMMENTS_BUILT, COMMENTS_LISTED].map(str::to_owned)[..]
+                &[COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENT_LAST_ID, COMMENTS_BUILT, COMMENTS_REBUILD_LISTED]
+                    .map(str::to_owned)[..]
             )
         );
         assert_eq!((keys.len(), args.len()), (5 + 8, 4 + 3 + 2));
@@ -750,10 +756,14 @@ mod tests {
         let (script, keys, args) = Phase::Comments.list_call("t", &members, true);
         assert_eq!(
             (script.name(), keys, args.len()),
-            ("rebuild-comments-list", vec![COMMENTS_LOCK.to_owned(), COMMENTS_PENDING.to_owned(), COMMENTS_LISTED.to_owned()], 3 + 4)
+            (
+                "rebuild-comments-list",
+                vec![COMMENTS_REBUILD_LOCK.to_owned(), COMMENTS_REBUILD_PENDING.to_owned(), COMMENTS_REBUILD_LISTED.to_owned()],
+                3 + 4
+            )
         );
         let (script, keys, args) = Phase::Videos.list_call("t", &members, false);
-        assert_eq!((script.name(), keys[0].as_str(), args.len()), ("rebuild-list", LOCK, 3 + 2));
-        assert_eq!(Phase::Comments.start_keys(), [COMMENTS_BUILT, COMMENTS_LOCK, COMMENTS_LISTED, COMMENT_LAST_ID]);
+        assert_eq!((script.name(), keys[0].as_str(), args.len()), ("rebuild-list", REBUILD_LOCK, 3 + 2));
+        assert_eq!(Phase::Comments.start_keys(), [COMMENTS_BUILT, COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_LISTED, COMMENT_LAST_ID]);
     }
 }

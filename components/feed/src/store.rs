@@ -7,31 +7,7 @@
 //! reach the `cm:rec:`, `cm:likes:` and `cm:replies:` keys of the comments they find (a page's
 //! roots, a reply's root, a deleted root's replies), which no caller knows beforehand.
 //!
-//! Keys:
-//! - `video:<id>`: the record (JSON); a mirror is kept in the key-value store for reindexing.
-//! - `feed:latest`, `feed:author:<user>`: timelines, sorted sets scored by id.
-//! - `feed:follows:<user>`: who a user follows, scored by when.
-//! - `feed:changes`: the change stream search-proxy consumes (`kind id version op`).
-//! - `likes:<video>:<shard>`, `plays:<video>:<shard>`: sharded like sets and play counters.
-//! - `rank:h:<hour>`: hourly ranking buckets; `rank:json:<limit>`: the rendered 24 h ranking.
-//! - `dm:<video>:<segment>`, `dm:recent:<video>`, `dm:seq:<video>`: danmaku by playback
-//!   minute, by id (for reconnects), and their id counter; `dm:dup:...` repeat markers;
-//!   `dm:live:<video>`: the doorbell live streams wait on (a short Redis stream, one entry per
-//!   post); `live:room:<video>`, `live:addr:<address>`, `live:inst:<instance>`: the open live
-//!   streams, scored by when each expires (see [`LIVE_OPEN`]).
-//! - `cm:rec:<id>`: a comment (JSON; the key-value store's `comment:<video>:<id>` is the truth);
-//!   `cm:new:<video>` and `cm:hot:<video>`: the video's roots by id and by hot score;
-//!   `cm:replies:<root>`: a thread's replies by id; `cm:likes:<id>`: who likes a comment;
-//!   `cm:count:<video>`: comments on the video, replies included; `cm:id:last`: their id
-//!   issuer; `cm:dup:...` repeat markers; `cm:rate:<user>`: the per-user post window;
-//!   `cm:gap:<id>:<user>`: a like change's pacing.
-//! - `ntf:<user>`: a user's notification groups (`<kind>:<target>`) by last activity;
-//!   `ntf:<user>:g:<group>` its kind, video, comment and count, `...:a` its distinct actors,
-//!   `...:r` the latest three; `ntf:<user>:seen`: the read watermark. Written by [`NOTIFY`]
-//!   from the author of the record acted on.
-//! - `feed:built`: set while the records and timelines are complete; `cm:built`: the same for
-//!   comments; `feed:rebuild:...`: a rebuild from the key-value store under way (see
-//!   [`crate::rebuild`]).
+//! The keys themselves are named in [`crate::keys`].
 //!
 //! Scripts that create a video, read a timeline or find a record missing check `feed:built` in
 //! the same call and answer [`REBUILD`] without it, so a Redis that lost its data is noticed at
@@ -40,36 +16,10 @@
 
 use edge_spin::script::{Count, Script};
 
-/// The change stream (shared with auth, read by search-proxy).
-pub(crate) use edge_protocol::changes::{MAXLEN as CHANGES_MAXLEN, STREAM as CHANGES};
-/// The id issuer's last id.
-pub(crate) const LAST_ID: &str = "feed:id:last";
-/// Set while feed's Redis state is complete: gone with everything else when Redis loses its data.
-pub(crate) const BUILT: &str = "feed:built";
-/// What a script answers when [`BUILT`] is gone.
+/// The change stream's length (its key is [`crate::keys::CHANGES`]).
+pub(crate) use edge_protocol::changes::MAXLEN as CHANGES_MAXLEN;
+/// What a script answers when [`crate::keys::BUILT`] is gone.
 pub const REBUILD: &str = "rebuild";
-
-pub(crate) use edge_protocol::keys::{video_key, LATEST};
-
-/// An author's timeline.
-pub(crate) fn author_key(user: &str) -> String {
-    format!("feed:author:{user}")
-}
-
-/// The doorbell of video `id`'s live streams.
-pub(crate) fn doorbell_key(id: u64) -> String {
-    format!("dm:live:{id}")
-}
-
-/// The open live streams of video `id`: its viewers.
-pub(crate) fn room_key(id: u64) -> String {
-    format!("live:room:{id}")
-}
-
-/// Who `user` follows.
-pub(crate) fn follows_key(user: &str) -> String {
-    format!("feed:follows:{user}")
-}
 
 /// Issues the next id and stores a new video: KEYS = last id, receipt marker, latest, author
 /// timeline, changes, built marker; ARGV = epoch ms, record JSON after its `{"id":0` prefix,
@@ -107,23 +57,6 @@ pub(crate) static FOLLOW: Script = Script::new("follow", include_str!("scripts/f
 /// caller's shard. Answers record, likes, plays, liked (0/1), comments; nil record when
 /// missing.
 pub(crate) static VIDEO: Script = Script::new("video", include_str!("scripts/video.lua"), Count::AtLeast(2), Count::Exactly(3));
-
-/// The like set of shard `shard` of video `id`.
-pub(crate) fn likes_key(id: u64, shard: u32) -> String {
-    format!("likes:{id}:{shard}")
-}
-
-/// The play counter of shard `shard` of video `id`.
-pub(crate) fn plays_key(id: u64, shard: u32) -> String {
-    format!("plays:{id}:{shard}")
-}
-
-/// Every like shard of video `id`, then (with `plays`) every play shard and the comment count.
-pub(crate) fn counter_keys(id: u64, shards: u32, plays: bool) -> Vec<String> {
-    let likes = (0..shards).map(|shard| likes_key(id, shard));
-    let plays_and_comments = (0..shards).filter(|_| plays).map(|shard| plays_key(id, shard)).chain(plays.then(|| comment_count_key(id)));
-    likes.chain(plays_and_comments).collect()
-}
 
 /// Likes or unlikes: KEYS = record, the caller's like shard, the current ranking bucket,
 /// built marker, the caller's pacing key for this video, then every like shard; ARGV = caller,
@@ -188,47 +121,6 @@ pub use crate::comments::hot_score;
 
 /// The comments' restore step ([`crate::rebuild`]), here for its tests.
 pub use crate::rebuild::RESTORE_COMMENTS;
-
-/// Set while the comments are complete (see [`crate::rebuild`]).
-pub(crate) const COMMENTS_BUILT: &str = "cm:built";
-/// The comment id issuer's last id.
-pub(crate) const COMMENT_LAST_ID: &str = "cm:id:last";
-
-/// Comment `id`'s record in Redis (the scripts spell `cm:rec:` too).
-pub(crate) fn comment_key(id: u64) -> String {
-    format!("cm:rec:{id}")
-}
-
-/// Comment `id` of video `video` in the key-value store: one key per comment, so no two writers
-/// share a document. Not a `video:`/`user:` key, so search never indexes it.
-pub(crate) fn stored_comment_key(video: u64, id: u64) -> String {
-    format!("comment:{video}:{id}")
-}
-
-/// Video `video`'s roots by id.
-pub(crate) fn comments_new_key(video: u64) -> String {
-    format!("cm:new:{video}")
-}
-
-/// Video `video`'s roots by hot score.
-pub(crate) fn comments_hot_key(video: u64) -> String {
-    format!("cm:hot:{video}")
-}
-
-/// Thread `root`'s replies by id (the scripts spell `cm:replies:` too).
-pub(crate) fn replies_key(root: u64) -> String {
-    format!("cm:replies:{root}")
-}
-
-/// Who likes comment `id` (the scripts spell `cm:likes:` too).
-pub(crate) fn comment_likes_key(id: u64) -> String {
-    format!("cm:likes:{id}")
-}
-
-/// Comments on video `video`, replies included.
-pub(crate) fn comment_count_key(video: u64) -> String {
-    format!("cm:count:{video}")
-}
 
 /// Posts a comment: KEYS = video record, built marker, comments' built marker, comment id
 /// issuer, repeat marker, the video's roots by id and by hot score, its count; ARGV = epoch ms,

@@ -22,7 +22,7 @@ use crate::ports::{Base, Settings, State};
 use crate::reindex;
 use crate::sqlite::Sqlite;
 use crate::sync::{self, Read, Settle};
-use crate::{fallback, records};
+use crate::{fallback, keys, records};
 
 /// Redis counter of calls to the engine for searches and suggestions (coalescing is observable
 /// through it).
@@ -144,14 +144,14 @@ impl Search {
 
     /// The generation and the breaker (one Redis round trip).
     pub(crate) fn state(&self) -> Result<State, Problem> {
-        let reply = self.redis.exec("MGET", &[arg(sync::GENERATION), arg(breaker::OPEN_UNTIL), arg(breaker::FAILURES)])?;
+        let reply = self.redis.exec("MGET", &[arg(keys::GENERATION), arg(keys::BREAKER_OPEN_UNTIL), arg(keys::BREAKER_FAILURES)])?;
         let breaker = Breaker { open_until: number_at(&reply, 1), failures: number_at(&reply, 2).unwrap_or(0) };
         Ok(State { generation: number_at(&reply, 0).unwrap_or(0), breaker })
     }
 
     /// The indexer's and the breaker's state.
     pub(crate) fn status(&self) -> Result<Value, Problem> {
-        let keys = [sync::STREAM, sync::RETRY, sync::PARKED, sync::GENERATION, sync::STATS];
+        let keys = [keys::CHANGES, keys::SYNC_RETRY, keys::SYNC_PARKED, keys::GENERATION, keys::SYNC_STATS];
         let reply = self.redis.run(&sync::STATUS, &keys, vec![arg(sync::GROUP)])?;
         let n = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
         let queries = self.redis.exec("GET", &[arg(ENGINE_QUERIES)])?.first().and_then(int).unwrap_or(0);
@@ -169,7 +169,7 @@ impl Search {
             "backend": backend,
             "generation": n(5),
             "sync": {
-                "stream": sync::STREAM,
+                "stream": keys::CHANGES,
                 "pending": n(0),
                 "lag": if n(1) < 0 { Value::Null } else { json!(n(1)) },
                 "stream_length": n(2),
@@ -185,7 +185,7 @@ impl Search {
 
     /// Up to 100 parked changes with their errors.
     pub(crate) fn parked(&self) -> Result<Value, Problem> {
-        let reply = self.redis.exec("HSCAN", &[arg(sync::PARKED), arg("0"), arg("COUNT"), arg(100u64)])?;
+        let reply = self.redis.exec("HSCAN", &[arg(keys::SYNC_PARKED), arg("0"), arg("COUNT"), arg(100u64)])?;
         let fields: Vec<Option<String>> = reply.iter().skip(1).map(text).collect();
         let items: Vec<Value> = fields
             .chunks(2)
@@ -229,7 +229,9 @@ impl Base for Search {
             arg(breaker::FAILURE_WINDOW_MS),
             arg(if probing { "probe" } else { "" }),
         ];
-        if let Err(e) = self.redis.run(&breaker::RECORD_FAILURE, &[breaker::FAILURES, breaker::OPEN_UNTIL, breaker::PROBE], args) {
+        if let Err(e) =
+            self.redis.run(&breaker::RECORD_FAILURE, &[keys::BREAKER_FAILURES, keys::BREAKER_OPEN_UNTIL, keys::BREAKER_PROBE], args)
+        {
             eprintln!("could not record an engine failure: {}", e.detail());
         }
     }
@@ -243,11 +245,11 @@ impl Ports for Search {
     }
 
     fn cached(&self, hash: &str) -> Option<Entry> {
-        self.kv.get(&cache::key(hash)).ok().flatten().and_then(|bytes| Entry::decode(&bytes))
+        self.kv.get(&keys::cached_answer(hash)).ok().flatten().and_then(|bytes| Entry::decode(&bytes))
     }
 
     fn keep(&self, hash: &str, entry: &Entry) -> bool {
-        self.kv.set(&cache::key(hash), &entry.encode()).is_ok()
+        self.kv.set(&keys::cached_answer(hash), &entry.encode()).is_ok()
     }
 
     fn start(&self, hash: &str, entry: Option<&Entry>, now: u64, token: &str) -> Result<Started, Problem> {
@@ -261,7 +263,7 @@ impl Ports for Search {
     }
 
     fn finish(&self, stale_until: u64, hash: &str, lock: &str, token: &str, reset: bool) {
-        let keys = [ENGINE_QUERIES, cache::EXPIRY_INDEX, lock, breaker::OPEN_UNTIL, breaker::FAILURES, breaker::PROBE];
+        let keys = [ENGINE_QUERIES, keys::CACHE_EXPIRY, lock, keys::BREAKER_OPEN_UNTIL, keys::BREAKER_FAILURES, keys::BREAKER_PROBE];
         let args = vec![arg(stale_until), arg(hash), arg(token), arg(u64::from(reset))];
         if let Err(e) = self.redis.run(&cache::FINISH, &keys, args) {
             eprintln!("could not finish a search: {}", e.detail());
@@ -305,7 +307,7 @@ impl Ports for Search {
 /// store, the configured engine.
 impl pass::Ports for Search {
     fn begin(&self, batch: u64, now: u64, token: &str) -> Result<Begun, Problem> {
-        let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::LEASE, cache::EXPIRY_INDEX];
+        let keys = [keys::CHANGES, keys::SYNC_RETRY, keys::SYNC_RETRY_DATA, keys::SYNC_LEASE, keys::CACHE_EXPIRY];
         let args = vec![arg(sync::GROUP), arg(sync::CONSUMER), arg(batch), arg(now), arg(token), arg(sync::LEASE_MS), arg(CACHE_GC_BATCH)];
         let reply = self.redis.run(&sync::BEGIN, &keys, args)?;
         if number_at(&reply, 0) != Some(1) {
@@ -319,7 +321,7 @@ impl pass::Ports for Search {
     }
 
     fn forget(&self, hash: &str) {
-        let _ = self.kv.delete(&cache::key(hash));
+        let _ = self.kv.delete(&keys::cached_answer(hash));
     }
 
     fn videos(&self, keys: &[String]) -> Result<Vec<Option<String>>, Problem> {
@@ -349,7 +351,7 @@ impl pass::Ports for Search {
             };
             args.extend([arg(op), arg(read.entry.as_str()), arg(score), arg(json)]);
         }
-        let keys = [sync::STREAM, sync::RETRY, sync::RETRY_DATA, sync::PARKED, sync::GENERATION, sync::STATS];
+        let keys = [keys::CHANGES, keys::SYNC_RETRY, keys::SYNC_RETRY_DATA, keys::SYNC_PARKED, keys::GENERATION, keys::SYNC_STATS];
         Ok(self.redis.run(&sync::SETTLE, &keys, args)?.first().and_then(int).unwrap_or(0).max(0) as u64)
     }
 }
@@ -369,6 +371,6 @@ impl reindex::Ports for Search {
     }
 
     fn bump_generation(&self) -> Result<u64, Problem> {
-        Ok(self.redis.exec("INCR", &[arg(sync::GENERATION)])?.first().and_then(int).unwrap_or(0).max(0) as u64)
+        Ok(self.redis.exec("INCR", &[arg(keys::GENERATION)])?.first().and_then(int).unwrap_or(0).max(0) as u64)
     }
 }

@@ -10,13 +10,13 @@ use edge_http::{json_response, Problem, Response};
 use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
-use crate::breaker::{self, Breaker, Gate};
+use crate::breaker::{Breaker, Gate};
 use crate::cache::{self, Entry, Started};
 use crate::engine::{Doc, EngineError, Page};
-use crate::fallback;
 use crate::params::{SearchQuery, SuggestQuery};
 use crate::ports::Base;
 use crate::ports::State;
+use crate::{fallback, keys};
 
 /// A question a client asks.
 pub(crate) enum Ask {
@@ -80,7 +80,7 @@ pub(crate) async fn answer<P: Ports>(ports: &P, ask: &Ask) -> Result<Response, P
     let hash = ask.hash();
     let started = ports.now_ms();
     let entry = ports.cached(&hash);
-    let lock = cache::lock_key(&hash);
+    let lock = keys::answer_lock(&hash);
     let token = ports.token();
     let start = ports.start(&hash, entry.as_ref(), started, &token)?;
     let breaker = Breaker { open_until: start.open_until, failures: start.failures };
@@ -96,7 +96,7 @@ pub(crate) async fn answer<P: Ports>(ports: &P, ask: &Ask) -> Result<Response, P
     let mut sync_work = start.sync_work;
     let probing = match breaker.gate(started) {
         Gate::Closed => false,
-        Gate::Probe if ports.take(breaker::PROBE, "1", settings.breaker_cooldown_ms.max(1000))? => true,
+        Gate::Probe if ports.take(keys::BREAKER_PROBE, "1", settings.breaker_cooldown_ms.max(1000))? => true,
         _ => {
             if holding {
                 ports.release(&lock, &token)?;
@@ -290,7 +290,7 @@ mod tests {
             if self.failures.get() >= self.settings.breaker_failures || probing {
                 self.open_until.set(Some(now + self.settings.breaker_cooldown_ms));
                 self.failures.set(0);
-                self.locks.borrow_mut().remove(breaker::PROBE);
+                self.locks.borrow_mut().remove(keys::BREAKER_PROBE);
             }
         }
     }
@@ -323,7 +323,7 @@ mod tests {
             };
             if entry.is_some_and(|e| e.generation >= self.generation.get() && now < e.fresh_until) {
                 started.fresh = true;
-            } else if self.take(&cache::lock_key(hash), token, cache::LOCK_MS)? {
+            } else if self.take(&keys::answer_lock(hash), token, cache::LOCK_MS)? {
                 started.holding = true;
                 started.sync_work = self.changes_waiting.get();
             }
@@ -345,7 +345,7 @@ mod tests {
             if reset {
                 self.open_until.set(None);
                 self.failures.set(0);
-                self.locks.borrow_mut().remove(breaker::PROBE);
+                self.locks.borrow_mut().remove(keys::BREAKER_PROBE);
             }
         }
 
@@ -431,7 +431,7 @@ mod tests {
     #[test]
     fn a_request_behind_the_lock_gets_the_holders_answer_without_the_engine() {
         let m = Memory::new();
-        m.locks.borrow_mut().insert(cache::lock_key(&ask().hash()), "holder".into());
+        m.locks.borrow_mut().insert(keys::answer_lock(&ask().hash()), "holder".into());
         let hash = ask().hash();
         *m.meanwhile.borrow_mut() = Some(Box::new(move |m: &Memory| {
             if m.now.get() >= 1_000_000 + 6 {
@@ -441,13 +441,13 @@ mod tests {
         let (how, body) = served(run(&m));
         assert_eq!((how.as_str(), body["items"][0].as_str()), ("coalesced", Some("holder's")));
         assert_eq!(m.engine_calls.get(), 0);
-        assert_eq!(m.locks.borrow().get(&cache::lock_key(&ask().hash())).map(String::as_str), Some("holder"));
+        assert_eq!(m.locks.borrow().get(&keys::answer_lock(&ask().hash())).map(String::as_str), Some("holder"));
     }
 
     #[test]
     fn a_waiter_takes_over_a_lock_its_holder_gave_up_and_syncs_first() {
         let m = Memory::new();
-        let lock = cache::lock_key(&ask().hash());
+        let lock = keys::answer_lock(&ask().hash());
         m.locks.borrow_mut().insert(lock.clone(), "holder".into());
         *m.meanwhile.borrow_mut() = Some(Box::new(move |m: &Memory| {
             m.locks.borrow_mut().remove(&lock);
@@ -459,7 +459,7 @@ mod tests {
     #[test]
     fn a_waiter_whose_wait_runs_out_computes_without_the_lock() {
         let m = Memory::new();
-        m.locks.borrow_mut().insert(cache::lock_key(&ask().hash()), "holder".into());
+        m.locks.borrow_mut().insert(keys::answer_lock(&ask().hash()), "holder".into());
         assert_eq!(served(run(&m)).0, "miss");
         assert!(m.now.get() >= 1_000_000 + m.settings.coalesce_wait_ms);
         assert_eq!((m.engine_calls.get(), m.syncs.get()), (1, 1));
@@ -517,7 +517,7 @@ mod tests {
     fn a_second_request_during_a_probe_is_degraded() {
         let m = Memory::new();
         m.open_until.set(Some(m.now.get() - 1));
-        m.locks.borrow_mut().insert(breaker::PROBE.to_owned(), "1".into());
+        m.locks.borrow_mut().insert(keys::BREAKER_PROBE.to_owned(), "1".into());
         assert_eq!(served(run(&m)).1["degraded_reason"], "engine-unavailable");
         assert_eq!(m.engine_calls.get(), 0);
     }

@@ -4,12 +4,6 @@
 
 use edge_spin::script::{Count, Script};
 
-/// Redis key: when the open breaker may be probed (ms since the Unix epoch); absent = closed.
-pub(crate) const OPEN_UNTIL: &str = "search:breaker:open_until";
-/// Redis key: failures counted in the current window.
-pub(crate) const FAILURES: &str = "search:breaker:failures";
-/// Redis key: held by the one request probing a breaker whose cool-down has passed.
-pub(crate) const PROBE: &str = "search:breaker:probe";
 /// Failures count towards opening within this window.
 pub(crate) const FAILURE_WINDOW_MS: u64 = 30_000;
 
@@ -29,7 +23,7 @@ pub(crate) enum Gate {
     Closed,
     /// Do not call it: serve stale results or the fallback.
     Open,
-    /// The cool-down has passed: one request (the one that wins [`PROBE`]) calls it.
+    /// The cool-down has passed: one request (the one that wins [`crate::keys::BREAKER_PROBE`]) calls it.
     Probe,
 }
 
@@ -49,7 +43,7 @@ impl Breaker {
     }
 }
 
-/// Counts a failure (`KEYS`: [`FAILURES`], [`OPEN_UNTIL`], [`PROBE`]; `ARGV`: now, threshold,
+/// Counts a failure (`KEYS`: [`FAILURES`], [`OPEN_UNTIL`], [`crate::keys::BREAKER_PROBE`]; `ARGV`: now, threshold,
 /// cool-down, window, `probe` when the failed call was the probe) and opens the breaker when
 /// the threshold is reached or a probe failed. Answers 1 when it opened.
 pub(crate) static RECORD_FAILURE: Script =

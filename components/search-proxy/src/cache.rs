@@ -9,27 +9,14 @@ use edge_spin::redis::{arg, int};
 use edge_spin::script::{Count, Script};
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
-use crate::{breaker, sync};
-
-/// Key-value key of a cached answer.
-pub(crate) fn key(hash: &str) -> String {
-    format!("search:cache:{hash}")
-}
-
-/// Redis key of the lock the one request computing an answer holds.
-pub fn lock_key(hash: &str) -> String {
-    format!("search:lock:{hash}")
-}
+use crate::{keys, sync};
 
 /// How long a computing request holds its lock at most: longer than an engine call should take,
 /// so the lock is released explicitly; a holder that died frees it then.
 pub const LOCK_MS: u64 = 10_000;
 
-/// Redis sorted set of cached hashes by `stale_until`, for removing old entries.
-pub const EXPIRY_INDEX: &str = "search:cache:expiry";
-
 /// Starts an answer in one round trip (`KEYS`: generation, breaker open-until, breaker
-/// failures, the query's lock, the change stream, the retry set, [`EXPIRY_INDEX`]; `ARGV`: the
+/// failures, the query's lock, the change stream, the retry set, [`crate::keys::CACHE_EXPIRY`]; `ARGV`: the
 /// cached entry's generation (-1: none) and fresh-until, now, a lock token, the lock's time to
 /// live, the indexer's group). Answers generation, open-until, failures, whether the entry is
 /// fresh, whether this request took the lock, and (when it did) whether a sync pass has work:
@@ -38,7 +25,16 @@ pub static START: Script = Script::new("cache-start", include_str!("scripts/cach
 
 /// [`START`]'s keys for the query whose hash is `hash`.
 pub fn start_keys(hash: &str) -> [String; 7] {
-    [sync::GENERATION, breaker::OPEN_UNTIL, breaker::FAILURES, &lock_key(hash), sync::STREAM, sync::RETRY, EXPIRY_INDEX].map(str::to_owned)
+    [
+        keys::GENERATION,
+        keys::BREAKER_OPEN_UNTIL,
+        keys::BREAKER_FAILURES,
+        &keys::answer_lock(hash),
+        keys::CHANGES,
+        keys::SYNC_RETRY,
+        keys::CACHE_EXPIRY,
+    ]
+    .map(str::to_owned)
 }
 
 /// [`START`]'s arguments: the cached entry's `(generation, fresh_until)` if there is one, the
@@ -80,7 +76,7 @@ impl Started {
     }
 }
 
-/// Finishes an engine call in one round trip (`KEYS`: engine-query counter, [`EXPIRY_INDEX`],
+/// Finishes an engine call in one round trip (`KEYS`: engine-query counter, [`crate::keys::CACHE_EXPIRY`],
 /// the lock, breaker open-until, failures, probe; `ARGV`: stale-until of the cached entry (0:
 /// nothing cached), its hash, the lock token, `1` to reset the breaker): counts the call,
 /// indexes the entry for removal, releases the lock if held, resets the breaker after a success.

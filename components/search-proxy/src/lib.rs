@@ -15,6 +15,7 @@ pub mod cache;
 mod elastic;
 mod engine;
 mod fallback;
+mod keys;
 #[cfg(test)]
 mod memory;
 pub mod params;

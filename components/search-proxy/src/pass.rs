@@ -13,8 +13,8 @@ use crate::engine::{Doc, DocResult, EngineError};
 use crate::params::Kind;
 use crate::ports::Base;
 use crate::ports::{PassReport, State};
-use crate::records;
 use crate::sync::{self, Read, Settle};
+use crate::{keys, records};
 
 /// What a pass found when it started.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,7 @@ pub(crate) async fn run<P: Ports>(ports: &P, batch: u64, state: &State) -> Resul
         return Ok(report);
     }
     let result = apply(ports, &reads, now, &mut report).await;
-    let _ = ports.release(sync::LEASE, &token);
+    let _ = ports.release(keys::SYNC_LEASE, &token);
     match result {
         Ok(()) => Ok(report),
         Err(error) => {

@@ -49,7 +49,7 @@ pub(crate) async fn run<P: Ports>(ports: &P, after: &str) -> Result<Value, Probl
     let mut unreadable = Vec::new();
     for key in &keys {
         let Some(record) = ports.record(key).map_err(edge_spin::kv_unavailable)? else { continue };
-        let doc = if key.starts_with("video:") {
+        let doc = if key.starts_with(edge_protocol::keys::VIDEO_PREFIX) {
             records::video_doc(&record, |author| names.get(ports, author))
         } else {
             records::user_doc(&record, 1)

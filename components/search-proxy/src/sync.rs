@@ -13,25 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::params::Kind;
 
-/// The change stream feed and auth append to.
-pub(crate) use edge_protocol::changes::STREAM;
 /// The consumer group of the indexer.
 pub(crate) const GROUP: &str = "search";
 /// The one consumer name: a lease makes passes run one at a time, so a pass that died leaves
 /// its pending entries to the next pass under the same name.
 pub(crate) const CONSUMER: &str = "indexer";
-/// Redis key: the lease a running pass holds.
-pub(crate) const LEASE: &str = "search:sync:lease";
-/// Redis sorted set: entry ids waiting for a retry, scored by when it is due.
-pub(crate) const RETRY: &str = "search:sync:retry";
-/// Redis hash: entry id → [`Failure`] of waiting retries.
-pub(crate) const RETRY_DATA: &str = "search:sync:retry:data";
-/// Redis hash: entry id → [`Failure`] of parked changes.
-pub(crate) const PARKED: &str = "search:sync:parked";
-/// Redis counter: the index generation, moved by every pass that changed the index.
-pub(crate) const GENERATION: &str = "search:generation";
-/// Redis hash of pass statistics (`last_pass_at`, `applied`).
-pub(crate) const STATS: &str = "search:sync:stats";
 /// Longest a pass may hold the lease.
 pub(crate) const LEASE_MS: u64 = 30_000;
 /// Longest wait between retries.

@@ -11,6 +11,7 @@ use edge_spin::{kv_unavailable, number_variable};
 use http::StatusCode;
 
 use crate::instant::Challenge;
+use crate::keys;
 use crate::s3::{self, Store, StoredPart};
 use crate::uploads::{self, Admission, RangeRead, Reservation, Upload};
 use crate::Sign;
@@ -31,23 +32,8 @@ static FINISH: Script = Script::new("finish", include_str!("scripts/finish.lua")
 /// Deletes a key if it still holds the value given. KEYS: the key; ARGV: the value.
 static DROP_IF: Script = Script::new("drop_if", include_str!("scripts/drop_if.lua"), Count::Exactly(1), Count::Exactly(1));
 
-/// Redis sorted set of active uploads by expiry time.
-const EXPIRING: &str = "uploads:expiring";
 /// How long an instant-upload challenge may wait for its answer.
 const CHALLENGE_TTL_SECS: u64 = 300;
-
-/// Instant upload's index: the object holding the file with this content key and size.
-fn content_index(content_key: &str, size: u64) -> String {
-    format!("uploads:content:v{}:{content_key}:{size}", edge_protocol::instant::CONTENT_KEY_VERSION)
-}
-
-fn active_key(owner: &str) -> String {
-    format!("uploads:active:{owner}")
-}
-
-fn daily_key(owner: &str, day: u64) -> String {
-    format!("uploads:bytes:{owner}:{day}")
-}
 
 /// Sends one request to the object store.
 async fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Problem> {
@@ -78,17 +64,17 @@ impl uploads::Ports for Sign {
     }
 
     fn read(&self, id: &str) -> Result<Option<Upload>, Problem> {
-        self.kv()?.get_json(format!("upload:{id}")).map_err(kv_unavailable)
+        self.kv()?.get_json(keys::upload(id)).map_err(kv_unavailable)
     }
 
     fn save(&self, upload: &Upload) -> Result<(), Problem> {
-        self.kv()?.set_json(format!("upload:{}", upload.id), upload).map_err(kv_unavailable)
+        self.kv()?.set_json(keys::upload(&upload.id), upload).map_err(kv_unavailable)
     }
 
     fn admit(&self, new: &Reservation, max_active: u64, max_daily: u64) -> Result<Admission, Problem> {
-        let keys = [active_key(&new.owner), daily_key(&new.owner, new.day), EXPIRING.to_owned()];
+        let names = [keys::active(&new.owner), keys::daily_bytes(&new.owner, new.day), keys::EXPIRING.to_owned()];
         let args = vec![arg(&new.id), arg(new.bytes), arg(max_active), arg(max_daily), arg(new.expires_at)];
-        Ok(match self.backends.redis()?.run(&ADMIT, &keys, args)?.first().and_then(int) {
+        Ok(match self.backends.redis()?.run(&ADMIT, &names, args)?.first().and_then(int) {
             Some(0) => Admission::Admitted,
             Some(1) => Admission::TooManyActive,
             _ => Admission::OverDaily,
@@ -96,38 +82,40 @@ impl uploads::Ports for Sign {
     }
 
     fn charge(&self, owner: &str, day: u64, bytes: u64, max_daily: u64) -> Result<bool, Problem> {
-        let reply = self.backends.redis()?.run(&CHARGE, &[daily_key(owner, day)], vec![arg(bytes), arg(max_daily)])?;
+        let reply = self.backends.redis()?.run(&CHARGE, &[keys::daily_bytes(owner, day)], vec![arg(bytes), arg(max_daily)])?;
         Ok(reply.first().and_then(int) == Some(0))
     }
 
     fn refund(&self, owner: &str, day: u64, bytes: u64) -> Result<(), Problem> {
-        self.backends.redis()?.exec("DECRBY", &[arg(daily_key(owner, day)), arg(bytes)]).map(drop)
+        self.backends.redis()?.exec("DECRBY", &[arg(keys::daily_bytes(owner, day)), arg(bytes)]).map(drop)
     }
 
     fn finish(&self, owner: &str, id: &str) -> Result<(), Problem> {
-        self.backends.redis()?.run(&FINISH, &[active_key(owner).as_str(), EXPIRING], vec![arg(id)]).map(drop)
+        self.backends.redis()?.run(&FINISH, &[keys::active(owner).as_str(), keys::EXPIRING], vec![arg(id)]).map(drop)
     }
 
     fn due(&self, now: u64, limit: u64) -> Result<Vec<String>, Problem> {
-        let due =
-            self.backends.redis()?.exec("ZRANGEBYSCORE", &[arg(EXPIRING), arg("-inf"), arg(now), arg("LIMIT"), arg(0u64), arg(limit)])?;
+        let due = self
+            .backends
+            .redis()?
+            .exec("ZRANGEBYSCORE", &[arg(keys::EXPIRING), arg("-inf"), arg(now), arg("LIMIT"), arg(0u64), arg(limit)])?;
         Ok(due.iter().filter_map(text).collect())
     }
 
     fn unindex(&self, id: &str) -> Result<(), Problem> {
-        self.backends.redis()?.exec("ZREM", &[arg(EXPIRING), arg(id)]).map(drop)
+        self.backends.redis()?.exec("ZREM", &[arg(keys::EXPIRING), arg(id)]).map(drop)
     }
 
     fn index_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem> {
-        self.backends.redis()?.exec("SET", &[arg(content_index(content_key, size)), arg(key), arg("NX")]).map(drop)
+        self.backends.redis()?.exec("SET", &[arg(keys::content(content_key, size)), arg(key), arg("NX")]).map(drop)
     }
 
     fn find(&self, content_key: &str, size: u64) -> Result<Option<String>, Problem> {
-        Ok(self.backends.redis()?.exec("GET", &[arg(content_index(content_key, size))])?.first().and_then(text))
+        Ok(self.backends.redis()?.exec("GET", &[arg(keys::content(content_key, size))])?.first().and_then(text))
     }
 
     fn drop_content(&self, content_key: &str, size: u64, key: &str) -> Result<(), Problem> {
-        self.backends.redis()?.run(&DROP_IF, &[content_index(content_key, size)], vec![arg(key)]).map(drop)
+        self.backends.redis()?.run(&DROP_IF, &[keys::content(content_key, size)], vec![arg(key)]).map(drop)
     }
 
     fn mark_cover(&self, key: &str, content_type: &str) -> Result<(), Problem> {
@@ -140,14 +128,11 @@ impl uploads::Ports for Sign {
 
     fn keep_challenge(&self, id: &str, challenge: &Challenge) -> Result<(), Problem> {
         let stored = serde_json::to_string(challenge).unwrap_or_default();
-        self.backends
-            .redis()?
-            .exec("SET", &[arg(format!("uploads:challenge:{id}")), arg(stored), arg("EX"), arg(CHALLENGE_TTL_SECS)])
-            .map(drop)
+        self.backends.redis()?.exec("SET", &[arg(keys::challenge(id)), arg(stored), arg("EX"), arg(CHALLENGE_TTL_SECS)]).map(drop)
     }
 
     fn take_challenge(&self, id: &str) -> Result<Option<Challenge>, Problem> {
-        let taken = self.backends.redis()?.exec("GETDEL", &[arg(format!("uploads:challenge:{id}"))])?;
+        let taken = self.backends.redis()?.exec("GETDEL", &[arg(keys::challenge(id))])?;
         Ok(taken.first().and_then(text).and_then(|t| serde_json::from_str(&t).ok()))
     }
 

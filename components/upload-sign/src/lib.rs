@@ -11,6 +11,7 @@
 mod adapter;
 mod endpoints;
 mod instant;
+mod keys;
 mod plan;
 mod s3;
 mod s3xml;

@@ -27,7 +27,7 @@ struct Session {
 fn create(redis: &mut ScriptRunner, uid: &str, device: &str) -> Session {
     let sid = format!("{:0>32}", unique("s"));
     let created = now_ms();
-    let keys = [sessions::session_key(&sid), sessions::user_sessions_key(uid), epoch_key(uid), INCARNATION_KEY.to_owned()];
+    let keys = [auth::keys::session(&sid), auth::keys::user_sessions(uid), epoch_key(uid), INCARNATION_KEY.to_owned()];
     let args = vec![
         arg(uid),
         arg(device),
@@ -46,8 +46,7 @@ fn create(redis: &mut ScriptRunner, uid: &str, device: &str) -> Session {
 }
 
 fn rotate(redis: &mut ScriptRunner, session: &Session, generation: u64, device: &str, at: i64) -> Rotation {
-    let keys =
-        [sessions::session_key(&session.sid), revoked_session_key(&session.sid), epoch_key(&session.uid), INCARNATION_KEY.to_owned()];
+    let keys = [auth::keys::session(&session.sid), revoked_session_key(&session.sid), epoch_key(&session.uid), INCARNATION_KEY.to_owned()];
     let args = vec![arg(generation), arg(device), arg(at), arg(GRACE_MS), arg(IDLE_MS), arg(ABSOLUTE_MS), arg(MARKER_TTL_SECS)];
     Rotation::decode(&redis.run(&ROTATE, &keys, args))
 }
@@ -110,7 +109,7 @@ fn revoking_counts_only_the_users_live_sessions_and_listing_drops_them() {
     let (a, b) = (create(&mut redis, &uid, "dev-1"), create(&mut redis, &uid, "dev-2"));
     let stranger = create(&mut redis, &unique("u"), "dev-3");
     let list = |redis: &mut ScriptRunner| {
-        let set = sessions::user_sessions_key(&uid);
+        let set = auth::keys::user_sessions(&uid);
         let mut sids: Vec<String> = match redis.command(&["SMEMBERS", &set]) {
             redis::Value::Array(items) | redis::Value::Set(items) => {
                 items.into_iter().map(|v| redis::from_redis_value::<String>(v.clone()).unwrap()).collect()
@@ -118,7 +117,7 @@ fn revoking_counts_only_the_users_live_sessions_and_listing_drops_them() {
             other => panic!("{other:?}"),
         };
         sids.sort();
-        let keys: Vec<String> = std::iter::once(set).chain(sids.iter().map(|sid| sessions::session_key(sid))).collect();
+        let keys: Vec<String> = std::iter::once(set).chain(sids.iter().map(|sid| auth::keys::session(sid))).collect();
         let reply = redis.run(&LIST, &keys, sids.into_iter().map(arg).collect());
         reply.iter().filter_map(text).collect::<Vec<_>>().chunks(5).map(|c| c[0].clone()).collect::<Vec<_>>()
     };

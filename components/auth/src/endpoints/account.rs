@@ -11,7 +11,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{accounts, password, sessions, Auth};
+use crate::{accounts, keys, password, sessions, Auth};
 
 /// `POST /auth/password`.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -49,9 +49,9 @@ pub(crate) async fn verify(_: &Auth, Caller(p): Caller) -> Answer {
 
 /// `GET /auth/sessions`: the caller's live sessions, most recently used first.
 pub(crate) async fn list_sessions(auth: &Auth, Caller(principal): Caller) -> Answer {
-    let set = sessions::user_sessions_key(&principal.user_id);
+    let set = keys::user_sessions(&principal.user_id);
     let sids = auth.live_sessions(&principal.user_id)?;
-    let keys: Vec<String> = std::iter::once(set).chain(sids.iter().map(|sid| sessions::session_key(sid))).collect();
+    let keys: Vec<String> = std::iter::once(set).chain(sids.iter().map(|sid| keys::session(sid))).collect();
     let reply = auth.redis()?.run(&sessions::LIST, &keys, sids.into_iter().map(arg).collect())?;
     let fields: Vec<String> = reply.iter().map(|r| text(r).unwrap_or_default()).collect();
     let mut list: Vec<serde_json::Value> = fields
@@ -87,7 +87,7 @@ pub(crate) async fn revoke_session(auth: &Auth, Caller(principal): Caller, Path(
 /// `POST /auth/password`: checks the current password, signs every other device out.
 pub(crate) async fn change_password(auth: &Auth, Caller(principal): Caller, Json(body): Json<PasswordBody>) -> Answer {
     let mut user = auth.user(&principal.user_id)?.ok_or_else(|| Problem::not_found("no-such-user", "the account no longer exists"))?;
-    let account_key = format!("auth:fail:user:{}", user.username);
+    let account_key = keys::failures_from_unknown_devices(&user.username);
     let window_ms = auth.settings.failure_window_secs()? * 1000;
     if let Decision::Limited { retry_after } =
         auth.redis()?.limit(&[(&account_key, auth.settings.max_failures()?)], window_ms, &edge_http::random_id())?

@@ -20,7 +20,7 @@ use crate::endpoints::notifications;
 use crate::ids::{self, VideoId};
 use crate::limits::{self, Comments, Likes};
 use crate::notifications::Kind;
-use crate::{built, cursor, danmaku, no_video, store, Feed};
+use crate::{built, cursor, danmaku, keys, no_video, store, Feed};
 
 /// `POST /videos/:id/comments`: a root, or a reply when `parent_id` names a comment of the video
 /// (a reply to a reply joins its root's thread). Checked text, rate-limited per user by
@@ -39,14 +39,14 @@ pub(crate) async fn post(
     limits::COMMENTS_PER_USER.check(redis, &user)?;
     let repeat_secs = number("comment_repeat_secs", 1..=86_400)?;
     let keys = [
-        store::video_key(video),
-        store::BUILT.to_owned(),
-        store::COMMENTS_BUILT.to_owned(),
-        store::COMMENT_LAST_ID.to_owned(),
-        format!("cm:dup:{video}:{user}:{}", danmaku::dedup_key_text(&checked.text)),
-        store::comments_new_key(video),
-        store::comments_hot_key(video),
-        store::comment_count_key(video),
+        keys::video(video),
+        keys::BUILT.to_owned(),
+        keys::COMMENTS_BUILT.to_owned(),
+        keys::COMMENT_LAST_ID.to_owned(),
+        keys::comment_repeat(video, &user, &danmaku::dedup_key_text(&checked.text)),
+        keys::comments_new(video),
+        keys::comments_hot(video),
+        keys::comment_count(video),
     ];
     let parent = checked.parent.map_or_else(String::new, |id| id.to_string());
     let args = vec![arg(ids::FEED_EPOCH_MS), arg(repeat_secs), arg(video), arg(parent), arg(comments::record_tail(&user, &checked.text))];
@@ -57,10 +57,10 @@ pub(crate) async fn post(
             let root = reply.get(1).and_then(text).and_then(|root| root.parse().ok());
             let comment =
                 Comment { id, video, root, reply_to: checked.parent, author: user, text: checked.text, created_at: ids::timestamp_ms(id) };
-            feed.kv()?.set_json(store::stored_comment_key(video, id), &comment).map_err(kv_unavailable)?;
-            notifications::send(feed, Kind::Comment, &store::video_key(video), &comment.author, video, None);
+            feed.kv()?.set_json(keys::stored_comment(video, id), &comment).map_err(kv_unavailable)?;
+            notifications::send(feed, Kind::Comment, &keys::video(video), &comment.author, video, None);
             if let Some(parent) = comment.reply_to {
-                notifications::send(feed, Kind::Reply, &store::comment_key(parent), &comment.author, video, Some(parent));
+                notifications::send(feed, Kind::Reply, &keys::comment(parent), &comment.author, video, Some(parent));
             }
             Ok(json_response(StatusCode::CREATED, &comment))
         }
@@ -95,10 +95,10 @@ pub(crate) async fn list(
     let limit = cursor::page_limit(q.limit.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
     let bound = q.cursor.as_deref().map(|token| Bound::decode(sort, token)).transpose()?;
     let order = match sort {
-        Sort::New => store::comments_new_key(video),
-        Sort::Hot => store::comments_hot_key(video),
+        Sort::New => keys::comments_new(video),
+        Sort::Hot => keys::comments_hot(video),
     };
-    let keys = [store::video_key(video), store::BUILT.to_owned(), store::COMMENTS_BUILT.to_owned(), order, store::comment_count_key(video)];
+    let keys = [keys::video(video), keys::BUILT.to_owned(), keys::COMMENTS_BUILT.to_owned(), order, keys::comment_count(video)];
     let (score, after) = bound.map_or_else(Default::default, |b| (b.score.to_string(), b.id.to_string()));
     let user = caller.as_ref().map_or("", |c| c.user_id.as_str());
     let args = vec![arg(score), arg(after), arg(limit as u64), arg(user), arg(REPLIES_SHOWN)];
@@ -125,13 +125,7 @@ pub(crate) async fn replies(
 ) -> Answer {
     let limit = cursor::page_limit(q.limit.as_deref(), PAGE_DEFAULT, PAGE_MAX)?;
     let after = q.cursor.as_deref().map(comments::decode_after).transpose()?;
-    let keys = [
-        store::video_key(video),
-        store::BUILT.to_owned(),
-        store::COMMENTS_BUILT.to_owned(),
-        store::comment_key(id),
-        store::replies_key(id),
-    ];
+    let keys = [keys::video(video), keys::BUILT.to_owned(), keys::COMMENTS_BUILT.to_owned(), keys::comment(id), keys::replies(id)];
     let user = caller.as_ref().map_or("", |c| c.user_id.as_str());
     let args = vec![arg(after.map_or_else(String::new, |id| id.to_string())), arg(limit as u64), arg(user)];
     let words = found(built(feed.redis()?.run(&store::COMMENT_REPLIES, &keys, args)?)?)?;
@@ -151,15 +145,15 @@ pub(crate) async fn delete(
     Path((VideoId(video), CommentId(id))): Path<(VideoId, CommentId)>,
 ) -> Answer {
     let keys = [
-        store::video_key(video),
-        store::BUILT.to_owned(),
-        store::COMMENTS_BUILT.to_owned(),
-        store::comment_key(id),
-        store::comments_new_key(video),
-        store::comments_hot_key(video),
-        store::comment_count_key(video),
-        store::comment_likes_key(id),
-        store::replies_key(id),
+        keys::video(video),
+        keys::BUILT.to_owned(),
+        keys::COMMENTS_BUILT.to_owned(),
+        keys::comment(id),
+        keys::comments_new(video),
+        keys::comments_hot(video),
+        keys::comment_count(video),
+        keys::comment_likes(id),
+        keys::replies(id),
     ];
     let reply = built(feed.redis()?.run(&store::COMMENT_DELETE, &keys, vec![arg(&caller.user_id), arg(video), arg(id)])?)?;
     match reply.first().and_then(text).as_deref() {
@@ -167,7 +161,7 @@ pub(crate) async fn delete(
             let kv = feed.kv()?;
             let removed = std::iter::once(id).chain(reply.iter().skip(1).filter_map(|r| text(r)?.parse().ok()));
             for comment in removed {
-                kv.delete(&store::stored_comment_key(video, comment)).map_err(kv_unavailable)?;
+                kv.delete(&keys::stored_comment(video, comment)).map_err(kv_unavailable)?;
             }
             Ok(no_content())
         }
@@ -194,21 +188,21 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path((VideoId(video), CommentId
     let user = caller.user_id;
     let interval = number("like_interval_ms", 0..=60_000)?;
     let keys = [
-        store::video_key(video),
-        store::BUILT.to_owned(),
-        store::COMMENTS_BUILT.to_owned(),
-        store::comment_key(id),
-        store::comment_likes_key(id),
-        store::comments_hot_key(video),
-        store::replies_key(id),
-        format!("cm:gap:{id}:{user}"),
+        keys::video(video),
+        keys::BUILT.to_owned(),
+        keys::COMMENTS_BUILT.to_owned(),
+        keys::comment(id),
+        keys::comment_likes(id),
+        keys::comments_hot(video),
+        keys::replies(id),
+        keys::comment_like_gap(id, &user),
     ];
     let args = vec![arg(&user), arg(if like { "like" } else { "unlike" }), arg(video), arg(interval), arg(id)];
     let reply = built(feed.redis()?.run(&store::COMMENT_LIKE, &keys, args)?)?;
     match reply.first().and_then(int) {
         Some(likes) if likes >= 0 => {
             if like {
-                notifications::send(feed, Kind::LikeComment, &store::comment_key(id), &user, video, Some(id));
+                notifications::send(feed, Kind::LikeComment, &keys::comment(id), &user, video, Some(id));
             }
             Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes })))
         }

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::danmaku::{self, Danmaku, PostDanmaku};
 use crate::ids::VideoId;
 use crate::limits;
-use crate::{built, cursor, no_video, store, Feed};
+use crate::{built, cursor, keys, no_video, store, Feed};
 
 /// Danmaku read from one segment at most.
 const SEGMENT_READ_MAX: u64 = 5000;
@@ -33,18 +33,18 @@ pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)):
     limits::DANMAKU_PER_USER.check(redis, &user)?;
     let repeat_secs = number("danmaku_repeat_secs", 1..=86_400)?;
     let time_ms = checked.time_ms;
-    let repeat_key = format!("dm:dup:{id}:{user}:{}", danmaku::dedup_key_text(&checked.text));
+    let repeat_key = keys::danmaku_repeat(id, &user, &danmaku::dedup_key_text(&checked.text));
     let mut item = checked.into_danmaku(0, user, now_ms());
     let json = serde_json::to_string(&item).unwrap_or_default();
     let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("danmaku must serialise with the id first"))?;
     let keys = [
-        store::video_key(id),
+        keys::video(id),
         repeat_key,
-        format!("dm:seq:{id}"),
-        format!("dm:{id}:{}", danmaku::segment(time_ms)),
-        format!("dm:recent:{id}"),
-        store::BUILT.to_owned(),
-        store::doorbell_key(id),
+        keys::danmaku_seq(id),
+        keys::danmaku_segment(id, danmaku::segment(time_ms)),
+        keys::danmaku_recent(id),
+        keys::BUILT.to_owned(),
+        keys::doorbell(id),
     ];
     let reply = built(redis.run(&store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?)?;
     match reply.first().and_then(int) {
@@ -74,11 +74,11 @@ pub(crate) struct DanmakuQuery {
 pub(crate) async fn list(feed: &Feed, _: MaybeCaller, Path(VideoId(id)): Path<VideoId>, Query(q): Query<DanmakuQuery>) -> Answer {
     let (set, min, max, limit) = match (q.segment, q.after) {
         (Some(segment), None) if segment <= danmaku::MAX_TIME_MS / danmaku::SEGMENT_MS => {
-            (format!("dm:{id}:{segment}"), "-inf".to_owned(), "+inf".to_owned(), SEGMENT_READ_MAX)
+            (keys::danmaku_segment(id, segment), "-inf".to_owned(), "+inf".to_owned(), SEGMENT_READ_MAX)
         }
         (None, Some(after)) => {
             let limit = cursor::page_limit(q.limit.as_deref(), 200, 1000)? as u64;
-            (format!("dm:recent:{id}"), format!("({after}"), "+inf".to_owned(), limit)
+            (keys::danmaku_recent(id), format!("({after}"), "+inf".to_owned(), limit)
         }
         _ => {
             return Err(Problem::bad_request(
@@ -90,11 +90,8 @@ pub(crate) async fn list(feed: &Feed, _: MaybeCaller, Path(VideoId(id)): Path<Vi
             ))
         }
     };
-    let reply = built(feed.redis()?.run(
-        &store::READ_DANMAKU,
-        &[&store::video_key(id), &set, store::BUILT],
-        vec![arg(min), arg(max), arg(limit)],
-    )?)?;
+    let reply =
+        built(feed.redis()?.run(&store::READ_DANMAKU, &[&keys::video(id), &set, keys::BUILT], vec![arg(min), arg(max), arg(limit)])?)?;
     if reply.first().and_then(text).as_deref() != Some("ok") {
         return Err(no_video());
     }

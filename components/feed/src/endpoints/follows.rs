@@ -8,7 +8,7 @@ use edge_spin::limit::PerClient;
 use edge_spin::redis::{arg, int, now_ms};
 
 use crate::limits::Follows;
-use crate::{store, Feed};
+use crate::{keys, store, Feed};
 
 /// Most users one user may follow.
 const MAX_FOLLOWS: u64 = 2000;
@@ -20,7 +20,7 @@ pub(crate) async fn follow(feed: &Feed, _: PerClient<Follows>, Caller(caller): C
     if !feed.kv()?.exists(&edge_protocol::keys::user_key(&target)).map_err(kv_unavailable)? {
         return Err(Problem::not_found("no-such-user", "there is no user with this id"));
     }
-    let key = store::follows_key(&user);
+    let key = keys::follows(&user);
     let followed = feed.redis()?.run(&store::FOLLOW, &[&key], vec![arg(&target), arg(now_ms()), arg(MAX_FOLLOWS)])?;
     if followed.first().and_then(int) != Some(1) {
         return Err(
@@ -33,7 +33,7 @@ pub(crate) async fn follow(feed: &Feed, _: PerClient<Follows>, Caller(caller): C
 /// `DELETE /users/:id/follow`: idempotent.
 pub(crate) async fn unfollow(feed: &Feed, _: PerClient<Follows>, Caller(caller): Caller, Path(target): Path<String>) -> Answer {
     refuse_self(&caller.user_id, &target)?;
-    feed.redis()?.exec("ZREM", &[arg(store::follows_key(&caller.user_id)), arg(target)])?;
+    feed.redis()?.exec("ZREM", &[arg(keys::follows(&caller.user_id)), arg(target)])?;
     Ok(no_content())
 }
 

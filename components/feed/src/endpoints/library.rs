@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::cursor::PageQuery;
 use crate::ids::VideoId;
-use crate::library::{self, Added, Entry, Shelf, MAX_FAVORITES, MAX_HISTORY, MAX_POSITION_MS};
-use crate::{parse_video, store, Feed};
+use crate::library::{Added, Entry, Shelf, MAX_FAVORITES, MAX_HISTORY, MAX_POSITION_MS};
+use crate::{keys, parse_video, Feed};
 
 /// Default and largest page of a shelf.
 const PAGE_DEFAULT: usize = 20;
@@ -33,7 +33,7 @@ pub(crate) struct Progress {
 /// `PUT /videos/:id/favorite`: idempotent; at most 1,000 favorites.
 pub(crate) async fn favorite(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>) -> Answer {
     feed.load(id)?;
-    let key = library::favorites_key(&caller.user_id);
+    let key = keys::favorites(&caller.user_id);
     let mut shelf = read(feed, &key)?;
     if shelf.add(id, now_ms(), MAX_FAVORITES) == Added::Full {
         return Err(Problem::bad_request(
@@ -48,7 +48,7 @@ pub(crate) async fn favorite(feed: &Feed, Caller(caller): Caller, Path(VideoId(i
 
 /// `DELETE /videos/:id/favorite`: idempotent.
 pub(crate) async fn unfavorite(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>) -> Answer {
-    let key = library::favorites_key(&caller.user_id);
+    let key = keys::favorites(&caller.user_id);
     let mut shelf = read(feed, &key)?;
     if shelf.remove(id).is_some() {
         write(feed, &key, &shelf)?;
@@ -58,7 +58,7 @@ pub(crate) async fn unfavorite(feed: &Feed, Caller(caller): Caller, Path(VideoId
 
 /// `GET /feed/favorites`: the caller's favorites, newest first.
 pub(crate) async fn favorites(feed: &Feed, Caller(caller): Caller, Query(page): Query<PageQuery>) -> Answer {
-    let shelf = read(feed, &library::favorites_key(&caller.user_id))?;
+    let shelf = read(feed, &keys::favorites(&caller.user_id))?;
     list(feed, &shelf, &page, |entry| json!({ "favorited_at": entry.at }))
 }
 
@@ -72,7 +72,7 @@ pub(crate) async fn progress(feed: &Feed, Caller(caller): Caller, Path(VideoId(i
         }
     }
     feed.load(id)?;
-    let key = library::history_key(&caller.user_id);
+    let key = keys::history(&caller.user_id);
     let mut shelf = read(feed, &key)?;
     shelf.watched(id, body.position_ms, body.duration_ms, now_ms(), MAX_HISTORY);
     write(feed, &key, &shelf)?;
@@ -81,7 +81,7 @@ pub(crate) async fn progress(feed: &Feed, Caller(caller): Caller, Path(VideoId(i
 
 /// `GET /feed/history`: what the caller watched, most recent first, with where they stopped.
 pub(crate) async fn history(feed: &Feed, Caller(caller): Caller, Query(page): Query<PageQuery>) -> Answer {
-    let shelf = read(feed, &library::history_key(&caller.user_id))?;
+    let shelf = read(feed, &keys::history(&caller.user_id))?;
     list(
         feed,
         &shelf,
@@ -92,14 +92,14 @@ pub(crate) async fn history(feed: &Feed, Caller(caller): Caller, Query(page): Qu
 
 /// `DELETE /feed/history`: the caller clears their history.
 pub(crate) async fn clear_history(feed: &Feed, Caller(caller): Caller) -> Answer {
-    feed.kv()?.delete(&library::history_key(&caller.user_id)).map_err(kv_unavailable)?;
+    feed.kv()?.delete(&keys::history(&caller.user_id)).map_err(kv_unavailable)?;
     Ok(no_content())
 }
 
 /// The caller's favorite and history entry for one video, for `GET /videos/:id`.
 pub(crate) fn personal(feed: &Feed, user: &str, id: u64) -> Result<(bool, Option<u64>), Problem> {
-    let favorited = read(feed, &library::favorites_key(user))?.find(id).is_some();
-    let position = read(feed, &library::history_key(user))?.find(id).and_then(|e| e.position_ms);
+    let favorited = read(feed, &keys::favorites(user))?.find(id).is_some();
+    let position = read(feed, &keys::history(user))?.find(id).and_then(|e| e.position_ms);
     Ok((favorited, position))
 }
 
@@ -117,8 +117,8 @@ fn write(feed: &Feed, key: &str, shelf: &Shelf) -> Result<(), Problem> {
 fn list(feed: &Feed, shelf: &Shelf, page: &PageQuery, fields: impl Fn(&Entry) -> Value) -> Answer {
     let (after, limit) = page.read(PAGE_DEFAULT, PAGE_MAX)?;
     let (entries, next) = shelf.page(after, limit);
-    let mut keys: Vec<String> = entries.iter().map(|e| store::video_key(e.video)).collect();
-    keys.push(store::BUILT.to_owned());
+    let mut keys: Vec<String> = entries.iter().map(|e| keys::video(e.video)).collect();
+    keys.push(keys::BUILT.to_owned());
     let mut records = feed.redis()?.mget(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
     if records.pop().flatten().is_none() {
         return Err(crate::rebuild::rebuilding());

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::adapter::LiveRoom;
 use crate::ids::VideoId;
 use crate::live::{self, Plan};
-use crate::{built, no_video, store, Feed};
+use crate::{built, keys, no_video, store, Feed};
 
 /// Slack after a stream's longest life before its place counts as free, should its instance
 /// die without ending it.
@@ -45,13 +45,13 @@ pub(crate) async fn stream(feed: &Feed, Path(VideoId(id)): Path<VideoId>, Query(
     let member = edge_http::random_id();
     let now = now_ms();
     let keys = [
-        store::video_key(id),
-        store::BUILT.to_owned(),
-        format!("dm:seq:{id}"),
-        store::doorbell_key(id),
-        store::room_key(id),
-        format!("live:addr:{client}"),
-        format!("live:inst:{instance}"),
+        keys::video(id),
+        keys::BUILT.to_owned(),
+        keys::danmaku_seq(id),
+        keys::doorbell(id),
+        keys::room(id),
+        keys::live_address(&client),
+        keys::live_instance(&instance),
     ];
     let args = vec![arg(now), arg(now + lifetime_ms + PLACE_SLACK_MS), arg(&member), arg(per_client), arg(per_instance)];
     let reply = built(feed.redis()?.run(&store::LIVE_OPEN, &keys, args)?)?;

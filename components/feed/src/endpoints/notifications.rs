@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::cursor::{Cursor, PageQuery};
 use crate::notifications::{self, Kind, LIFETIME_SECS, MAX_GROUPS};
-use crate::{parse_video, store, Feed};
+use crate::{keys, parse_video, store, Feed};
 
 /// Default and largest page.
 const PAGE_DEFAULT: usize = 20;
@@ -32,10 +32,11 @@ pub(crate) async fn list(feed: &Feed, Caller(caller): Caller, Query(page): Query
     let (after, limit) = page.read(PAGE_DEFAULT, PAGE_MAX)?;
     let bound = Cursor::score_bound(after);
     let redis = feed.redis()?;
-    let reply = redis.run(&store::NOTIFICATIONS, &keys(&caller.user_id), vec![arg("page"), arg(bound), arg(limit as u64)])?;
+    let reply =
+        redis.run(&store::NOTIFICATIONS, &keys::notifications(&caller.user_id), vec![arg("page"), arg(bound), arg(limit as u64)])?;
     let mut items = notifications::read_page(&reply);
     if !items.is_empty() {
-        let records: Vec<String> = items.iter().map(|n| store::video_key(n.video_id)).collect();
+        let records: Vec<String> = items.iter().map(|n| keys::video(n.video_id)).collect();
         let titles = redis.mget(&records.iter().map(String::as_str).collect::<Vec<_>>())?;
         for (item, record) in items.iter_mut().zip(titles) {
             if let Some(video) = record.and_then(|json| parse_video(&String::from_utf8(json).ok()?)) {
@@ -51,16 +52,12 @@ pub(crate) async fn list(feed: &Feed, Caller(caller): Caller, Query(page): Query
 
 /// `GET /feed/notifications/unread`: how many groups grew since the caller last read them.
 pub(crate) async fn unread(feed: &Feed, Caller(caller): Caller) -> Answer {
-    let reply = feed.redis()?.run(&store::NOTIFICATIONS, &keys(&caller.user_id), vec![arg("unread")])?;
+    let reply = feed.redis()?.run(&store::NOTIFICATIONS, &keys::notifications(&caller.user_id), vec![arg("unread")])?;
     Ok(json_response(StatusCode::OK, &json!({ "unread": reply.first().and_then(int).unwrap_or(0) })))
 }
 
 /// `POST /feed/notifications/read`: marks everything so far read.
 pub(crate) async fn read(feed: &Feed, Caller(caller): Caller) -> Answer {
-    feed.redis()?.run(&store::NOTIFICATIONS, &keys(&caller.user_id), vec![arg("read"), arg(LIFETIME_SECS)])?;
+    feed.redis()?.run(&store::NOTIFICATIONS, &keys::notifications(&caller.user_id), vec![arg("read"), arg(LIFETIME_SECS)])?;
     Ok(json_response(StatusCode::OK, &json!({ "unread": 0 })))
-}
-
-fn keys(user: &str) -> [String; 2] {
-    [format!("ntf:{user}"), format!("ntf:{user}:seen")]
 }

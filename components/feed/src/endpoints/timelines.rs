@@ -14,7 +14,7 @@ use spin_sdk::redis::RedisResult;
 
 use crate::cursor::{Cursor, PageQuery};
 use crate::video::{Video, View};
-use crate::{built, pairs, parse_video, ranking, store, Feed};
+use crate::{built, keys, pairs, parse_video, ranking, store, Feed};
 
 /// Default and largest timeline page.
 const PAGE_DEFAULT: usize = 20;
@@ -31,17 +31,17 @@ fn bounds(page: &PageQuery) -> Result<(String, usize), Problem> {
 
 /// `GET /feed/latest`: every published video.
 pub(crate) async fn latest(feed: &Feed, _: MaybeCaller, Query(page): Query<PageQuery>) -> Answer {
-    timeline(feed, store::LATEST, &page)
+    timeline(feed, keys::LATEST, &page)
 }
 
 /// `GET /users/:id/videos`: one author's videos.
 pub(crate) async fn by_author(feed: &Feed, _: MaybeCaller, Path(author): Path<String>, Query(page): Query<PageQuery>) -> Answer {
-    timeline(feed, &store::author_key(&author), &page)
+    timeline(feed, &keys::author(&author), &page)
 }
 
 fn timeline(feed: &Feed, key: &str, page: &PageQuery) -> Answer {
     let (bound, limit) = bounds(page)?;
-    let ids = built(feed.redis()?.run(&store::PAGE, &[key, store::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
+    let ids = built(feed.redis()?.run(&store::PAGE, &[key, keys::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
     Ok(render(&feed.with_records(ids, 1)?, limit))
 }
 
@@ -49,9 +49,9 @@ fn timeline(feed: &Feed, key: &str, page: &PageQuery) -> Answer {
 pub(crate) async fn following(feed: &Feed, Caller(caller): Caller, Query(page): Query<PageQuery>) -> Answer {
     let (bound, limit) = bounds(&page)?;
     let redis = feed.redis()?;
-    let authors = redis.exec("ZREVRANGE", &[arg(store::follows_key(&caller.user_id)), arg(0i64), arg(FOLLOWING_FANOUT as i64 - 1)])?;
-    let mut keys = vec![store::BUILT.to_owned()];
-    keys.extend(authors.iter().filter_map(text).map(|author| store::author_key(&author)));
+    let authors = redis.exec("ZREVRANGE", &[arg(keys::follows(&caller.user_id)), arg(0i64), arg(FOLLOWING_FANOUT as i64 - 1)])?;
+    let mut keys = vec![keys::BUILT.to_owned()];
+    keys.extend(authors.iter().filter_map(text).map(|author| keys::author(&author)));
     let ids = built(redis.run(&store::FOLLOWING, &keys, vec![arg(bound), arg(limit as u64)])?)?;
     Ok(render(&feed.with_records(ids, 1)?, limit))
 }
@@ -75,7 +75,7 @@ pub(crate) async fn ranking(feed: &Feed, _: MaybeCaller, Query(q): Query<Ranking
     let limit = ranking::top_limit(q.limit.as_deref())?;
     let cache_secs = number("ranking_cache_secs", 0..=3600)?;
     let redis = feed.redis()?;
-    let rendered_key = format!("rank:json:{limit}");
+    let rendered_key = keys::ranking_rendered(limit);
     if cache_secs > 0 {
         if let Some(RedisResult::Binary(body)) = redis.exec("GET", &[arg(&rendered_key)])?.into_iter().next() {
             let mut response = json_response(StatusCode::OK, &());

@@ -17,7 +17,7 @@ use crate::limits::{self, Likes};
 use crate::notifications::Kind;
 use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
 use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
-use crate::{built, no_video, parse_video, store, Feed};
+use crate::{built, keys, no_video, parse_video, store, Feed};
 
 /// How long a play ticket lets a player fetch the video (its range requests each come back).
 const PLAY_TICKET_MS: u64 = 60 * 60 * 1000;
@@ -60,12 +60,12 @@ pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json
     let rest =
         store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
     let keys = [
-        store::LAST_ID.to_owned(),
-        format!("feed:receipt:{upload_id}"),
-        store::LATEST.to_owned(),
-        store::author_key(&author),
-        store::CHANGES.to_owned(),
-        store::BUILT.to_owned(),
+        keys::LAST_ID.to_owned(),
+        keys::receipt_used(&upload_id),
+        keys::LATEST.to_owned(),
+        keys::author(&author),
+        keys::CHANGES.to_owned(),
+        keys::BUILT.to_owned(),
     ];
     let reply = built(feed.redis()?.run(&store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?)?;
     let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
@@ -99,8 +99,8 @@ fn receipt_used() -> Problem {
 pub(crate) async fn get(feed: &Feed, MaybeCaller(caller): MaybeCaller, Path(VideoId(id)): Path<VideoId>) -> Answer {
     let user = caller.as_ref().map(|p| p.user_id.as_str()).unwrap_or("");
     let shard = ranking::like_shard(user, LIKE_SHARDS);
-    let mut keys = vec![store::video_key(id), store::BUILT.to_owned()];
-    keys.extend(store::counter_keys(id, LIKE_SHARDS, true));
+    let mut keys = vec![keys::video(id), keys::BUILT.to_owned()];
+    keys.extend(keys::counters(id, LIKE_SHARDS, true));
     let reply = built(feed.redis()?.run(&store::VIDEO, &keys, vec![arg(u64::from(LIKE_SHARDS)), arg(user), arg(u64::from(shard))])?)?;
     let video = reply.first().and_then(text).and_then(|json| parse_video(&json)).ok_or_else(no_video)?;
     let count = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
@@ -148,7 +148,7 @@ pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
     let json = serde_json::to_string(&video).unwrap_or_default();
     let reply = built(feed.redis()?.run(
         &store::UPDATE,
-        &[store::video_key(id).as_str(), store::CHANGES, store::BUILT],
+        &[keys::video(id).as_str(), keys::CHANGES, keys::BUILT],
         vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)],
     )?)?;
     match reply.first().and_then(text).as_deref() {
@@ -172,12 +172,11 @@ pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
 /// `DELETE /videos/:id`: the author removes the video from every timeline and the store.
 pub(crate) async fn delete(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>) -> Answer {
     let author = caller.user_id;
-    let keys =
-        [store::video_key(id), store::LATEST.to_owned(), store::author_key(&author), store::CHANGES.to_owned(), store::BUILT.to_owned()];
+    let keys = [keys::video(id), keys::LATEST.to_owned(), keys::author(&author), keys::CHANGES.to_owned(), keys::BUILT.to_owned()];
     let reply = built(feed.redis()?.run(&store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?)?;
     match reply.first().and_then(text).as_deref() {
         Some("ok") => {
-            feed.kv()?.delete(&store::video_key(id)).map_err(kv_unavailable)?;
+            feed.kv()?.delete(&keys::video(id)).map_err(kv_unavailable)?;
             Ok(no_content())
         }
         Some("not-owner") => Err(Problem::forbidden("not-your-video", "only the author can delete this video")),
@@ -198,18 +197,18 @@ pub(crate) async fn unlike(feed: &Feed, _: PerClient<Likes>, caller: Caller, id:
 
 fn set_like(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>, like: bool) -> Answer {
     let user = caller.user_id;
-    let shard = store::likes_key(id, ranking::like_shard(&user, LIKE_SHARDS));
-    let bucket = ranking::bucket_key(ranking::bucket(now_ms()));
+    let shard = keys::likes(id, ranking::like_shard(&user, LIKE_SHARDS));
+    let bucket = keys::ranking_bucket(ranking::bucket(now_ms()));
     let op = if like { "like" } else { "unlike" };
     let interval = number("like_interval_ms", 0..=60_000)?;
     let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(interval)];
-    let mut keys = vec![store::video_key(id), shard, bucket, store::BUILT.to_owned(), format!("like:gap:{id}:{user}")];
-    keys.extend(store::counter_keys(id, LIKE_SHARDS, false));
-    let reply = built(feed.redis()?.run(&store::LIKE, &keys, args)?)?;
+    let mut names = vec![keys::video(id), shard, bucket, keys::BUILT.to_owned(), keys::like_gap(id, &user)];
+    names.extend(keys::counters(id, LIKE_SHARDS, false));
+    let reply = built(feed.redis()?.run(&store::LIKE, &names, args)?)?;
     match reply.first().and_then(int) {
         Some(likes) if likes >= 0 => {
             if like {
-                notifications::send(feed, Kind::LikeVideo, &store::video_key(id), &user, id, None);
+                notifications::send(feed, Kind::LikeVideo, &keys::video(id), &user, id, None);
             }
             Ok(json_response(StatusCode::OK, &json!({ "liked": like, "likes": likes })))
         }
@@ -223,11 +222,11 @@ pub(crate) async fn play(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)):
     let user = caller.user_id;
     let window = number("play_window_secs", 1..=30 * 86_400)?;
     let keys = [
-        store::video_key(id),
-        format!("plays:seen:{id}:{user}"),
-        store::plays_key(id, ranking::like_shard(&user, LIKE_SHARDS)),
-        ranking::bucket_key(ranking::bucket(now_ms())),
-        store::BUILT.to_owned(),
+        keys::video(id),
+        keys::play_seen(id, &user),
+        keys::plays(id, ranking::like_shard(&user, LIKE_SHARDS)),
+        keys::ranking_bucket(ranking::bucket(now_ms())),
+        keys::BUILT.to_owned(),
     ];
     let args = vec![arg(window), arg(PLAY_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
     match built(feed.redis()?.run(&store::PLAY, &keys, args)?)?.first().and_then(int) {

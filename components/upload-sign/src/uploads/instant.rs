@@ -6,6 +6,7 @@ use edge_spin::redis::Decision;
 
 use super::{Ports, State, Upload, Uploads};
 use crate::instant::{self, Challenge};
+use crate::keys;
 use crate::plan::{self, CreateRequest};
 
 /// Challenges a user may ask for per minute.
@@ -21,7 +22,7 @@ impl<P: Ports> Uploads<'_, P> {
                 Problem::bad_request("missing-fields", "instant upload needs the file's size and content_key").with("field", "content_key")
             );
         };
-        let limit_key = format!("uploads:challenges:{}", self.principal.user_id);
+        let limit_key = keys::challenge_rate(&self.principal.user_id);
         if let Decision::Limited { retry_after } = self.ports.limit(&limit_key, CHALLENGES_PER_MINUTE)? {
             return Err(Problem::too_many_requests(
                 "too-many-challenges",
