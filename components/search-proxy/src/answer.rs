@@ -193,182 +193,9 @@ pub(crate) fn raw(body: Vec<u8>, cache: &'static str) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::{Cell, RefCell};
-    use std::collections::BTreeMap;
-
     use super::*;
+    use crate::memory::Memory;
     use crate::params::RawSearch;
-    use crate::ports::Settings;
-
-    /// Another request's doing, while the one under test waits.
-    type Meanwhile = Box<dyn Fn(&Memory)>;
-
-    /// The ports in memory, with the scripts' semantics (`scripts/cache-*.lua`,
-    /// `scripts/breaker-record-failure.lua`, whose own tests run on a real Redis in
-    /// `tests/e2e/tests/scripts.rs`).
-    struct Memory {
-        now: Cell<u64>,
-        settings: Settings,
-        cache: RefCell<BTreeMap<String, Entry>>,
-        locks: RefCell<BTreeMap<String, String>>,
-        generation: Cell<u64>,
-        open_until: Cell<Option<u64>>,
-        failures: Cell<u64>,
-        changes_waiting: Cell<bool>,
-        engine_up: Cell<bool>,
-        engine_calls: Cell<u32>,
-        syncs: Cell<u32>,
-        finished: RefCell<Vec<(u64, bool)>>,
-        failed: RefCell<Vec<bool>>,
-        tokens: Cell<u32>,
-        /// What other requests do while this one waits.
-        meanwhile: RefCell<Option<Meanwhile>>,
-    }
-
-    impl Memory {
-        fn new() -> Memory {
-            let settings = crate::memory::settings();
-            Memory {
-                now: Cell::new(1_000_000),
-                settings,
-                cache: RefCell::default(),
-                locks: RefCell::default(),
-                generation: Cell::new(4),
-                open_until: Cell::new(None),
-                failures: Cell::new(0),
-                changes_waiting: Cell::new(false),
-                engine_up: Cell::new(true),
-                engine_calls: Cell::new(0),
-                syncs: Cell::new(0),
-                finished: RefCell::default(),
-                failed: RefCell::default(),
-                tokens: Cell::new(0),
-                meanwhile: RefCell::new(None),
-            }
-        }
-
-        fn entry(&self, body: &str, fresh_for: i64, stale_for: i64) -> Entry {
-            let at = |d: i64| (self.now.get() as i64 + d) as u64;
-            Entry {
-                generation: self.generation.get(),
-                fresh_until: at(fresh_for),
-                stale_until: at(stale_for),
-                body: body.as_bytes().to_vec(),
-            }
-        }
-    }
-
-    impl Base for Memory {
-        fn now_ms(&self) -> u64 {
-            self.now.get()
-        }
-
-        fn token(&self) -> String {
-            self.tokens.set(self.tokens.get() + 1);
-            format!("token-{}", self.tokens.get())
-        }
-
-        fn settings(&self) -> Result<&Settings, Problem> {
-            Ok(&self.settings)
-        }
-
-        fn check_engine(&self) -> Result<(), Problem> {
-            Ok(())
-        }
-
-        fn release(&self, key: &str, token: &str) -> Result<(), Problem> {
-            let mut locks = self.locks.borrow_mut();
-            if locks.get(key).is_some_and(|t| t == token) {
-                locks.remove(key);
-            }
-            Ok(())
-        }
-
-        fn record_failure(&self, now: u64, probing: bool) {
-            self.failed.borrow_mut().push(probing);
-            self.failures.set(self.failures.get() + 1);
-            if self.failures.get() >= self.settings.breaker_failures || probing {
-                self.open_until.set(Some(now + self.settings.breaker_cooldown_ms));
-                self.failures.set(0);
-                self.locks.borrow_mut().remove(keys::BREAKER_PROBE);
-            }
-        }
-    }
-
-    impl Ports for Memory {
-        fn pause(&self, ms: u64) {
-            self.now.set(self.now.get() + ms);
-            if let Some(meanwhile) = self.meanwhile.borrow().as_ref() {
-                meanwhile(self);
-            }
-        }
-
-        fn cached(&self, hash: &str) -> Option<Entry> {
-            self.cache.borrow().get(hash).cloned()
-        }
-
-        fn keep(&self, hash: &str, entry: &Entry) -> bool {
-            self.cache.borrow_mut().insert(hash.to_owned(), entry.clone());
-            true
-        }
-
-        fn start(&self, hash: &str, entry: Option<&Entry>, now: u64, token: &str) -> Result<Started, Problem> {
-            let mut started = Started {
-                generation: self.generation.get(),
-                open_until: self.open_until.get(),
-                failures: self.failures.get(),
-                fresh: false,
-                holding: false,
-                sync_work: false,
-            };
-            if entry.is_some_and(|e| e.generation >= self.generation.get() && now < e.fresh_until) {
-                started.fresh = true;
-            } else if self.take(&keys::answer_lock(hash), token, cache::LOCK_MS)? {
-                started.holding = true;
-                started.sync_work = self.changes_waiting.get();
-            }
-            Ok(started)
-        }
-
-        fn take(&self, key: &str, token: &str, _: u64) -> Result<bool, Problem> {
-            let mut locks = self.locks.borrow_mut();
-            if locks.contains_key(key) {
-                return Ok(false);
-            }
-            locks.insert(key.to_owned(), token.to_owned());
-            Ok(true)
-        }
-
-        fn finish(&self, stale_until: u64, _: &str, lock: &str, token: &str, reset: bool) {
-            self.finished.borrow_mut().push((stale_until, reset));
-            let _ = self.release(lock, token);
-            if reset {
-                self.open_until.set(None);
-                self.failures.set(0);
-                self.locks.borrow_mut().remove(keys::BREAKER_PROBE);
-            }
-        }
-
-        fn recent_videos(&self) -> Result<Vec<Doc>, Problem> {
-            Ok(Vec::new())
-        }
-
-        async fn ask(&self, _: &Ask) -> Result<Value, EngineError> {
-            self.engine_calls.set(self.engine_calls.get() + 1);
-            match self.engine_up.get() {
-                true => Ok(json!({ "items": ["from the engine"], "generation": self.generation.get() })),
-                false => Err(EngineError("connection refused".into())),
-            }
-        }
-
-        async fn sync(&self, _: &State) -> u64 {
-            self.syncs.set(self.syncs.get() + 1);
-            if self.changes_waiting.replace(false) {
-                self.generation.set(self.generation.get() + 1);
-            }
-            self.generation.get()
-        }
-    }
 
     fn ask() -> Ask {
         Ask::Search(SearchQuery::parse(serde_json::from_value::<RawSearch>(json!({ "q": "cats" })).unwrap()).unwrap())
@@ -388,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_fresh_entry_is_served_without_the_engine_or_the_lock() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         m.keep(&ask().hash(), &m.entry(r#"{"items":["cached"]}"#, 1000, 60_000));
         let (how, body) = served(run(&m));
         assert_eq!((how.as_str(), body["items"][0].as_str()), ("hit", Some("cached")));
@@ -398,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_miss_computes_once_caches_for_the_settings_and_releases_the_lock() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         let (how, body) = served(run(&m));
         assert_eq!((how.as_str(), body["items"][0].as_str()), ("miss", Some("from the engine")));
         assert_eq!(m.engine_calls.get(), 1);
@@ -412,16 +239,16 @@ mod tests {
 
     #[test]
     fn waiting_changes_are_applied_before_the_engine_answers_and_the_entry_has_their_generation() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         m.changes_waiting.set(true);
         let (_, body) = served(run(&m));
-        assert_eq!((m.syncs.get(), body["generation"].as_u64()), (1, Some(5)));
-        assert_eq!(m.cached(&ask().hash()).unwrap().generation, 5);
+        assert_eq!((m.syncs.get(), body["generation"].as_u64()), (1, Some(8)));
+        assert_eq!(m.cached(&ask().hash()).unwrap().generation, 8);
     }
 
     #[test]
     fn an_entry_older_than_the_index_is_a_miss() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         let mut old = m.entry(r#"{"items":["old"]}"#, 1000, 60_000);
         old.generation = 3;
         m.keep(&ask().hash(), &old);
@@ -430,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_request_behind_the_lock_gets_the_holders_answer_without_the_engine() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         m.locks.borrow_mut().insert(keys::answer_lock(&ask().hash()), "holder".into());
         let hash = ask().hash();
         *m.meanwhile.borrow_mut() = Some(Box::new(move |m: &Memory| {
@@ -446,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_waiter_takes_over_a_lock_its_holder_gave_up_and_syncs_first() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         let lock = keys::answer_lock(&ask().hash());
         m.locks.borrow_mut().insert(lock.clone(), "holder".into());
         *m.meanwhile.borrow_mut() = Some(Box::new(move |m: &Memory| {
@@ -458,7 +285,7 @@ mod tests {
 
     #[test]
     fn a_waiter_whose_wait_runs_out_computes_without_the_lock() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         m.locks.borrow_mut().insert(keys::answer_lock(&ask().hash()), "holder".into());
         assert_eq!(served(run(&m)).0, "miss");
         assert!(m.now.get() >= 1_000_000 + m.settings.coalesce_wait_ms);
@@ -467,7 +294,7 @@ mod tests {
 
     #[test]
     fn an_open_breaker_serves_a_stale_answer_or_the_fallback_and_frees_the_lock() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         m.open_until.set(Some(m.now.get() + 1000));
         m.keep(&ask().hash(), &m.entry(r#"{"items":["stale"]}"#, -1, 60_000));
         let (how, body) = served(run(&m));
@@ -484,8 +311,8 @@ mod tests {
 
     #[test]
     fn failures_open_the_breaker_after_the_threshold_and_each_failed_request_is_degraded() {
-        let m = Memory::new();
-        m.engine_up.set(false);
+        let m = Memory::new(Vec::new());
+        m.engine_down.set(true);
         for _ in 0..3 {
             let (how, body) = served(run(&m));
             assert_eq!((how.as_str(), body["degraded_reason"].as_str()), ("fallback", Some("engine-failed")));
@@ -499,14 +326,14 @@ mod tests {
 
     #[test]
     fn after_the_cool_down_one_probe_closes_the_breaker_or_reopens_it() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         m.open_until.set(Some(m.now.get() - 1));
-        m.engine_up.set(false);
+        m.engine_down.set(true);
         served(run(&m));
         assert_eq!(*m.failed.borrow(), [true], "the failed call was the probe");
         assert_eq!(m.open_until.get(), Some(1_000_000 + 5_000), "a failed probe reopens at once");
         m.now.set(1_000_000 + 5_000);
-        m.engine_up.set(true);
+        m.engine_down.set(false);
         assert_eq!(served(run(&m)).0, "miss");
         assert_eq!(m.finished.borrow().last().map(|&(_, reset)| reset), Some(true));
         assert_eq!(m.open_until.get(), None);
@@ -515,7 +342,7 @@ mod tests {
 
     #[test]
     fn a_second_request_during_a_probe_is_degraded() {
-        let m = Memory::new();
+        let m = Memory::new(Vec::new());
         m.open_until.set(Some(m.now.get() - 1));
         m.locks.borrow_mut().insert(keys::BREAKER_PROBE.to_owned(), "1".into());
         assert_eq!(served(run(&m)).1["degraded_reason"], "engine-unavailable");
@@ -524,7 +351,7 @@ mod tests {
 
     #[test]
     fn with_caching_off_nothing_is_kept_or_indexed_for_expiry() {
-        let mut m = Memory::new();
+        let mut m = Memory::new(Vec::new());
         m.settings.cache_ms = 0;
         assert_eq!(served(run(&m)).0, "miss");
         assert!(m.cache.borrow().is_empty());

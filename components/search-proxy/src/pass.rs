@@ -218,7 +218,7 @@ mod tests {
         );
         assert_eq!(applied[0].username, "ann", "the author's name comes from the user record");
         assert_eq!(m.settled(), [("1-0".to_owned(), "ack"), ("2-0".to_owned(), "ack"), ("3-0".to_owned(), "ack")]);
-        assert_eq!(*m.released.borrow(), ["search:sync:lease lease-token"]);
+        assert_eq!(*m.released.borrow(), ["search:sync:lease token-1"]);
     }
 
     #[test]
