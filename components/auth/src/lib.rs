@@ -15,17 +15,16 @@ mod password;
 pub mod sessions;
 mod settings;
 
-use edge_auth::{epoch_key, Issuer, KeySet, SigningKey, REVOCATION_MARKER_TTL_SECS};
+use edge_auth::{Issuer, KeySet, SigningKey};
 use edge_http::handler::{Answer, Routes, Shape};
 use edge_http::{Problem, Request};
 use edge_spin::auth::{self as bearer, Authenticates, Backends};
 use edge_spin::health::{self, Operator};
-use edge_spin::redis::{arg, int, text, Redis};
+use edge_spin::redis::Redis;
 use edge_spin::{kv_unavailable, Lazy};
 use http::{HeaderValue, Method};
 use spin_sdk::key_value::Store;
 
-use crate::accounts::User;
 use crate::endpoints::{account, sign_in};
 use crate::settings::Settings;
 
@@ -119,53 +118,6 @@ impl Auth {
                 .map_err(|e| Problem::misconfigured(format!("jwt_signing_keys: {e}")))?;
             Ok(Issuer::new(signing, bearer::audience()?))
         })
-    }
-
-    /// The account `id`, with its roles as the settings give them now.
-    fn user(&self, id: &str) -> Result<Option<User>, Problem> {
-        let user = self.store()?.get_json::<User>(accounts::user_key(id)).map_err(kv_unavailable)?;
-        Ok(user.map(|user| User { roles: self.settings.roles_of(&user.id), ..user }))
-    }
-
-    /// Saves a new version of `user` and announces it to search (suspended users leave it).
-    fn save_user(&self, user: &mut User) -> Result<(), Problem> {
-        user.version += 1;
-        self.store()?.set_json(accounts::user_key(&user.id), &*user).map_err(kv_unavailable)?;
-        edge_spin::changes::announce(self.redis()?, "user", &user.id, user.version, user.banned)
-    }
-
-    fn user_by_name(&self, username: &str) -> Result<Option<User>, Problem> {
-        let id = self.store()?.get(&keys::username(username)).map_err(kv_unavailable)?;
-        match id.and_then(|id| String::from_utf8(id).ok()) {
-            Some(id) => self.user(&id),
-            None => Ok(None),
-        }
-    }
-
-    /// Revokes these sessions of the user; returns how many were live.
-    fn revoke(&self, user_id: &str, sids: Vec<String>) -> Result<i64, Problem> {
-        if sids.is_empty() {
-            return Ok(0);
-        }
-        let keys = sessions::revoke_keys(user_id, &sids);
-        let mut args = vec![arg(REVOCATION_MARKER_TTL_SECS)];
-        args.extend(sids.into_iter().map(arg));
-        let reply = self.redis()?.run(&sessions::REVOKE, &keys, args)?;
-        Ok(reply.first().and_then(int).unwrap_or(0))
-    }
-
-    /// Bumps the user's epoch (every access token issued so far dies) and revokes every
-    /// session except `keep`.
-    /// The user's live session ids (the session set; revoked sessions leave it).
-    fn live_sessions(&self, user_id: &str) -> Result<Vec<String>, Problem> {
-        Ok(self.redis()?.exec("SMEMBERS", &[arg(keys::user_sessions(user_id))])?.iter().filter_map(text).collect())
-    }
-
-    fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<u64, Problem> {
-        let epoch = self.redis()?.exec("INCR", &[arg(epoch_key(user_id))])?.first().and_then(int).unwrap_or(0).max(0) as u64;
-        let others = self.live_sessions(user_id)?.into_iter().filter(|sid| Some(sid.as_str()) != keep).collect();
-        self.revoke(user_id, others)?;
-        Ok(epoch)
     }
 }
 
