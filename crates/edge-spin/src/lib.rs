@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use edge_http::stream::{Gone, Sink, Streamed};
 use edge_http::{Cors, Exchange, Problem, Request, Response};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasi::clocks::monotonic_clock;
 use wasi::io::streams::OutputStream;
@@ -35,14 +35,25 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Result<Response, Problem>>,
 {
-    send(answer(request, body_limit, handler).await, out).await;
+    // A HEAD answer has no body to measure: its length stays whatever the handler said.
+    let head = matches!(request.method(), SpinMethod::Head);
+    send(answer(request, body_limit, handler).await, out, head);
 }
 
 /// Writes `response` with every header kept, repeated ones included (spin-sdk's own
 /// conversion keeps only the last `Set-Cookie`). A [`Streamed`] answer's writer runs once the
 /// head is out, writing straight to the body as it goes.
-async fn send(mut response: Response, out: ResponseOutparam) {
+///
+/// A whole answer goes out with its `Content-Length` and its body already written when the head
+/// is handed over: Spin's HTTP server leaves Nagle's algorithm on (no `set_nodelay` on accepted
+/// connections, `crates/trigger-http/src/server.rs`), so a head and a body sent as two small
+/// writes wait for the client's delayed ACK, about 40 ms on every kept-alive request.
+fn send(mut response: Response, out: ResponseOutparam, head: bool) {
     let writer = Streamed::take(&mut response);
+    if writer.is_none() && !head && !matches!(response.status().as_u16(), 204 | 304) {
+        let length = http::HeaderValue::from(response.body().len());
+        response.headers_mut().insert(http::header::CONTENT_LENGTH, length);
+    }
     let entries: Vec<(String, Vec<u8>)> =
         response.headers().iter().map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec())).collect();
     // Names and values come from `http` types, so the host accepts them.
@@ -51,21 +62,31 @@ async fn send(mut response: Response, out: ResponseOutparam) {
     };
     let outgoing = OutgoingResponse::new(headers);
     let _ = outgoing.set_status_code(response.status().as_u16());
-    let Some(writer) = writer else {
-        let mut body = outgoing.take_body();
-        out.set(outgoing);
-        // A client that went away cannot be told anything.
-        let _ = body.send(response.into_body()).await;
-        let _ = body.close().await;
-        return;
-    };
     let Ok(body) = outgoing.body() else {
         return;
     };
-    out.set(outgoing);
-    if let Ok(stream) = body.write() {
-        writer(&mut BodySink(stream));
+    let Ok(stream) = body.write() else {
+        return;
+    };
+    let mut sink = BodySink(stream);
+    match writer {
+        None => {
+            // As much as the stream takes before anyone reads it (all of a usual answer), then
+            // the head, then the rest. A client that went away cannot be told anything.
+            let bytes = response.into_body();
+            let early = sink.0.check_write().map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)).min(bytes.len());
+            if early > 0 && sink.0.write(&bytes[..early]).is_err() {
+                return;
+            }
+            out.set(outgoing);
+            let _ = sink.write(&bytes[early..]);
+        }
+        Some(writer) => {
+            out.set(outgoing);
+            writer(&mut sink);
+        }
     }
+    drop(sink);
     let _ = OutgoingBody::finish(body, None);
 }
 

@@ -315,8 +315,10 @@ fn fifty_identical_concurrent_misses_reach_the_engine_once() {
     let after = status(&host)["engine_queries"].as_u64().unwrap();
     assert_eq!(after - before, 1, "answers: {answers:?}");
     assert!(answers.iter().all(|(_, ids)| *ids == vec![video["id"].as_u64().unwrap().to_string()]));
+    // One request computes; the others wait for it (coalesced) or, arriving after it finished,
+    // read its entry (hit): which of the two depends on timing, a second miss never happens.
     assert_eq!(answers.iter().filter(|(cache, _)| cache == "miss").count(), 1);
-    assert!(answers.iter().any(|(cache, _)| cache == "coalesced"), "{answers:?}");
+    assert!(answers.iter().all(|(cache, _)| ["miss", "coalesced", "hit"].contains(&cache.as_str())), "{answers:?}");
 }
 
 #[test]
