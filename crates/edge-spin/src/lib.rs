@@ -46,7 +46,7 @@ where
 ///
 /// A whole answer goes out with its `Content-Length` and its body already written when the head
 /// is handed over: Spin's HTTP server leaves Nagle's algorithm on (no `set_nodelay` on accepted
-/// connections, `crates/trigger-http/src/server.rs`), so a head and a body sent as two small
+/// connections: `crates/trigger-http/src/server.rs:252` at v4.0.2), so a head and a body sent as two small
 /// writes wait for the client's delayed ACK, about 40 ms on every kept-alive request.
 fn send(mut response: Response, out: ResponseOutparam, head: bool) {
     let writer = Streamed::take(&mut response);
