@@ -16,7 +16,7 @@ use serde_json::json;
 use spin_sdk::redis::RedisResult;
 
 use crate::comments::{self, Bound, Comment, CommentId, PostComment, Sort, PAGE_DEFAULT, PAGE_MAX, REPLIES_SHOWN};
-use crate::endpoints::notifications;
+use crate::endpoints::{self, notifications};
 use crate::ids::{self, VideoId};
 use crate::limits::{self, Comments, Likes};
 use crate::notifications::Kind;
@@ -34,7 +34,7 @@ pub(crate) async fn post(
     Json(body): Json<PostComment>,
 ) -> Answer {
     let user = caller.user_id;
-    let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
+    let checked = body.check(&endpoints::danmaku::blocklist()?)?;
     let redis = feed.redis()?;
     limits::COMMENTS_PER_USER.check(redis, &user)?;
     let repeat_secs = number("comment_repeat_secs", 1..=86_400)?;

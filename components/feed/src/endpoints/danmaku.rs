@@ -28,7 +28,7 @@ const MERGE_MIN: usize = 3;
 /// refused when the same user repeats it within `danmaku_repeat_secs`.
 pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>, Json(body): Json<PostDanmaku>) -> Answer {
     let user = caller.user_id;
-    let checked = body.check(&danmaku::parse_blocklist(&spin_sdk::variables::get("danmaku_blocklist").unwrap_or_default()))?;
+    let checked = body.check(&blocklist()?)?;
     let redis = feed.redis()?;
     limits::DANMAKU_PER_USER.check(redis, &user)?;
     let repeat_secs = number("danmaku_repeat_secs", 1..=86_400)?;
@@ -59,6 +59,13 @@ pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)):
         .with("limit", repeat_secs)),
         _ => Err(no_video()),
     }
+}
+
+/// The blocked words (`danmaku_blocklist`) danmaku and comments are checked against; a variable
+/// that cannot be read is a misconfiguration, never an empty list (which would let everything
+/// through).
+pub(crate) fn blocklist() -> Result<Vec<String>, Problem> {
+    Ok(danmaku::parse_blocklist(&edge_spin::variable("danmaku_blocklist")?))
 }
 
 /// What `GET /videos/:id/danmaku` reads: one playback minute, or what came after an id.
