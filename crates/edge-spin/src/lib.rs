@@ -117,16 +117,18 @@ impl BodySink {
 }
 
 impl Sink for BodySink {
+    /// Writes `chunk` whole; a client that takes no byte of it for [`WRITE_WAIT`] is gone (a
+    /// slow one that keeps reading is not, however long a large body takes).
     fn write(&mut self, mut chunk: &[u8]) -> Result<(), Gone> {
-        let deadline = monotonic_clock::now().saturating_add(WRITE_WAIT.as_nanos() as u64);
+        let deadline = || monotonic_clock::now().saturating_add(WRITE_WAIT.as_nanos() as u64);
         while !chunk.is_empty() {
-            let n = self.room(deadline)?.min(chunk.len());
+            let n = self.room(deadline())?.min(chunk.len());
             self.0.write(&chunk[..n]).map_err(|_| Gone)?;
             chunk = &chunk[n..];
         }
         self.0.flush().map_err(|_| Gone)?;
         // The flush is done once the stream takes bytes again.
-        self.room(deadline).map(drop)
+        self.room(deadline()).map(drop)
     }
 }
 
