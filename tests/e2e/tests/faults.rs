@@ -435,3 +435,47 @@ fn restarting_the_whole_app_keeps_everything_users_saved() {
     let object = e2e::http("GET", download["url"].as_str().unwrap()).send(None);
     assert_eq!(hex_sha256(&object.body), hex_sha256(&data), "the stored object is the file");
 }
+
+/// A slow client: a 353 KB file read 2 KB at a time with a pause between reads (a small receive
+/// buffer, so the server must wait for it) takes well over the 10 s a stalled client is given,
+/// yet arrives whole, with its `Content-Length`: only a client that takes nothing for 10 s is
+/// given up on.
+#[test]
+fn a_slow_reader_gets_a_large_answer_whole() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let app = App::start_default();
+    let file = std::fs::read(e2e::root().join("web/sdk/video_edge_sdk_bg.wasm")).expect("the built SDK");
+    let address = app.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let size: libc::c_int = 4096;
+    // SAFETY: a plain setsockopt on a socket this test owns, with a correctly sized value.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+    stream
+        .write_all(format!("GET /sdk/video_edge_sdk_bg.wasm HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let started = Instant::now();
+    let (mut data, mut chunk) = (Vec::new(), [0u8; 2048]);
+    loop {
+        let n = stream.read(&mut chunk).expect("the server keeps sending");
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&chunk[..n]);
+        std::thread::sleep(Duration::from_millis(80));
+    }
+    let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8_lossy(&data[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains(&format!("content-length: {}", file.len())), "{head}");
+    assert!(data[split..] == file[..], "{} of {} bytes after {:?}", data.len() - split, file.len(), started.elapsed());
+}
