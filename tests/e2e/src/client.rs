@@ -98,3 +98,22 @@ impl Req {
         self.header("content-type", "application/json").send(Some(value.to_string().as_bytes()))
     }
 }
+
+/// The `(name, value)` pairs of a form upload's `fields` (`[[name, value], …]`), in order.
+pub fn form_fields(fields: &Value) -> Vec<(String, String)> {
+    fields.as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned())).collect()
+}
+
+/// Posts a store form upload to `url`: `fields` in order, then `file` as the last field, as
+/// `multipart/form-data` (the store reads the policy's fields before the file).
+pub fn post_form(url: &str, fields: &[(String, String)], file: &[u8]) -> Reply {
+    let boundary = "e2e-boundary-7d3f";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    http("POST", url).header("content-type", &format!("multipart/form-data; boundary={boundary}")).send(Some(&body))
+}

@@ -97,3 +97,10 @@ pub fn signing_key() -> &'static edge_auth::SigningKey {
     static KEY: OnceLock<edge_auth::SigningKey> = OnceLock::new();
     KEY.get_or_init(|| edge_auth::SigningKey::generate("e2e"))
 }
+
+/// The bytes of `data` an instant-upload challenge asks about (its `ranges`), concatenated in
+/// order: what the answer's HMAC covers.
+pub fn challenged_bytes(data: &[u8], challenge: &Value) -> Vec<u8> {
+    let ranges = challenge["ranges"].as_array().unwrap();
+    ranges.iter().flat_map(|r| &data[r[0].as_u64().unwrap() as usize..][..r[1].as_u64().unwrap() as usize]).copied().collect()
+}

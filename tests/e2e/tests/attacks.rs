@@ -308,18 +308,7 @@ fn a_cover_can_only_be_a_jpeg_png_or_webp_picture() {
 fn form_upload(app: &App, token: &str, content_type: &str, bytes: &[u8]) -> String {
     let request = json!({ "filename": "cover.png", "size": bytes.len(), "content_type": content_type });
     let form = app.call(Some(token), "POST", "/uploads/form", Some(request)).json();
-    let boundary = "attack-boundary";
-    let mut body = Vec::new();
-    for pair in form["fields"].as_array().unwrap() {
-        let (name, value) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    }
-    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n").as_bytes());
-    body.extend(bytes);
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let stored = e2e::http("POST", form["url"].as_str().unwrap())
-        .header("content-type", &format!("multipart/form-data; boundary={boundary}"))
-        .send(Some(&body));
+    let stored = e2e::post_form(form["url"].as_str().unwrap(), &e2e::form_fields(&form["fields"]), bytes);
     assert!(stored.status < 300, "{} {}", stored.status, stored.text());
     form["key"].as_str().unwrap().to_owned()
 }
@@ -361,14 +350,7 @@ fn send_parts(app: &App, token: &str, id: &str, bytes: &[u8], checksums: &e2e::V
 fn instant(app: &App, token: &str, bytes: &[u8], content_key: &str) -> Reply {
     let ask = json!({ "filename": "copy.mp4", "size": bytes.len(), "content_type": "video/mp4", "content_key": content_key });
     let challenge = app.call(Some(token), "POST", "/uploads/instant", Some(ask)).json();
-    let asked: Vec<u8> = challenge["ranges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| &bytes[r[0].as_u64().unwrap() as usize..][..r[1].as_u64().unwrap() as usize])
-        .copied()
-        .collect();
-    let answer = edge_protocol::instant::answer(challenge["nonce"].as_str().unwrap(), &asked);
+    let answer = edge_protocol::instant::answer(challenge["nonce"].as_str().unwrap(), &e2e::challenged_bytes(bytes, &challenge));
     let id = challenge["challenge_id"].as_str().unwrap();
     app.call(Some(token), "POST", &format!("/uploads/instant/{id}"), Some(json!({ "answer": answer })))
 }

@@ -52,18 +52,7 @@ fn upload_cover(token: &str, png: &[u8]) -> String {
         "/uploads/form",
         Some(json!({ "filename": "cover.png", "size": png.len(), "content_type": "image/png" })),
     ));
-    let boundary = "e2e-cover-boundary";
-    let mut body = Vec::new();
-    for pair in form["fields"].as_array().unwrap() {
-        let (name, value) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    }
-    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cover.png\"\r\n\r\n").as_bytes());
-    body.extend(png);
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let stored = e2e::http("POST", form["url"].as_str().unwrap())
-        .header("content-type", &format!("multipart/form-data; boundary={boundary}"))
-        .send(Some(&body));
+    let stored = e2e::post_form(form["url"].as_str().unwrap(), &e2e::form_fields(&form["fields"]), png);
     assert!((200..300).contains(&stored.status), "{} {}", stored.status, stored.text());
     let key = form["key"].as_str().unwrap().to_owned();
     let checked = ok(call(Some(token), "POST", "/uploads/covers", Some(json!({ "key": key }))));

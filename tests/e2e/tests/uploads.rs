@@ -304,7 +304,7 @@ fn completion_refuses_and_deletes_content_that_is_not_its_declared_type() {
     assert_eq!((download.status, download.json()["code"].as_str()), (409, Some("upload-not-complete")));
     let other = user();
     let probe = challenge(&other, &text);
-    assert_eq!(answer(&other, &probe, &ranges(&text, &probe)).status, 403, "no instant upload of refused content");
+    assert_eq!(answer(&other, &probe, &e2e::challenged_bytes(&text, &probe)).status, 403, "no instant upload of refused content");
 
     let (as_png, parts) = put_whole(&token, &text, "notes.png", "image/png");
     let refused = call(&token, "POST", &format!("/uploads/{}/complete", as_png["id"].as_str().unwrap()), Some(json!({ "parts": parts })));
@@ -368,12 +368,6 @@ fn answer(token: &str, challenge: &Value, bytes: &[u8]) -> Reply {
     call(token, "POST", &format!("/uploads/instant/{id}"), Some(json!({ "answer": hmac_hex(nonce, bytes) })))
 }
 
-/// The bytes a challenge asks about, concatenated.
-fn ranges(data: &[u8], challenge: &Value) -> Vec<u8> {
-    let ranges = challenge["ranges"].as_array().unwrap();
-    ranges.iter().flat_map(|r| &data[r[0].as_u64().unwrap() as usize..][..r[1].as_u64().unwrap() as usize]).copied().collect()
-}
-
 #[test]
 fn instant_upload_needs_the_bytes_not_just_the_hash() {
     let data = e2e::seeded_bytes(42, 300 * 1024 + 5);
@@ -386,15 +380,15 @@ fn instant_upload_needs_the_bytes_not_just_the_hash() {
     assert_eq!(guess["ranges"].as_array().unwrap().len(), 4, "{guess}");
     let refused = answer(&other, &guess, &vec![0; 64 * 1024]);
     assert_eq!((refused.status, refused.json()["code"].as_str()), (403, Some("challenge-failed")), "{}", refused.text());
-    let replay = answer(&other, &guess, &ranges(&data, &guess));
+    let replay = answer(&other, &guess, &e2e::challenged_bytes(&data, &guess));
     assert_eq!((replay.status, replay.json()["code"].as_str()), (404, Some("no-such-challenge")), "a challenge is answered once");
 
     // Holding the file: a fresh challenge answered over the right bytes.
     let fresh = challenge(&other, &data);
-    let stolen = answer(&user(), &fresh, &ranges(&data, &fresh));
+    let stolen = answer(&user(), &fresh, &e2e::challenged_bytes(&data, &fresh));
     assert_eq!(stolen.status, 404, "another user cannot answer my challenge");
     let fresh = challenge(&other, &data);
-    let granted = answer(&other, &fresh, &ranges(&data, &fresh));
+    let granted = answer(&other, &fresh, &e2e::challenged_bytes(&data, &fresh));
     assert_eq!(granted.status, 200, "{}", granted.text());
     let granted = granted.json();
     assert_eq!(granted["upload"]["key"].as_str(), Some(key), "the stored object is shared, not uploaded again");
@@ -406,32 +400,10 @@ fn instant_upload_needs_the_bytes_not_just_the_hash() {
     // A file nobody stored gets a challenge too, and the same refusal: nothing is revealed.
     let unknown = e2e::seeded_bytes(7, 1000);
     let probe = challenge(&other, &unknown);
-    let none = answer(&other, &probe, &ranges(&unknown, &probe));
+    let none = answer(&other, &probe, &e2e::challenged_bytes(&unknown, &probe));
     assert_eq!((none.status, none.json()["code"].as_str()), (403, Some("challenge-failed")));
     let no_hash = call(&other, "POST", "/uploads/instant", Some(json!({ "filename": "a.mp4", "size": 10, "content_type": "video/mp4" })));
     assert_eq!((no_hash.status, no_hash.json()["code"].as_str()), (400, Some("missing-fields")));
-}
-
-/// A `multipart/form-data` body: the fields in order, then the file.
-fn form_body(fields: &[(String, String)], file: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "e2e-boundary-7d3f";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    }
-    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-    body.extend(file);
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-fn post_form(url: &str, fields: &[(String, String)], file: &[u8]) -> Reply {
-    let (content_type, body) = form_body(fields, file);
-    e2e::http("POST", url).header("content-type", &content_type).send(Some(&body))
-}
-
-fn pairs(fields: &Value) -> Vec<(String, String)> {
-    fields.as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned())).collect()
 }
 
 #[test]
@@ -446,25 +418,25 @@ fn covers_upload_by_form_policy_within_its_rules() {
     let granted = granted.json();
     let key = granted["key"].as_str().unwrap();
     assert!(key.starts_with("covers/") && key.ends_with(".png"), "{key}");
-    let fields = pairs(&granted["fields"]);
+    let fields = e2e::form_fields(&granted["fields"]);
     let url = granted["url"].as_str().unwrap();
 
-    let too_long = post_form(url, &fields, &e2e::seeded_bytes(3, 20_001));
+    let too_long = e2e::post_form(url, &fields, &e2e::seeded_bytes(3, 20_001));
     assert_eq!(too_long.status, 400, "content-length-range: {}", too_long.text());
     let mut retyped = fields.clone();
     retyped.iter_mut().find(|(k, _)| k == "Content-Type").unwrap().1 = "text/html".into();
     // AWS answers 403 to a broken policy condition, s3s 400 InvalidPolicyDocument: both refuse.
-    let retyped = post_form(url, &retyped, &cover);
+    let retyped = e2e::post_form(url, &retyped, &cover);
     assert!([400, 403].contains(&retyped.status) && retyped.text().contains("content-type"), "the type is pinned: {}", retyped.text());
     let mut rekeyed = fields.clone();
     rekeyed.iter_mut().find(|(k, _)| k == "key").unwrap().1 = "uploads/someone-else/x.png".into();
-    let rekeyed = post_form(url, &rekeyed, &cover);
+    let rekeyed = e2e::post_form(url, &rekeyed, &cover);
     assert!([400, 403].contains(&rekeyed.status), "the key is pinned: {}", rekeyed.text());
     let mut resigned = fields.clone();
     resigned.iter_mut().find(|(k, _)| k == "x-amz-signature").unwrap().1 = "0".repeat(64);
-    assert_eq!(post_form(url, &resigned, &cover).status, 403, "the policy signature is checked");
+    assert_eq!(e2e::post_form(url, &resigned, &cover).status, 403, "the policy signature is checked");
 
-    let stored = post_form(url, &fields, &cover);
+    let stored = e2e::post_form(url, &fields, &cover);
     assert!(stored.status == 204 || stored.status == 200 || stored.status == 201, "{} {}", stored.status, stored.text());
     let big = ask(21 * MIB, "image/png");
     assert_eq!((big.status, big.json()["code"].as_str()), (413, Some("use-multipart")));
@@ -518,7 +490,7 @@ fn uppy_routes_speak_companions_shapes() {
     assert_eq!(params["method"], "POST");
     let fields: Vec<(String, String)> =
         params["fields"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
-    let posted = post_form(params["url"].as_str().unwrap(), &fields, b"tiny cover");
+    let posted = e2e::post_form(params["url"].as_str().unwrap(), &fields, b"tiny cover");
     assert!(posted.status < 300, "{} {}", posted.status, posted.text());
 
     let unsized_ = call(&token, "POST", "/uploads/s3/multipart", Some(json!({ "filename": "d.mp4", "type": "video/mp4" })));
