@@ -4,9 +4,14 @@
 use edge_http::Problem;
 use edge_spin::kv_unavailable;
 use edge_spin::redis::{arg, int, now_ms, text, Redis};
-use spin_sdk::redis::RedisResult;
+use edge_spin::script::Script;
+use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::danmaku::Danmaku;
+use crate::keys::{
+    BUILT, CHANGES, COMMENTS_BUILT, COMMENTS_REBUILD_LISTED, COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENT_LAST_ID, LAST_ID,
+    REBUILD_LISTED, REBUILD_LOCK, REBUILD_PENDING,
+};
 use crate::live::{self, Read};
 use crate::rebuild::{self, Phase, Restore};
 use crate::{keys, store, Feed};
@@ -25,7 +30,7 @@ impl rebuild::Ports for Feed {
     }
 
     fn start(&self, phase: Phase, token: &str) -> Result<rebuild::Start, Problem> {
-        let reply = self.redis()?.run(&rebuild::START, &phase.start_keys(), vec![arg(token), arg(rebuild::LEASE_MS)])?;
+        let reply = self.redis()?.run(&store::REBUILD_START, &phase.start_keys(), vec![arg(token), arg(rebuild::LEASE_MS)])?;
         Ok(match reply.first().and_then(text).as_deref() {
             Some("built") => rebuild::Start::Built,
             Some("list") => rebuild::Start::List,
@@ -39,12 +44,12 @@ impl rebuild::Ports for Feed {
     }
 
     fn list(&self, phase: Phase, token: &str, members: &[(u64, String)], last: bool) -> Result<bool, Problem> {
-        let (script, keys, args) = phase.list_call(token, members, last);
+        let (script, keys, args) = list_call(phase, token, members, last);
         Ok(self.redis()?.run(script, &keys, args)?.first().and_then(int) == Some(1))
     }
 
     fn restore(&self, phase: Phase, token: &str, release: bool, batch: &[Restore], members: &[String]) -> Result<rebuild::Step, Problem> {
-        let (script, keys, args) = phase.restore_call(token, release, batch, members);
+        let (script, keys, args) = restore_call(phase, token, release, batch, members);
         let reply = self.redis()?.run(script, &keys, args)?;
         Ok(match reply.first().and_then(text).as_deref() {
             Some("built") => rebuild::Step::Built,
@@ -60,6 +65,54 @@ impl rebuild::Ports for Feed {
     fn is_built(&self, phase: Phase) -> Result<bool, Problem> {
         Ok(self.redis()?.exec("EXISTS", &[arg(phase.built())])?.first().and_then(int) == Some(1))
     }
+}
+
+/// Script, keys and arguments of one listing call: `members` are added to the pending set;
+/// `last` marks listing done.
+fn list_call(phase: Phase, token: &str, members: &[(u64, String)], last: bool) -> (&'static Script, Vec<String>, Vec<RedisParameter>) {
+    let mut args = vec![arg(token), arg(rebuild::LEASE_MS), arg(if last { "1" } else { "0" })];
+    let (script, keys) = match phase {
+        Phase::Videos => {
+            args.extend(members.iter().map(|(id, _)| arg(*id)));
+            (&store::REBUILD_LIST, [REBUILD_LOCK, REBUILD_PENDING, REBUILD_LISTED])
+        }
+        Phase::Comments => {
+            args.extend(members.iter().flat_map(|(id, member)| [arg(*id), arg(member.as_str())]));
+            (&store::REBUILD_LIST_COMMENTS, [COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENTS_REBUILD_LISTED])
+        }
+    };
+    (script, keys.map(str::to_owned).into(), args)
+}
+
+/// Script, keys and arguments of one restore step: `batch` (the readable records among
+/// `members`) is restored and every member taken off the pending set; `release` hands the
+/// lease back if more remain.
+fn restore_call(
+    phase: Phase,
+    token: &str,
+    release: bool,
+    batch: &[Restore],
+    members: &[String],
+) -> (&'static Script, Vec<String>, Vec<RedisParameter>) {
+    let release = arg(if release { "1" } else { "0" });
+    let (script, mut keys, mut args): (_, Vec<&str>, _) = match phase {
+        Phase::Videos => (
+            &store::REBUILD_RESTORE,
+            vec![REBUILD_LOCK, REBUILD_PENDING, CHANGES, LAST_ID, BUILT, REBUILD_LISTED],
+            vec![arg(token), arg(rebuild::LEASE_MS), arg(rebuild::BATCH), arg(store::CHANGES_MAXLEN), release],
+        ),
+        Phase::Comments => (
+            &store::RESTORE_COMMENTS,
+            vec![COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENT_LAST_ID, COMMENTS_BUILT, COMMENTS_REBUILD_LISTED],
+            vec![arg(token), arg(rebuild::LEASE_MS), arg(rebuild::BATCH), release],
+        ),
+    };
+    for restore in batch {
+        keys.extend(restore.keys.iter().map(String::as_str));
+        args.extend(restore.args.iter().map(arg));
+    }
+    args.extend(members.iter().map(arg));
+    (script, keys.into_iter().map(str::to_owned).collect(), args)
 }
 
 /// One live stream's view of its video: its own Redis connection, held for the stream's life
@@ -108,5 +161,66 @@ impl live::Ports for LiveRoom {
 
     fn pause(&self, ms: u64) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::*;
+    use crate::rebuild::records::tests::{comment, record};
+
+    #[test]
+    fn restore_and_list_calls_pass_every_key_they_touch() {
+        let a = Phase::Videos.parse("7", record(7, "u1", 2).as_bytes()).unwrap();
+        let b = Phase::Videos.parse("9", record(9, "u2", 1).as_bytes()).unwrap();
+        let (script, keys, args) = restore_call(Phase::Videos, "t", false, &[a, b], &["7".into(), "8".into(), "9".into()]);
+        assert_eq!(script.name(), "rebuild-restore");
+        assert_eq!(
+            keys,
+            [
+                REBUILD_LOCK,
+                REBUILD_PENDING,
+                CHANGES,
+                LAST_ID,
+                BUILT,
+                REBUILD_LISTED,
+                "video:7",
+                LATEST,
+                "feed:author:u1",
+                "video:9",
+                LATEST,
+                "feed:author:u2"
+            ]
+        );
+        assert_eq!(args.len(), 5 + 2 * 3 + 3, "fixed, per record, then every id of the batch");
+        let (_, keys, args) = restore_call(Phase::Videos, "t", true, &[], &[]);
+        assert_eq!((keys.len(), args.len()), (6, 5));
+
+        let c = Phase::Comments.parse("7:10", comment(7, 10, None).as_bytes()).unwrap();
+        let (script, keys, args) = restore_call(Phase::Comments, "t", false, &[c], &["7:10".into(), "7:11".into()]);
+        assert_eq!(
+            (script.name(), &keys[..5]),
+            (
+                "rebuild-comments",
+                &[COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENT_LAST_ID, COMMENTS_BUILT, COMMENTS_REBUILD_LISTED]
+                    .map(str::to_owned)[..]
+            )
+        );
+        assert_eq!((keys.len(), args.len()), (5 + 8, 4 + 3 + 2));
+
+        let members = [(10, "7:10".to_owned()), (11, "7:11".to_owned())];
+        let (script, keys, args) = list_call(Phase::Comments, "t", &members, true);
+        assert_eq!(
+            (script.name(), keys, args.len()),
+            (
+                "rebuild-comments-list",
+                vec![COMMENTS_REBUILD_LOCK.to_owned(), COMMENTS_REBUILD_PENDING.to_owned(), COMMENTS_REBUILD_LISTED.to_owned()],
+                3 + 4
+            )
+        );
+        let (script, keys, args) = list_call(Phase::Videos, "t", &members, false);
+        assert_eq!((script.name(), keys[0].as_str(), args.len()), ("rebuild-list", REBUILD_LOCK, 3 + 2));
+        assert_eq!(Phase::Comments.start_keys(), [COMMENTS_BUILT, COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_LISTED, COMMENT_LAST_ID]);
     }
 }

@@ -29,9 +29,11 @@ use edge_http::{Problem, Request};
 use edge_spin::auth::{Authenticates, Backends};
 use edge_spin::health::{self, Operator};
 use edge_spin::redis::{text, Redis};
+use edge_spin::script::Script;
 use edge_spin::{kv_unavailable, Lazy};
 use http::Method;
-use spin_sdk::redis::RedisResult;
+use spin_sdk::redis::{RedisParameter, RedisResult};
+use std::cell::Cell;
 
 use crate::video::Video;
 
@@ -103,15 +105,14 @@ pub async fn dispatch(request: Request) -> Answer {
     let (endpoint, params) = router().find(request.method(), request.uri().path())?;
     let feed = Feed::default();
     let input = || Input { request: &request, params: &params, state: &feed };
+    let answer = endpoint.call(input()).await;
     // A Redis that lost feed's state is rebuilt by the request that notices (or by another one
     // meanwhile); then the request runs again, its first attempt having changed nothing.
-    match endpoint.call(input()).await {
-        Err(problem) if problem.code() == rebuild::REBUILDING => {
-            rebuild::run(&feed)?;
-            endpoint.call(input()).await
-        }
-        answer => answer,
+    if !feed.lost.take() {
+        return answer;
     }
+    rebuild::run(&feed)?;
+    endpoint.call(input()).await
 }
 
 /// `GET /feed/health`: the key-value store and Redis.
@@ -125,6 +126,8 @@ async fn health(_: &Feed, Operator(detailed): Operator) -> Answer {
 struct Feed {
     backends: Backends,
     kv: Lazy<spin_sdk::key_value::Store>,
+    /// Set once this request found feed's Redis state gone ([`Feed::lost`]).
+    lost: Cell<bool>,
 }
 
 impl Authenticates for Feed {
@@ -135,14 +138,6 @@ impl Authenticates for Feed {
 
 fn no_video() -> Problem {
     Problem::not_found("no-such-video", "there is no video with this id")
-}
-
-/// `Err(rebuild::rebuilding())` when a script found feed's Redis state gone ([`store::REBUILD`]).
-fn built(reply: Vec<RedisResult>) -> Result<Vec<RedisResult>, Problem> {
-    match reply.first() {
-        Some(RedisResult::Binary(answer)) if answer == store::REBUILD.as_bytes() => Err(rebuild::rebuilding()),
-        _ => Ok(reply),
-    }
 }
 
 /// A stored record; `created_at` is the id's timestamp, the one clock every instance agrees on.
@@ -165,6 +160,23 @@ impl Feed {
         self.backends.redis()
     }
 
+    /// Notes that feed's Redis state is gone, so [`dispatch`] rebuilds it and runs the request
+    /// again; the 503 is what the request answers if the rebuild cannot finish now.
+    fn lost(&self) -> Problem {
+        self.lost.set(true);
+        rebuild::rebuilding()
+    }
+
+    /// Runs a feed script; its answer [`store::REBUILD`] (the state is gone) becomes
+    /// [`Feed::lost`].
+    fn run<K: AsRef<str>>(&self, script: &Script, keys: &[K], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, Problem> {
+        let reply = self.redis()?.run(script, keys, args)?;
+        match reply.first() {
+            Some(RedisResult::Binary(answer)) if answer == store::REBUILD.as_bytes() => Err(self.lost()),
+            _ => Ok(reply),
+        }
+    }
+
     /// The key-value store: records' truth, read by a rebuild and for follows.
     fn kv(&self) -> Result<&spin_sdk::key_value::Store, Problem> {
         self.kv.get_or_try(|| spin_sdk::key_value::Store::open_default().map_err(kv_unavailable))
@@ -182,7 +194,7 @@ impl Feed {
         match (reply.next().flatten(), reply.next().flatten()) {
             (Some(json), _) => String::from_utf8(json).ok().and_then(|json| parse_video(&json)).ok_or_else(no_video),
             (None, Some(_)) => Err(no_video()),
-            (None, None) => Err(rebuild::rebuilding()),
+            (None, None) => Err(self.lost()),
         }
     }
 

@@ -87,9 +87,9 @@ pub(crate) static PLAY: Script = Script::new("play", include_str!("scripts/play.
 /// cached by the caller, so this runs once per cache lifetime.)
 pub(crate) static RANKING: Script = Script::new("ranking", include_str!("scripts/ranking.lua"), Count::AtLeast(0), Count::Exactly(1));
 
-/// Posts a danmaku unless the same user said the same thing lately: KEYS = record, repeat
-/// marker, id counter, segment, recent, built marker, live doorbell; ARGV = repeat window secs, JSON after its
-/// `{"id":0` prefix, playback ms, recent kept. Answers the id, 0 (a repeat) or -1 (no such
+/// Posts a danmaku unless the same user said the same thing lately: KEYS = record, repeat marker,
+/// id counter, segment, recent, built marker, live doorbell; ARGV = repeat window secs, JSON after
+/// its `{"id":0` prefix, playback ms, recent kept. Answers the id, 0 (a repeat) or -1 (no such
 /// video).
 pub static DANMAKU: Script = Script::new("danmaku", include_str!("scripts/danmaku.lua"), Count::Exactly(7), Count::Exactly(4));
 
@@ -118,9 +118,6 @@ pub(crate) static LIVE_CLOSE: Script =
 /// The hot score of a comment (see the function); `comment-hot.lua` computes it in the scripts
 /// that re-score, and their tests check them against this.
 pub use crate::comments::hot_score;
-
-/// The comments' restore step ([`crate::rebuild`]), here for its tests.
-pub use crate::rebuild::RESTORE_COMMENTS;
 
 /// Posts a comment: KEYS = video record, built marker, comments' built marker, comment id
 /// issuer, repeat marker, the video's roots by id and by hot score, its count; ARGV = epoch ms,
@@ -178,6 +175,44 @@ pub static COMMENT_LIKE: Script = Script::new(
 pub(crate) fn after_id_placeholder(json: &str) -> Option<&str> {
     json.strip_prefix(r#"{"id":0"#)
 }
+
+/// Takes a phase's lease unless its state is complete: KEYS = built marker, lease, listed, last id
+/// ([`crate::rebuild::Phase::start_keys`]); ARGV = token, lease ms. Answers `built`, `busy`
+/// (another request holds the lease), `list` or `listed` (the lease is taken; list first, or
+/// restore). A Redis with the phase's id issuer but neither marker nor a rebuild under way was
+/// never lost: it predates the marker.
+pub(crate) static REBUILD_START: Script =
+    Script::new("rebuild-start", include_str!("scripts/rebuild-start.lua"), Count::Exactly(4), Count::Exactly(2));
+
+/// Adds listed video ids to the pending set: KEYS = lease, pending, listed; ARGV = token, lease
+/// ms, last chunk (`1`/`0`), ids. Answers 1, or 0 when the lease was lost.
+pub(crate) static REBUILD_LIST: Script =
+    Script::new("rebuild-list", include_str!("scripts/rebuild-list.lua"), Count::Exactly(3), Count::AtLeast(3));
+
+/// [`REBUILD_LIST`] for comments: ARGV = token, lease ms, last chunk, then `id, <video>:<id>` pairs.
+pub(crate) static REBUILD_LIST_COMMENTS: Script =
+    Script::new("rebuild-comments-list", include_str!("scripts/rebuild-comments-list.lua"), Count::Exactly(3), Count::AtLeast(3));
+
+/// Restores a batch of videos: KEYS = lease, pending, changes, last id, built marker, listed, then
+/// per record [`crate::rebuild::Restore::keys`]; ARGV = token, lease ms, batch size, stream length,
+/// release (`1`/`0`), then per record [`crate::rebuild::Restore::args`], then every id to take off
+/// the pending set. A record still in Redis is kept (it is newer or the same) and not announced
+/// twice; the id issuer moves to at least the largest id. Answers `lost` (the lease is gone),
+/// `built` (nothing pending: the marker is set and the lease released), or `more` and the next ids.
+pub(crate) static REBUILD_RESTORE: Script =
+    Script::new("rebuild-restore", include_str!("scripts/rebuild-restore.lua"), Count::AtLeast(6), Count::AtLeast(5));
+
+/// Restores a batch of comments: KEYS = lease, pending, last id, built marker, listed, then per
+/// record [`crate::rebuild::Restore::keys`]; ARGV = token, lease ms, batch size, release, then per
+/// record [`crate::rebuild::Restore::args`], then every member to take off the pending set. A
+/// comment whose video, or whose thread's root, is not in Redis is skipped; one already there is
+/// kept and counted once. Answers as [`REBUILD_RESTORE`].
+pub static RESTORE_COMMENTS: Script = Script::new(
+    "rebuild-comments",
+    concat!(include_str!("scripts/comment-hot.lua"), include_str!("scripts/rebuild-comments.lua")),
+    Count::AtLeast(5),
+    Count::AtLeast(4),
+);
 
 #[cfg(test)]
 mod tests {

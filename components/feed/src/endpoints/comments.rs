@@ -20,7 +20,7 @@ use crate::endpoints::{self, notifications};
 use crate::ids::{self, VideoId};
 use crate::limits::{self, Comments, Likes};
 use crate::notifications::Kind;
-use crate::{built, cursor, danmaku, keys, no_video, store, Feed};
+use crate::{cursor, danmaku, keys, no_video, store, Feed};
 
 /// `POST /videos/:id/comments`: a root, or a reply when `parent_id` names a comment of the video
 /// (a reply to a reply joins its root's thread). Checked text, rate-limited per user by
@@ -50,7 +50,7 @@ pub(crate) async fn post(
     ];
     let parent = checked.parent.map_or_else(String::new, |id| id.to_string());
     let args = vec![arg(ids::FEED_EPOCH_MS), arg(repeat_secs), arg(video), arg(parent), arg(comments::record_tail(&user, &checked.text))];
-    let reply = built(redis.run(&store::COMMENT_POST, &keys, args)?)?;
+    let reply = feed.run(&store::COMMENT_POST, &keys, args)?;
     match reply.first().and_then(int) {
         Some(id) if id > 0 => {
             let id = id as u64;
@@ -102,7 +102,7 @@ pub(crate) async fn list(
     let (score, after) = bound.map_or_else(Default::default, |b| (b.score.to_string(), b.id.to_string()));
     let user = caller.as_ref().map_or("", |c| c.user_id.as_str());
     let args = vec![arg(score), arg(after), arg(limit as u64), arg(user), arg(REPLIES_SHOWN)];
-    let words = found(built(feed.redis()?.run(&store::COMMENT_PAGE, &keys, args)?)?)?;
+    let words = found(feed.run(&store::COMMENT_PAGE, &keys, args)?)?;
     let page = comments::read_page(&words, limit, caller.is_some()).ok_or_else(|| unexpected(&store::COMMENT_PAGE))?;
     let next = page.next.map(|bound| bound.encode(sort));
     Ok(json_response(StatusCode::OK, &json!({ "items": page.items, "next_cursor": next, "total": page.total })))
@@ -128,7 +128,7 @@ pub(crate) async fn replies(
     let keys = [keys::video(video), keys::BUILT.to_owned(), keys::COMMENTS_BUILT.to_owned(), keys::comment(id), keys::replies(id)];
     let user = caller.as_ref().map_or("", |c| c.user_id.as_str());
     let args = vec![arg(after.map_or_else(String::new, |id| id.to_string())), arg(limit as u64), arg(user)];
-    let words = found(built(feed.redis()?.run(&store::COMMENT_REPLIES, &keys, args)?)?)?;
+    let words = found(feed.run(&store::COMMENT_REPLIES, &keys, args)?)?;
     let page = comments::read_replies(&words, limit, caller.is_some()).ok_or_else(|| unexpected(&store::COMMENT_REPLIES))?;
     if page.parent.video != video {
         return Err(comments::no_comment());
@@ -155,7 +155,7 @@ pub(crate) async fn delete(
         keys::comment_likes(id),
         keys::replies(id),
     ];
-    let reply = built(feed.redis()?.run(&store::COMMENT_DELETE, &keys, vec![arg(&caller.user_id), arg(video), arg(id)])?)?;
+    let reply = feed.run(&store::COMMENT_DELETE, &keys, vec![arg(&caller.user_id), arg(video), arg(id)])?;
     match reply.first().and_then(text).as_deref() {
         Some("ok") => {
             let kv = feed.kv()?;
@@ -198,7 +198,7 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path((VideoId(video), CommentId
         keys::comment_like_gap(id, &user),
     ];
     let args = vec![arg(&user), arg(if like { "like" } else { "unlike" }), arg(video), arg(interval), arg(id)];
-    let reply = built(feed.redis()?.run(&store::COMMENT_LIKE, &keys, args)?)?;
+    let reply = feed.run(&store::COMMENT_LIKE, &keys, args)?;
     match reply.first().and_then(int) {
         Some(likes) if likes >= 0 => {
             if like {

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::danmaku::{self, Danmaku, PostDanmaku};
 use crate::ids::VideoId;
 use crate::limits;
-use crate::{built, cursor, keys, no_video, store, Feed};
+use crate::{cursor, keys, no_video, store, Feed};
 
 /// Danmaku read from one segment at most.
 const SEGMENT_READ_MAX: u64 = 5000;
@@ -46,7 +46,7 @@ pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)):
         keys::BUILT.to_owned(),
         keys::doorbell(id),
     ];
-    let reply = built(redis.run(&store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?)?;
+    let reply = feed.run(&store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?;
     match reply.first().and_then(int) {
         Some(n) if n > 0 => {
             item.id = n as u64;
@@ -97,8 +97,7 @@ pub(crate) async fn list(feed: &Feed, _: MaybeCaller, Path(VideoId(id)): Path<Vi
             ))
         }
     };
-    let reply =
-        built(feed.redis()?.run(&store::READ_DANMAKU, &[&keys::video(id), &set, keys::BUILT], vec![arg(min), arg(max), arg(limit)])?)?;
+    let reply = feed.run(&store::READ_DANMAKU, &[&keys::video(id), &set, keys::BUILT], vec![arg(min), arg(max), arg(limit)])?;
     if reply.first().and_then(text).as_deref() != Some("ok") {
         return Err(no_video());
     }

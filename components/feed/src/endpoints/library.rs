@@ -121,7 +121,7 @@ fn list(feed: &Feed, shelf: &Shelf, page: &PageQuery, fields: impl Fn(&Entry) ->
     keys.push(keys::BUILT.to_owned());
     let mut records = feed.redis()?.mget(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
     if records.pop().flatten().is_none() {
-        return Err(crate::rebuild::rebuilding());
+        return Err(feed.lost());
     }
     let items: Vec<Value> = entries
         .iter()

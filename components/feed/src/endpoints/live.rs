@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::adapter::LiveRoom;
 use crate::ids::VideoId;
 use crate::live::{self, Plan};
-use crate::{built, keys, no_video, store, Feed};
+use crate::{keys, no_video, store, Feed};
 
 /// Slack after a stream's longest life before its place counts as free, should its instance
 /// die without ending it.
@@ -54,7 +54,7 @@ pub(crate) async fn stream(feed: &Feed, Path(VideoId(id)): Path<VideoId>, Query(
         keys::live_instance(&instance),
     ];
     let args = vec![arg(now), arg(now + lifetime_ms + PLACE_SLACK_MS), arg(&member), arg(per_client), arg(per_instance)];
-    let reply = built(feed.redis()?.run(&store::LIVE_OPEN, &keys, args)?)?;
+    let reply = feed.run(&store::LIVE_OPEN, &keys, args)?;
     let retry_secs = || reply.get(1).and_then(int).map_or(1, |ms| (ms.max(0) as u64).div_ceil(1000).max(1));
     match reply.first().and_then(text).as_deref() {
         Some("ok") => {}

@@ -14,7 +14,7 @@ use spin_sdk::redis::RedisResult;
 
 use crate::cursor::{Cursor, PageQuery};
 use crate::video::{Video, View};
-use crate::{built, keys, pairs, parse_video, ranking, store, Feed};
+use crate::{keys, pairs, parse_video, ranking, store, Feed};
 
 /// Default and largest timeline page.
 const PAGE_DEFAULT: usize = 20;
@@ -41,7 +41,7 @@ pub(crate) async fn by_author(feed: &Feed, _: MaybeCaller, Path(author): Path<St
 
 fn timeline(feed: &Feed, key: &str, page: &PageQuery) -> Answer {
     let (bound, limit) = bounds(page)?;
-    let ids = built(feed.redis()?.run(&store::PAGE, &[key, keys::BUILT], vec![arg(bound), arg(limit as u64)])?)?;
+    let ids = feed.run(&store::PAGE, &[key, keys::BUILT], vec![arg(bound), arg(limit as u64)])?;
     Ok(render(&feed.with_records(ids, 1)?, limit))
 }
 
@@ -52,7 +52,7 @@ pub(crate) async fn following(feed: &Feed, Caller(caller): Caller, Query(page): 
     let authors = redis.exec("ZREVRANGE", &[arg(keys::follows(&caller.user_id)), arg(0i64), arg(FOLLOWING_FANOUT as i64 - 1)])?;
     let mut keys = vec![keys::BUILT.to_owned()];
     keys.extend(authors.iter().filter_map(text).map(|author| keys::author(&author)));
-    let ids = built(redis.run(&store::FOLLOWING, &keys, vec![arg(bound), arg(limit as u64)])?)?;
+    let ids = feed.run(&store::FOLLOWING, &keys, vec![arg(bound), arg(limit as u64)])?;
     Ok(render(&feed.with_records(ids, 1)?, limit))
 }
 

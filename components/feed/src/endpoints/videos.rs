@@ -17,7 +17,7 @@ use crate::limits::{self, Likes};
 use crate::notifications::Kind;
 use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
 use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
-use crate::{built, keys, no_video, parse_video, store, Feed};
+use crate::{keys, no_video, parse_video, store, Feed};
 
 /// How long a play ticket lets a player fetch the video (its range requests each come back).
 const PLAY_TICKET_MS: u64 = 60 * 60 * 1000;
@@ -67,7 +67,7 @@ pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json
         keys::CHANGES.to_owned(),
         keys::BUILT.to_owned(),
     ];
-    let reply = built(feed.redis()?.run(&store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?)?;
+    let reply = feed.run(&store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?;
     let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
         Some(id) if id > 0 => id as u64,
         _ => return Err(receipt_used()),
@@ -101,7 +101,7 @@ pub(crate) async fn get(feed: &Feed, MaybeCaller(caller): MaybeCaller, Path(Vide
     let shard = ranking::like_shard(user, LIKE_SHARDS);
     let mut keys = vec![keys::video(id), keys::BUILT.to_owned()];
     keys.extend(keys::counters(id, LIKE_SHARDS, true));
-    let reply = built(feed.redis()?.run(&store::VIDEO, &keys, vec![arg(u64::from(LIKE_SHARDS)), arg(user), arg(u64::from(shard))])?)?;
+    let reply = feed.run(&store::VIDEO, &keys, vec![arg(u64::from(LIKE_SHARDS)), arg(user), arg(u64::from(shard))])?;
     let video = reply.first().and_then(text).and_then(|json| parse_video(&json)).ok_or_else(no_video)?;
     let count = |i: usize| reply.get(i).and_then(int).unwrap_or(0);
     let mut view = serde_json::to_value(video.view()).unwrap_or_default();
@@ -146,11 +146,11 @@ pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
         checked_cover(feed, new)?;
     }
     let json = serde_json::to_string(&video).unwrap_or_default();
-    let reply = built(feed.redis()?.run(
+    let reply = feed.run(
         &store::UPDATE,
         &[keys::video(id).as_str(), keys::CHANGES, keys::BUILT],
         vec![arg(&author), arg(expected), arg(json), arg(store::CHANGES_MAXLEN)],
-    )?)?;
+    )?;
     match reply.first().and_then(text).as_deref() {
         Some("ok") => {}
         Some("missing") => return Err(no_video()),
@@ -173,7 +173,7 @@ pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
 pub(crate) async fn delete(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>) -> Answer {
     let author = caller.user_id;
     let keys = [keys::video(id), keys::LATEST.to_owned(), keys::author(&author), keys::CHANGES.to_owned(), keys::BUILT.to_owned()];
-    let reply = built(feed.redis()?.run(&store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?)?;
+    let reply = feed.run(&store::DELETE, &keys, vec![arg(&author), arg(store::CHANGES_MAXLEN)])?;
     match reply.first().and_then(text).as_deref() {
         Some("ok") => {
             feed.kv()?.delete(&keys::video(id)).map_err(kv_unavailable)?;
@@ -204,7 +204,7 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId
     let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(interval)];
     let mut names = vec![keys::video(id), shard, bucket, keys::BUILT.to_owned(), keys::like_gap(id, &user)];
     names.extend(keys::counters(id, LIKE_SHARDS, false));
-    let reply = built(feed.redis()?.run(&store::LIKE, &names, args)?)?;
+    let reply = feed.run(&store::LIKE, &names, args)?;
     match reply.first().and_then(int) {
         Some(likes) if likes >= 0 => {
             if like {
@@ -229,7 +229,7 @@ pub(crate) async fn play(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)):
         keys::BUILT.to_owned(),
     ];
     let args = vec![arg(window), arg(PLAY_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id)];
-    match built(feed.redis()?.run(&store::PLAY, &keys, args)?)?.first().and_then(int) {
+    match feed.run(&store::PLAY, &keys, args)?.first().and_then(int) {
         Some(counted) if counted >= 0 => Ok(json_response(StatusCode::OK, &json!({ "counted": counted == 1 }))),
         _ => Err(no_video()),
     }
