@@ -54,3 +54,6 @@ pub(crate) fn known_devices(username: &str) -> String {
 pub(crate) fn refresh_rate(sid: &str) -> String {
     format!("auth:refresh-rate:{sid}")
 }
+
+/// Redis sliding window prefix: sign-ups from one client address (`<prefix>:<client>`).
+pub(crate) const SIGN_UPS_PER_CLIENT: &str = "limit:sign-ups";

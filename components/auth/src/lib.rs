@@ -17,10 +17,12 @@ mod settings;
 
 use edge_auth::{Issuer, KeySet, SigningKey};
 use edge_http::handler::{Answer, Routes, Shape};
+use edge_http::setting::Source;
 use edge_http::{Problem, Request};
 use edge_spin::auth::{self as bearer, Authenticates, Backends};
 use edge_spin::health::{self, Operator};
 use edge_spin::redis::Redis;
+use edge_spin::settings::Variables;
 use edge_spin::{kv_unavailable, Lazy};
 use http::{HeaderValue, Method};
 use spin_sdk::key_value::Store;
@@ -75,7 +77,7 @@ pub async fn dispatch(request: Request) -> Answer {
 
 /// `GET /auth/health`: the key-value store and Redis.
 async fn health(_: &Auth, Operator(detailed): Operator) -> Answer {
-    let redis = edge_spin::variable("redis_address")?;
+    let redis = edge_spin::setting(&edge_spin::settings::REDIS_ADDRESS)?;
     Ok(health::report("auth", vec![health::key_value("default"), health::redis(&redis)], detailed))
 }
 
@@ -100,7 +102,7 @@ impl Auth {
             backends: Backends::default(),
             store: Lazy::default(),
             issuer: Lazy::default(),
-            settings: Settings::new(|name| spin_sdk::variables::get(name).ok()),
+            settings: Settings::new(|name| Variables.raw(name)),
         }
     }
 
@@ -114,7 +116,7 @@ impl Auth {
 
     fn issuer(&self) -> Result<&Issuer, Problem> {
         self.issuer.get_or_try(|| {
-            let (signing, _): (SigningKey, KeySet) = KeySet::from_signing_config(&edge_spin::variable("jwt_signing_keys")?)
+            let (signing, _): (SigningKey, KeySet) = KeySet::from_signing_config(&edge_spin::setting(&settings::JWT_SIGNING_KEYS)?)
                 .map_err(|e| Problem::misconfigured(format!("jwt_signing_keys: {e}")))?;
             Ok(Issuer::new(signing, bearer::audience()?))
         })

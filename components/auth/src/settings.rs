@@ -1,10 +1,35 @@
-//! Tunables from Spin variables, each read on first use and checked with a clear error, so an
-//! endpoint reads only the settings it uses (every variable read is a host call on Spin).
+//! Auth's settings, each a Spin variable whose default and description are in spin.toml, and
+//! [`Settings`], which reads them on first use and checks them with a clear error, so an
+//! endpoint reads only the settings it uses (every variable read is a host call on Spin). The
+//! shared ones are [`edge_spin::settings`].
 
 use std::cell::OnceCell;
-use std::ops::RangeInclusive;
 
+use edge_http::setting::{Number, Source, Text};
 use edge_http::Problem;
+
+/// The private keys access tokens are signed with (see `edge_auth::KeySet`).
+pub(crate) const JWT_SIGNING_KEYS: Text = Text::new("jwt_signing_keys");
+/// Failed sign-ins per account within the window before 429.
+pub(crate) const LOGIN_MAX_FAILURES: Number = Number::new("login_max_failures", 1, 1000);
+/// Sign-in attempts per client address within the window before 429.
+pub(crate) const LOGIN_MAX_FAILURES_PER_CLIENT: Number = Number::new("login_max_failures_per_client", 1, 100_000);
+/// The sliding window of both, in seconds.
+pub(crate) const LOGIN_WINDOW_SECS: Number = Number::new("login_window_secs", 1, 86_400);
+/// A refresh token unused this long expires (sliding), in seconds.
+pub(crate) const REFRESH_IDLE_SECS: Number = Number::new("refresh_idle_secs", 60, 90 * 86_400);
+/// No session outlives this, refreshed or not, in seconds.
+pub(crate) const REFRESH_ABSOLUTE_SECS: Number = Number::new("refresh_absolute_secs", 60, 365 * 86_400);
+/// How long after a rotation the previous token still yields the same successor.
+pub(crate) const REFRESH_GRACE_SECS: Number = Number::new("refresh_grace_secs", 0, 120);
+/// Refreshes allowed per session per minute.
+pub(crate) const REFRESH_PER_MINUTE: Number = Number::new("refresh_per_minute", 1, 10_000);
+/// `true`: a new sign-in signs out every other session of the user.
+pub(crate) const SINGLE_DEVICE: Text = Text::new("single_device");
+/// The ids of the accounts that are admins, comma-separated.
+pub(crate) const ADMIN_USER_IDS: Text = Text::new("admin_user_ids");
+/// Sign-ups per client address per hour.
+pub(crate) const REGISTER_PER_CLIENT_PER_HOUR: Number = Number::new("register_per_client_per_hour", 1, 1_000_000_000);
 
 /// Everything auth reads from variables besides keys, read lazily through `get`.
 pub(crate) struct Settings<G> {
@@ -20,8 +45,8 @@ pub(crate) struct Settings<G> {
     admin_user_ids: OnceCell<Vec<String>>,
 }
 
-impl<G: Fn(&str) -> Option<String>> Settings<G> {
-    /// Settings read through `get` (a variable lookup), none read yet.
+impl<G: Source> Settings<G> {
+    /// Settings read from `get`, none read yet.
     pub(crate) fn new(get: G) -> Self {
         Settings {
             get,
@@ -39,23 +64,23 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
 
     /// Failed sign-ins per account within the window before 429.
     pub(crate) fn max_failures(&self) -> Result<u64, Problem> {
-        self.number(&self.max_failures, "login_max_failures", 1..=1000)
+        self.number(&self.max_failures, &LOGIN_MAX_FAILURES)
     }
 
     /// Sign-in attempts per client address within the window before 429.
     pub(crate) fn max_failures_per_client(&self) -> Result<u64, Problem> {
-        self.number(&self.max_failures_per_client, "login_max_failures_per_client", 1..=100_000)
+        self.number(&self.max_failures_per_client, &LOGIN_MAX_FAILURES_PER_CLIENT)
     }
 
     /// The sliding window for both, in seconds.
     pub(crate) fn failure_window_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.failure_window_secs, "login_window_secs", 1..=86_400)
+        self.number(&self.failure_window_secs, &LOGIN_WINDOW_SECS)
     }
 
     /// A refresh token unused this long expires (sliding), in seconds; never more than
     /// [`Settings::refresh_absolute_secs`].
     pub(crate) fn refresh_idle_secs(&self) -> Result<u64, Problem> {
-        let idle = self.number(&self.refresh_idle_secs, "refresh_idle_secs", 60..=90 * 86_400)?;
+        let idle = self.number(&self.refresh_idle_secs, &REFRESH_IDLE_SECS)?;
         if idle > self.refresh_absolute_secs()? {
             return Err(Problem::misconfigured("refresh_idle_secs cannot exceed refresh_absolute_secs"));
         }
@@ -64,17 +89,17 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
 
     /// No session outlives this, refreshed or not, in seconds.
     pub(crate) fn refresh_absolute_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_absolute_secs, "refresh_absolute_secs", 60..=365 * 86_400)
+        self.number(&self.refresh_absolute_secs, &REFRESH_ABSOLUTE_SECS)
     }
 
     /// How long after a rotation the previous token still yields the same successor.
     pub(crate) fn refresh_grace_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_grace_secs, "refresh_grace_secs", 0..=120)
+        self.number(&self.refresh_grace_secs, &REFRESH_GRACE_SECS)
     }
 
     /// Refreshes allowed per session per minute.
     pub(crate) fn refresh_per_minute(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_per_minute, "refresh_per_minute", 1..=10_000)
+        self.number(&self.refresh_per_minute, &REFRESH_PER_MINUTE)
     }
 
     /// A new sign-in signs out every other session of the user.
@@ -82,7 +107,7 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
         if let Some(value) = self.single_device.get() {
             return Ok(*value);
         }
-        let value = match (self.get)("single_device").as_deref().map(str::trim) {
+        let value = match self.get.raw(SINGLE_DEVICE.name).as_deref().map(str::trim) {
             Some("false") => false,
             Some("true") => true,
             other => return Err(Problem::misconfigured(format!("single_device must be true or false, got {other:?}"))),
@@ -96,7 +121,13 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
     /// anyone may register any free name.
     pub(crate) fn roles_of(&self, user_id: &str) -> Vec<String> {
         let admins = self.admin_user_ids.get_or_init(|| {
-            (self.get)("admin_user_ids").unwrap_or_default().split(',').map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect()
+            self.get
+                .raw(ADMIN_USER_IDS.name)
+                .unwrap_or_default()
+                .split(',')
+                .map(|id| id.trim().to_owned())
+                .filter(|id| !id.is_empty())
+                .collect()
         });
         if admins.iter().any(|id| id == user_id) {
             vec!["admin".to_owned()]
@@ -105,11 +136,11 @@ impl<G: Fn(&str) -> Option<String>> Settings<G> {
         }
     }
 
-    fn number(&self, cell: &OnceCell<u64>, name: &str, range: RangeInclusive<u64>) -> Result<u64, Problem> {
+    fn number(&self, cell: &OnceCell<u64>, setting: &Number) -> Result<u64, Problem> {
         if let Some(value) = cell.get() {
             return Ok(*value);
         }
-        let value = edge_http::setting::number(name, (self.get)(name).as_deref(), range)?;
+        let value = self.get.get(setting)?;
         Ok(*cell.get_or_init(|| value))
     }
 }
@@ -136,7 +167,7 @@ mod tests {
         assert!(custom.single_device().unwrap());
         assert_eq!((custom.roles_of("4567ef"), custom.roles_of("root")), (vec!["admin".to_owned()], Vec::new()));
         assert!(detail(custom.failure_window_secs().unwrap_err()).contains("login_window_secs"), "no default in Rust");
-        assert!(Settings::new(|_| None).single_device().is_err());
+        assert!(Settings::new(|_: &str| None).single_device().is_err());
     }
 
     #[test]

@@ -193,6 +193,19 @@ pub(crate) const COMMENTS_REBUILD_PENDING: &str = "feed:rebuild:c:pending";
 /// [`REBUILD_LISTED`] of the comments.
 pub(crate) const COMMENTS_REBUILD_LISTED: &str = "feed:rebuild:c:listed";
 
+// The rate-limit windows ([`crate::limits`]), each `<prefix>:<subject>`.
+
+/// Likes and unlikes per client address.
+pub(crate) const LIKES_PER_CLIENT: &str = "limit:likes";
+/// Follows and unfollows per client address.
+pub(crate) const FOLLOWS_PER_CLIENT: &str = "limit:follows";
+/// Comments per client address.
+pub(crate) const COMMENTS_PER_CLIENT: &str = "limit:comments";
+/// Danmaku per user.
+pub(crate) const DANMAKU_PER_USER: &str = "dm:rate";
+/// Comments per user.
+pub(crate) const COMMENTS_PER_USER: &str = "cm:rate";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ mod live;
 mod notifications;
 mod ranking;
 mod rebuild;
+mod settings;
 pub mod store;
 mod video;
 
@@ -117,7 +118,7 @@ pub async fn dispatch(request: Request) -> Answer {
 
 /// `GET /feed/health`: the key-value store and Redis.
 async fn health(_: &Feed, Operator(detailed): Operator) -> Answer {
-    let redis = edge_spin::variable("redis_address")?;
+    let redis = edge_spin::setting(&edge_spin::settings::REDIS_ADDRESS)?;
     Ok(health::report("feed", vec![health::key_value("default"), health::redis(&redis)], detailed))
 }
 

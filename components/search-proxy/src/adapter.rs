@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use edge_http::Problem;
 use edge_spin::redis::{arg, int, now_ms, text, Redis};
-use edge_spin::{number_variable as number, Lazy};
+use edge_spin::{setting, Lazy};
 use serde_json::{json, Value};
 use spin_sdk::key_value::Store;
 
@@ -22,7 +22,7 @@ use crate::ports::{Base, Settings, State};
 use crate::reindex;
 use crate::sqlite::Sqlite;
 use crate::sync::{self, Read, Settle};
-use crate::{fallback, keys, records};
+use crate::{fallback, keys, records, settings};
 
 /// Redis counter of calls to the engine for searches and suggestions (coalescing is observable
 /// through it).
@@ -30,17 +30,17 @@ pub(crate) const ENGINE_QUERIES: &str = "search:engine:queries";
 /// Stale cache entries removed per pass.
 const CACHE_GC_BATCH: u64 = 50;
 
-/// The tuning variables (their defaults are in spin.toml).
+/// The tuning a miss uses, read at once (a miss needs nearly all of it).
 fn read_settings() -> Result<Settings, Problem> {
     Ok(Settings {
-        cache_ms: number("search_cache_secs", 0..=86_400)? * 1000,
-        stale_ms: number("search_stale_secs", 0..=7 * 86_400)? * 1000,
-        coalesce_wait_ms: number("search_coalesce_wait_ms", 0..=10_000)?,
-        breaker_failures: number("search_breaker_failures", 1..=1000)?,
-        breaker_cooldown_ms: number("search_breaker_cooldown_ms", 0..=3_600_000)?,
-        sync_batch: number("search_sync_batch", 1..=1000)?,
-        retry_base_ms: number("search_sync_retry_ms", 1..=3_600_000)?,
-        max_attempts: number("search_sync_attempts", 1..=100)? as u32,
+        cache_ms: setting(&settings::SEARCH_CACHE_SECS)? * 1000,
+        stale_ms: setting(&settings::SEARCH_STALE_SECS)? * 1000,
+        coalesce_wait_ms: setting(&settings::SEARCH_COALESCE_WAIT_MS)?,
+        breaker_failures: setting(&settings::SEARCH_BREAKER_FAILURES)?,
+        breaker_cooldown_ms: setting(&settings::SEARCH_BREAKER_COOLDOWN_MS)?,
+        sync_batch: setting(&settings::SEARCH_SYNC_BATCH)?,
+        retry_base_ms: setting(&settings::SEARCH_SYNC_RETRY_MS)?,
+        max_attempts: setting(&settings::SEARCH_SYNC_ATTEMPTS)? as u32,
     })
 }
 
@@ -56,11 +56,11 @@ impl Backend {
     /// The engine the `search_backend` variable names.
     pub(crate) fn configured() -> Result<Backend, Problem> {
         let engine_error = |e: EngineError| Problem::unavailable("search-unavailable", e.to_string());
-        match edge_spin::variable("search_backend")?.as_str() {
+        match setting(&settings::SEARCH_BACKEND)?.as_str() {
             "sqlite" => Sqlite::open().map(Backend::Sqlite).map_err(engine_error),
             "elasticsearch" | "opensearch" => {
-                let url = edge_spin::variable("search_url")?;
-                let index = edge_spin::variable("search_index")?;
+                let url = setting(&settings::SEARCH_URL)?;
+                let index = setting(&settings::SEARCH_INDEX)?;
                 Elastic::new(&url, &index)
                     .map(Backend::Elastic)
                     .map_err(|e| Problem::misconfigured(format!("search_url or search_index: {e}")))

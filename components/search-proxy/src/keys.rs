@@ -39,3 +39,10 @@ pub(crate) const BREAKER_OPEN_UNTIL: &str = "search:breaker:open_until";
 pub(crate) const BREAKER_FAILURES: &str = "search:breaker:failures";
 /// The one probe a half-open breaker lets through.
 pub(crate) const BREAKER_PROBE: &str = "search:breaker:probe";
+
+// The rate-limit windows, each `<prefix>:<client>`.
+
+/// Searches per client address.
+pub(crate) const SEARCHES_PER_CLIENT: &str = "limit:searches";
+/// Suggestion requests per client address.
+pub(crate) const SUGGESTIONS_PER_CLIENT: &str = "limit:suggestions";

@@ -23,6 +23,7 @@ mod pass;
 mod ports;
 mod records;
 mod reindex;
+mod settings;
 pub mod sqlite;
 mod sync;
 mod text;
@@ -31,7 +32,7 @@ use edge_http::handler::{Answer, Query, Routes, Shape};
 use edge_http::{json_response, Problem, Request, Response};
 use edge_spin::auth::{Admin, Authenticates, Backends};
 use edge_spin::health::{self, Operator};
-use edge_spin::limit::{ClientLimit, PerClient, Window};
+use edge_spin::limit::{ClientLimit, Limit, PerClient};
 use edge_spin::Lazy;
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -92,18 +93,26 @@ impl Authenticates for Proxy {
 struct Searches;
 
 impl ClientLimit for Searches {
-    const VARIABLE: &'static str = "search_per_client_per_minute";
-    const WINDOW: Window = Window::Minute;
-    const ACTION: &'static str = "searches";
+    const LIMIT: Limit = Limit {
+        setting: settings::SEARCH_PER_CLIENT_PER_MINUTE,
+        window_ms: 60_000,
+        counted: "searches per minute from one address",
+        code: "rate-limited",
+        key: keys::SEARCHES_PER_CLIENT,
+    };
 }
 
 /// Suggestion requests from one client address (one per keystroke, so a higher limit).
 struct Suggestions;
 
 impl ClientLimit for Suggestions {
-    const VARIABLE: &'static str = "suggest_per_client_per_minute";
-    const WINDOW: Window = Window::Minute;
-    const ACTION: &'static str = "suggestions";
+    const LIMIT: Limit = Limit {
+        setting: settings::SUGGEST_PER_CLIENT_PER_MINUTE,
+        window_ms: 60_000,
+        counted: "suggestions per minute from one address",
+        code: "rate-limited",
+        key: keys::SUGGESTIONS_PER_CLIENT,
+    };
 }
 
 /// `GET /search`: videos or users matching the query, from the cache, the engine, or the
@@ -158,11 +167,11 @@ fn no_store(mut response: Response) -> Response {
 
 /// `GET /search/health`: the key-value store, Redis and the configured engine.
 async fn health(_: &Proxy, Operator(detailed): Operator) -> Answer {
-    let redis = edge_spin::variable("redis_address")?;
-    let engine = match edge_spin::variable("search_backend")?.as_str() {
+    let redis = edge_spin::setting(&edge_spin::settings::REDIS_ADDRESS)?;
+    let engine = match edge_spin::setting(&settings::SEARCH_BACKEND)?.as_str() {
         "sqlite" => health::sqlite("default"),
         "elasticsearch" | "opensearch" => {
-            let url = edge_spin::variable("search_url")?;
+            let url = edge_spin::setting(&settings::SEARCH_URL)?;
             let request = http::Request::get(url.trim_end_matches('/'))
                 .body(Vec::new())
                 .map_err(|_| Problem::misconfigured("search_url is not a URL"))?;

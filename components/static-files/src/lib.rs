@@ -8,10 +8,15 @@
 mod assets;
 
 use edge_http::handler::{Answer, Headers, RequestMethod, RequestPath, Routes};
+use edge_http::setting::Text;
 use edge_http::{Problem, Request};
 use http::{header, Method, StatusCode};
 
 use crate::assets::Asset;
+
+/// The object store's base URL, which a page's Content-Security-Policy lets the browser upload
+/// to (the component's only setting; its default is in spin.toml).
+const S3_ENDPOINT: Text = Text::new("s3_endpoint");
 
 /// Requests carry no body worth reading.
 pub const BODY_LIMIT: usize = 1024;
@@ -32,7 +37,7 @@ async fn serve_file(_: &(), RequestMethod(method): RequestMethod, RequestPath(pa
     let file = assets::resolve(&path)?;
     let bytes = std::fs::read(&file).map_err(|_| assets::not_found(&path))?;
     // Only a page's policy names the store, so only a page reads the variable.
-    let store = assets::is_page(&file).then(|| edge_spin::variable("s3_endpoint").unwrap_or_default());
+    let store = assets::is_page(&file).then(|| edge_spin::setting(&S3_ENDPOINT).unwrap_or_default());
     let asset = Asset::new(&file, &bytes, store.as_deref());
     let current = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|tags| asset.matches(tags));
     let mut response = http::Response::builder();

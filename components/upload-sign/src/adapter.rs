@@ -2,12 +2,12 @@
 //! the key-value store, limits and indexes in Redis (typed scripts below), and S3 requests built
 //! by [`crate::s3`] and sent with Spin's outbound HTTP.
 
-use std::ops::RangeInclusive;
-
+use edge_http::setting::Source;
 use edge_http::Problem;
+use edge_spin::kv_unavailable;
 use edge_spin::redis::{arg, int, now_ms, text, Decision};
 use edge_spin::script::{Count, Script};
-use edge_spin::{kv_unavailable, number_variable};
+use edge_spin::settings::Variables;
 use http::StatusCode;
 
 use crate::instant::Challenge;
@@ -42,6 +42,12 @@ async fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>
         .map_err(|e| Problem::unavailable("storage-unavailable", format!("the object store did not answer ({e}); retry shortly")))
 }
 
+impl Source for Sign {
+    fn raw(&self, name: &str) -> Option<String> {
+        Variables.raw(name)
+    }
+}
+
 impl uploads::Ports for Sign {
     fn now_ms(&self) -> u64 {
         now_ms()
@@ -49,14 +55,6 @@ impl uploads::Ports for Sign {
 
     fn random_id(&self) -> String {
         edge_http::random_id()
-    }
-
-    fn number(&self, name: &str, range: RangeInclusive<u64>) -> Result<u64, Problem> {
-        number_variable(name, range)
-    }
-
-    fn text(&self, name: &str) -> Result<String, Problem> {
-        edge_spin::variable(name)
     }
 
     fn store(&self) -> Result<&Store, Problem> {

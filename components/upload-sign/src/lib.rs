@@ -15,6 +15,7 @@ mod keys;
 mod plan;
 mod s3;
 mod s3xml;
+mod settings;
 mod sniff;
 mod uploads;
 
@@ -95,7 +96,7 @@ pub async fn dispatch(request: Request) -> Answer {
 
 /// `GET /uploads/health`: the key-value store, Redis, and the bucket with our credentials.
 async fn health(sign: &Sign, Operator(detailed): Operator) -> Answer {
-    let redis = edge_spin::variable("redis_address")?;
+    let redis = edge_spin::setting(&edge_spin::settings::REDIS_ADDRESS)?;
     let bucket = health::http("s3", sign.store()?.head_bucket(), |status| status.is_success()).await;
     Ok(health::report("upload-sign", vec![health::key_value("default"), health::redis(&redis), bucket], detailed))
 }

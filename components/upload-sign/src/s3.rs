@@ -183,8 +183,9 @@ impl Store {
 
     /// The store configured by the `s3_*` variables.
     pub(crate) fn from_variables() -> Result<Self, Problem> {
-        let var = edge_spin::variable;
-        Self::new(&var("s3_endpoint")?, &var("s3_bucket")?, &var("s3_region")?, &var("s3_access_key")?, &var("s3_secret_key")?)
+        use crate::settings::{S3_ACCESS_KEY, S3_BUCKET, S3_ENDPOINT, S3_REGION, S3_SECRET_KEY};
+        let var = edge_spin::setting;
+        Self::new(&var(&S3_ENDPOINT)?, &var(&S3_BUCKET)?, &var(&S3_REGION)?, &var(&S3_ACCESS_KEY)?, &var(&S3_SECRET_KEY)?)
     }
 
     /// A signed `HEAD /<bucket>`: succeeds only if the store is up, the bucket exists and the

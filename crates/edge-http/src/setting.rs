@@ -1,21 +1,105 @@
-//! Reading a setting's text. Every default lives in spin.toml, so a setting that arrives empty
-//! is a deployment that lost it: the answer names the variable to set.
-
-use std::ops::RangeInclusive;
+//! Settings. Every tunable is a Spin variable whose default lives in spin.toml; a component names
+//! each one once, as a [`Number`] or [`Text`] constant in its `settings.rs` (the table an
+//! operator reads), and reads it where it is used, through a [`Source`]: Spin's variables on the
+//! platform, a map or a closure in a unit test. Nothing is read before a route needs it (on Spin
+//! each read is a host call). A setting that arrives missing or malformed is a deployment that
+//! lost it: a 500 `misconfigured` naming the variable to set.
 
 use crate::Problem;
 
-/// The whole number in setting `name` (its text `raw`, `None` when the runtime has none), within
-/// `range`; otherwise a 500 `misconfigured` naming the variable and what it must be.
-pub fn number(name: &str, raw: Option<&str>, range: RangeInclusive<u64>) -> Result<u64, Problem> {
-    let raw = raw.map(str::trim).filter(|raw| !raw.is_empty()).ok_or_else(|| {
-        Problem::misconfigured(format!("the `{name}` setting is missing; set it (spin.toml's [variables] has the default)"))
-    })?;
-    let value: u64 = raw.parse().map_err(|_| Problem::misconfigured(format!("{name} must be a whole number, got {raw:?}")))?;
-    if !range.contains(&value) {
-        return Err(Problem::misconfigured(format!("{name} must be between {} and {}, got {value}", range.start(), range.end())));
+/// A setting: the variable that holds it and how its text becomes a value.
+pub trait Setting {
+    /// What the setting holds.
+    type Value;
+    /// The variable's name, as in spin.toml.
+    fn name(&self) -> &'static str;
+    /// The value of the variable's text `raw` (`None` when the runtime has none), or the 500
+    /// naming the variable.
+    fn parse(&self, raw: Option<&str>) -> Result<Self::Value, Problem>;
+}
+
+/// A whole-number setting within `min..=max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Number {
+    /// The variable's name.
+    pub name: &'static str,
+    /// The least value accepted.
+    pub min: u64,
+    /// The greatest value accepted.
+    pub max: u64,
+}
+
+impl Number {
+    /// The setting `name`, accepted within `min..=max`.
+    pub const fn new(name: &'static str, min: u64, max: u64) -> Number {
+        Number { name, min, max }
     }
-    Ok(value)
+}
+
+impl Setting for Number {
+    type Value = u64;
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn parse(&self, raw: Option<&str>) -> Result<u64, Problem> {
+        let name = self.name;
+        let raw = raw.map(str::trim).filter(|raw| !raw.is_empty()).ok_or_else(|| {
+            Problem::misconfigured(format!("the `{name}` setting is missing; set it (spin.toml's [variables] has the default)"))
+        })?;
+        let value: u64 = raw.parse().map_err(|_| Problem::misconfigured(format!("{name} must be a whole number, got {raw:?}")))?;
+        if !(self.min..=self.max).contains(&value) {
+            return Err(Problem::misconfigured(format!("{name} must be between {} and {}, got {value}", self.min, self.max)));
+        }
+        Ok(value)
+    }
+}
+
+/// A text setting, taken as it is (it may be empty: an empty list, no blocked words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Text {
+    /// The variable's name.
+    pub name: &'static str,
+}
+
+impl Text {
+    /// The setting `name`.
+    pub const fn new(name: &'static str) -> Text {
+        Text { name }
+    }
+}
+
+impl Setting for Text {
+    type Value = String;
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn parse(&self, raw: Option<&str>) -> Result<String, Problem> {
+        raw.map(str::to_owned).ok_or_else(|| {
+            Problem::misconfigured(format!("the service is missing its `{}` setting; ask the operator to set it", self.name))
+        })
+    }
+}
+
+/// Where settings are read from.
+pub trait Source {
+    /// The text of variable `name`, `None` when there is none.
+    fn raw(&self, name: &str) -> Option<String>;
+
+    /// The value of `setting`, or the 500 naming its variable.
+    fn get<S: Setting>(&self, setting: &S) -> Result<S::Value, Problem> {
+        setting.parse(self.raw(setting.name()).as_deref())
+    }
+}
+
+/// A lookup function is a source: what unit tests pass.
+impl<F: Fn(&str) -> Option<String>> Source for F {
+    fn raw(&self, name: &str) -> Option<String> {
+        self(name)
+    }
 }
 
 #[cfg(test)]
@@ -24,12 +108,20 @@ mod tests {
 
     #[test]
     fn numbers_are_whole_within_range_and_never_defaulted() {
-        assert_eq!(number("n", Some(" 42 "), 1..=100).unwrap(), 42);
+        let n = Number::new("n", 1, 100);
+        assert_eq!((|_: &str| Some(" 42 ".to_owned())).get(&n).unwrap(), 42);
         for (raw, says) in [(None, "missing"), (Some(""), "missing"), (Some("4x"), "whole number"), (Some("0"), "between 1 and 100")] {
-            let problem = number("n", raw, 1..=100).unwrap_err();
+            let problem = n.parse(raw).unwrap_err();
             assert_eq!(problem.status(), 500);
             let text = format!("{problem:?}");
             assert!(text.contains(says) && text.contains('n'), "{raw:?}: {text}");
         }
+    }
+
+    #[test]
+    fn text_may_be_empty_but_not_missing() {
+        let t = Text::new("danmaku_blocklist");
+        assert_eq!(t.parse(Some("")).unwrap(), "");
+        assert!(format!("{:?}", t.parse(None).unwrap_err()).contains("danmaku_blocklist"));
     }
 }

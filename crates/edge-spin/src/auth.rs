@@ -18,7 +18,7 @@ pub fn problem(error: AuthError) -> Problem {
 
 /// Issuer and audience from the `jwt_issuer` and `jwt_audience` variables.
 pub fn audience() -> Result<Audience, Problem> {
-    Ok(Audience { issuer: crate::variable("jwt_issuer")?, audience: crate::variable("jwt_audience")? })
+    Ok(Audience { issuer: crate::setting(&crate::settings::JWT_ISSUER)?, audience: crate::setting(&crate::settings::JWT_AUDIENCE)? })
 }
 
 /// The verifier for the `jwt_public_keys` variable.
@@ -32,7 +32,8 @@ pub fn upload_verifier() -> Result<Verifier, Problem> {
 }
 
 fn public_keys() -> Result<KeySet, Problem> {
-    KeySet::from_public_config(&crate::variable("jwt_public_keys")?).map_err(|e| Problem::misconfigured(format!("jwt_public_keys: {e}")))
+    KeySet::from_public_config(&crate::setting(&crate::settings::JWT_PUBLIC_KEYS)?)
+        .map_err(|e| Problem::misconfigured(format!("jwt_public_keys: {e}")))
 }
 
 /// The principal of a request's bearer token, revocation included.

@@ -143,7 +143,7 @@ pub struct Operator(pub bool);
 impl<S> FromInput<S> for Operator {
     fn from_input(input: &Input<'_, S>) -> Result<Self, Problem> {
         let Some(sent) = input.request.headers().get(OPERATOR_HEADER) else { return Ok(Operator(false)) };
-        let expected = crate::variable("operator_token")?;
+        let expected = crate::setting(&crate::settings::OPERATOR_TOKEN)?;
         Ok(Operator(!expected.is_empty() && same_secret(sent.as_bytes(), expected.as_bytes())))
     }
 }

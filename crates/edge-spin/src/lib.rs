@@ -11,6 +11,7 @@ pub mod health;
 pub mod limit;
 pub mod redis;
 pub mod script;
+pub mod settings;
 
 use std::future::Future;
 use std::time::Duration;
@@ -21,9 +22,6 @@ use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasi::clocks::monotonic_clock;
 use wasi::io::streams::OutputStream;
-
-/// The variable holding the allowed browser origins (see [`edge_http::Cors::parse`]).
-pub const CORS_VARIABLE: &str = "cors_origins";
 
 /// Reads `request`, answers it with `handler` inside the exchange frame, and writes the answer
 /// to `out`.
@@ -192,17 +190,7 @@ impl<T> Lazy<T> {
     }
 }
 
-/// The value of a component variable, or a 500 naming the variable an operator must set.
-pub fn variable(name: &str) -> Result<String, Problem> {
-    spin_sdk::variables::get(name)
-        .map_err(|error| Problem::misconfigured(format!("the service is missing its `{name}` setting ({error}); ask the operator")))
-}
-
-/// A whole-number variable within `range` (its default is in spin.toml); a 500 naming it when
-/// it is missing, not a number or out of range.
-pub fn number_variable(name: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, Problem> {
-    edge_http::setting::number(name, spin_sdk::variables::get(name).ok().as_deref(), range)
-}
+pub use settings::setting;
 
 /// A 503 for a key-value store that did not answer.
 pub fn kv_unavailable(error: impl std::fmt::Display) -> Problem {
@@ -225,7 +213,7 @@ pub fn client_key(headers: &http::HeaderMap) -> String {
         return client_key_of(peer);
     }
     // Unset or unreadable trusts no proxy: a forged header then changes nothing.
-    let hops = spin_sdk::variables::get("trusted_proxy_hops").ok().and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    let hops = setting(&settings::TRUSTED_PROXY_HOPS).unwrap_or(0) as usize;
     client_key_of(behind_proxies(peer, &forwarded, hops))
 }
 
@@ -266,7 +254,7 @@ pub fn own_origin(headers: &http::HeaderMap) -> Option<String> {
 /// The CORS policy from the `cors_origins` variable; an invalid value is logged and treated
 /// as same-origin only, so a typo never opens the API to every site.
 pub fn cors() -> Cors {
-    let value = spin_sdk::variables::get(CORS_VARIABLE).unwrap_or_default();
+    let value = setting(&settings::CORS_ORIGINS).unwrap_or_default();
     Cors::parse(&value).unwrap_or_else(|error| {
         eprintln!("{error}; cross-origin requests are refused until it is fixed");
         Cors::Origins(Vec::new())

@@ -93,7 +93,7 @@ pub fn int(result: &RedisResult) -> Option<i64> {
 impl Redis {
     /// Connects to the `redis_address` variable's server.
     pub fn open() -> Result<Self, Problem> {
-        let address = crate::variable("redis_address")?;
+        let address = crate::setting(&crate::settings::REDIS_ADDRESS)?;
         Connection::open(&address).map(Redis).map_err(unavailable)
     }
 

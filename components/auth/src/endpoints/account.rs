@@ -24,7 +24,7 @@ pub(crate) struct PasswordBody {
 
 /// `GET /.well-known/jwks.json`: the public keys every verifier uses.
 pub(crate) async fn jwks(_: &Auth) -> Answer {
-    let keys = KeySet::from_public_config(&edge_spin::variable("jwt_public_keys")?)
+    let keys = KeySet::from_public_config(&edge_spin::setting(&edge_spin::settings::JWT_PUBLIC_KEYS)?)
         .map_err(|e| Problem::misconfigured(format!("jwt_public_keys: {e}")))?;
     let mut response = json_response(StatusCode::OK, &keys.jwks());
     // Verifiers may cache the keys; a rotation adds the new key well before it signs.

@@ -6,14 +6,14 @@ use edge_auth::ACCESS_TOKEN_TTL_SECS;
 use edge_http::handler::{Answer, Headers, Json};
 use edge_http::{cookie, json_response, no_content};
 use edge_spin::auth::Caller;
-use edge_spin::limit::{ClientLimit, PerClient, Window};
+use edge_spin::limit::{ClientLimit, Limit, PerClient};
 use http::header::{CACHE_CONTROL, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::flows::{self, Device, Registration, SignedIn};
-use crate::{header, sessions, Auth};
+use crate::{header, keys, sessions, settings, Auth};
 
 /// `POST /auth/register`.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -41,9 +41,13 @@ pub(crate) struct LoginBody {
 pub(crate) struct Registrations;
 
 impl ClientLimit for Registrations {
-    const VARIABLE: &'static str = "register_per_client_per_hour";
-    const WINDOW: Window = Window::Hour;
-    const ACTION: &'static str = "sign-ups";
+    const LIMIT: Limit = Limit {
+        setting: settings::REGISTER_PER_CLIENT_PER_HOUR,
+        window_ms: 3_600_000,
+        counted: "sign-ups per hour from one address",
+        code: "rate-limited",
+        key: keys::SIGN_UPS_PER_CLIENT,
+    };
 }
 
 /// `POST /auth/register`: a new account, signed in on this device.

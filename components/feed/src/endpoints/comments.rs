@@ -9,7 +9,7 @@ use edge_http::{json_response, no_content, Problem};
 use edge_spin::auth::{Caller, MaybeCaller};
 use edge_spin::limit::PerClient;
 use edge_spin::redis::{arg, int, text};
-use edge_spin::{kv_unavailable, number_variable as number};
+use edge_spin::{kv_unavailable, setting};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -20,7 +20,7 @@ use crate::endpoints::{self, notifications};
 use crate::ids::{self, VideoId};
 use crate::limits::{self, Comments, Likes};
 use crate::notifications::Kind;
-use crate::{cursor, danmaku, keys, no_video, store, Feed};
+use crate::{cursor, danmaku, keys, no_video, settings, store, Feed};
 
 /// `POST /videos/:id/comments`: a root, or a reply when `parent_id` names a comment of the video
 /// (a reply to a reply joins its root's thread). Checked text, rate-limited per user by
@@ -37,7 +37,7 @@ pub(crate) async fn post(
     let checked = body.check(&endpoints::danmaku::blocklist()?)?;
     let redis = feed.redis()?;
     limits::COMMENTS_PER_USER.check(redis, &user)?;
-    let repeat_secs = number("comment_repeat_secs", 1..=86_400)?;
+    let repeat_secs = setting(&settings::COMMENT_REPEAT_SECS)?;
     let keys = [
         keys::video(video),
         keys::BUILT.to_owned(),
@@ -186,7 +186,7 @@ pub(crate) async fn unlike(feed: &Feed, _: PerClient<Likes>, caller: Caller, ids
 
 fn set_like(feed: &Feed, Caller(caller): Caller, Path((VideoId(video), CommentId(id))): Path<(VideoId, CommentId)>, like: bool) -> Answer {
     let user = caller.user_id;
-    let interval = number("like_interval_ms", 0..=60_000)?;
+    let interval = setting(&settings::LIKE_INTERVAL_MS)?;
     let keys = [
         keys::video(video),
         keys::BUILT.to_owned(),

@@ -8,10 +8,11 @@ use edge_http::Problem;
 use edge_protocol::receipt::PlayTicket;
 use edge_spin::auth::MaybeCaller;
 use edge_spin::redis::now_ms;
+use edge_spin::setting;
 use http::{header, StatusCode};
 
 use crate::ids::VideoId;
-use crate::Feed;
+use crate::{settings, Feed};
 
 /// How long the ticket in the redirect lets its holder fetch the picture.
 const COVER_TICKET_MS: u64 = 60 * 60 * 1000;
@@ -24,7 +25,7 @@ const CACHE_CONTROL: &str = "public, max-age=600";
 pub(crate) async fn cover(feed: &Feed, _: MaybeCaller, Path(VideoId(id)): Path<VideoId>) -> Answer {
     let video = feed.load(id)?;
     let cover = video.cover_key.ok_or_else(|| Problem::not_found("no-cover", "this video has no cover picture"))?;
-    let secret = edge_spin::variable("upload_receipt_key")?;
+    let secret = setting(&settings::UPLOAD_RECEIPT_KEY)?;
     let ticket = PlayTicket { key: cover, expires_at: now_ms() + COVER_TICKET_MS }.sign(secret.as_bytes());
     http::Response::builder()
         .status(StatusCode::FOUND)

@@ -4,8 +4,8 @@
 use edge_http::handler::{Answer, Json, Path, Query};
 use edge_http::{json_response, Problem};
 use edge_spin::auth::{Caller, MaybeCaller};
-use edge_spin::number_variable as number;
 use edge_spin::redis::{arg, int, now_ms, text};
+use edge_spin::setting;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::danmaku::{self, Danmaku, PostDanmaku};
 use crate::ids::VideoId;
 use crate::limits;
-use crate::{cursor, keys, no_video, store, Feed};
+use crate::{cursor, keys, no_video, settings, store, Feed};
 
 /// Danmaku read from one segment at most.
 const SEGMENT_READ_MAX: u64 = 5000;
@@ -31,7 +31,7 @@ pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)):
     let checked = body.check(&blocklist()?)?;
     let redis = feed.redis()?;
     limits::DANMAKU_PER_USER.check(redis, &user)?;
-    let repeat_secs = number("danmaku_repeat_secs", 1..=86_400)?;
+    let repeat_secs = setting(&settings::DANMAKU_REPEAT_SECS)?;
     let time_ms = checked.time_ms;
     let repeat_key = keys::danmaku_repeat(id, &user, &danmaku::dedup_key_text(&checked.text));
     let mut item = checked.into_danmaku(0, user, now_ms());
@@ -65,7 +65,7 @@ pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)):
 /// that cannot be read is a misconfiguration, never an empty list (which would let everything
 /// through).
 pub(crate) fn blocklist() -> Result<Vec<String>, Problem> {
-    Ok(danmaku::parse_blocklist(&edge_spin::variable("danmaku_blocklist")?))
+    Ok(danmaku::parse_blocklist(&setting(&settings::DANMAKU_BLOCKLIST)?))
 }
 
 /// What `GET /videos/:id/danmaku` reads: one playback minute, or what came after an id.

@@ -5,14 +5,14 @@
 use edge_http::handler::{Answer, Headers, Path, Query};
 use edge_http::stream::Streamed;
 use edge_http::Problem;
-use edge_spin::number_variable as number;
 use edge_spin::redis::{arg, int, now_ms, text};
+use edge_spin::setting;
 use serde::Deserialize;
 
 use crate::adapter::LiveRoom;
 use crate::ids::VideoId;
 use crate::live::{self, Plan};
-use crate::{keys, no_video, store, Feed};
+use crate::{keys, no_video, settings, store, Feed};
 
 /// Slack after a stream's longest life before its place counts as free, should its instance
 /// die without ending it.
@@ -37,10 +37,10 @@ pub(crate) async fn stream(feed: &Feed, Path(VideoId(id)): Path<VideoId>, Query(
             Problem::bad_request("invalid-query", "Last-Event-ID and after= are danmaku ids: whole numbers").with("field", "after")
         })?),
     };
-    let lifetime_ms = number("danmaku_live_secs", 10..=300)? * 1000;
-    let per_client = number("live_streams_per_client", 1..=1_000_000)?;
-    let per_instance = number("live_streams_per_instance", 1..=1_000_000)?;
-    let instance = edge_spin::variable("live_instance")?;
+    let lifetime_ms = setting(&settings::DANMAKU_LIVE_SECS)? * 1000;
+    let per_client = setting(&settings::LIVE_STREAMS_PER_CLIENT)?;
+    let per_instance = setting(&settings::LIVE_STREAMS_PER_INSTANCE)?;
+    let instance = setting(&settings::LIVE_INSTANCE)?;
     let client = edge_spin::client_key(&headers);
     let member = edge_http::random_id();
     let now = now_ms();

@@ -5,8 +5,8 @@
 use edge_http::handler::{Answer, Path, Query};
 use edge_http::{json_response, Problem, Response};
 use edge_spin::auth::{Caller, MaybeCaller};
-use edge_spin::number_variable as number;
 use edge_spin::redis::{arg, now_ms, text};
+use edge_spin::setting;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -14,7 +14,7 @@ use spin_sdk::redis::RedisResult;
 
 use crate::cursor::{Cursor, PageQuery};
 use crate::video::{Video, View};
-use crate::{keys, pairs, parse_video, ranking, store, Feed};
+use crate::{keys, pairs, parse_video, ranking, settings, store, Feed};
 
 /// Default and largest timeline page.
 const PAGE_DEFAULT: usize = 20;
@@ -73,7 +73,7 @@ pub(crate) struct RankingQuery {
 /// `ranking_cache_secs` and served from Redis as is between.
 pub(crate) async fn ranking(feed: &Feed, _: MaybeCaller, Query(q): Query<RankingQuery>) -> Answer {
     let limit = ranking::top_limit(q.limit.as_deref())?;
-    let cache_secs = number("ranking_cache_secs", 0..=3600)?;
+    let cache_secs = setting(&settings::RANKING_CACHE_SECS)?;
     let redis = feed.redis()?;
     let rendered_key = keys::ranking_rendered(limit);
     if cache_secs > 0 {

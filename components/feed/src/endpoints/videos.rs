@@ -7,7 +7,7 @@ use edge_protocol::receipt::{PlayTicket, Receipt};
 use edge_spin::auth::{Caller, MaybeCaller};
 use edge_spin::limit::PerClient;
 use edge_spin::redis::{arg, int, now_ms, text};
-use edge_spin::{kv_unavailable, number_variable as number};
+use edge_spin::{kv_unavailable, setting};
 use http::StatusCode;
 use serde_json::json;
 
@@ -17,7 +17,7 @@ use crate::limits::{self, Likes};
 use crate::notifications::Kind;
 use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
 use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
-use crate::{keys, no_video, parse_video, store, Feed};
+use crate::{keys, no_video, parse_video, settings, store, Feed};
 
 /// How long a play ticket lets a player fetch the video (its range requests each come back).
 const PLAY_TICKET_MS: u64 = 60 * 60 * 1000;
@@ -25,7 +25,7 @@ const PLAY_TICKET_MS: u64 = 60 * 60 * 1000;
 /// `POST /videos`: publishes an upload, proven by upload-sign's receipt, once.
 pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json<CreateVideo>) -> Answer {
     let author = caller.user_id;
-    let key = edge_spin::variable("upload_receipt_key")?;
+    let key = setting(&settings::UPLOAD_RECEIPT_KEY)?;
     let receipt = Receipt::verify(&body.receipt, key.as_bytes()).ok_or_else(|| {
         Problem::bad_request("invalid-receipt", "the receipt is not one upload-sign issued; complete an upload and send its receipt")
             .with("field", "receipt")
@@ -122,7 +122,7 @@ pub(crate) async fn get(feed: &Feed, MaybeCaller(caller): MaybeCaller, Path(Vide
 /// who may play what (any published video); upload-sign alone holds the store's credentials.
 pub(crate) async fn source(feed: &Feed, _: MaybeCaller, Path(VideoId(id)): Path<VideoId>) -> Answer {
     let video = feed.load(id)?;
-    let key = edge_spin::variable("upload_receipt_key")?;
+    let key = setting(&settings::UPLOAD_RECEIPT_KEY)?;
     let expires_at = now_ms() + PLAY_TICKET_MS;
     let ticket = PlayTicket { key: video.object_key, expires_at }.sign(key.as_bytes());
     Ok(json_response(
@@ -200,7 +200,7 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId
     let shard = keys::likes(id, ranking::like_shard(&user, LIKE_SHARDS));
     let bucket = keys::ranking_bucket(ranking::bucket(now_ms()));
     let op = if like { "like" } else { "unlike" };
-    let interval = number("like_interval_ms", 0..=60_000)?;
+    let interval = setting(&settings::LIKE_INTERVAL_MS)?;
     let args = vec![arg(&user), arg(op), arg(LIKE_WEIGHT.to_string()), arg(ranking::BUCKET_TTL_SECS), arg(id), arg(interval)];
     let mut names = vec![keys::video(id), shard, bucket, keys::BUILT.to_owned(), keys::like_gap(id, &user)];
     names.extend(keys::counters(id, LIKE_SHARDS, false));
@@ -220,7 +220,7 @@ fn set_like(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId
 /// `POST /videos/:id/plays`: counts a play once per user per `play_window_secs`.
 pub(crate) async fn play(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>) -> Answer {
     let user = caller.user_id;
-    let window = number("play_window_secs", 1..=30 * 86_400)?;
+    let window = setting(&settings::PLAY_WINDOW_SECS)?;
     let keys = [
         keys::video(id),
         keys::play_seen(id, &user),

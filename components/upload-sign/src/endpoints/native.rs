@@ -134,7 +134,7 @@ pub(crate) struct PlayQuery {
 /// `<video>` element cannot send one, and the ticket is the permission.
 pub(crate) async fn play(sign: &Sign, Query(PlayQuery { ticket }): Query<PlayQuery>) -> Answer {
     let store = sign.store()?;
-    let key = edge_spin::variable("upload_receipt_key")?;
+    let key = edge_spin::setting(&crate::settings::UPLOAD_RECEIPT_KEY)?;
     let ticket = PlayTicket::verify(&ticket, key.as_bytes(), edge_spin::redis::now_ms()).ok_or_else(|| {
         Problem::forbidden("invalid-ticket", "the play ticket is not feed's or has expired; ask feed for the video's source again")
     })?;

@@ -7,6 +7,7 @@ use edge_http::Problem;
 
 use super::{day, over_daily, Admission, Ports, Reservation, State, Upload, Uploads};
 use crate::plan::{self, CreateRequest};
+use crate::settings;
 
 impl<P: Ports> Uploads<'_, P> {
     /// Starts a multipart upload.
@@ -22,10 +23,10 @@ impl<P: Ports> Uploads<'_, P> {
         let layout = plan::layout(size, body.part_size)?;
         let owner = self.principal.user_id.clone();
         let id = self.ports.random_id();
-        let max_active = self.ports.number("max_active_uploads", 1..=10_000)?;
+        let max_active = self.ports.get(&settings::MAX_ACTIVE_UPLOADS)?;
         let max_daily = self.max_daily()?;
         let now = self.ports.now_ms();
-        let expires_at = now + self.ports.number("upload_ttl_secs", 1..=30 * 86_400)? * 1000;
+        let expires_at = now + self.ports.get(&settings::UPLOAD_TTL_SECS)? * 1000;
         let reservation = Reservation { owner: owner.clone(), id: id.clone(), day: day(now), bytes: size, expires_at };
         match self.ports.admit(&reservation, max_active, max_daily)? {
             Admission::Admitted => {}

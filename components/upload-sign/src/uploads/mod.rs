@@ -15,10 +15,10 @@ mod parts;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use edge_auth::Principal;
+use edge_http::setting::Source;
 use edge_http::Problem;
 use edge_protocol::receipt::Receipt;
 use edge_spin::redis::Decision;
@@ -28,6 +28,7 @@ use serde_json::json;
 use crate::instant::Challenge;
 use crate::plan::{self, Layout, Limits};
 use crate::s3::{Store, StoredPart};
+use crate::settings;
 use crate::sniff::Format;
 
 /// How long a download URL stays valid.
@@ -161,17 +162,13 @@ pub(crate) struct RangeRead {
     pub etag: String,
 }
 
-/// What the operations need from outside: time, randomness, settings, records, the per-user
-/// limits and indexes, and the object store.
-pub(crate) trait Ports {
+/// What the operations need from outside: time, randomness, settings (the [`Source`] of
+/// [`crate::settings`]), records, the per-user limits and indexes, and the object store.
+pub(crate) trait Ports: Source {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
     /// 32 random hex digits.
     fn random_id(&self) -> String;
-    /// A whole-number setting within `range` (defaults live in spin.toml).
-    fn number(&self, name: &str, range: RangeInclusive<u64>) -> Result<u64, Problem>;
-    /// A text setting.
-    fn text(&self, name: &str) -> Result<String, Problem>;
     /// The bucket and credentials, to presign URLs (no I/O).
     fn store(&self) -> Result<&Store, Problem>;
 
@@ -253,15 +250,15 @@ impl<'a, P: Ports> Uploads<'a, P> {
 
     /// How long a signed part URL stays valid (`part_url_ttl_secs`).
     pub(crate) fn part_url_ttl(&self) -> Result<Duration, Problem> {
-        Ok(Duration::from_secs(self.ports.number("part_url_ttl_secs", 1..=7 * 86_400)?))
+        Ok(Duration::from_secs(self.ports.get(&settings::PART_URL_TTL_SECS)?))
     }
 
     fn limits(&self) -> Result<Limits, Problem> {
         Ok(Limits {
-            max_size: self.ports.number("max_upload_bytes", 1..=plan::MAX_PART * plan::MAX_PARTS)?,
+            max_size: self.ports.get(&settings::MAX_UPLOAD_BYTES)?,
             content_types: self
                 .ports
-                .text("allowed_content_types")?
+                .get(&settings::ALLOWED_CONTENT_TYPES)?
                 .split(',')
                 .map(|t| t.trim().to_ascii_lowercase())
                 .filter(|t| !t.is_empty())
@@ -270,7 +267,7 @@ impl<'a, P: Ports> Uploads<'a, P> {
     }
 
     fn max_daily(&self) -> Result<u64, Problem> {
-        self.ports.number("max_upload_bytes_per_day", 1..=u64::MAX)
+        self.ports.get(&settings::MAX_UPLOAD_BYTES_PER_DAY)
     }
 
     fn read(&self, id: &str) -> Result<Option<Upload>, Problem> {
@@ -313,6 +310,6 @@ impl<'a, P: Ports> Uploads<'a, P> {
             etag,
             completed_at: self.ports.now_ms(),
         }
-        .sign(self.ports.text("upload_receipt_key")?.as_bytes()))
+        .sign(self.ports.get(&settings::UPLOAD_RECEIPT_KEY)?.as_bytes()))
     }
 }

@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::RangeInclusive;
 
 use edge_auth::Principal;
 use edge_http::Problem;
@@ -117,6 +116,12 @@ fn refused() -> Problem {
     Problem::unavailable("storage-unavailable", "the object store did not answer")
 }
 
+impl Source for Memory {
+    fn raw(&self, name: &str) -> Option<String> {
+        self.settings.borrow().get(name).cloned()
+    }
+}
+
 impl Ports for Memory {
     fn now_ms(&self) -> u64 {
         self.now.get()
@@ -125,14 +130,6 @@ impl Ports for Memory {
     fn random_id(&self) -> String {
         self.ids.set(self.ids.get() + 1);
         format!("{:032x}", u128::from(self.ids.get()).wrapping_mul(0x1234_5678_9abc_def1_0fed_cba9))
-    }
-
-    fn number(&self, name: &str, range: RangeInclusive<u64>) -> Result<u64, Problem> {
-        edge_http::setting::number(name, self.settings.borrow().get(name).map(String::as_str), range)
-    }
-
-    fn text(&self, name: &str) -> Result<String, Problem> {
-        self.settings.borrow().get(name).cloned().ok_or_else(|| Problem::misconfigured(format!("{name} is not set")))
     }
 
     fn store(&self) -> Result<&Store, Problem> {
