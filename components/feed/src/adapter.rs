@@ -1,5 +1,6 @@
-//! The Spin side of the cores: [`crate::rebuild`] (the rebuild scripts and the key-value store)
-//! and [`crate::live`] (a live stream's Redis).
+//! The Spin side of the cores: [`crate::rebuild`] (the rebuild scripts and the key-value store),
+//! [`crate::danmaku`] (a post's limit and its script) and [`crate::live`] (a stream's admission
+//! and its Redis).
 
 use edge_http::Problem;
 use edge_spin::kv_unavailable;
@@ -7,14 +8,17 @@ use edge_spin::redis::{arg, int, now_ms, text, Redis};
 use edge_spin::script::Script;
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
-use crate::danmaku::Danmaku;
+use crate::danmaku::{self, Danmaku, Stored};
 use crate::keys::{
     BUILT, CHANGES, COMMENTS_BUILT, COMMENTS_REBUILD_LISTED, COMMENTS_REBUILD_LOCK, COMMENTS_REBUILD_PENDING, COMMENT_LAST_ID, LAST_ID,
     REBUILD_LISTED, REBUILD_LOCK, REBUILD_PENDING,
 };
-use crate::live::{self, Read};
+use crate::live::{self, Admission, Limits, Read};
 use crate::rebuild::{self, Phase, Restore};
-use crate::{keys, store, Feed};
+use crate::{keys, limits, store, Feed};
+
+/// Danmaku kept per video for reconnecting clients and live streams.
+const DANMAKU_RECENT_KEPT: u64 = 5000;
 
 impl rebuild::Ports for Feed {
     fn now_ms(&self) -> u64 {
@@ -113,6 +117,59 @@ fn restore_call(
     }
     args.extend(members.iter().map(arg));
     (script, keys.into_iter().map(str::to_owned).collect(), args)
+}
+
+impl danmaku::Ports for Feed {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn count_post(&self, user: &str) -> Result<(), Problem> {
+        limits::DANMAKU_PER_USER.check(self.redis()?, user)
+    }
+
+    fn store(&self, video: u64, item: &Danmaku, repeat: &str, repeat_secs: u64) -> Result<Stored, Problem> {
+        let json = serde_json::to_string(item).unwrap_or_default();
+        let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("danmaku must serialise with the id first"))?;
+        let keys = [
+            keys::video(video),
+            keys::danmaku_repeat(video, &item.user, repeat),
+            keys::danmaku_seq(video),
+            keys::danmaku_segment(video, danmaku::segment(item.time_ms)),
+            keys::danmaku_recent(video),
+            keys::BUILT.to_owned(),
+            keys::doorbell(video),
+        ];
+        let args = vec![arg(repeat_secs), arg(rest), arg(item.time_ms), arg(DANMAKU_RECENT_KEPT)];
+        Ok(match self.run(&store::DANMAKU, &keys, args)?.first().and_then(int) {
+            Some(id) if id > 0 => Stored::Posted(id as u64),
+            Some(0) => Stored::Repeat,
+            _ => Stored::NoVideo,
+        })
+    }
+}
+
+impl Feed {
+    /// Runs [`store::LIVE_OPEN`]: takes a place for stream `member` of `video` in each of
+    /// `places` (the video's room, the client address's and this instance's streams) within
+    /// `limits`, unless one is full.
+    pub(crate) fn admit(&self, video: u64, places: &[String; 3], member: &str, now: u64, limits: &Limits) -> Result<Admission, Problem> {
+        let mut keys = vec![keys::video(video), keys::BUILT.to_owned(), keys::danmaku_seq(video), keys::doorbell(video)];
+        keys.extend(places.iter().cloned());
+        let args = vec![arg(now), arg(limits.place_expiry(now)), arg(member), arg(limits.per_client), arg(limits.per_instance)];
+        let reply = self.run(&store::LIVE_OPEN, &keys, args)?;
+        let number = |i: usize| reply.get(i).and_then(int).map_or(0, |n| n.max(0) as u64);
+        Ok(match reply.first().and_then(text).as_deref() {
+            Some("ok") => Admission::Open {
+                newest: number(1),
+                cursor: reply.get(2).and_then(text).unwrap_or_else(|| "0-0".into()),
+                viewers: number(3),
+            },
+            Some("client") => Admission::ClientFull { wait_ms: number(1) },
+            Some("instance") => Admission::InstanceFull { wait_ms: number(1) },
+            _ => Admission::NoVideo,
+        })
+    }
 }
 
 /// One live stream's view of its video: its own Redis connection, held for the stream's life

@@ -137,6 +137,61 @@ impl Checked {
     }
 }
 
+/// What a post's settings allow: the blocked words and the repeat window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Words no danmaku may contain ([`parse_blocklist`]'s entries).
+    pub blocklist: Vec<String>,
+    /// How long the same text from the same user on the same video counts as a repeat, seconds.
+    pub repeat_secs: u64,
+}
+
+/// What storing a post found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Stored under this id, in its playback minute and the recent list, and the video's live
+    /// viewers woken.
+    Posted(u64),
+    /// The same user said the same ([`dedup_key_text`]) on this video within the window.
+    Repeat,
+    /// There is no such video.
+    NoVideo,
+}
+
+/// What posting needs from outside.
+pub(crate) trait Ports {
+    /// Wall-clock time, ms since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// Counts one post of `user` against the per-user limit; the 429 when over it.
+    fn count_post(&self, user: &str) -> Result<(), Problem>;
+    /// In one step: unless `item.user` said `repeat` on `video` within `repeat_secs`, issues the
+    /// id, stores `item` under it (in [`segment`] of its time and the recent list) and rings
+    /// the video's doorbell.
+    fn store(&self, video: u64, item: &Danmaku, repeat: &str, repeat_secs: u64) -> Result<Stored, Problem>;
+}
+
+/// Posts `body` by `user` on `video`: checked first, so a refused text costs no limit; then
+/// counted against the user's limit; then stored unless it repeats. Answers the stored
+/// danmaku.
+pub(crate) fn post(ports: &impl Ports, policy: &Policy, video: u64, user: String, body: &PostDanmaku) -> Result<Danmaku, Problem> {
+    let checked = body.check(&policy.blocklist)?;
+    ports.count_post(&user)?;
+    let repeat = dedup_key_text(&checked.text);
+    let mut item = checked.into_danmaku(0, user, ports.now_ms());
+    match ports.store(video, &item, &repeat, policy.repeat_secs)? {
+        Stored::Posted(id) => {
+            item.id = id;
+            Ok(item)
+        }
+        Stored::Repeat => Err(Problem::conflict(
+            "repeated-danmaku",
+            format!("you sent the same text in the last {} seconds (danmaku_repeat_secs)", policy.repeat_secs),
+        )
+        .with("limit", policy.repeat_secs)),
+        Stored::NoVideo => Err(crate::no_video()),
+    }
+}
+
 /// What a text may be: how long, and whether it may span lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Rules {
@@ -268,6 +323,75 @@ mod tests {
 
     fn item(id: u64, time_ms: u64, user: &str, text: &str) -> Danmaku {
         Danmaku { id, time_ms, user: user.into(), text: text.into(), color: None, mode: Mode::Scroll, posted_at: 0 }
+    }
+
+    /// The ports in memory: a limit of `limit` posts, a repeat window that never expires.
+    #[derive(Default)]
+    struct Memory {
+        limit: usize,
+        counted: std::cell::RefCell<Vec<String>>,
+        stored: std::cell::RefCell<Vec<(u64, Danmaku, String)>>,
+    }
+
+    impl Ports for Memory {
+        fn now_ms(&self) -> u64 {
+            1_000
+        }
+
+        fn count_post(&self, user: &str) -> Result<(), Problem> {
+            let mut counted = self.counted.borrow_mut();
+            if counted.len() >= self.limit {
+                return Err(Problem::too_many_requests("danmaku-rate-limited", "slow down", 10));
+            }
+            counted.push(user.to_owned());
+            Ok(())
+        }
+
+        fn store(&self, video: u64, item: &Danmaku, repeat: &str, _: u64) -> Result<Stored, Problem> {
+            let mut stored = self.stored.borrow_mut();
+            if video != 7 {
+                return Ok(Stored::NoVideo);
+            }
+            if stored.iter().any(|(v, d, r)| *v == video && d.user == item.user && r == repeat) {
+                return Ok(Stored::Repeat);
+            }
+            stored.push((video, item.clone(), repeat.to_owned()));
+            Ok(Stored::Posted(stored.len() as u64))
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy { blocklist: parse_blocklist("spoiler"), repeat_secs: 30 }
+    }
+
+    #[test]
+    fn a_post_is_checked_then_counted_then_stored_with_its_id_poster_and_time() {
+        let m = Memory { limit: 2, ..Memory::default() };
+        let refused = super::post(&m, &policy(), 7, "ann".into(), &post(r#"{"time_ms":5,"text":"s p o i l e r"}"#)).unwrap_err();
+        assert_eq!(refused.code(), "blocked-content");
+        assert!(m.counted.borrow().is_empty(), "a refused text costs no limit");
+        let item = super::post(&m, &policy(), 7, "ann".into(), &post(r#"{"time_ms":65000,"text":" Nice! "}"#)).unwrap();
+        assert_eq!((item.id, item.user.as_str(), item.text.as_str(), item.posted_at, item.time_ms), (1, "ann", "Nice!", 1_000, 65_000));
+        assert_eq!(m.stored.borrow()[0].2, "nice", "repeats are told apart by the normalised text");
+    }
+
+    #[test]
+    fn a_repeat_a_post_over_the_limit_and_a_missing_video_store_nothing() {
+        let m = Memory { limit: 3, ..Memory::default() };
+        super::post(&m, &policy(), 7, "ann".into(), &post(r#"{"time_ms":5,"text":"nice"}"#)).unwrap();
+        let repeat = super::post(&m, &policy(), 7, "ann".into(), &post(r#"{"time_ms":9,"text":"ＮＩＣＥ!"}"#)).unwrap_err();
+        assert_eq!(
+            (repeat.status(), repeat.code(), repeat.extension("limit").cloned()),
+            (409.try_into().unwrap(), "repeated-danmaku", Some(30.into()))
+        );
+        assert!(super::post(&m, &policy(), 7, "bob".into(), &post(r#"{"time_ms":9,"text":"nice"}"#)).is_ok(), "another user may say it");
+        assert_eq!(
+            super::post(&m, &policy(), 7, "ann".into(), &post(r#"{"time_ms":9,"text":"new"}"#)).unwrap_err().code(),
+            "danmaku-rate-limited"
+        );
+        assert_eq!(m.stored.borrow().len(), 2);
+        let m = Memory { limit: 1, ..Memory::default() };
+        assert_eq!(super::post(&m, &policy(), 8, "ann".into(), &post(r#"{"time_ms":5,"text":"hi"}"#)).unwrap_err().code(), "no-such-video");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Live danmaku: what one viewer's Server-Sent Events stream sends, and when. Pure over
-//! [`Ports`] (Redis and the clock on Spin, in `adapter.rs`).
+//! Live danmaku: who may open a stream and where it starts ([`plan`]), what one viewer's
+//! Server-Sent Events stream sends, and when ([`run`]). Pure: the admission script's answer
+//! arrives as an [`Admission`], and a stream runs over [`Ports`] (Redis and the clock on Spin,
+//! in `adapter.rs`).
 //!
 //! A stream replays what the viewer missed (up to [`REPLAY_DEPTH`] items, beyond that a
 //! `skipped` event), then waits on the video's doorbell (a Redis stream every post rings) and
@@ -46,6 +48,95 @@ pub(crate) struct Plan {
     pub ends_at_ms: u64,
     /// The reconnect delay browsers are told, ms.
     pub retry_ms: u64,
+}
+
+/// Slack after a stream's longest life before its place counts as free, should its instance
+/// die without ending it.
+const PLACE_SLACK_MS: u64 = 30_000;
+
+/// What a stream may hold, from the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// The longest life of a stream, ms (`danmaku_live_secs`).
+    pub lifetime_ms: u64,
+    /// Streams one client address may hold (`live_streams_per_client`).
+    pub per_client: u64,
+    /// Streams one edge instance may hold (`live_streams_per_instance`).
+    pub per_instance: u64,
+}
+
+impl Limits {
+    /// When a place taken at `now` frees itself if its stream never ends it.
+    pub(crate) fn place_expiry(&self, now: u64) -> u64 {
+        now + self.lifetime_ms + PLACE_SLACK_MS
+    }
+}
+
+/// What the admission script found, having taken a place for the stream when it answers
+/// [`Admission::Open`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Admitted: the newest danmaku id, the doorbell's position, the viewers (this one included).
+    Open {
+        /// The newest danmaku id.
+        newest: u64,
+        /// The doorbell's position.
+        cursor: String,
+        /// Viewers of the video.
+        viewers: u64,
+    },
+    /// The client address holds its most streams; the first frees in `wait_ms`.
+    ClientFull {
+        /// Until a place frees, ms.
+        wait_ms: u64,
+    },
+    /// This instance holds its most streams; the first frees in `wait_ms`.
+    InstanceFull {
+        /// Until a place frees, ms.
+        wait_ms: u64,
+    },
+    /// There is no such video.
+    NoVideo,
+}
+
+/// Where a viewer resumes: after the danmaku id in `Last-Event-ID` (a browser's reconnect), else
+/// in `?after=`; `None` (from the newest) when neither is given.
+pub(crate) fn resume_point(last_event_id: Option<&str>, after: Option<&str>) -> Result<Option<u64>, Problem> {
+    match last_event_id.or(after).map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(value) => value.parse::<u64>().map(Some).map_err(|_| {
+            Problem::bad_request("invalid-query", "Last-Event-ID and after= are danmaku ids: whole numbers").with("field", "after")
+        }),
+    }
+}
+
+/// The plan of a stream `admission` let in at `now`, or its refusal. The stream ends before
+/// its longest life by up to a quarter, and browsers are told to reconnect after 1 to 3 s, both
+/// drawn from `random`, so viewers who arrived together do not all reconnect together.
+pub(crate) fn plan(admission: Admission, after: Option<u64>, now: u64, limits: &Limits, random: u64) -> Result<Plan, Problem> {
+    let retry_secs = |wait_ms: u64| wait_ms.div_ceil(1000).max(1);
+    match admission {
+        Admission::Open { newest, cursor, viewers } => Ok(Plan {
+            after: after.unwrap_or(newest),
+            newest,
+            cursor,
+            viewers,
+            ends_at_ms: now + limits.lifetime_ms - (random & 0xffff_ffff) % (limits.lifetime_ms / 4).max(1),
+            retry_ms: 1000 + (random >> 32) % 2000,
+        }),
+        Admission::ClientFull { wait_ms } => Err(Problem::too_many_requests(
+            "too-many-streams",
+            format!("at most {} live streams per client address (live_streams_per_client); close one or retry later", limits.per_client),
+            retry_secs(wait_ms),
+        )
+        .with("limit", limits.per_client)),
+        Admission::InstanceFull { wait_ms } => Err(Problem::unavailable(
+            "live-full",
+            format!("this edge instance holds its most live streams ({}); retry shortly or elsewhere", limits.per_instance),
+        )
+        .header(http::header::RETRY_AFTER, retry_secs(wait_ms).into())),
+        Admission::NoVideo => Err(crate::no_video()),
+    }
 }
 
 /// What [`Ports::read`] finds.
@@ -202,6 +293,48 @@ mod tests {
 
     fn danmaku(id: u64, posted_at: u64, text: &str) -> Danmaku {
         Danmaku { id, time_ms: 0, user: format!("u{id}"), text: text.into(), color: None, mode: Mode::Scroll, posted_at }
+    }
+
+    const LIMITS: Limits = Limits { lifetime_ms: 40_000, per_client: 8, per_instance: 800 };
+
+    fn open(newest: u64) -> Admission {
+        Admission::Open { newest, cursor: "5-0".into(), viewers: 3 }
+    }
+
+    #[test]
+    fn a_viewer_resumes_after_last_event_id_else_after_the_query_else_from_the_newest() {
+        assert_eq!(resume_point(Some(" 42 "), Some("7")).unwrap(), Some(42));
+        assert_eq!(resume_point(None, Some("7")).unwrap(), Some(7));
+        assert_eq!((resume_point(None, None).unwrap(), resume_point(Some(""), None).unwrap()), (None, None));
+        assert_eq!(resume_point(Some("x"), None).unwrap_err().code(), "invalid-query");
+        assert_eq!(plan(open(90), Some(42), 0, &LIMITS, 0).unwrap().after, 42);
+        assert_eq!(plan(open(90), None, 0, &LIMITS, 0).unwrap().after, 90);
+    }
+
+    #[test]
+    fn streams_end_within_the_last_quarter_of_their_life_and_reconnect_after_one_to_three_seconds() {
+        for random in [0, 1, 9_999, u64::MAX, 0x1234_5678_9abc_def0] {
+            let plan = plan(open(1), None, 1_000, &LIMITS, random).unwrap();
+            assert!((1_000 + 30_001..=1_000 + 40_000).contains(&plan.ends_at_ms), "{random}: {}", plan.ends_at_ms);
+            assert!((1000..3000).contains(&plan.retry_ms), "{random}: {}", plan.retry_ms);
+            assert_eq!((plan.newest, plan.cursor.as_str(), plan.viewers), (1, "5-0", 3));
+        }
+        assert_eq!(LIMITS.place_expiry(1_000), 1_000 + 40_000 + PLACE_SLACK_MS, "a place outlives its stream");
+    }
+
+    #[test]
+    fn a_full_address_is_a_429_and_a_full_instance_a_503_each_saying_when_to_retry() {
+        let client = plan(Admission::ClientFull { wait_ms: 1_001 }, None, 0, &LIMITS, 0).unwrap_err();
+        assert_eq!(
+            (client.status().as_u16(), client.code(), client.extension("limit").cloned()),
+            (429, "too-many-streams", Some(8.into()))
+        );
+        assert_eq!(client.extension("retry_after").and_then(|v| v.as_u64()), Some(2));
+        let instance = plan(Admission::InstanceFull { wait_ms: 0 }, None, 0, &LIMITS, 0).unwrap_err();
+        assert_eq!((instance.status().as_u16(), instance.code()), (503, "live-full"));
+        let response = instance.into_response("r");
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+        assert_eq!(plan(Admission::NoVideo, None, 0, &LIMITS, 0).unwrap_err().code(), "no-such-video");
     }
 
     /// A video's danmaku and doorbell on a fake clock: `wait` jumps the clock to the next

@@ -4,61 +4,28 @@
 use edge_http::handler::{Answer, Json, Path, Query};
 use edge_http::{json_response, Problem};
 use edge_spin::auth::{Caller, MaybeCaller};
-use edge_spin::redis::{arg, int, now_ms, text};
+use edge_spin::redis::{arg, text};
 use edge_spin::setting;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::danmaku::{self, Danmaku, PostDanmaku};
+use crate::danmaku::{self, Danmaku, Policy, PostDanmaku};
 use crate::ids::VideoId;
-use crate::limits;
 use crate::{cursor, keys, no_video, settings, store, Feed};
 
 /// Danmaku read from one segment at most.
 const SEGMENT_READ_MAX: u64 = 5000;
-/// Danmaku kept per video for reconnecting clients.
-const RECENT_KEPT: u64 = 5000;
 /// Danmaku at the same text within this slice of playback merge into one counted item...
 const MERGE_WINDOW_MS: u64 = 1000;
 /// ...when there are at least this many.
 const MERGE_MIN: usize = 3;
 
 /// `POST /videos/:id/danmaku`: checked text at a playback time, rate-limited per user and
-/// refused when the same user repeats it within `danmaku_repeat_secs`.
+/// refused when the same user repeats it within `danmaku_repeat_secs` ([`danmaku::post`]).
 pub(crate) async fn post(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)): Path<VideoId>, Json(body): Json<PostDanmaku>) -> Answer {
-    let user = caller.user_id;
-    let checked = body.check(&blocklist()?)?;
-    let redis = feed.redis()?;
-    limits::DANMAKU_PER_USER.check(redis, &user)?;
-    let repeat_secs = setting(&settings::DANMAKU_REPEAT_SECS)?;
-    let time_ms = checked.time_ms;
-    let repeat_key = keys::danmaku_repeat(id, &user, &danmaku::dedup_key_text(&checked.text));
-    let mut item = checked.into_danmaku(0, user, now_ms());
-    let json = serde_json::to_string(&item).unwrap_or_default();
-    let rest = store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("danmaku must serialise with the id first"))?;
-    let keys = [
-        keys::video(id),
-        repeat_key,
-        keys::danmaku_seq(id),
-        keys::danmaku_segment(id, danmaku::segment(time_ms)),
-        keys::danmaku_recent(id),
-        keys::BUILT.to_owned(),
-        keys::doorbell(id),
-    ];
-    let reply = feed.run(&store::DANMAKU, &keys, vec![arg(repeat_secs), arg(rest), arg(time_ms), arg(RECENT_KEPT)])?;
-    match reply.first().and_then(int) {
-        Some(n) if n > 0 => {
-            item.id = n as u64;
-            Ok(json_response(StatusCode::CREATED, &item))
-        }
-        Some(0) => Err(Problem::conflict(
-            "repeated-danmaku",
-            format!("you sent the same text in the last {repeat_secs} seconds (danmaku_repeat_secs)"),
-        )
-        .with("limit", repeat_secs)),
-        _ => Err(no_video()),
-    }
+    let policy = Policy { blocklist: blocklist()?, repeat_secs: setting(&settings::DANMAKU_REPEAT_SECS)? };
+    Ok(json_response(StatusCode::CREATED, &danmaku::post(feed, &policy, id, caller.user_id, &body)?))
 }
 
 /// The blocked words (`danmaku_blocklist`) danmaku and comments are checked against; a variable
