@@ -65,6 +65,10 @@ pub(crate) fn ranking_bucket(bucket: u64) -> String {
     format!("rank:h:{bucket}")
 }
 
+/// The ranking script's scratch key for the union of the buckets (scripts run one at a time,
+/// so one serves every request).
+pub(crate) const RANKING_UNION: &str = "rank:union";
+
 /// The rendered 24 h ranking of `limit` videos.
 pub(crate) fn ranking_rendered(limit: usize) -> String {
     format!("rank:json:{limit}")

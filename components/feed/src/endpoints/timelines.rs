@@ -84,8 +84,7 @@ pub(crate) async fn ranking(feed: &Feed, _: MaybeCaller, Query(q): Query<Ranking
         }
     }
     let mut keys = ranking::window_keys(now_ms());
-    // Scripts run one at a time, so one scratch key serves every request.
-    keys.push("rank:union".to_owned());
+    keys.push(keys::RANKING_UNION.to_owned());
     let reply = feed.with_records(redis.run(&store::RANKING, &keys, vec![arg(limit as u64)])?, 2)?;
     let items: Vec<Value> = reply
         .chunks(3)
