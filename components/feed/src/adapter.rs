@@ -1,6 +1,6 @@
 //! The Spin side of the cores: [`crate::rebuild`] (the rebuild scripts and the key-value store),
-//! [`crate::danmaku`] (a post's limit and its script) and [`crate::live`] (a stream's admission
-//! and its Redis).
+//! [`crate::danmaku`] (a post's limit and its script), [`crate::follows`] (accounts and follow
+//! sets) and [`crate::live`] (a stream's admission and its Redis).
 
 use edge_http::Problem;
 use edge_spin::kv_unavailable;
@@ -15,7 +15,7 @@ use crate::keys::{
 };
 use crate::live::{self, Admission, Limits, Read};
 use crate::rebuild::{self, Phase, Restore};
-use crate::{keys, limits, store, Feed};
+use crate::{follows, keys, limits, store, Feed};
 
 /// Danmaku kept per video for reconnecting clients and live streams.
 const DANMAKU_RECENT_KEPT: u64 = 5000;
@@ -169,6 +169,21 @@ impl Feed {
             Some("instance") => Admission::InstanceFull { wait_ms: number(1) },
             _ => Admission::NoVideo,
         })
+    }
+}
+
+impl follows::Ports for Feed {
+    fn user_exists(&self, id: &str) -> Result<bool, Problem> {
+        self.kv()?.exists(&edge_protocol::keys::user_key(id)).map_err(kv_unavailable)
+    }
+
+    fn add_follow(&self, user: &str, target: &str, most: u64) -> Result<bool, Problem> {
+        let reply = self.redis()?.run(&store::FOLLOW, &[keys::follows(user)], vec![arg(target), arg(now_ms()), arg(most)])?;
+        Ok(reply.first().and_then(int) == Some(1))
+    }
+
+    fn remove_follow(&self, user: &str, target: &str) -> Result<(), Problem> {
+        self.redis()?.exec("ZREM", &[arg(keys::follows(user)), arg(target)]).map(drop)
     }
 }
 

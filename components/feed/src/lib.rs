@@ -13,6 +13,7 @@ mod comments;
 mod cursor;
 mod danmaku;
 mod endpoints;
+mod follows;
 mod ids;
 mod keys;
 mod library;
