@@ -6,7 +6,7 @@
 //! 1. a fresh `spin up` (`SPIN_MAX_INSTANCE_COUNT` viewers + 200; streams are bounded by the component's
 //!    `danmaku_live_secs`, left at its default) and a fresh video;
 //! 2. that many viewers open `GET /videos/{id}/danmaku/live` from 127.0.0.1, 100 every 0.5 s,
-//!    each an EventSource written here over raw HTTP/1.1 (chunked bodies, SSE lines, `retry:`,
+//!    each an EventSource (hyper for HTTP/1.1, sse-stream for the event blocks; `retry:`,
 //!    reconnect with `Last-Event-ID` after `end` or a close), until every one has its `hello`;
 //! 3. the Spin app process's (`spin trigger http`) VmRSS/VmHWM before and after the viewers connect, then an idle hold of 10 s
 //!    (no posts): Spin and Redis CPU, Redis clients and operations per second;
@@ -34,9 +34,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::sse::{Body, Event, Parser};
+use bytes::Bytes;
+use e2e::sse::{self, Blocks, Event, Source};
 use e2e::{json, receipt, App, AppOptions, Services, Value};
-use tokio::net::TcpStream;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use sse_stream::SseStream;
 
 mod measure;
 mod posting;
@@ -265,8 +270,8 @@ fn run_size(cfg: &Config, rt: &tokio::runtime::Runtime, n: usize, tokens: &[Stri
     let shared = Arc::new(Shared {
         start: Instant::now(),
         addr,
-        host: addr.to_string(),
         path: format!("/videos/{video}/danmaku/live"),
+        client: sse::client(),
         stop: AtomicBool::new(false),
         hellos: AtomicU64::new(0),
         failed: AtomicU64::new(0),

@@ -1,13 +1,15 @@
-//! The viewer scenario: each viewer an EventSource written over raw HTTP/1.1 (chunked bodies,
-//! SSE lines, `retry:`, reconnects with `Last-Event-ID`), logging what arrived and when.
+//! The viewer scenario: each viewer an EventSource (hyper for HTTP/1.1, sse-stream for the
+//! blocks, [`Source`] for `retry:` and the `Last-Event-ID` of reconnects), logging what arrived
+//! and when.
 
 use super::*;
 
 pub(crate) struct Shared {
     pub(crate) start: Instant,
     pub(crate) addr: SocketAddr,
-    pub(crate) host: String,
     pub(crate) path: String,
+    /// One client for every viewer; each open stream holds its own connection.
+    pub(crate) client: Client<HttpConnector, Empty<Bytes>>,
     pub(crate) stop: AtomicBool,
     /// Viewers that got their first `hello`.
     pub(crate) hellos: AtomicU64,
@@ -96,49 +98,24 @@ pub(crate) async fn wait<F: Future>(stop: &AtomicBool, limit: Duration, fut: F) 
     }
 }
 
-pub(crate) async fn read_some(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        match stream.try_read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            result => return result,
-        }
-    }
-}
-
-pub(crate) async fn write_all(stream: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(data) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 pub(crate) struct Viewer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) log: ViewerLog,
-    /// EventSource's last event ID string: sent as `Last-Event-ID` when not empty.
-    pub(crate) last_event_id: String,
-    /// EventSource's reconnection time.
-    pub(crate) retry_ms: u64,
-    pub(crate) buf: Vec<u8>,
+    /// EventSource's last event ID string (sent as `Last-Event-ID` when not empty) and
+    /// reconnection time.
+    pub(crate) source: Source,
 }
 
 impl Viewer {
     pub(crate) fn new(shared: Arc<Shared>) -> Viewer {
-        Viewer { shared, log: ViewerLog::default(), last_event_id: String::new(), retry_ms: DEFAULT_RETRY_MS, buf: vec![0; 16 * 1024] }
+        Viewer { shared, log: ViewerLog::default(), source: Source::default() }
     }
 
     pub(crate) async fn run(mut self) -> ViewerLog {
         let mut failures = 0;
         loop {
             let first = self.log.opens.is_empty();
-            if !first && self.last_event_id.is_empty() {
+            if !first && self.source.last_event_id().is_empty() {
                 self.log.reconnects_without_id += 1;
             }
             self.log.opens.push(self.shared.now_us());
@@ -161,7 +138,7 @@ impl Viewer {
                     }
                 }
             }
-            let pause = Duration::from_millis(self.retry_ms);
+            let pause = Duration::from_millis(self.source.retry_ms().unwrap_or(DEFAULT_RETRY_MS));
             if matches!(wait(&self.shared.stop, pause, std::future::pending::<()>()).await, Wait::Stopped) {
                 break;
             }
@@ -175,123 +152,60 @@ impl Viewer {
     /// One request: connect, send, read the head, then the event stream until it ends.
     pub(crate) async fn connection(&mut self) -> Outcome {
         let shared = self.shared.clone();
-        let stream = match wait(&shared.stop, CONNECT_LIMIT, TcpStream::connect(shared.addr)).await {
-            Wait::Stopped => return Outcome::Stopped,
-            Wait::TimedOut => return shared.failed_open("connect: no connection within 10 s".to_owned()),
-            Wait::Done(Err(e)) => return shared.failed_open(format!("connect: {e}")),
-            Wait::Done(Ok(stream)) => stream,
-        };
-        let _ = stream.set_nodelay(true);
-        let mut request =
-            format!("GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", shared.path, shared.host);
-        if !self.last_event_id.is_empty() {
-            let _ = write!(request, "Last-Event-ID: {}\r\n", self.last_event_id);
+        let last_event_id = self.source.last_event_id().to_owned();
+        let mut headers = vec![("cache-control", "no-cache")];
+        if !last_event_id.is_empty() {
+            headers.push(("last-event-id", &last_event_id));
         }
-        request.push_str("\r\n");
-        match wait(&shared.stop, HEAD_LIMIT, write_all(&stream, request.as_bytes())).await {
+        let request = sse::request(shared.addr, &shared.path, &headers);
+        let response = match wait(&shared.stop, CONNECT_LIMIT + HEAD_LIMIT, shared.client.request(request)).await {
             Wait::Stopped => return Outcome::Stopped,
-            Wait::TimedOut => return shared.failed_open("send: not written within 15 s".to_owned()),
-            Wait::Done(Err(e)) => return shared.failed_open(format!("send: {e}")),
-            Wait::Done(Ok(())) => {}
-        }
-        let deadline = Instant::now() + HEAD_LIMIT;
-        let mut raw: Vec<u8> = Vec::new();
-        let head_len = loop {
-            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            if raw.len() > 64 * 1024 {
-                return shared.failed_open("answer head over 64 KiB".to_owned());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match wait(&shared.stop, left, read_some(&stream, &mut self.buf)).await {
-                Wait::Stopped => return Outcome::Stopped,
-                Wait::TimedOut => return shared.failed_open("no answer within 15 s".to_owned()),
-                Wait::Done(Err(e)) => return shared.failed_open(format!("read answer: {e}")),
-                Wait::Done(Ok(0)) => return shared.failed_open("closed before answering".to_owned()),
-                Wait::Done(Ok(n)) => raw.extend_from_slice(&self.buf[..n]),
-            }
+            Wait::TimedOut => return shared.failed_open("no answer within 25 s".to_owned()),
+            Wait::Done(Err(e)) => return shared.failed_open(error_label(&e)),
+            Wait::Done(Ok(response)) => response,
         };
-        let head = Head::parse(&raw[..head_len]);
-        let rest = raw.split_off(head_len);
-        let mut decoder = Body::new(head.chunked, head.content_length);
+        let (head, body) = response.into_parts();
         if head.status != 200 {
-            let body = self.small_body(&stream, &mut decoder, &rest).await;
-            shared.count(refusal_label(&head, &body));
+            let body = tokio::time::timeout(Duration::from_secs(2), body.collect()).await;
+            let body = body.ok().and_then(Result::ok).map(|b| b.to_bytes()).unwrap_or_default();
+            shared.count(refusal_label(head.status.as_u16(), &body));
             return Outcome::Refused;
         }
-        if !head.content_type.to_ascii_lowercase().starts_with("text/event-stream") {
-            shared.count(format!("200 with content-type {:?}", head.content_type));
+        let content_type = head.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !content_type.to_ascii_lowercase().starts_with("text/event-stream") {
+            shared.count(format!("200 with content-type {content_type:?}"));
             return Outcome::Refused;
         }
         shared.open_streams.fetch_add(1, Relaxed);
-        let outcome = self.events(&stream, decoder, rest).await;
+        let outcome = self.events(SseStream::new(body)).await;
         shared.open_streams.fetch_sub(1, Relaxed);
         outcome
     }
 
-    /// Up to 16 KiB of an error answer's body, within 2 s.
-    pub(crate) async fn small_body(&mut self, stream: &TcpStream, decoder: &mut Body, first: &[u8]) -> Vec<u8> {
-        let mut body = Vec::new();
-        let mut done = decoder.feed(first, &mut body).unwrap_or(true);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !done && body.len() < 16 * 1024 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match wait(&self.shared.stop, left, read_some(stream, &mut self.buf)).await {
-                Wait::Done(Ok(n)) if n > 0 => done = decoder.feed(&self.buf[..n], &mut body).unwrap_or(true),
-                _ => break,
-            }
-        }
-        body
-    }
-
-    /// Reads the event stream, `first` being body bytes that came with the head.
-    pub(crate) async fn events(&mut self, stream: &TcpStream, mut decoder: Body, first: Vec<u8>) -> Outcome {
+    /// Reads the event stream until `end`, a close, silence or the stop.
+    pub(crate) async fn events(&mut self, mut blocks: Blocks) -> Outcome {
         let shared = self.shared.clone();
-        let mut parser = Parser::new(&self.last_event_id);
-        let mut input = first;
-        let mut body = Vec::new();
-        let mut events = Vec::new();
-        let mut at = shared.now_us();
         loop {
-            body.clear();
-            let done = match decoder.feed(&input, &mut body) {
-                Ok(done) => done,
-                Err(_) => {
-                    self.log.bad_framing += 1;
-                    return Outcome::Ended;
-                }
-            };
-            parser.feed(&body, &mut events);
-            if let Some(retry) = parser.take_retry() {
-                self.retry_ms = retry;
-            }
-            for event in events.drain(..) {
-                self.last_event_id.clone_from(&event.last_id);
-                if self.handle(&event, at) {
-                    self.log.ends += 1;
-                    return Outcome::Ended;
-                }
-            }
-            self.last_event_id = parser.last_event_id().to_owned();
-            if done {
-                self.log.closes_without_end += 1;
-                return Outcome::Ended;
-            }
-            match wait(&shared.stop, IDLE_LIMIT, read_some(stream, &mut self.buf)).await {
+            match wait(&shared.stop, IDLE_LIMIT, blocks.next()).await {
                 Wait::Stopped => return Outcome::Stopped,
                 Wait::TimedOut => {
                     self.log.stalls += 1;
                     return Outcome::Ended;
                 }
-                Wait::Done(Ok(0) | Err(_)) => {
-                    self.log.closes_without_end += 1;
+                Wait::Done(Some(Ok(block))) => {
+                    let at = shared.now_us();
+                    if self.source.dispatch(block).is_some_and(|event| self.handle(&event, at)) {
+                        self.log.ends += 1;
+                        return Outcome::Ended;
+                    }
+                }
+                Wait::Done(Some(Err(e))) if is_framing(&e) => {
+                    self.log.bad_framing += 1;
                     return Outcome::Ended;
                 }
-                Wait::Done(Ok(n)) => {
-                    at = shared.now_us();
-                    input.clear();
-                    input.extend_from_slice(&self.buf[..n]);
+                Wait::Done(None | Some(Err(_))) => {
+                    self.log.closes_without_end += 1;
+                    return Outcome::Ended;
                 }
             }
         }
@@ -350,45 +264,36 @@ impl Viewer {
 
 /// A label for a stream open answered with something other than 200: status and problem code
 /// (`503 live-full`), or status and the start of a plain body (Spin's own `503`).
-pub(crate) fn refusal_label(head: &Head, body: &[u8]) -> String {
+pub(crate) fn refusal_label(status: u16, body: &[u8]) -> String {
     if let Some(code) = serde_json::from_slice::<Value>(body).ok().and_then(|v| v["code"].as_str().map(str::to_owned)) {
-        return format!("{} {code}", head.status);
+        return format!("{status} {code}");
     }
     let text = String::from_utf8_lossy(body);
     let short: String = text.trim().chars().take(40).collect();
     if short.is_empty() {
-        head.status.to_string()
+        status.to_string()
     } else {
-        format!("{} {short:?}", head.status)
+        format!("{status} {short:?}")
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// HTTP/1.1 response framing and the SSE parser.
-
-pub(crate) struct Head {
-    pub(crate) status: u16,
-    pub(crate) chunked: bool,
-    pub(crate) content_length: Option<u64>,
-    pub(crate) content_type: String,
+/// A failed open in the words of each error in its chain (`client error (Connect): tcp
+/// connect error: Connection refused`).
+pub(crate) fn error_label(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut label = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        label.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    label
 }
 
-impl Head {
-    pub(crate) fn parse(raw: &[u8]) -> Head {
-        let text = String::from_utf8_lossy(raw);
-        let mut lines = text.split("\r\n");
-        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let mut head = Head { status, chunked: false, content_length: None, content_type: String::new() };
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else { continue };
-            let value = value.trim();
-            match name.trim().to_ascii_lowercase().as_str() {
-                "transfer-encoding" => head.chunked = value.to_ascii_lowercase().contains("chunked"),
-                "content-length" => head.content_length = value.parse().ok(),
-                "content-type" => value.clone_into(&mut head.content_type),
-                _ => {}
-            }
-        }
-        head
+/// Whether a stream's error is a malformed body (chunk framing or text), not a connection that
+/// went away.
+pub(crate) fn is_framing(error: &sse_stream::Error) -> bool {
+    match error {
+        sse_stream::Error::Body(cause) => cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_parse),
+        _ => true,
     }
 }
