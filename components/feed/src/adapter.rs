@@ -1,6 +1,7 @@
 //! The Spin side of the cores: [`crate::rebuild`] (the rebuild scripts and the key-value store),
 //! [`crate::danmaku`] (a post's limit and its script), [`crate::follows`] (accounts and follow
-//! sets) and [`crate::live`] (a stream's admission and its Redis).
+//! sets), [`crate::publish`] (receipts, covers and the create script) and [`crate::live`] (a
+//! stream's admission and its Redis).
 
 use edge_http::Problem;
 use edge_spin::kv_unavailable;
@@ -15,7 +16,8 @@ use crate::keys::{
 };
 use crate::live::{self, Admission, Limits, Read};
 use crate::rebuild::{self, Phase, Restore};
-use crate::{follows, keys, limits, store, Feed};
+use crate::video::Video;
+use crate::{follows, ids, keys, limits, publish, store, Feed};
 
 /// Danmaku kept per video for reconnecting clients and live streams.
 const DANMAKU_RECENT_KEPT: u64 = 5000;
@@ -184,6 +186,41 @@ impl follows::Ports for Feed {
 
     fn remove_follow(&self, user: &str, target: &str) -> Result<(), Problem> {
         self.redis()?.exec("ZREM", &[arg(keys::follows(user)), arg(target)]).map(drop)
+    }
+}
+
+impl publish::Ports for Feed {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn receipt_spent(&self, upload_id: &str) -> Result<bool, Problem> {
+        self.kv()?.exists(&keys::receipt_spent(upload_id)).map_err(kv_unavailable)
+    }
+
+    fn cover_checked(&self, cover_key: &str) -> Result<bool, Problem> {
+        self.kv()?.exists(&edge_protocol::keys::checked_cover(cover_key)).map_err(kv_unavailable)
+    }
+
+    fn create(&self, upload_id: &str, video: &Video) -> Result<Option<u64>, Problem> {
+        let json = serde_json::to_string(video).unwrap_or_default();
+        let rest =
+            store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
+        let keys = [
+            keys::LAST_ID.to_owned(),
+            keys::receipt_used(upload_id),
+            keys::LATEST.to_owned(),
+            keys::author(&video.author),
+            keys::CHANGES.to_owned(),
+            keys::BUILT.to_owned(),
+        ];
+        let reply = self.run(&store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?;
+        Ok(reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()).filter(|id| *id > 0).map(|id| id as u64))
+    }
+
+    fn keep(&self, upload_id: &str, video: &Video) -> Result<(), Problem> {
+        self.mirror(video)?;
+        self.kv()?.set(&keys::receipt_spent(upload_id), video.id.to_string().as_bytes()).map_err(kv_unavailable)
     }
 }
 

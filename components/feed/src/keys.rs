@@ -27,10 +27,16 @@ pub(crate) fn follows(user: &str) -> String {
     format!("feed:follows:{user}")
 }
 
-/// Marks the receipt of upload `upload_id` used (the key-value store's `receipt:<id>` outlives
-/// a Redis loss; see `edge_protocol::receipt`).
+/// Redis: marks the receipt of upload `upload_id` used, set by the script that creates its
+/// video, so concurrent requests agree.
 pub(crate) fn receipt_used(upload_id: &str) -> String {
     format!("feed:receipt:{upload_id}")
+}
+
+/// Key-value store: the receipt of upload `upload_id` is spent (holds the video's id); it
+/// outlives a Redis loss, so a receipt publishes once ever.
+pub(crate) fn receipt_spent(upload_id: &str) -> String {
+    format!("receipt:{upload_id}")
 }
 
 /// The like set of shard `shard` of video `id`.

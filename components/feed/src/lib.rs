@@ -20,6 +20,7 @@ mod library;
 mod limits;
 mod live;
 mod notifications;
+mod publish;
 mod ranking;
 mod rebuild;
 mod settings;

@@ -87,12 +87,6 @@ impl Receipt {
     pub fn is_current(&self, now_ms: u64) -> bool {
         now_ms < self.completed_at.saturating_add(RECEIPT_LIFETIME_MS)
     }
-
-    /// The key-value key marking this receipt's upload published, which outlives any Redis
-    /// loss, so a receipt publishes once ever.
-    pub fn used_key(&self) -> String {
-        format!("receipt:{}", self.upload_id)
-    }
 }
 
 impl PlayTicket {
@@ -147,7 +141,6 @@ mod tests {
         };
         assert!(receipt(1_000).is_current(1_000 + RECEIPT_LIFETIME_MS - 1));
         assert!(!receipt(1_000).is_current(1_000 + RECEIPT_LIFETIME_MS));
-        assert_eq!(receipt(1).used_key(), "receipt:u1");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use edge_http::handler::{Answer, Json, Path};
 use edge_http::{json_response, no_content, Problem};
-use edge_protocol::receipt::{PlayTicket, Receipt};
+use edge_protocol::receipt::PlayTicket;
 use edge_spin::auth::{Caller, MaybeCaller};
 use edge_spin::limit::PerClient;
 use edge_spin::redis::{arg, int, now_ms, text};
@@ -12,86 +12,22 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::endpoints::{library, notifications};
-use crate::ids::{self, VideoId};
+use crate::ids::VideoId;
 use crate::limits::{self, Likes};
 use crate::notifications::Kind;
 use crate::ranking::{self, LIKE_SHARDS, LIKE_WEIGHT, PLAY_WEIGHT};
-use crate::video::{CreateVideo, UpdateVideo, UploadedObject, Video};
-use crate::{keys, no_video, parse_video, settings, store, Feed};
+use crate::video::{CreateVideo, UpdateVideo};
+use crate::{keys, no_video, parse_video, publish, settings, store, Feed};
 
 /// How long a play ticket lets a player fetch the video (its range requests each come back).
 const PLAY_TICKET_MS: u64 = 60 * 60 * 1000;
 
-/// `POST /videos`: publishes an upload, proven by upload-sign's receipt, once.
+/// `POST /videos`: publishes an upload, proven by upload-sign's receipt, once
+/// ([`publish::publish`]).
 pub(crate) async fn create(feed: &Feed, Caller(caller): Caller, Json(body): Json<CreateVideo>) -> Answer {
-    let author = caller.user_id;
     let key = setting(&settings::UPLOAD_RECEIPT_KEY)?;
-    let receipt = Receipt::verify(&body.receipt, key.as_bytes()).ok_or_else(|| {
-        Problem::bad_request("invalid-receipt", "the receipt is not one upload-sign issued; complete an upload and send its receipt")
-            .with("field", "receipt")
-    })?;
-    if !receipt.is_current(now_ms()) {
-        return Err(Problem::bad_request(
-            "receipt-expired",
-            "the receipt is more than 24 hours old; upload the file again (an instant upload of the same file gives a new receipt)",
-        )
-        .with("field", "receipt"));
-    }
-    // Redis's marker settles concurrent requests; this one, in the key-value store, survives
-    // the loss of Redis, which would otherwise let a used receipt publish again.
-    let used = receipt.used_key();
-    if feed.kv()?.exists(&used).map_err(kv_unavailable)? {
-        return Err(receipt_used());
-    }
-    let upload_id = receipt.upload_id.clone();
-    let object = UploadedObject {
-        owner: receipt.owner,
-        key: receipt.key,
-        size: receipt.size,
-        content_type: receipt.content_type,
-        content_key: receipt.content_key,
-    };
-    let mut video = Video::create(0, &author, &body, object)?;
-    if let Some(cover) = &video.cover_key {
-        checked_cover(feed, cover)?;
-    }
-    video.updated_at = now_ms();
-    let json = serde_json::to_string(&video).unwrap_or_default();
-    let rest =
-        store::after_id_placeholder(&json).ok_or_else(|| Problem::misconfigured("video records must serialise with the id first"))?;
-    let keys = [
-        keys::LAST_ID.to_owned(),
-        keys::receipt_used(&upload_id),
-        keys::LATEST.to_owned(),
-        keys::author(&author),
-        keys::CHANGES.to_owned(),
-        keys::BUILT.to_owned(),
-    ];
-    let reply = feed.run(&store::CREATE, &keys, vec![arg(ids::FEED_EPOCH_MS), arg(rest), arg(store::CHANGES_MAXLEN)])?;
-    let id = match reply.first().and_then(text).and_then(|t| t.parse::<i64>().ok()) {
-        Some(id) if id > 0 => id as u64,
-        _ => return Err(receipt_used()),
-    };
-    video.id = id;
-    video.created_at = ids::timestamp_ms(id);
-    video.updated_at = video.updated_at.max(video.created_at);
-    feed.mirror(&video)?;
-    feed.kv()?.set(&used, id.to_string().as_bytes()).map_err(kv_unavailable)?;
+    let video = publish::publish(feed, key.as_bytes(), &caller.user_id, &body)?;
     Ok(json_response(StatusCode::CREATED, &video.view()))
-}
-
-/// Refuses a cover upload-sign has not read and found to be the picture its key names (its
-/// bytes could be anything the form upload carried).
-fn checked_cover(feed: &Feed, cover_key: &str) -> Result<(), Problem> {
-    if feed.kv()?.exists(&edge_protocol::keys::checked_cover(cover_key)).map_err(kv_unavailable)? {
-        return Ok(());
-    }
-    Err(Problem::bad_request("cover-not-checked", "check the picture first: POST /uploads/covers with its key, then publish")
-        .with("field", "cover_key"))
-}
-
-fn receipt_used() -> Problem {
-    Problem::conflict("receipt-used", "this upload already has a video").with("field", "receipt")
 }
 
 /// `GET /videos/:id`: the record with its like and play counts (and, signed in, whether the
@@ -143,7 +79,7 @@ pub(crate) async fn update(feed: &Feed, Caller(caller): Caller, Path(VideoId(id)
         return Ok(json_response(StatusCode::OK, &video.view()));
     }
     if let Some(new) = video.cover_key.as_deref().filter(|new| cover.as_deref() != Some(new)) {
-        checked_cover(feed, new)?;
+        publish::require_checked_cover(feed, new)?;
     }
     let json = serde_json::to_string(&video).unwrap_or_default();
     let reply = feed.run(
