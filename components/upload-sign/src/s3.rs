@@ -393,6 +393,14 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_is_an_ascii_host_and_anything_else_is_misconfigured() {
+        let refused = Store::new("http://bücher.example:9000", "videos", "us-east-1", "AK", "SK").err().expect("refused");
+        assert_eq!(refused.status(), 500);
+        assert!(format!("{refused:?}").contains("s3_endpoint"), "{refused:?}");
+        assert!(Store::new("http://minio.internal:9000", "videos", "us-east-1", "AK", "SK").is_ok());
+    }
+
+    #[test]
     fn head_bucket_is_a_presigned_path_style_url() {
         let request = store().head_bucket();
         assert_eq!(request.method(), http::Method::HEAD);
