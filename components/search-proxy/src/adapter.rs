@@ -5,8 +5,10 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use edge_http::setting::Source;
 use edge_http::Problem;
 use edge_spin::redis::{arg, int, now_ms, text, Redis};
+use edge_spin::settings::Variables;
 use edge_spin::{setting, Lazy};
 use serde_json::{json, Value};
 use spin_sdk::key_value::Store;
@@ -29,20 +31,6 @@ use crate::{fallback, keys, records, settings};
 pub(crate) const ENGINE_QUERIES: &str = "search:engine:queries";
 /// Stale cache entries removed per pass.
 const CACHE_GC_BATCH: u64 = 50;
-
-/// The tuning a miss uses, read at once (a miss needs nearly all of it).
-fn read_settings() -> Result<Settings, Problem> {
-    Ok(Settings {
-        cache_ms: setting(&settings::SEARCH_CACHE_SECS)? * 1000,
-        stale_ms: setting(&settings::SEARCH_STALE_SECS)? * 1000,
-        coalesce_wait_ms: setting(&settings::SEARCH_COALESCE_WAIT_MS)?,
-        breaker_failures: setting(&settings::SEARCH_BREAKER_FAILURES)?,
-        breaker_cooldown_ms: setting(&settings::SEARCH_BREAKER_COOLDOWN_MS)?,
-        sync_batch: setting(&settings::SEARCH_SYNC_BATCH)?,
-        retry_base_ms: setting(&settings::SEARCH_SYNC_RETRY_MS)?,
-        max_attempts: setting(&settings::SEARCH_SYNC_ATTEMPTS)? as u32,
-    })
-}
 
 /// The configured engine.
 pub(crate) enum Backend {
@@ -120,7 +108,7 @@ pub(crate) struct Search {
     redis: Rc<Redis>,
     kv: Store,
     engine: Lazy<Backend>,
-    settings: Lazy<Settings>,
+    settings: Settings,
 }
 
 fn number_at(reply: &[spin_sdk::redis::RedisResult], i: usize) -> Option<u64> {
@@ -131,15 +119,11 @@ impl Search {
     /// Uses the request's Redis connection and opens the key-value store.
     pub(crate) fn open(redis: Rc<Redis>) -> Result<Search, Problem> {
         let kv = Store::open_default().map_err(kv_error)?;
-        Ok(Search { redis, kv, engine: Lazy::default(), settings: Lazy::default() })
+        Ok(Search { redis, kv, engine: Lazy::default(), settings: Settings::new(|name| Variables.raw(name)) })
     }
 
     fn engine(&self) -> Result<&Backend, Problem> {
         self.engine.get_or_try(Backend::configured)
-    }
-
-    fn settings(&self) -> Result<&Settings, Problem> {
-        self.settings.get_or_try(read_settings)
     }
 
     /// The generation and the breaker (one Redis round trip).
@@ -208,8 +192,8 @@ impl Base for Search {
         edge_http::random_id()
     }
 
-    fn settings(&self) -> Result<&Settings, Problem> {
-        Search::settings(self)
+    fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     fn check_engine(&self) -> Result<(), Problem> {
@@ -221,14 +205,9 @@ impl Base for Search {
     }
 
     fn record_failure(&self, now: u64, probing: bool) {
-        let Ok(s) = Search::settings(self) else { return };
-        let args = vec![
-            arg(now),
-            arg(s.breaker_failures),
-            arg(s.breaker_cooldown_ms),
-            arg(breaker::FAILURE_WINDOW_MS),
-            arg(if probing { "probe" } else { "" }),
-        ];
+        let (Ok(failures), Ok(cooldown_ms)) = (self.settings.breaker_failures(), self.settings.breaker_cooldown_ms()) else { return };
+        let args =
+            vec![arg(now), arg(failures), arg(cooldown_ms), arg(breaker::FAILURE_WINDOW_MS), arg(if probing { "probe" } else { "" })];
         if let Err(e) =
             self.redis.run(&breaker::RECORD_FAILURE, &[keys::BREAKER_FAILURES, keys::BREAKER_OPEN_UNTIL, keys::BREAKER_PROBE], args)
         {
@@ -298,8 +277,8 @@ impl Ports for Search {
     }
 
     async fn sync(&self, state: &State) -> u64 {
-        let Ok(settings) = Search::settings(self) else { return state.generation };
-        pass::run(self, settings.sync_batch, state).await.map(|r| r.generation).unwrap_or(state.generation)
+        let Ok(batch) = self.settings.sync_batch() else { return state.generation };
+        pass::run(self, batch, state).await.map(|r| r.generation).unwrap_or(state.generation)
     }
 }
 

@@ -90,13 +90,14 @@ pub(crate) async fn answer<P: Ports>(ports: &P, ask: &Ask) -> Result<Response, P
     }
     let mut holding = start.holding;
     // A miss needs both; a misconfigured one is the operator's 500, not a degraded answer.
-    let settings = ports.settings()?;
+    let settings = ports.settings();
+    settings.for_a_miss()?;
     ports.check_engine()?;
     // A request that waited for the lock does not know; it lets the pass find out.
     let mut sync_work = start.sync_work;
     let probing = match breaker.gate(started) {
         Gate::Closed => false,
-        Gate::Probe if ports.take(keys::BREAKER_PROBE, "1", settings.breaker_cooldown_ms.max(1000))? => true,
+        Gate::Probe if ports.take(keys::BREAKER_PROBE, "1", settings.breaker_cooldown_ms()?.max(1000))? => true,
         _ => {
             if holding {
                 ports.release(&lock, &token)?;
@@ -106,8 +107,8 @@ pub(crate) async fn answer<P: Ports>(ports: &P, ask: &Ask) -> Result<Response, P
     };
     let fresh = |ports: &P| ports.cached(&hash).filter(|e| e.is_fresh(state.generation, ports.now_ms()));
     if !holding {
-        let mut pause = 2;
-        while ports.now_ms() < started + settings.coalesce_wait_ms {
+        let (mut pause, wait_ms) = (2, settings.coalesce_wait_ms()?);
+        while ports.now_ms() < started + wait_ms {
             ports.pause(pause);
             pause = (pause * 2).min(20);
             if let Some(e) = fresh(ports) {
@@ -148,7 +149,8 @@ async fn compute<P: Ports>(
     lock: &str,
     token: &str,
 ) -> Result<Response, EngineError> {
-    let settings = ports.settings().map_err(|problem| EngineError(problem.detail().to_owned()))?;
+    let read = |value: Result<u64, Problem>| value.map_err(|problem| EngineError(problem.detail().to_owned()));
+    let (cache_ms, stale_ms) = (read(ports.settings().cache_ms())?, read(ports.settings().stale_ms())?);
     let generation = if sync_first { ports.sync(state).await } else { state.generation };
     let value = match ports.ask(ask).await {
         Ok(value) => value,
@@ -161,8 +163,8 @@ async fn compute<P: Ports>(
     let body = serde_json::to_vec(&value).unwrap_or_default();
     let now = ports.now_ms();
     let hash = ask.hash();
-    let entry = Entry { generation, fresh_until: now + settings.cache_ms, stale_until: now + settings.stale_ms, body };
-    let cached = settings.cache_ms > 0 && ports.keep(&hash, &entry);
+    let entry = Entry { generation, fresh_until: now + cache_ms, stale_until: now + stale_ms, body };
+    let cached = cache_ms > 0 && ports.keep(&hash, &entry);
     ports.finish(if cached { entry.stale_until } else { 0 }, &hash, lock, token, probing || state.breaker.needs_reset());
     Ok(raw(entry.body, "miss"))
 }
@@ -288,7 +290,7 @@ mod tests {
         let m = Memory::new(Vec::new());
         m.locks.borrow_mut().insert(keys::answer_lock(&ask().hash()), "holder".into());
         assert_eq!(served(run(&m)).0, "miss");
-        assert!(m.now.get() >= 1_000_000 + m.settings.coalesce_wait_ms);
+        assert!(m.now.get() >= 1_000_000 + m.settings.coalesce_wait_ms().unwrap());
         assert_eq!((m.engine_calls.get(), m.syncs.get()), (1, 1));
     }
 
@@ -352,7 +354,7 @@ mod tests {
     #[test]
     fn with_caching_off_nothing_is_kept_or_indexed_for_expiry() {
         let mut m = Memory::new(Vec::new());
-        m.settings.cache_ms = 0;
+        m.settings = crate::memory::settings(&[("search_cache_secs", "0")]);
         assert_eq!(served(run(&m)).0, "miss");
         assert!(m.cache.borrow().is_empty());
         assert_eq!(*m.finished.borrow(), [(0, false)]);

@@ -22,18 +22,23 @@ use crate::sync::{Read, Settle};
 /// Another request's doing, while the one under test waits.
 pub(crate) type Meanwhile = Box<dyn Fn(&Memory)>;
 
-/// The tuning the tests run with.
-pub(crate) fn settings() -> Settings {
-    Settings {
-        cache_ms: 30_000,
-        stale_ms: 600_000,
-        coalesce_wait_ms: 100,
-        breaker_failures: 3,
-        breaker_cooldown_ms: 5_000,
-        sync_batch: 100,
-        retry_base_ms: 1000,
-        max_attempts: 3,
-    }
+/// The tuning the tests run with, `overrides` replacing variables by name.
+pub(crate) fn settings(overrides: &[(&str, &str)]) -> Settings {
+    let mut values: BTreeMap<String, String> = [
+        ("search_cache_secs", "30"),
+        ("search_stale_secs", "600"),
+        ("search_coalesce_wait_ms", "100"),
+        ("search_breaker_failures", "3"),
+        ("search_breaker_cooldown_ms", "5000"),
+        ("search_sync_batch", "100"),
+        ("search_sync_retry_ms", "1000"),
+        ("search_sync_attempts", "3"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    values.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Settings::new(move |name| values.get(name).cloned())
 }
 
 /// The ports in memory.
@@ -72,7 +77,7 @@ impl Memory {
     pub(crate) fn new(reads: Vec<Read>) -> Memory {
         Memory {
             now: Cell::new(1_000_000),
-            settings: settings(),
+            settings: settings(&[]),
             tokens: Cell::new(0),
             locks: RefCell::default(),
             cache: RefCell::default(),
@@ -126,8 +131,8 @@ impl Base for Memory {
         format!("token-{}", self.tokens.get())
     }
 
-    fn settings(&self) -> Result<&Settings, Problem> {
-        Ok(&self.settings)
+    fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     fn check_engine(&self) -> Result<(), Problem> {
@@ -146,8 +151,8 @@ impl Base for Memory {
     fn record_failure(&self, now: u64, probing: bool) {
         self.failed.borrow_mut().push(probing);
         self.failures.set(self.failures.get() + 1);
-        if self.failures.get() >= self.settings.breaker_failures || probing {
-            self.open_until.set(Some(now + self.settings.breaker_cooldown_ms));
+        if self.failures.get() >= self.settings.breaker_failures().unwrap() || probing {
+            self.open_until.set(Some(now + self.settings.breaker_cooldown_ms().unwrap()));
             self.failures.set(0);
             self.locks.borrow_mut().remove(keys::BREAKER_PROBE);
         }

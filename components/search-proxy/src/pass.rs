@@ -58,7 +58,7 @@ pub(crate) async fn run<P: Ports>(ports: &P, batch: u64, state: &State) -> Resul
     }
     // Misconfiguration is the operator's 500, not an engine failure.
     ports.check_engine()?;
-    ports.settings()?;
+    ports.settings().for_a_pass()?;
     let token = ports.token();
     let now = ports.now_ms();
     let (stale, reads) = match ports.begin(batch, now, &token)? {
@@ -88,8 +88,8 @@ pub(crate) async fn run<P: Ports>(ports: &P, batch: u64, state: &State) -> Resul
 
 async fn apply<P: Ports>(ports: &P, reads: &[Read], now: u64, report: &mut PassReport) -> Result<(), EngineError> {
     let failed = |problem: Problem| EngineError(problem.detail().to_owned());
-    let settings = ports.settings().map_err(failed)?;
-    let after_failure = |read: &Read, error: String| sync::after_failure(read, error, now, settings.retry_base_ms, settings.max_attempts);
+    let (base_ms, attempts) = (ports.settings().retry_base_ms().map_err(failed)?, ports.settings().max_attempts().map_err(failed)?);
+    let after_failure = |read: &Read, error: String| sync::after_failure(read, error, now, base_ms, attempts);
     ports.prepare().await?;
     let winners = sync::winners(reads);
     let mut settles: Vec<Settle> = vec![Settle::Ack; reads.len()];

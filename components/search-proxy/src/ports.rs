@@ -2,29 +2,110 @@
 //! shared breaker) and the values the cores share. The Spin adapter is [`crate::adapter::Search`]; the cores are [`crate::answer`]
 //! and [`crate::pass`], each with its own further ports and in-memory tests.
 
+use std::cell::OnceCell;
+
+use edge_http::setting::{Number, Source};
 use edge_http::Problem;
 
 use crate::breaker::Breaker;
+use crate::settings;
 
-/// Tuning from variables.
-#[derive(Debug, Clone)]
+/// A variable lookup: Spin's variables, or a map in the tests.
+type Lookup = dyn Fn(&str) -> Option<String>;
+
+/// The tuning, each setting read from its variable the first time a request needs it (on Spin
+/// each read is a host call): a hit reads none, a miss the three it always uses
+/// ([`Settings::for_a_miss`]), a sync pass two more ([`Settings::for_a_pass`]), and a wait, a
+/// probe or an engine failure the one it needs.
 pub(crate) struct Settings {
-    /// `search_cache_secs`: how long an answer is fresh.
-    pub cache_ms: u64,
-    /// `search_stale_secs`: how long an answer may stand in while the engine is down.
-    pub stale_ms: u64,
-    /// `search_coalesce_wait_ms`: how long a request waits for another one computing its answer.
-    pub coalesce_wait_ms: u64,
-    /// `search_breaker_failures`: failures within 30 s that open the breaker.
-    pub breaker_failures: u64,
-    /// `search_breaker_cooldown_ms`: how long an open breaker keeps the engine out.
-    pub breaker_cooldown_ms: u64,
-    /// `search_sync_batch`: changes a search that misses the cache applies first.
-    pub sync_batch: u64,
-    /// `search_sync_retry_ms`: first retry delay of a failing change (doubling each time).
-    pub retry_base_ms: u64,
-    /// `search_sync_attempts`: attempts before a failing change is parked.
-    pub max_attempts: u32,
+    read: Box<Lookup>,
+    cache_ms: OnceCell<u64>,
+    stale_ms: OnceCell<u64>,
+    coalesce_wait_ms: OnceCell<u64>,
+    breaker_failures: OnceCell<u64>,
+    breaker_cooldown_ms: OnceCell<u64>,
+    sync_batch: OnceCell<u64>,
+    retry_base_ms: OnceCell<u64>,
+    max_attempts: OnceCell<u64>,
+}
+
+impl Settings {
+    /// Settings read through `read` (a variable lookup), none read yet.
+    pub(crate) fn new(read: impl Fn(&str) -> Option<String> + 'static) -> Settings {
+        Settings {
+            read: Box::new(read),
+            cache_ms: OnceCell::new(),
+            stale_ms: OnceCell::new(),
+            coalesce_wait_ms: OnceCell::new(),
+            breaker_failures: OnceCell::new(),
+            breaker_cooldown_ms: OnceCell::new(),
+            sync_batch: OnceCell::new(),
+            retry_base_ms: OnceCell::new(),
+            max_attempts: OnceCell::new(),
+        }
+    }
+
+    /// Reads what every miss uses, so a misconfigured one is the operator's 500 before the
+    /// engine is asked, not a degraded answer after.
+    pub(crate) fn for_a_miss(&self) -> Result<(), Problem> {
+        self.cache_ms()?;
+        self.stale_ms()?;
+        self.sync_batch().map(drop)
+    }
+
+    /// Reads what a sync pass uses when a change fails.
+    pub(crate) fn for_a_pass(&self) -> Result<(), Problem> {
+        self.retry_base_ms()?;
+        self.max_attempts().map(drop)
+    }
+
+    /// How long an answer is fresh, ms.
+    pub(crate) fn cache_ms(&self) -> Result<u64, Problem> {
+        self.number(&self.cache_ms, &settings::SEARCH_CACHE_SECS).map(|secs| secs * 1000)
+    }
+
+    /// How long an answer may stand in while the engine is down, ms.
+    pub(crate) fn stale_ms(&self) -> Result<u64, Problem> {
+        self.number(&self.stale_ms, &settings::SEARCH_STALE_SECS).map(|secs| secs * 1000)
+    }
+
+    /// How long a request waits for another one computing its answer, ms.
+    pub(crate) fn coalesce_wait_ms(&self) -> Result<u64, Problem> {
+        self.number(&self.coalesce_wait_ms, &settings::SEARCH_COALESCE_WAIT_MS)
+    }
+
+    /// Engine failures within 30 s that open the breaker.
+    pub(crate) fn breaker_failures(&self) -> Result<u64, Problem> {
+        self.number(&self.breaker_failures, &settings::SEARCH_BREAKER_FAILURES)
+    }
+
+    /// How long an open breaker keeps the engine out, ms.
+    pub(crate) fn breaker_cooldown_ms(&self) -> Result<u64, Problem> {
+        self.number(&self.breaker_cooldown_ms, &settings::SEARCH_BREAKER_COOLDOWN_MS)
+    }
+
+    /// Changes a search that misses the cache applies first.
+    pub(crate) fn sync_batch(&self) -> Result<u64, Problem> {
+        self.number(&self.sync_batch, &settings::SEARCH_SYNC_BATCH)
+    }
+
+    /// The first retry delay of a failing change (doubling each time), ms.
+    pub(crate) fn retry_base_ms(&self) -> Result<u64, Problem> {
+        self.number(&self.retry_base_ms, &settings::SEARCH_SYNC_RETRY_MS)
+    }
+
+    /// Attempts before a failing change is parked.
+    pub(crate) fn max_attempts(&self) -> Result<u32, Problem> {
+        self.number(&self.max_attempts, &settings::SEARCH_SYNC_ATTEMPTS).map(|n| n as u32)
+    }
+
+    fn number(&self, cell: &OnceCell<u64>, setting: &Number) -> Result<u64, Problem> {
+        if let Some(value) = cell.get() {
+            return Ok(*value);
+        }
+        let value = (self.read).get(setting)?;
+        Ok(*cell.get_or_init(|| value))
+    }
 }
 
 /// What a sync pass did.
@@ -59,8 +140,8 @@ pub(crate) trait Base {
     fn now_ms(&self) -> u64;
     /// A new random token (lock and lease ownership).
     fn token(&self) -> String;
-    /// The tuning variables; `Err` (the operator's 500) when misconfigured.
-    fn settings(&self) -> Result<&Settings, Problem>;
+    /// The tuning, read as it is needed.
+    fn settings(&self) -> &Settings;
     /// `Err` (the operator's 500) when the engine is misconfigured.
     fn check_engine(&self) -> Result<(), Problem>;
     /// Deletes `key` if `token` still holds it (a lock or the pass lease).

@@ -1,6 +1,7 @@
 //! Search-proxy's settings, each a Spin variable whose default and description are in
-//! spin.toml; read with [`edge_spin::setting`] by the route that uses it (a miss reads the
-//! tuning once, as [`crate::ports::Settings`]). The shared ones are [`edge_spin::settings`].
+//! spin.toml; read with [`edge_spin::setting`] by the route that uses it (the tuning through
+//! [`crate::ports::Settings`], each when a request first needs it). The shared ones are
+//! [`edge_spin::settings`].
 
 use edge_http::setting::{Number, Text};
 
