@@ -62,6 +62,10 @@ mod otlp {
         pub(crate) parent_span_id: Vec<u8>,
         #[prost(string, tag = "5")]
         pub(crate) name: String,
+        #[prost(fixed64, tag = "7")]
+        pub(crate) start_time_unix_nano: u64,
+        #[prost(fixed64, tag = "8")]
+        pub(crate) end_time_unix_nano: u64,
     }
 }
 
@@ -123,8 +127,29 @@ fn traced(spans: &Spans, requests: usize, send: impl FnOnce()) -> Vec<otlp::Span
     std::mem::take(&mut *spans.lock().unwrap())
 }
 
+/// One request's host calls: how many of each name and the time they took, and the time its
+/// component ran (the `execute_wasm_component` span).
+struct Traced {
+    calls: BTreeMap<String, (usize, u64)>,
+    wasm_ns: u64,
+}
+
+impl Traced {
+    fn count(&self) -> usize {
+        self.calls.values().map(|(n, _)| n).sum()
+    }
+
+    fn host_ns(&self) -> u64 {
+        self.calls.values().map(|(_, ns)| ns).sum()
+    }
+}
+
+fn duration(span: &otlp::Span) -> u64 {
+    span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano)
+}
+
 /// Per request: the host calls under its `execute_wasm_component` span, by name.
-fn host_calls(spans: &[otlp::Span]) -> Vec<BTreeMap<String, usize>> {
+fn host_calls(spans: &[otlp::Span]) -> Vec<Traced> {
     let mut children: HashMap<&[u8], Vec<&otlp::Span>> = HashMap::new();
     for span in spans {
         children.entry(span.parent_span_id.as_slice()).or_default().push(span);
@@ -135,32 +160,41 @@ fn host_calls(spans: &[otlp::Span]) -> Vec<BTreeMap<String, usize>> {
         let mut stack = vec![root.span_id.as_slice()];
         while let Some(id) = stack.pop() {
             for child in children.get(id).into_iter().flatten() {
-                *calls.entry(child.name.clone()).or_insert(0) += 1;
+                let entry = calls.entry(child.name.clone()).or_insert((0, 0));
+                entry.0 += 1;
+                entry.1 += duration(child);
                 stack.push(&child.span_id);
             }
         }
-        requests.push(calls);
+        requests.push(Traced { calls, wasm_ns: duration(root) });
     }
     requests
 }
 
-/// One table row: the median request's calls (total, then by name).
-fn row(label: &str, requests: &[BTreeMap<String, usize>]) {
-    let mut by_total: Vec<&BTreeMap<String, usize>> = requests.iter().collect();
-    by_total.sort_by_key(|calls| calls.values().sum::<usize>());
+/// One table row: the median request's calls (total, then by name, each with its time).
+fn row(label: &str, requests: &[Traced]) {
+    let mut by_total: Vec<&Traced> = requests.iter().collect();
+    by_total.sort_by_key(|traced| (traced.count(), traced.wasm_ns));
     let Some(median) = by_total.get(by_total.len() / 2) else {
-        println!("| {label} | no trace arrived | |");
+        println!("| {label} | no trace arrived | | |");
         return;
     };
-    let total: usize = median.values().sum();
-    let (least, most) = (by_total[0].values().sum::<usize>(), by_total[by_total.len() - 1].values().sum::<usize>());
+    let (least, most) = (by_total[0].count(), by_total[by_total.len() - 1].count());
     // A SQLite call's span is named after its statement: its first word stands for it.
     let short = |name: &str| match name.split_once(' ') {
         Some((verb, _)) if name.len() > 40 => format!("SQL {verb}"),
         _ => name.to_owned(),
     };
-    let names: Vec<String> = median.iter().map(|(name, n)| format!("{} ×{n}", short(name))).collect();
-    println!("| {label} | {total} (of {} requests: {least}–{most}) | {} |", requests.len(), names.join(", "));
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let names: Vec<String> = median.calls.iter().map(|(name, (n, ns))| format!("{} ×{n} ({:.2} ms)", short(name), ms(*ns))).collect();
+    println!(
+        "| {label} | {} (of {} requests: {least}–{most}) | {:.2} of {:.2} ms | {} |",
+        median.count(),
+        requests.len(),
+        ms(median.host_ns()),
+        ms(median.wasm_ns),
+        names.join(", ")
+    );
 }
 
 fn main() {
@@ -197,8 +231,8 @@ fn main() {
     // The setup's spans (and a first search that fills the cache) are not counted.
     traced(&spans, 5, || drop(get("/search?q=hostcalls", false)));
 
-    println!("| request | host calls (median; range) | which (median request) |");
-    println!("|---|---|---|");
+    println!("| request | host calls (median; range) | in host calls, of the component's time (median request) | which, with their time |");
+    println!("|---|---|---|---|");
     let simple: [(&str, String, bool); 6] = [
         ("`GET /.well-known/jwks.json`", "/.well-known/jwks.json".into(), false),
         ("`GET /` (the page)", "/".into(), false),
@@ -242,6 +276,6 @@ fn main() {
         stream.next_named("end", Instant::now() + Duration::from_secs(15)).expect("the stream ends");
     });
     let live_calls = host_calls(&live);
-    let stream: Vec<BTreeMap<String, usize>> = live_calls.into_iter().filter(|calls| calls.contains_key("XREAD")).collect();
+    let stream: Vec<Traced> = live_calls.into_iter().filter(|traced| traced.calls.contains_key("XREAD")).collect();
     row(&format!("`GET /videos/{{id}}/danmaku/live` (one stream, {batches} batches)"), &stream);
 }
