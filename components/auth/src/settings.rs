@@ -5,7 +5,7 @@
 
 use std::cell::OnceCell;
 
-use edge_http::setting::{Number, Source, Text};
+use edge_http::setting::{Flag, Number, Once, Source, Text};
 use edge_http::Problem;
 
 /// The private keys access tokens are signed with (see `edge_auth::KeySet`).
@@ -25,7 +25,7 @@ pub(crate) const REFRESH_GRACE_SECS: Number = Number::new("refresh_grace_secs", 
 /// Refreshes allowed per session per minute.
 pub(crate) const REFRESH_PER_MINUTE: Number = Number::new("refresh_per_minute", 1, 10_000);
 /// `true`: a new sign-in signs out every other session of the user.
-pub(crate) const SINGLE_DEVICE: Text = Text::new("single_device");
+pub(crate) const SINGLE_DEVICE: Flag = Flag::new("single_device");
 /// The ids of the accounts that are admins, comma-separated.
 pub(crate) const ADMIN_USER_IDS: Text = Text::new("admin_user_ids");
 /// Sign-ups per client address per hour.
@@ -34,14 +34,14 @@ pub(crate) const REGISTER_PER_CLIENT_PER_HOUR: Number = Number::new("register_pe
 /// Everything auth reads from variables besides keys, read lazily through `get`.
 pub(crate) struct Settings<G> {
     get: G,
-    max_failures: OnceCell<u64>,
-    max_failures_per_client: OnceCell<u64>,
-    failure_window_secs: OnceCell<u64>,
-    refresh_idle_secs: OnceCell<u64>,
-    refresh_absolute_secs: OnceCell<u64>,
-    refresh_grace_secs: OnceCell<u64>,
-    refresh_per_minute: OnceCell<u64>,
-    single_device: OnceCell<bool>,
+    max_failures: Once<u64>,
+    max_failures_per_client: Once<u64>,
+    failure_window_secs: Once<u64>,
+    refresh_idle_secs: Once<u64>,
+    refresh_absolute_secs: Once<u64>,
+    refresh_grace_secs: Once<u64>,
+    refresh_per_minute: Once<u64>,
+    single_device: Once<bool>,
     admin_user_ids: OnceCell<Vec<String>>,
 }
 
@@ -50,37 +50,37 @@ impl<G: Source> Settings<G> {
     pub(crate) fn new(get: G) -> Self {
         Settings {
             get,
-            max_failures: OnceCell::new(),
-            max_failures_per_client: OnceCell::new(),
-            failure_window_secs: OnceCell::new(),
-            refresh_idle_secs: OnceCell::new(),
-            refresh_absolute_secs: OnceCell::new(),
-            refresh_grace_secs: OnceCell::new(),
-            refresh_per_minute: OnceCell::new(),
-            single_device: OnceCell::new(),
+            max_failures: Once::default(),
+            max_failures_per_client: Once::default(),
+            failure_window_secs: Once::default(),
+            refresh_idle_secs: Once::default(),
+            refresh_absolute_secs: Once::default(),
+            refresh_grace_secs: Once::default(),
+            refresh_per_minute: Once::default(),
+            single_device: Once::default(),
             admin_user_ids: OnceCell::new(),
         }
     }
 
     /// Failed sign-ins per account within the window before 429.
     pub(crate) fn max_failures(&self) -> Result<u64, Problem> {
-        self.number(&self.max_failures, &LOGIN_MAX_FAILURES)
+        self.max_failures.get(&self.get, &LOGIN_MAX_FAILURES)
     }
 
     /// Sign-in attempts per client address within the window before 429.
     pub(crate) fn max_failures_per_client(&self) -> Result<u64, Problem> {
-        self.number(&self.max_failures_per_client, &LOGIN_MAX_FAILURES_PER_CLIENT)
+        self.max_failures_per_client.get(&self.get, &LOGIN_MAX_FAILURES_PER_CLIENT)
     }
 
     /// The sliding window for both, in seconds.
     pub(crate) fn failure_window_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.failure_window_secs, &LOGIN_WINDOW_SECS)
+        self.failure_window_secs.get(&self.get, &LOGIN_WINDOW_SECS)
     }
 
     /// A refresh token unused this long expires (sliding), in seconds; never more than
     /// [`Settings::refresh_absolute_secs`].
     pub(crate) fn refresh_idle_secs(&self) -> Result<u64, Problem> {
-        let idle = self.number(&self.refresh_idle_secs, &REFRESH_IDLE_SECS)?;
+        let idle = self.refresh_idle_secs.get(&self.get, &REFRESH_IDLE_SECS)?;
         if idle > self.refresh_absolute_secs()? {
             return Err(Problem::misconfigured("refresh_idle_secs cannot exceed refresh_absolute_secs"));
         }
@@ -89,30 +89,22 @@ impl<G: Source> Settings<G> {
 
     /// No session outlives this, refreshed or not, in seconds.
     pub(crate) fn refresh_absolute_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_absolute_secs, &REFRESH_ABSOLUTE_SECS)
+        self.refresh_absolute_secs.get(&self.get, &REFRESH_ABSOLUTE_SECS)
     }
 
     /// How long after a rotation the previous token still yields the same successor.
     pub(crate) fn refresh_grace_secs(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_grace_secs, &REFRESH_GRACE_SECS)
+        self.refresh_grace_secs.get(&self.get, &REFRESH_GRACE_SECS)
     }
 
     /// Refreshes allowed per session per minute.
     pub(crate) fn refresh_per_minute(&self) -> Result<u64, Problem> {
-        self.number(&self.refresh_per_minute, &REFRESH_PER_MINUTE)
+        self.refresh_per_minute.get(&self.get, &REFRESH_PER_MINUTE)
     }
 
     /// A new sign-in signs out every other session of the user.
     pub(crate) fn single_device(&self) -> Result<bool, Problem> {
-        if let Some(value) = self.single_device.get() {
-            return Ok(*value);
-        }
-        let value = match self.get.raw(SINGLE_DEVICE.name).as_deref().map(str::trim) {
-            Some("false") => false,
-            Some("true") => true,
-            other => return Err(Problem::misconfigured(format!("single_device must be true or false, got {other:?}"))),
-        };
-        Ok(*self.single_device.get_or_init(|| value))
+        self.single_device.get(&self.get, &SINGLE_DEVICE)
     }
 
     /// The roles of the account `user_id` now: `admin` when `admin_user_ids` names its id. Roles
@@ -134,14 +126,6 @@ impl<G: Source> Settings<G> {
         } else {
             Vec::new()
         }
-    }
-
-    fn number(&self, cell: &OnceCell<u64>, setting: &Number) -> Result<u64, Problem> {
-        if let Some(value) = cell.get() {
-            return Ok(*value);
-        }
-        let value = self.get.get(setting)?;
-        Ok(*cell.get_or_init(|| value))
     }
 }
 

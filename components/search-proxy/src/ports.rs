@@ -2,9 +2,7 @@
 //! shared breaker) and the values the cores share. The Spin adapter is [`crate::adapter::Search`]; the cores are [`crate::answer`]
 //! and [`crate::pass`], each with its own further ports and in-memory tests.
 
-use std::cell::OnceCell;
-
-use edge_http::setting::{Number, Source};
+use edge_http::setting::Once;
 use edge_http::Problem;
 
 use crate::breaker::Breaker;
@@ -19,14 +17,14 @@ type Lookup = dyn Fn(&str) -> Option<String>;
 /// probe or an engine failure the one it needs.
 pub(crate) struct Settings {
     read: Box<Lookup>,
-    cache_ms: OnceCell<u64>,
-    stale_ms: OnceCell<u64>,
-    coalesce_wait_ms: OnceCell<u64>,
-    breaker_failures: OnceCell<u64>,
-    breaker_cooldown_ms: OnceCell<u64>,
-    sync_batch: OnceCell<u64>,
-    retry_base_ms: OnceCell<u64>,
-    max_attempts: OnceCell<u64>,
+    cache_ms: Once<u64>,
+    stale_ms: Once<u64>,
+    coalesce_wait_ms: Once<u64>,
+    breaker_failures: Once<u64>,
+    breaker_cooldown_ms: Once<u64>,
+    sync_batch: Once<u64>,
+    retry_base_ms: Once<u64>,
+    max_attempts: Once<u64>,
 }
 
 impl Settings {
@@ -34,14 +32,14 @@ impl Settings {
     pub(crate) fn new(read: impl Fn(&str) -> Option<String> + 'static) -> Settings {
         Settings {
             read: Box::new(read),
-            cache_ms: OnceCell::new(),
-            stale_ms: OnceCell::new(),
-            coalesce_wait_ms: OnceCell::new(),
-            breaker_failures: OnceCell::new(),
-            breaker_cooldown_ms: OnceCell::new(),
-            sync_batch: OnceCell::new(),
-            retry_base_ms: OnceCell::new(),
-            max_attempts: OnceCell::new(),
+            cache_ms: Once::default(),
+            stale_ms: Once::default(),
+            coalesce_wait_ms: Once::default(),
+            breaker_failures: Once::default(),
+            breaker_cooldown_ms: Once::default(),
+            sync_batch: Once::default(),
+            retry_base_ms: Once::default(),
+            max_attempts: Once::default(),
         }
     }
 
@@ -61,50 +59,42 @@ impl Settings {
 
     /// How long an answer is fresh, ms.
     pub(crate) fn cache_ms(&self) -> Result<u64, Problem> {
-        self.number(&self.cache_ms, &settings::SEARCH_CACHE_SECS).map(|secs| secs * 1000)
+        self.cache_ms.get(&self.read, &settings::SEARCH_CACHE_SECS).map(|secs| secs * 1000)
     }
 
     /// How long an answer may stand in while the engine is down, ms.
     pub(crate) fn stale_ms(&self) -> Result<u64, Problem> {
-        self.number(&self.stale_ms, &settings::SEARCH_STALE_SECS).map(|secs| secs * 1000)
+        self.stale_ms.get(&self.read, &settings::SEARCH_STALE_SECS).map(|secs| secs * 1000)
     }
 
     /// How long a request waits for another one computing its answer, ms.
     pub(crate) fn coalesce_wait_ms(&self) -> Result<u64, Problem> {
-        self.number(&self.coalesce_wait_ms, &settings::SEARCH_COALESCE_WAIT_MS)
+        self.coalesce_wait_ms.get(&self.read, &settings::SEARCH_COALESCE_WAIT_MS)
     }
 
     /// Engine failures within 30 s that open the breaker.
     pub(crate) fn breaker_failures(&self) -> Result<u64, Problem> {
-        self.number(&self.breaker_failures, &settings::SEARCH_BREAKER_FAILURES)
+        self.breaker_failures.get(&self.read, &settings::SEARCH_BREAKER_FAILURES)
     }
 
     /// How long an open breaker keeps the engine out, ms.
     pub(crate) fn breaker_cooldown_ms(&self) -> Result<u64, Problem> {
-        self.number(&self.breaker_cooldown_ms, &settings::SEARCH_BREAKER_COOLDOWN_MS)
+        self.breaker_cooldown_ms.get(&self.read, &settings::SEARCH_BREAKER_COOLDOWN_MS)
     }
 
     /// Changes a search that misses the cache applies first.
     pub(crate) fn sync_batch(&self) -> Result<u64, Problem> {
-        self.number(&self.sync_batch, &settings::SEARCH_SYNC_BATCH)
+        self.sync_batch.get(&self.read, &settings::SEARCH_SYNC_BATCH)
     }
 
     /// The first retry delay of a failing change (doubling each time), ms.
     pub(crate) fn retry_base_ms(&self) -> Result<u64, Problem> {
-        self.number(&self.retry_base_ms, &settings::SEARCH_SYNC_RETRY_MS)
+        self.retry_base_ms.get(&self.read, &settings::SEARCH_SYNC_RETRY_MS)
     }
 
     /// Attempts before a failing change is parked.
     pub(crate) fn max_attempts(&self) -> Result<u32, Problem> {
-        self.number(&self.max_attempts, &settings::SEARCH_SYNC_ATTEMPTS).map(|n| n as u32)
-    }
-
-    fn number(&self, cell: &OnceCell<u64>, setting: &Number) -> Result<u64, Problem> {
-        if let Some(value) = cell.get() {
-            return Ok(*value);
-        }
-        let value = (self.read).get(setting)?;
-        Ok(*cell.get_or_init(|| value))
+        self.max_attempts.get(&self.read, &settings::SEARCH_SYNC_ATTEMPTS).map(|n| n as u32)
     }
 }
 

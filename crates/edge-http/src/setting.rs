@@ -5,6 +5,8 @@
 //! each read is a host call). A setting that arrives missing or malformed is a deployment that
 //! lost it: a 500 `misconfigured` naming the variable to set.
 
+use std::cell::OnceCell;
+
 use crate::Problem;
 
 /// A setting: the variable that holds it and how its text becomes a value.
@@ -84,6 +86,58 @@ impl Setting for Text {
     }
 }
 
+/// A true-or-false setting: `true` or `false`, nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    /// The variable's name.
+    pub name: &'static str,
+}
+
+impl Flag {
+    /// The setting `name`.
+    pub const fn new(name: &'static str) -> Flag {
+        Flag { name }
+    }
+}
+
+impl Setting for Flag {
+    type Value = bool;
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn parse(&self, raw: Option<&str>) -> Result<bool, Problem> {
+        match raw.map(str::trim) {
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            other => Err(Problem::misconfigured(format!("{} must be true or false, got {other:?}", self.name))),
+        }
+    }
+}
+
+/// A setting's value, read from its source the first time it is asked for, so a request that
+/// asks again makes no second read (on Spin, no second host call).
+#[derive(Debug)]
+pub struct Once<T>(OnceCell<T>);
+
+impl<T> Default for Once<T> {
+    fn default() -> Self {
+        Once(OnceCell::new())
+    }
+}
+
+impl<T: Clone> Once<T> {
+    /// The value of `setting` from `source`, read on the first call.
+    pub fn get<S: Setting<Value = T>>(&self, source: &impl Source, setting: &S) -> Result<T, Problem> {
+        if let Some(value) = self.0.get() {
+            return Ok(value.clone());
+        }
+        let value = source.get(setting)?;
+        Ok(self.0.get_or_init(|| value).clone())
+    }
+}
+
 /// Where settings are read from.
 pub trait Source {
     /// The text of variable `name`, `None` when there is none.
@@ -116,6 +170,21 @@ mod tests {
             let text = format!("{problem:?}");
             assert!(text.contains(says) && text.contains('n'), "{raw:?}: {text}");
         }
+    }
+
+    #[test]
+    fn flags_are_true_or_false_and_once_reads_once() {
+        let flag = Flag::new("single_device");
+        assert_eq!((flag.parse(Some(" true ")).unwrap(), flag.parse(Some("false")).unwrap()), (true, false));
+        assert!(flag.parse(Some("yes")).is_err() && flag.parse(None).is_err());
+        let reads = std::cell::Cell::new(0);
+        let source = |_: &str| {
+            reads.set(reads.get() + 1);
+            Some("7".to_owned())
+        };
+        let once = Once::default();
+        let n = Number::new("n", 1, 10);
+        assert_eq!((once.get(&source, &n).unwrap(), once.get(&source, &n).unwrap(), reads.get()), (7, 7, 1));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Settings have one path: every variable a component gets in spin.toml is a typed constant
-//! (`Number::new` or `Text::new`) in that component's settings table or in the shared one
+//! (`Number::new`, `Text::new` or `Flag::new`) in that component's settings table or in the shared one
 //! (crates/edge-spin/src/settings.rs), every constant a component declares reaches it, and only
 //! the shared table's `Variables` asks Spin for a variable.
 
@@ -20,10 +20,11 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The variable names declared as settings in `text`: `Number::new("name"` and `Text::new("name"`.
+/// The variable names declared as settings in `text`: `Number::new("name"`, `Text::new("name"` and
+/// `Flag::new("name"`.
 fn declared(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for marker in ["Number::new(\"", "Text::new(\""] {
+    for marker in ["Number::new(\"", "Text::new(\"", "Flag::new(\""] {
         for (at, _) in text.match_indices(marker) {
             let rest = &text[at + marker.len()..];
             names.insert(rest[..rest.find('"').expect("closing quote")].to_owned());
