@@ -12,39 +12,28 @@ use crate::{keys, settings};
 pub(crate) struct Likes;
 
 impl ClientLimit for Likes {
-    const LIMIT: Limit = Limit {
-        setting: settings::LIKE_PER_CLIENT_PER_MINUTE,
-        window_ms: 60_000,
-        counted: "likes per minute from one address",
-        code: "rate-limited",
-        key: keys::LIKES_PER_CLIENT,
-    };
+    const LIMIT: Limit =
+        Limit::per_address(settings::LIKE_PER_CLIENT_PER_MINUTE, 60_000, "likes per minute from one address", keys::LIKES_PER_CLIENT);
 }
 
 /// Follows and unfollows.
 pub(crate) struct Follows;
 
 impl ClientLimit for Follows {
-    const LIMIT: Limit = Limit {
-        setting: settings::FOLLOW_PER_CLIENT_PER_MINUTE,
-        window_ms: 60_000,
-        counted: "follows per minute from one address",
-        code: "rate-limited",
-        key: keys::FOLLOWS_PER_CLIENT,
-    };
+    const LIMIT: Limit =
+        Limit::per_address(settings::FOLLOW_PER_CLIENT_PER_MINUTE, 60_000, "follows per minute from one address", keys::FOLLOWS_PER_CLIENT);
 }
 
 /// Comments posted.
 pub(crate) struct Comments;
 
 impl ClientLimit for Comments {
-    const LIMIT: Limit = Limit {
-        setting: settings::COMMENT_PER_CLIENT_PER_MINUTE,
-        window_ms: 60_000,
-        counted: "comments per minute from one address",
-        code: "rate-limited",
-        key: keys::COMMENTS_PER_CLIENT,
-    };
+    const LIMIT: Limit = Limit::per_address(
+        settings::COMMENT_PER_CLIENT_PER_MINUTE,
+        60_000,
+        "comments per minute from one address",
+        keys::COMMENTS_PER_CLIENT,
+    );
 }
 
 /// Danmaku one user may post per 10 seconds.

@@ -93,26 +93,24 @@ impl Authenticates for Proxy {
 struct Searches;
 
 impl ClientLimit for Searches {
-    const LIMIT: Limit = Limit {
-        setting: settings::SEARCH_PER_CLIENT_PER_MINUTE,
-        window_ms: 60_000,
-        counted: "searches per minute from one address",
-        code: "rate-limited",
-        key: keys::SEARCHES_PER_CLIENT,
-    };
+    const LIMIT: Limit = Limit::per_address(
+        settings::SEARCH_PER_CLIENT_PER_MINUTE,
+        60_000,
+        "searches per minute from one address",
+        keys::SEARCHES_PER_CLIENT,
+    );
 }
 
 /// Suggestion requests from one client address (one per keystroke, so a higher limit).
 struct Suggestions;
 
 impl ClientLimit for Suggestions {
-    const LIMIT: Limit = Limit {
-        setting: settings::SUGGEST_PER_CLIENT_PER_MINUTE,
-        window_ms: 60_000,
-        counted: "suggestions per minute from one address",
-        code: "rate-limited",
-        key: keys::SUGGESTIONS_PER_CLIENT,
-    };
+    const LIMIT: Limit = Limit::per_address(
+        settings::SUGGEST_PER_CLIENT_PER_MINUTE,
+        60_000,
+        "suggestions per minute from one address",
+        keys::SUGGESTIONS_PER_CLIENT,
+    );
 }
 
 /// `GET /search`: videos or users matching the query, from the cache, the engine, or the

@@ -30,6 +30,11 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// A limit per client address, refused as `rate-limited`.
+    pub const fn per_address(setting: Number, window_ms: u64, counted: &'static str, key: &'static str) -> Limit {
+        Limit { setting, window_ms, counted, code: "rate-limited", key }
+    }
+
     /// Counts one attempt of `subject` (a client key or a user id); over the limit, a 429 with
     /// `Retry-After`, `limit` and `variable`. Redis down is a 503, never an unlimited pass.
     pub fn check(&self, redis: &Redis, subject: &str) -> Result<(), Problem> {

@@ -41,13 +41,12 @@ pub(crate) struct LoginBody {
 pub(crate) struct Registrations;
 
 impl ClientLimit for Registrations {
-    const LIMIT: Limit = Limit {
-        setting: settings::REGISTER_PER_CLIENT_PER_HOUR,
-        window_ms: 3_600_000,
-        counted: "sign-ups per hour from one address",
-        code: "rate-limited",
-        key: keys::SIGN_UPS_PER_CLIENT,
-    };
+    const LIMIT: Limit = Limit::per_address(
+        settings::REGISTER_PER_CLIENT_PER_HOUR,
+        3_600_000,
+        "sign-ups per hour from one address",
+        keys::SIGN_UPS_PER_CLIENT,
+    );
 }
 
 /// `POST /auth/register`: a new account, signed in on this device.
