@@ -5,11 +5,11 @@
 
 /// Bytes each component may have, by its `spin.toml` source path.
 const BUDGETS: [(&str, u64); 5] = [
-    ("target/wasm32-wasip2/release/auth.wasm", 800_000),
-    ("target/wasm32-wasip2/release/upload_sign.wasm", 1_435_000),
-    ("target/wasm32-wasip2/release/feed.wasm", 1_050_000),
-    ("target/wasm32-wasip2/release/search_proxy.wasm", 990_000),
-    ("target/wasm32-wasip2/release/static_files.wasm", 265_000),
+    ("target/shipped/auth.wasm", 655_000),
+    ("target/shipped/upload_sign.wasm", 1_150_000),
+    ("target/shipped/feed.wasm", 850_000),
+    ("target/shipped/search_proxy.wasm", 820_000),
+    ("target/shipped/static_files.wasm", 218_000),
 ];
 
 #[test]
