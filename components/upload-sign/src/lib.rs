@@ -16,6 +16,7 @@ mod plan;
 mod s3;
 mod s3xml;
 mod settings;
+mod sigv4;
 mod sniff;
 mod uploads;
 

@@ -1,7 +1,7 @@
 //! The S3 XML that `/uploads/s3/xml/...` speaks to Uppy's `signRequest` mode: the answers
 //! Uppy parses (InitiateMultipartUploadResult, ListPartsResult, CompleteMultipartUploadResult)
-//! and the CompleteMultipartUpload request it sends, through `instant-xml` (the XML crate
-//! rusty-s3 already brings). Pure.
+//! and the CompleteMultipartUpload request it sends, through `instant-xml` (the crate that
+//! reads the store's own answers in `s3.rs`). Pure.
 
 use edge_http::Problem;
 use instant_xml::{FromXml, ToXml};

@@ -56,7 +56,7 @@ pub(crate) async fn sign(sign: &Sign, Uploader(caller): Uploader, Headers(header
             return Ok(json_response(StatusCode::OK, &json!({ "url": signed[0].url })));
         }
         ("POST", None, None) => {
-            let filename = url::form_urlencoded::byte_serialize(label(&body.key).as_bytes()).collect::<String>();
+            let filename = form_urlencoded::byte_serialize(label(&body.key).as_bytes()).collect::<String>();
             let size = body.size.map(|s| format!("&size={s}")).unwrap_or_default();
             edge(format!("/uploads/s3/xml?filename={filename}{size}"))
         }

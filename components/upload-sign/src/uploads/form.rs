@@ -40,7 +40,7 @@ impl<P: Ports> Uploads<'_, P> {
         let content_type = content_type.trim().to_ascii_lowercase();
         let key = plan::object_key(&self.principal.user_id, &self.ports.random_id(), &content_type);
         let rules = FormRules { key: &key, content_type: &content_type, min_size: size.unwrap_or(1), max_size: size.unwrap_or(max) };
-        let form = self.ports.store()?.form_upload(&rules, now / 1000, FORM_TTL);
+        let form = self.ports.store()?.form_upload(&rules, FORM_TTL);
         Ok((key, form, now + FORM_TTL.as_millis() as u64))
     }
 

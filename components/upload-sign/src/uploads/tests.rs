@@ -62,7 +62,7 @@ impl Memory {
             now: Cell::new(1_800_000_000_000),
             ids: Cell::new(0),
             settings: RefCell::new(settings.into_iter().collect()),
-            store: Store::new("http://127.0.0.1:9000", "videos", "us-east-1", "test-access", "test-secret").unwrap(),
+            store: Store::new("http://127.0.0.1:9000", "videos", "us-east-1", "test-access", "test-secret", 1_800_000_000).unwrap(),
             records: RefCell::default(),
             active: RefCell::default(),
             daily: RefCell::default(),
