@@ -357,7 +357,7 @@ impl Store {
     /// A signed `POST` policy (SigV4) for one browser form upload obeying `rules`, valid for
     /// `ttl`.
     pub(crate) fn form_upload(&self, rules: &FormRules, ttl: Duration) -> FormUpload {
-        let (credential, amz_date) = (self.signer.credential(), self.signer.time().to_owned());
+        let (credential, amz_date) = (self.signer.credential().to_owned(), self.signer.time().to_owned());
         let policy = serde_json::json!({
             "expiration": sigv4::iso_time(self.now_secs + ttl.as_secs()),
             "conditions": [

@@ -5,6 +5,7 @@
 //! The signing key depends only on the secret, the day and the region, so a [`Signer`] derives it
 //! once: each URL after that costs one SHA-256 and one HMAC (a 100-part batch signs 100).
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -16,14 +17,15 @@ pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// Signs for one access key in one region at one instant.
 pub(crate) struct Signer {
-    access_key: String,
-    region: String,
-    /// `YYYYMMDD`, the day in the credential scope.
-    date: String,
     /// `YYYYMMDDTHHMMSSZ`, the signing time.
     time: String,
-    /// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"), "aws4_request")`.
-    key: [u8; 32],
+    /// `date/region/s3/aws4_request`.
+    scope: String,
+    /// `access-key/` and the scope (`X-Amz-Credential`).
+    credential: String,
+    /// HMAC keyed with `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"),
+    /// "aws4_request")`, cloned for each signature so the key is hashed in once.
+    mac: Hmac<Sha256>,
 }
 
 /// One request to presign.
@@ -48,13 +50,19 @@ impl Signer {
     /// A signer for `access_key`/`secret_key` in `region`, signing as at `now_secs` (Unix
     /// seconds).
     pub(crate) fn new(access_key: &str, secret_key: &str, region: &str, now_secs: u64) -> Self {
-        let (date, time) = (date(now_secs), basic_time(now_secs));
+        let date = date(now_secs);
         let key = ["s3", "aws4_request"]
             .iter()
             .fold(hmac(&hmac(format!("AWS4{secret_key}").as_bytes(), date.as_bytes()), region.as_bytes()), |key, part| {
                 hmac(&key, part.as_bytes())
             });
-        Signer { access_key: access_key.to_owned(), region: region.to_owned(), date, time, key }
+        let scope = format!("{date}/{region}/s3/aws4_request");
+        Signer {
+            time: basic_time(now_secs),
+            credential: format!("{access_key}/{scope}"),
+            scope,
+            mac: Hmac::new_from_slice(&key).expect("HMAC takes any key length"),
+        }
     }
 
     /// The signing time, `YYYYMMDDTHHMMSSZ` (`X-Amz-Date`).
@@ -63,28 +71,34 @@ impl Signer {
     }
 
     /// `access-key/date/region/s3/aws4_request` (`X-Amz-Credential`).
-    pub(crate) fn credential(&self) -> String {
-        format!("{}/{}", self.access_key, self.scope())
-    }
-
-    fn scope(&self) -> String {
-        format!("{}/{}/s3/aws4_request", self.date, self.region)
+    pub(crate) fn credential(&self) -> &str {
+        &self.credential
     }
 
     /// The lower-case hex signature of `text` (for a POST policy, the base64 policy itself).
     pub(crate) fn signature(&self, text: &[u8]) -> String {
-        hex(&hmac(&self.key, text))
+        self.sign(&[text])
     }
 
-    /// `request` as a presigned URL: its query in canonical order, then `X-Amz-Signature`.
+    /// The hex HMAC of `parts`, one after another.
+    fn sign(&self, parts: &[&[u8]]) -> String {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// `request` as a presigned URL: its query in canonical order, then `X-Amz-Signature`. The
+    /// canonical request is hashed as it is written out, never held whole.
     pub(crate) fn presign(&self, request: &Presign) -> String {
         let mut headers: Vec<(&str, &str)> = request.headers.iter().copied().chain([("host", request.host)]).collect();
         headers.sort_unstable();
         let signed_headers = headers.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(";");
-        let (credential, expires) = (self.credential(), request.ttl.as_secs().to_string());
-        let mut query: Vec<(String, String)> = [
+        let expires = request.ttl.as_secs().to_string();
+        let mut params: Vec<(Cow<str>, Cow<str>)> = [
             ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", &credential),
+            ("X-Amz-Credential", &self.credential),
             ("X-Amz-Date", &self.time),
             ("X-Amz-Expires", &expires),
             ("X-Amz-SignedHeaders", &signed_headers),
@@ -93,17 +107,39 @@ impl Signer {
         .chain(request.query)
         .map(|(name, value)| (encode(name, false), encode(value, false)))
         .collect();
-        query.sort_unstable();
-        let query = query.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("&");
+        params.sort_unstable();
         let path = encode(request.path, true);
-
-        let mut canonical = format!("{}\n{path}\n{query}\n", request.method);
-        for (name, value) in &headers {
-            let _ = writeln!(canonical, "{name}:{}", value.trim());
+        let mut url =
+            String::with_capacity(64 + request.host.len() + path.len() + params.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>());
+        let _ = write!(url, "{}://{}{path}?", request.scheme, request.host);
+        let query_start = url.len();
+        for (i, (name, value)) in params.iter().enumerate() {
+            if i > 0 {
+                url.push('&');
+            }
+            url.push_str(name);
+            url.push('=');
+            url.push_str(value);
         }
-        let _ = write!(canonical, "\n{signed_headers}\nUNSIGNED-PAYLOAD");
-        let to_sign = format!("{ALGORITHM}\n{}\n{}\n{}", self.time, self.scope(), hex(&Sha256::digest(canonical)));
-        format!("{}://{}{path}?{query}&X-Amz-Signature={}", request.scheme, request.host, self.signature(to_sign.as_bytes()))
+
+        let mut canonical = Sha256::new();
+        for part in [request.method, "\n", &path, "\n", &url[query_start..], "\n"] {
+            canonical.update(part);
+        }
+        for (name, value) in &headers {
+            for part in [name, ":", value.trim(), "\n"] {
+                canonical.update(part);
+            }
+        }
+        for part in ["\n", &signed_headers, "\nUNSIGNED-PAYLOAD"] {
+            canonical.update(part);
+        }
+        let hash = hex(&canonical.finalize());
+        let signature =
+            self.sign(&[ALGORITHM.as_bytes(), b"\n", self.time.as_bytes(), b"\n", self.scope.as_bytes(), b"\n", hash.as_bytes()]);
+        url.push_str("&X-Amz-Signature=");
+        url.push_str(&signature);
+        url
     }
 }
 
@@ -115,13 +151,22 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char]).collect()
+    let mut out = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 15)]));
+    }
+    out
 }
 
 /// AWS's URI encoding: every byte but `A-Z a-z 0-9 - . _ ~` as `%XX` (and `/` too, unless
 /// `path`).
-fn encode(text: &str, path: bool) -> String {
-    let mut out = String::with_capacity(text.len());
+fn encode(text: &str, path: bool) -> Cow<'_, str> {
+    let kept = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') || (path && byte == b'/');
+    if text.bytes().all(kept) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
     for byte in text.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
@@ -131,7 +176,7 @@ fn encode(text: &str, path: bool) -> String {
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The UTC calendar date and time of `secs` after the Unix epoch.

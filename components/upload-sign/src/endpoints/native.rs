@@ -9,11 +9,11 @@ use edge_http::{json_response, no_content, Problem};
 use edge_protocol::receipt::PlayTicket;
 use edge_spin::auth::{Admin, Caller};
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::plan::CreateRequest;
-use crate::uploads;
+use crate::uploads::{self, SignedPart};
 use crate::Sign;
 
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -90,13 +90,20 @@ pub(crate) async fn status(sign: &Sign, Caller(caller): Caller, Path(id): Path<S
     Ok(json_response(StatusCode::OK, &view))
 }
 
+/// The answer to [`sign_parts`], serialised straight from the signed parts.
+#[derive(Serialize)]
+struct Signed {
+    parts: Vec<SignedPart>,
+    expires_at: u64,
+}
+
 /// `POST /uploads/:id/parts`: presigned `PUT` URLs for these parts.
 pub(crate) async fn sign_parts(sign: &Sign, Caller(caller): Caller, Json(body): Json<SignBody>, Path(id): Path<String>) -> Answer {
     let uploads = sign.uploads(caller)?;
     let upload = uploads.load(&id)?;
     let parts = uploads.sign(&upload, &body.part_numbers, &body.checksums)?;
     let expires_at = edge_spin::redis::now_ms() + uploads.part_url_ttl()?.as_millis() as u64;
-    Ok(json_response(StatusCode::OK, &json!({ "parts": parts, "expires_at": expires_at })))
+    Ok(json_response(StatusCode::OK, &Signed { parts, expires_at }))
 }
 
 /// `POST /uploads/:id/complete`: checks every part against the store's list, completes, and

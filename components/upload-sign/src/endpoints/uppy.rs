@@ -12,7 +12,7 @@ use edge_http::handler::{Answer, Json, Path, Query};
 use edge_http::{json_response, Problem};
 use edge_spin::auth::Uploader;
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::plan::CreateRequest;
@@ -121,8 +121,15 @@ pub(crate) async fn sign_batch(sign: &Sign, Uploader(caller): Uploader, Path(id)
     let uploads = sign.uploads(caller)?;
     let upload = owned(&uploads, &id, &q.key)?;
     let signed = uploads.sign(&upload, &numbers, &BTreeMap::new())?;
-    let urls: serde_json::Map<String, serde_json::Value> = signed.into_iter().map(|p| (p.part_number.to_string(), p.url.into())).collect();
-    Ok(json_response(StatusCode::OK, &json!({ "presignedUrls": urls })))
+    let urls: BTreeMap<u64, String> = signed.into_iter().map(|p| (p.part_number, p.url)).collect();
+    Ok(json_response(StatusCode::OK, &Batch { presigned_urls: urls }))
+}
+
+/// The answer to [`sign_batch`]: each part's URL by its number.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Batch {
+    presigned_urls: BTreeMap<u64, String>,
 }
 
 /// `POST /s3/multipart/:id/complete?key`: completes with `{ parts: [{ PartNumber, ETag }] }`;
