@@ -5,11 +5,11 @@
 
 /// Bytes each component may have, by its `spin.toml` source path.
 const BUDGETS: [(&str, u64); 5] = [
-    ("target/shipped/auth.wasm", 655_000),
-    ("target/shipped/upload_sign.wasm", 905_000),
-    ("target/shipped/feed.wasm", 850_000),
-    ("target/shipped/search_proxy.wasm", 820_000),
-    ("target/shipped/static_files.wasm", 218_000),
+    ("target/shipped/auth.wasm", 635_000),
+    ("target/shipped/upload_sign.wasm", 866_000),
+    ("target/shipped/feed.wasm", 810_000),
+    ("target/shipped/search_proxy.wasm", 760_000),
+    ("target/shipped/static_files.wasm", 212_000),
 ];
 
 #[test]
