@@ -1,7 +1,9 @@
 //! Cold start benchmark (run by `scripts/bench-coldstart`; prints figures, asserts nothing).
 //! For the components as cargo builds them and as spin.toml ships them (through wasm-opt, see
-//! tools/shrink), alternately, five times each: how long `spin up` takes until it serves, then
-//! the first request to each component after that and the same request again, in
+//! tools/shrink), alternately, five times each: how long `spin up` takes until it serves, with
+//! Wasmtime's cache of compiled code (Spin's default: every start after the first) and without
+//! it (`DISABLE_WASMTIME_CACHE`: the first start after a build or deploy compiles every
+//! component), then the first request to each component and the same request again, in
 //! milliseconds. Real Redis and S3; services started before the first timing.
 
 use std::time::Instant;
@@ -24,7 +26,7 @@ fn median(samples: &mut [f64]) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// spin.toml with every component served from where cargo builds it, as an absolute path.
+/// spin.toml with every component served from where cargo builds it (absolute paths), in `dir`.
 fn as_built_manifest(dir: &std::path::Path) -> std::path::PathBuf {
     let root = e2e::root();
     let manifest = std::fs::read_to_string(root.join("spin.toml")).unwrap();
@@ -32,10 +34,12 @@ fn as_built_manifest(dir: &std::path::Path) -> std::path::PathBuf {
         .lines()
         .map(|line| match line.strip_prefix("source = \"target/shipped/") {
             Some(rest) => format!("source = \"{}/target/wasm32-wasip2/release/{rest}", root.display()),
-            None => line.replace("files = [{ source = \"web\"", &format!("files = [{{ source = \"{}/web\"", root.display())),
+            None => line.to_owned(),
         })
         .map(|line| line + "\n")
         .collect();
+    // Spin serves files only from inside the application's directory.
+    std::os::unix::fs::symlink(root.join("web"), dir.join("web")).unwrap();
     let path = dir.join("spin.toml");
     std::fs::write(&path, rewritten).unwrap();
     path
@@ -55,10 +59,15 @@ fn main() {
             .sum()
     };
     let mut ready: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut compiling: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut first: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); FIRST_REQUESTS.len()]; variants.len()];
     let mut second: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); FIRST_REQUESTS.len()]; variants.len()];
     for _ in 0..RUNS {
         for (v, (_, manifest)) in variants.iter().enumerate() {
+            let uncached = vec![("DISABLE_WASMTIME_CACHE".to_owned(), "true".to_owned())];
+            let start = Instant::now();
+            drop(App::start(AppOptions { manifest, env: uncached, ..AppOptions::default() }));
+            compiling[v].push(start.elapsed().as_secs_f64() * 1000.0);
             let start = Instant::now();
             let app = App::start(AppOptions { manifest, ..AppOptions::default() });
             ready[v].push(start.elapsed().as_secs_f64() * 1000.0);
@@ -76,7 +85,8 @@ fn main() {
     println!("| | as built | shipped (wasm-opt) |");
     println!("|---|---|---|");
     println!("| bytes, all five components | {} | {} |", size(&variants[0].1), size(&variants[1].1));
-    println!("| `spin up` until serving (ms) | {:.0} | {:.0} |", median(&mut ready[0]), median(&mut ready[1]));
+    println!("| `spin up` until serving, compiling every component (ms) | {:.0} | {:.0} |", median(&mut compiling[0]), median(&mut compiling[1]));
+    println!("| `spin up` until serving, compiled code cached (ms) | {:.0} | {:.0} |", median(&mut ready[0]), median(&mut ready[1]));
     for (r, (component, path)) in FIRST_REQUESTS.iter().enumerate() {
         println!(
             "| {component} `GET {path}`: first / second request (ms) | {:.2} / {:.2} | {:.2} / {:.2} |",
