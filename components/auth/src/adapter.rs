@@ -157,14 +157,14 @@ fn cannot_sign(error: edge_auth::KeyError) -> Problem {
 impl Auth {
     /// The account `id`, with its roles as the settings give them now.
     pub(crate) fn user(&self, id: &str) -> Result<Option<User>, Problem> {
-        let user = self.store()?.get_json::<User>(accounts::user_key(id)).map_err(kv_unavailable)?;
+        let user = edge_spin::kv::get_json::<User>(self.store()?, &accounts::user_key(id))?;
         Ok(user.map(|user| User { roles: self.settings.roles_of(&user.id), ..user }))
     }
 
     /// Saves a new version of `user` and announces it to search (suspended users leave it).
     pub(crate) fn save_user(&self, user: &mut User) -> Result<(), Problem> {
         user.version += 1;
-        self.store()?.set_json(accounts::user_key(&user.id), &*user).map_err(kv_unavailable)?;
+        edge_spin::kv::set_json(self.store()?, &accounts::user_key(&user.id), &*user)?;
         edge_spin::changes::announce(self.redis()?, "user", &user.id, user.version, user.banned)
     }
 

@@ -187,7 +187,7 @@ impl Feed {
 
     /// Saves the record's copy in the key-value store, the truth a rebuild restores from.
     fn mirror(&self, video: &Video) -> Result<(), Problem> {
-        self.kv()?.set_json(keys::video(video.id), video).map_err(kv_unavailable)
+        edge_spin::kv::set_json(self.kv()?, &keys::video(video.id), video)
     }
 
     /// A record; the marker comes in the same `MGET`, so a record that is missing only because

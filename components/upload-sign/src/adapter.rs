@@ -62,11 +62,11 @@ impl uploads::Ports for Sign {
     }
 
     fn read(&self, id: &str) -> Result<Option<Upload>, Problem> {
-        self.kv()?.get_json(keys::upload(id)).map_err(kv_unavailable)
+        edge_spin::kv::get_json(self.kv()?, &keys::upload(id))
     }
 
     fn save(&self, upload: &Upload) -> Result<(), Problem> {
-        self.kv()?.set_json(keys::upload(&upload.id), upload).map_err(kv_unavailable)
+        edge_spin::kv::set_json(self.kv()?, &keys::upload(&upload.id), upload)
     }
 
     fn admit(&self, new: &Reservation, max_active: u64, max_daily: u64) -> Result<Admission, Problem> {

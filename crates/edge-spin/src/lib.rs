@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod changes;
 pub mod health;
+pub mod kv;
 pub mod limit;
 pub mod redis;
 pub mod script;

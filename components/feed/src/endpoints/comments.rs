@@ -57,7 +57,7 @@ pub(crate) async fn post(
             let root = reply.get(1).and_then(text).and_then(|root| root.parse().ok());
             let comment =
                 Comment { id, video, root, reply_to: checked.parent, author: user, text: checked.text, created_at: ids::timestamp_ms(id) };
-            feed.kv()?.set_json(keys::stored_comment(video, id), &comment).map_err(kv_unavailable)?;
+            edge_spin::kv::set_json(feed.kv()?, &keys::stored_comment(video, id), &comment)?;
             notifications::send(feed, Kind::Comment, &keys::video(video), &comment.author, video, None);
             if let Some(parent) = comment.reply_to {
                 notifications::send(feed, Kind::Reply, &keys::comment(parent), &comment.author, video, Some(parent));

@@ -104,11 +104,11 @@ pub(crate) fn personal(feed: &Feed, user: &str, id: u64) -> Result<(bool, Option
 }
 
 fn read(feed: &Feed, key: &str) -> Result<Shelf, Problem> {
-    Ok(feed.kv()?.get_json::<Shelf>(key).map_err(kv_unavailable)?.unwrap_or_default())
+    Ok(edge_spin::kv::get_json::<Shelf>(feed.kv()?, key)?.unwrap_or_default())
 }
 
 fn write(feed: &Feed, key: &str, shelf: &Shelf) -> Result<(), Problem> {
-    feed.kv()?.set_json(key, shelf).map_err(kv_unavailable)
+    edge_spin::kv::set_json(feed.kv()?, key, shelf)
 }
 
 /// One page of a shelf as `{items: [{video, ...fields(entry)}], next_cursor}`, records read in

@@ -85,7 +85,11 @@ fn main() {
     println!("| | as built | shipped (wasm-opt) |");
     println!("|---|---|---|");
     println!("| bytes, all five components | {} | {} |", size(&variants[0].1), size(&variants[1].1));
-    println!("| `spin up` until serving, compiling every component (ms) | {:.0} | {:.0} |", median(&mut compiling[0]), median(&mut compiling[1]));
+    println!(
+        "| `spin up` until serving, compiling every component (ms) | {:.0} | {:.0} |",
+        median(&mut compiling[0]),
+        median(&mut compiling[1])
+    );
     println!("| `spin up` until serving, compiled code cached (ms) | {:.0} | {:.0} |", median(&mut ready[0]), median(&mut ready[1]));
     for (r, (component, path)) in FIRST_REQUESTS.iter().enumerate() {
         println!(
