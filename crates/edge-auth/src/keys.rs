@@ -7,45 +7,53 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_simple::prelude::*;
+use ed25519_compact::{KeyPair, PublicKey, Seed};
+use serde::Serialize;
+
+use crate::jws;
 
 /// A key configuration that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct KeyError(pub String);
 
-/// The active signing key.
-pub struct SigningKey(Ed25519KeyPair);
+/// The active signing key and its id.
+pub struct SigningKey {
+    kid: String,
+    pair: KeyPair,
+}
 
 impl SigningKey {
     /// A new random key with this id (for development and tests).
     pub fn generate(kid: &str) -> Self {
-        SigningKey(Ed25519KeyPair::generate().with_key_id(kid))
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).expect("the host provides randomness");
+        SigningKey { kid: kid.to_owned(), pair: KeyPair::from_seed(Seed::new(seed)) }
     }
 
     /// Its key id.
     pub fn kid(&self) -> &str {
-        self.0.key_id().as_deref().unwrap_or("")
+        &self.kid
     }
 
     /// `kid=base64url(key pair)`, the configuration form.
     pub fn to_config(&self) -> String {
-        format!("{}={}", self.kid(), URL_SAFE_NO_PAD.encode(self.0.to_bytes()))
+        format!("{}={}", self.kid, URL_SAFE_NO_PAD.encode(self.pair.as_ref()))
     }
 
     /// `kid=base64url(public key)`, the public configuration form.
     pub fn public_config(&self) -> String {
-        format!("{}={}", self.kid(), URL_SAFE_NO_PAD.encode(self.0.public_key().to_bytes()))
+        format!("{}={}", self.kid, URL_SAFE_NO_PAD.encode(self.pair.pk.as_ref()))
     }
 
     /// The key pair itself, for tests that sign raw input.
     #[cfg(test)]
-    pub(crate) fn pair(&self) -> &Ed25519KeyPair {
-        &self.0
+    pub(crate) fn pair(&self) -> &KeyPair {
+        &self.pair
     }
 
-    pub(crate) fn sign<C: Serialize + serde::de::DeserializeOwned>(&self, claims: JWTClaims<C>) -> Result<String, KeyError> {
-        self.0.sign(claims).map_err(|e| KeyError(e.to_string()))
+    pub(crate) fn sign(&self, claims: &impl Serialize) -> Result<String, KeyError> {
+        jws::sign(&self.pair, &self.kid, claims).map_err(|e| KeyError(e.to_string()))
     }
 }
 
@@ -58,7 +66,7 @@ impl std::fmt::Debug for SigningKey {
 /// Public keys by key id.
 #[derive(Default)]
 pub struct KeySet {
-    keys: Vec<(String, Ed25519PublicKey)>,
+    keys: Vec<(String, PublicKey)>,
 }
 
 fn entries(config: &str) -> Result<Vec<(String, Vec<u8>)>, KeyError> {
@@ -97,11 +105,12 @@ impl KeySet {
         let mut active = None;
         let mut set = KeySet::default();
         for (kid, bytes) in entries(config)? {
-            let pair = Ed25519KeyPair::from_bytes(&bytes)
-                .map_err(|_| KeyError(format!("signing key {kid:?} must be a 64-byte Ed25519 key pair")))?
-                .with_key_id(&kid);
-            set.insert(&kid, pair.public_key())?;
-            active.get_or_insert(SigningKey(pair));
+            let pair = KeyPair::from_slice(&bytes)
+                .ok()
+                .filter(|pair| pair.validate().is_ok())
+                .ok_or_else(|| KeyError(format!("signing key {kid:?} must be a 64-byte Ed25519 key pair")))?;
+            set.insert(&kid, pair.pk)?;
+            active.get_or_insert(SigningKey { kid, pair });
         }
         let active = active.ok_or_else(|| KeyError("no signing key configured (jwt_signing_keys)".into()))?;
         Ok((active, set))
@@ -111,8 +120,7 @@ impl KeySet {
     pub fn from_public_config(config: &str) -> Result<KeySet, KeyError> {
         let mut set = KeySet::default();
         for (kid, bytes) in entries(config)? {
-            let key =
-                Ed25519PublicKey::from_bytes(&bytes).map_err(|_| KeyError(format!("public key {kid:?} must be a 32-byte Ed25519 key")))?;
+            let key = PublicKey::from_slice(&bytes).map_err(|_| KeyError(format!("public key {kid:?} must be a 32-byte Ed25519 key")))?;
             set.insert(&kid, key)?;
         }
         if set.keys.is_empty() {
@@ -121,7 +129,7 @@ impl KeySet {
         Ok(set)
     }
 
-    fn insert(&mut self, kid: &str, key: Ed25519PublicKey) -> Result<(), KeyError> {
+    fn insert(&mut self, kid: &str, key: PublicKey) -> Result<(), KeyError> {
         if self.keys.iter().any(|(k, _)| k == kid) {
             return Err(KeyError(format!("key id {kid:?} is listed twice")));
         }
@@ -130,7 +138,7 @@ impl KeySet {
     }
 
     /// The key with this id.
-    pub fn public(&self, kid: &str) -> Option<&Ed25519PublicKey> {
+    pub fn public(&self, kid: &str) -> Option<&PublicKey> {
         self.keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
     }
 
@@ -142,7 +150,7 @@ impl KeySet {
             .map(|(kid, key)| {
                 serde_json::json!({
                     "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
-                    "x": URL_SAFE_NO_PAD.encode(key.to_bytes()),
+                    "x": URL_SAFE_NO_PAD.encode(key.as_ref()),
                 })
             })
             .collect();

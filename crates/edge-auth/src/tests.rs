@@ -1,10 +1,26 @@
 //! The attack suite on the verifier, natively; the same checks run end to end in tests/e2e.
 
+use std::collections::HashSet;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::*;
+
+/// This product's claims, as an independent implementation (jwt-simple) writes them.
+#[derive(Debug, Serialize, Deserialize)]
+struct Custom {
+    sid: String,
+    ep: u64,
+    inc: String,
+}
+
+/// The same key as jwt-simple's.
+fn independent(key: &SigningKey) -> Ed25519KeyPair {
+    Ed25519KeyPair::from_bytes(key.pair().as_ref()).unwrap().with_key_id(key.kid())
+}
 
 fn audience() -> Audience {
     Audience { issuer: "video-edge".into(), audience: "video-edge-api".into() }
@@ -32,15 +48,15 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// Signs arbitrary claims with the real key (for time and audience attacks).
-fn signed_with(key: &SigningKey, edit: impl FnOnce(&mut JWTClaims<AccessClaims>)) -> String {
-    let custom = AccessClaims { sid: "s1".into(), ep: 0, roles: vec![], inc: "i1".into() };
-    let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(900))
+/// Signs arbitrary claims with the real key through jwt-simple (for time and audience attacks).
+fn signed_with(key: &SigningKey, edit: impl FnOnce(&mut JWTClaims<Custom>)) -> String {
+    let custom = Custom { sid: "s1".into(), ep: 0, inc: "i1".into() };
+    let mut claims = jwt_simple::claims::Claims::with_custom_claims(custom, Duration::from_secs(900))
         .with_issuer("video-edge")
         .with_audience("video-edge-api")
         .with_subject("u1");
     edit(&mut claims);
-    key.sign(claims).unwrap()
+    independent(key).sign(claims).unwrap()
 }
 
 fn session(epoch: u64) -> Session<'static> {
@@ -64,6 +80,22 @@ fn issued_tokens_verify_into_a_principal() {
     }
     let other = issuer.issue("u1", &session(3), vec![]).unwrap();
     assert_ne!(parts(&other).1["jti"], payload["jti"], "jti is unique");
+}
+
+/// What the issuer signs, jwt-simple verifies with the published key and reads the same claims.
+#[test]
+fn issued_tokens_verify_with_an_independent_implementation() {
+    let (issuer, _, key) = setup();
+    let token = issuer.issue("u1", &session(3), vec![]).unwrap();
+    let public = Ed25519PublicKey::from_bytes(key.pair().pk.as_ref()).unwrap();
+    let options = VerificationOptions {
+        allowed_issuers: Some(HashSet::from(["video-edge".to_owned()])),
+        allowed_audiences: Some(HashSet::from(["video-edge-api".to_owned()])),
+        ..Default::default()
+    };
+    let claims = public.verify_token::<Custom>(&token, Some(options)).unwrap();
+    assert_eq!((claims.subject.as_deref(), claims.custom.sid.as_str(), claims.custom.ep), (Some("u1"), "s1", 3));
+    assert_eq!(claims.expires_at.unwrap().as_secs() - claims.issued_at.unwrap().as_secs(), ACCESS_TOKEN_TTL_SECS);
 }
 
 #[test]
@@ -96,8 +128,8 @@ fn hs256_signed_with_the_public_key_is_refused() {
     let (_, verifier, key) = setup();
     let public = URL_SAFE_NO_PAD.decode(key.public_config().split_once('=').unwrap().1).unwrap();
     let hmac = HS256Key::from_bytes(&public).with_key_id("k1");
-    let custom = AccessClaims { sid: "s1".into(), ep: 0, roles: vec![], inc: "i1".into() };
-    let claims = Claims::with_custom_claims(custom, Duration::from_secs(900))
+    let custom = Custom { sid: "s1".into(), ep: 0, inc: "i1".into() };
+    let claims = jwt_simple::claims::Claims::with_custom_claims(custom, Duration::from_secs(900))
         .with_issuer("video-edge")
         .with_audience("video-edge-api")
         .with_subject("u1");
@@ -156,9 +188,9 @@ fn rfc8037_ed25519_test_vector() {
     assert_eq!(key.public_config(), format!("rfc8037={x}"));
     assert_eq!(set.jwks()["keys"][0]["x"], x);
     assert_eq!(set.jwks()["keys"][0]["crv"], "Ed25519");
-    let signed = key.pair().key_pair().as_ref().sk.sign(input, None);
+    let signed = key.pair().sk.sign(input, None);
     assert_eq!(URL_SAFE_NO_PAD.encode(signed.as_ref()), signature);
-    let public = set.public("rfc8037").unwrap().public_key().as_ref();
+    let public = set.public("rfc8037").unwrap();
     assert!(public.verify(input, &signed).is_ok());
     assert!(public.verify("eyJhbGciOiJFZERTQSJ9.other", &signed).is_err());
 }
@@ -168,7 +200,7 @@ fn wrong_issuer_or_audience_is_refused() {
     let (_, verifier, key) = setup();
     let iss = signed_with(&key, |c| c.issuer = Some("someone-else".into()));
     assert!(matches!(verifier.verify(&iss), Err(AuthError::Invalid(_))));
-    let aud = signed_with(&key, |c| c.audiences = Some(Audiences::AsString("other-api".into())));
+    let aud = signed_with(&key, |c| c.audiences = Some(jwt_simple::claims::Audiences::AsString("other-api".into())));
     assert!(matches!(verifier.verify(&aud), Err(AuthError::Invalid(_))));
     let no_sub = signed_with(&key, |c| c.subject = None);
     assert!(matches!(verifier.verify(&no_sub), Err(AuthError::Invalid(_))));

@@ -5,10 +5,10 @@
 
 /// Bytes each component may have, by its `spin.toml` source path.
 const BUDGETS: [(&str, u64); 5] = [
-    ("target/shipped/auth.wasm", 635_000),
-    ("target/shipped/upload_sign.wasm", 866_000),
-    ("target/shipped/feed.wasm", 810_000),
-    ("target/shipped/search_proxy.wasm", 760_000),
+    ("target/shipped/auth.wasm", 530_000),
+    ("target/shipped/upload_sign.wasm", 815_000),
+    ("target/shipped/feed.wasm", 717_000),
+    ("target/shipped/search_proxy.wasm", 712_000),
     ("target/shipped/static_files.wasm", 212_000),
 ];
 
