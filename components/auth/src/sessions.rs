@@ -7,8 +7,7 @@
 //! is not enough to sign anyone out). Rotation state lives in a Redis hash changed only by Lua
 //! scripts, so concurrent refreshes cannot both rotate.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use edge_http::Problem;
 use edge_spin::script::{Count, Script};
 use hmac::{Hmac, Mac};
@@ -35,7 +34,7 @@ fn mac(session_secret: &[u8], sid: &str, generation: u64) -> Vec<u8> {
 
 /// The refresh token of `generation` for a session.
 pub(crate) fn token(session_secret: &[u8], sid: &str, generation: u64) -> String {
-    format!("{sid}.{generation}.{}", URL_SAFE_NO_PAD.encode(mac(session_secret, sid, generation)))
+    format!("{sid}.{generation}.{}", Base64UrlUnpadded::encode_string(mac(session_secret, sid, generation).as_ref()))
 }
 
 fn refused() -> Problem {
@@ -51,7 +50,7 @@ impl RefreshToken {
         };
         let valid_sid = edge_http::is_random_id(sid);
         let generation = generation.parse().map_err(|_| refused())?;
-        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| refused())?;
+        let mac = Base64UrlUnpadded::decode_vec(mac).map_err(|_| refused())?;
         if !valid_sid || mac.len() != 32 {
             return Err(refused());
         }

@@ -5,8 +5,7 @@
 //! whatever it answers, and `reply_to` names the comment it answers, so a thread is one level
 //! deep and pages by one sorted set.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use edge_http::handler::FromParam;
 use edge_http::Problem;
 use edge_protocol::ids::SEQ_BITS;
@@ -174,7 +173,7 @@ impl Bound {
     pub(crate) fn encode(&self, sort: Sort) -> String {
         match sort {
             Sort::New => Cursor { before: self.id }.encode(),
-            Sort::Hot => URL_SAFE_NO_PAD.encode(format!("v1h:{}:{}", self.score, self.id)),
+            Sort::Hot => Base64UrlUnpadded::encode_string(format!("v1h:{}:{}", self.score, self.id).as_bytes()),
         }
     }
 
@@ -183,7 +182,7 @@ impl Bound {
         match sort {
             Sort::New => Cursor::decode(token).map(|c| Bound { score: c.before, id: c.before }),
             Sort::Hot => {
-                let bytes = URL_SAFE_NO_PAD.decode(token).ok();
+                let bytes = Base64UrlUnpadded::decode_vec(token).ok();
                 let text = bytes.as_deref().and_then(|b| std::str::from_utf8(b).ok());
                 let (score, id) = text.and_then(|t| t.strip_prefix("v1h:")).and_then(|t| t.split_once(':')).ok_or_else(invalid_cursor)?;
                 let score = if score == "0" { Some(0) } else { decimal_id(score) };
@@ -198,12 +197,12 @@ impl Bound {
 
 /// The cursor of a thread's replies, oldest first: base64url of `v1r:<id>`, the last id listed.
 pub(crate) fn encode_after(id: u64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1r:{id}"))
+    Base64UrlUnpadded::encode_string(format!("v1r:{id}").as_bytes())
 }
 
 /// Reads a token [`encode_after`] made; anything else is 400 `invalid-cursor`.
 pub(crate) fn decode_after(token: &str) -> Result<u64, Problem> {
-    let bytes = URL_SAFE_NO_PAD.decode(token).ok();
+    let bytes = Base64UrlUnpadded::decode_vec(token).ok();
     let id = bytes.as_deref().and_then(|b| b.strip_prefix(b"v1r:")).and_then(|id| std::str::from_utf8(id).ok());
     id.and_then(decimal_id).ok_or_else(invalid_cursor)
 }
@@ -421,8 +420,8 @@ mod tests {
         }
         assert_eq!(Bound::decode(Sort::Hot, &bound.encode(Sort::Hot)).unwrap(), bound);
         assert_eq!(Bound::decode(Sort::New, &bound.encode(Sort::New)).unwrap(), Bound { score: 98_765, id: 98_765 });
-        assert_eq!(Bound::decode(Sort::Hot, &URL_SAFE_NO_PAD.encode("v1h:0:5")).unwrap(), Bound { score: 0, id: 5 });
-        let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        assert_eq!(Bound::decode(Sort::Hot, &Base64UrlUnpadded::encode_string(b"v1h:0:5")).unwrap(), Bound { score: 0, id: 5 });
+        let enc = |s: &str| Base64UrlUnpadded::encode_string(s.as_bytes());
         let bad_hot = [bound.encode(Sort::New), enc("v1h:5"), enc("v1h::5"), enc("v1h:01:5"), enc("v1h:5:0"), enc("v1h:-5:5"), "%%".into()];
         for bad in bad_hot {
             assert_eq!(Bound::decode(Sort::Hot, &bad).unwrap_err().code(), "invalid-cursor", "{bad}");

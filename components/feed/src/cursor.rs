@@ -1,7 +1,6 @@
 //! Keyset paging over descending ids: opaque cursors and page sizes. Pure.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use edge_http::Problem;
 use serde::Deserialize;
 
@@ -54,12 +53,12 @@ impl Cursor {
 
     /// The token sent to clients: base64url (no padding) of `v1:<id>`.
     pub(crate) fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("v1:{}", self.before))
+        Base64UrlUnpadded::encode_string(format!("v1:{}", self.before).as_bytes())
     }
 
     /// Reads a token made by [`Cursor::encode`]; anything else is 400 `invalid-cursor`.
     pub(crate) fn decode(token: &str) -> Result<Cursor, Problem> {
-        let bytes = URL_SAFE_NO_PAD.decode(token).ok();
+        let bytes = Base64UrlUnpadded::decode_vec(token).ok();
         let before = bytes.as_deref().and_then(|b| b.strip_prefix(b"v1:")).and_then(|id| std::str::from_utf8(id).ok());
         match before.and_then(decimal_id) {
             Some(before) => Ok(Cursor { before }),
@@ -113,7 +112,7 @@ mod tests {
 
     #[test]
     fn malformed_cursors_are_refused() {
-        let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let enc = |s: &str| Base64UrlUnpadded::encode_string(s.as_bytes());
         let too_big = enc(&format!("v1:{}", MAX_ID + 1));
         for bad in [enc("v1:0"), enc("v2:5"), enc("v1:"), enc("v1:5x"), enc("v1:-5"), enc("5"), too_big] {
             assert_eq!(Cursor::decode(&bad).unwrap_err().code(), "invalid-cursor", "{bad}");

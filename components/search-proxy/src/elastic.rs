@@ -10,7 +10,7 @@
 //! document, not a `delete` action, because Elasticsearch forgets a deleted document's version
 //! after `index.gc_deletes` (60 s by default) and a late, older write would then bring it back.
 
-use base64::Engine as _;
+use base64ct::{Base64, Encoding};
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
@@ -154,7 +154,7 @@ impl Engine for Elastic {
 fn basic_auth(credentials: &str) -> Result<HeaderValue, String> {
     let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
     let decode = |s| percent_decode(s).ok_or_else(|| "search_url credentials are not valid percent-encoded UTF-8".to_owned());
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", decode(user)?, decode(password)?));
+    let token = Base64::encode_string(format!("{}:{}", decode(user)?, decode(password)?).as_bytes());
     let mut value = HeaderValue::try_from(format!("Basic {token}")).map_err(|_| "search_url credentials are not valid".to_owned())?;
     value.set_sensitive(true);
     Ok(value)

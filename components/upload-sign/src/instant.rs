@@ -15,8 +15,7 @@
 //! file. A challenge is issued whether or not a matching object exists, and a wrong answer and
 //! a missing object are refused alike, so the endpoint does not reveal which files are stored.
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use edge_protocol::instant::{is_answer, RANGES, RANGE_BYTES};
@@ -68,7 +67,8 @@ pub(crate) fn verified_key(size: u64, layout: Option<&Layout>, parts: &[StoredPa
     if layout.map(|l| l.part_size) != Some(default) {
         return None;
     }
-    let digests = parts.iter().map(|p| BASE64.decode(p.checksum.as_deref()?).ok()?.try_into().ok()).collect::<Option<Vec<[u8; 32]>>>()?;
+    let digests =
+        parts.iter().map(|p| Base64::decode_vec(p.checksum.as_deref()?).ok()?.try_into().ok()).collect::<Option<Vec<[u8; 32]>>>()?;
     Some(edge_protocol::instant::content_key(size, &digests))
 }
 
@@ -100,7 +100,7 @@ mod tests {
     }
 
     fn part(number: u64, digest: u8) -> StoredPart {
-        StoredPart { number, etag: "e".into(), size: 1, checksum: Some(BASE64.encode([digest; 32])) }
+        StoredPart { number, etag: "e".into(), size: 1, checksum: Some(Base64::encode_string([digest; 32].as_ref())) }
     }
 
     #[test]

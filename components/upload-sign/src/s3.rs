@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use base64ct::{Base64, Encoding};
 use edge_http::Problem;
 use http::StatusCode;
 use instant_xml::{FromXml, ToXml};
@@ -370,7 +369,7 @@ impl Store {
                 { "x-amz-date": amz_date },
             ],
         });
-        let policy = BASE64.encode(policy.to_string());
+        let policy = Base64::encode_string(policy.to_string().as_bytes());
         let signature = self.signer.signature(policy.as_bytes());
         let fields = [
             ("key", rules.key.to_owned()),
@@ -606,7 +605,7 @@ mod tests {
         assert_eq!(field("x-amz-credential"), "AK/20231114/us-east-1/s3/aws4_request");
         assert_eq!(field("x-amz-date"), "20231114T221320Z");
         assert_eq!(field("x-amz-signature").len(), 64);
-        let policy: serde_json::Value = serde_json::from_slice(&BASE64.decode(field("policy")).unwrap()).unwrap();
+        let policy: serde_json::Value = serde_json::from_slice(&Base64::decode_vec(&field("policy")).unwrap()).unwrap();
         assert_eq!(policy["expiration"], "2023-11-14T22:23:20.000Z");
         let conditions = policy["conditions"].to_string();
         for expected in [

@@ -1,8 +1,7 @@
 //! Compact JWS with Ed25519 (RFC 7515, RFC 8037): the three base64url parts of a token, signed
 //! and split. Only `EdDSA` is ever produced or accepted; the caller checks the claims.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use ed25519_compact::{KeyPair, PublicKey, Signature};
 use serde::{Deserialize, Serialize};
 
@@ -30,12 +29,12 @@ pub(crate) struct Header {
 /// `header.payload.signature` for `claims`, signed by `pair` under `kid`.
 pub(crate) fn sign(pair: &KeyPair, kid: &str, claims: &impl Serialize) -> Result<String, serde_json::Error> {
     let header = Header { alg: ALGORITHM.into(), typ: Some("JWT".into()), kid: Some(kid.to_owned()) };
-    let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+    let mut token = Base64UrlUnpadded::encode_string(&serde_json::to_vec(&header)?);
     token.push('.');
-    URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut token);
+    token.push_str(&Base64UrlUnpadded::encode_string(&serde_json::to_vec(claims)?));
     let signature = pair.sk.sign(&token, None);
     token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+    token.push_str(&Base64UrlUnpadded::encode_string(signature.as_ref()));
     Ok(token)
 }
 
@@ -57,7 +56,8 @@ impl<'a> Parts<'a> {
         let invalid = |why: &str| AuthError::Invalid(why.to_owned());
         let (signed, signature) = token.rsplit_once('.').ok_or_else(|| invalid("not three dot-separated parts"))?;
         let (header, payload) = signed.split_once('.').ok_or_else(|| invalid("not three dot-separated parts"))?;
-        let decode = |part: &str, what: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| invalid(&format!("the {what} is not base64url")));
+        let decode =
+            |part: &str, what: &str| Base64UrlUnpadded::decode_vec(part).map_err(|_| invalid(&format!("the {what} is not base64url")));
         let header = decode(header, "header")?;
         if header.len() > MAX_HEADER_BYTES {
             return Err(invalid("the header is too long"));

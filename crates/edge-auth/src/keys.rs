@@ -5,8 +5,7 @@
 //! 32-byte public keys for `jwt_public_keys`. Rotation: add the new key first, keep the old one
 //! listed until every token it signed has expired (15 minutes), then remove it.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use ed25519_compact::{KeyPair, PublicKey, Seed};
 use serde::Serialize;
 
@@ -38,12 +37,12 @@ impl SigningKey {
 
     /// `kid=base64url(key pair)`, the configuration form.
     pub fn to_config(&self) -> String {
-        format!("{}={}", self.kid, URL_SAFE_NO_PAD.encode(self.pair.as_ref()))
+        format!("{}={}", self.kid, Base64UrlUnpadded::encode_string(self.pair.as_ref()))
     }
 
     /// `kid=base64url(public key)`, the public configuration form.
     pub fn public_config(&self) -> String {
-        format!("{}={}", self.kid, URL_SAFE_NO_PAD.encode(self.pair.pk.as_ref()))
+        format!("{}={}", self.kid, Base64UrlUnpadded::encode_string(self.pair.pk.as_ref()))
     }
 
     /// The key pair itself, for tests that sign raw input.
@@ -81,8 +80,7 @@ fn entries(config: &str) -> Result<Vec<(String, Vec<u8>)>, KeyError> {
             if kid.is_empty() || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
                 return Err(KeyError(format!("key id {kid:?} must be letters, digits, '-', '_' or '.'")));
             }
-            let bytes = URL_SAFE_NO_PAD
-                .decode(key.trim().trim_end_matches('='))
+            let bytes = Base64UrlUnpadded::decode_vec(key.trim().trim_end_matches('='))
                 .map_err(|e| KeyError(format!("key {kid:?} is not base64url: {e}")))?;
             Ok((kid.to_owned(), bytes))
         })
@@ -150,7 +148,7 @@ impl KeySet {
             .map(|(kid, key)| {
                 serde_json::json!({
                     "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
-                    "x": URL_SAFE_NO_PAD.encode(key.as_ref()),
+                    "x": Base64UrlUnpadded::encode_string(key.as_ref()),
                 })
             })
             .collect();

@@ -14,8 +14,7 @@
 mod jws;
 mod keys;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
 
 pub use keys::{KeyError, KeySet, SigningKey};
@@ -72,7 +71,8 @@ impl AuthError {
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     iss: Option<String>,
-    aud: Option<Audiences>,
+    /// A string or an array of them.
+    aud: Option<serde_json::Value>,
     sub: Option<String>,
     iat: Option<u64>,
     nbf: Option<u64>,
@@ -90,20 +90,12 @@ struct Claims {
     inc: String,
 }
 
-/// `aud`: one audience or several (RFC 7519, 4.1.3).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(untagged)]
-enum Audiences {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audiences {
-    fn names(&self, audience: &str) -> bool {
-        match self {
-            Audiences::One(one) => one == audience,
-            Audiences::Many(many) => many.iter().any(|a| a == audience),
-        }
+/// Whether `aud`, one audience or several (RFC 7519, 4.1.3), names `audience`.
+fn names(aud: Option<&serde_json::Value>, audience: &str) -> bool {
+    match aud {
+        Some(serde_json::Value::String(one)) => one == audience,
+        Some(serde_json::Value::Array(many)) => many.iter().any(|a| a.as_str() == Some(audience)),
+        _ => false,
     }
 }
 
@@ -195,12 +187,12 @@ impl Issuer {
         getrandom::fill(&mut jti).expect("the host provides randomness");
         let claims = Claims {
             iss: Some(audience.issuer.clone()),
-            aud: Some(Audiences::One(audience.audience.clone())),
+            aud: Some(audience.audience.clone().into()),
             sub: Some(user_id.to_owned()),
             iat: Some(now_secs),
             nbf: Some(now_secs),
             exp: Some(now_secs + ACCESS_TOKEN_TTL_SECS),
-            jti: Some(URL_SAFE_NO_PAD.encode(jti)),
+            jti: Some(Base64UrlUnpadded::encode_string(&jti)),
             sid: session.id.to_owned(),
             ep: session.epoch,
             roles,
@@ -262,7 +254,7 @@ impl Verifier {
         if claims.iss.as_deref() != Some(self.audience.issuer.as_str()) {
             return Err(AuthError::Invalid("issued by someone else (iss)".into()));
         }
-        if !claims.aud.as_ref().is_some_and(|aud| aud.names(&self.audience.audience)) {
+        if !names(claims.aud.as_ref(), &self.audience.audience) {
             return Err(AuthError::Invalid("meant for another audience (aud)".into()));
         }
         let expires_at = claims.exp.ok_or_else(|| AuthError::Invalid("no expiry".into()))?;

@@ -2,8 +2,7 @@
 
 use std::collections::HashSet;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use jwt_simple::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -34,12 +33,12 @@ fn setup() -> (Issuer, Verifier, SigningKey) {
 }
 
 fn b64(value: &serde_json::Value) -> String {
-    URL_SAFE_NO_PAD.encode(value.to_string())
+    Base64UrlUnpadded::encode_string(value.to_string().as_bytes())
 }
 
 fn parts(token: &str) -> (serde_json::Value, serde_json::Value, String) {
     let mut it = token.split('.');
-    let mut decode = || serde_json::from_slice(&URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap()).unwrap();
+    let mut decode = || serde_json::from_slice(&Base64UrlUnpadded::decode_vec(it.next().unwrap()).unwrap()).unwrap();
     let (h, p) = (decode(), decode());
     (h, p, token.rsplit('.').next().unwrap().to_owned())
 }
@@ -126,7 +125,7 @@ fn alg_none_is_refused() {
 #[test]
 fn hs256_signed_with_the_public_key_is_refused() {
     let (_, verifier, key) = setup();
-    let public = URL_SAFE_NO_PAD.decode(key.public_config().split_once('=').unwrap().1).unwrap();
+    let public = Base64UrlUnpadded::decode_vec(key.public_config().split_once('=').unwrap().1).unwrap();
     let hmac = HS256Key::from_bytes(&public).with_key_id("k1");
     let custom = Custom { sid: "s1".into(), ep: 0, inc: "i1".into() };
     let claims = jwt_simple::claims::Claims::with_custom_claims(custom, Duration::from_secs(900))
@@ -181,15 +180,15 @@ fn rfc8037_ed25519_test_vector() {
     let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
     let input = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
     let signature = "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
-    let pair = [URL_SAFE_NO_PAD.decode(d).unwrap(), URL_SAFE_NO_PAD.decode(x).unwrap()].concat();
-    let config = format!("rfc8037={}", URL_SAFE_NO_PAD.encode(&pair));
+    let pair = [Base64UrlUnpadded::decode_vec(d).unwrap(), Base64UrlUnpadded::decode_vec(x).unwrap()].concat();
+    let config = format!("rfc8037={}", Base64UrlUnpadded::encode_string(&pair));
     let (key, set) = KeySet::from_signing_config(&config).unwrap();
     assert_eq!(key.to_config(), config);
     assert_eq!(key.public_config(), format!("rfc8037={x}"));
     assert_eq!(set.jwks()["keys"][0]["x"], x);
     assert_eq!(set.jwks()["keys"][0]["crv"], "Ed25519");
     let signed = key.pair().sk.sign(input, None);
-    assert_eq!(URL_SAFE_NO_PAD.encode(signed.as_ref()), signature);
+    assert_eq!(Base64UrlUnpadded::encode_string(signed.as_ref()), signature);
     let public = set.public("rfc8037").unwrap();
     assert!(public.verify(input, &signed).is_ok());
     assert!(public.verify("eyJhbGciOiJFZERTQSJ9.other", &signed).is_err());
@@ -202,6 +201,10 @@ fn wrong_issuer_or_audience_is_refused() {
     assert!(matches!(verifier.verify(&iss), Err(AuthError::Invalid(_))));
     let aud = signed_with(&key, |c| c.audiences = Some(jwt_simple::claims::Audiences::AsString("other-api".into())));
     assert!(matches!(verifier.verify(&aud), Err(AuthError::Invalid(_))));
+    let listed = signed_with(&key, |c| {
+        c.audiences = Some(jwt_simple::claims::Audiences::AsSet(HashSet::from(["other-api".into(), "video-edge-api".into()])))
+    });
+    assert!(verifier.verify(&listed).is_ok(), "an aud array naming this audience");
     let no_sub = signed_with(&key, |c| c.subject = None);
     assert!(matches!(verifier.verify(&no_sub), Err(AuthError::Invalid(_))));
 }
@@ -223,7 +226,10 @@ fn tampering_is_detected() {
 #[test]
 fn malformed_and_oversized_tokens_are_refused() {
     let (_, verifier, _) = setup();
-    let huge_header = format!("{}.e30.AAAA", URL_SAFE_NO_PAD.encode(format!("{{\"alg\":\"EdDSA\",\"kid\":\"{}\"}}", "k".repeat(3000))));
+    let huge_header = format!(
+        "{}.e30.AAAA",
+        Base64UrlUnpadded::encode_string(format!("{{\"alg\":\"EdDSA\",\"kid\":\"{}\"}}", "k".repeat(3000)).as_bytes())
+    );
     for bad in ["", "abc", "a.b.c", "!!!.###.$$$", "e30.e30.e30", "bm90IGpzb24.bm90IGpzb24.AAAA", &"x".repeat(5000), &huge_header] {
         assert!(matches!(verifier.verify(bad), Err(AuthError::Invalid(_))), "{}", &bad[..bad.len().min(40)]);
     }

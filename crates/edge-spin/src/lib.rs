@@ -13,6 +13,7 @@ pub mod limit;
 pub mod redis;
 pub mod script;
 pub mod settings;
+mod sha1;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! Typed Redis scripts: a Lua file, the number of keys and arguments it takes, and how it runs
 //! (`EVALSHA`, falling back to `EVAL` the first time a server has not seen it).
 
-use std::sync::OnceLock;
-
 use edge_http::Problem;
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
@@ -38,14 +36,15 @@ pub struct Script {
     source: &'static str,
     keys: Count,
     args: Count,
-    sha1: OnceLock<String>,
+    /// The hex SHA-1, computed by the compiler.
+    sha1: [u8; 40],
 }
 
 impl Script {
     /// A script called `name` (for errors), with its Lua `source` and the keys and arguments
     /// it takes.
     pub const fn new(name: &'static str, source: &'static str, keys: Count, args: Count) -> Self {
-        Script { name, source, keys, args, sha1: OnceLock::new() }
+        Script { name, source, keys, args, sha1: crate::sha1::hex_digest(source) }
     }
 
     /// The script's name.
@@ -60,7 +59,7 @@ impl Script {
 
     /// The hex SHA-1 Redis knows the script by (`EVALSHA`, `SCRIPT EXISTS`).
     pub fn sha1(&self) -> &str {
-        self.sha1.get_or_init(|| sha1_smol::Sha1::from(self.source).digest().to_string())
+        std::str::from_utf8(&self.sha1).unwrap_or_default()
     }
 
     /// The `EVALSHA`/`EVAL` arguments after the script itself: key count, keys, arguments.

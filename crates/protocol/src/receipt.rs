@@ -7,8 +7,7 @@
 //! - [`PlayTicket`]: feed's permission to play a published video's object; upload-sign
 //!   redirects its holder to a presigned `GET`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -53,15 +52,15 @@ fn mac(key: &[u8], purpose: &str, payload: &str) -> Hmac<Sha256> {
 }
 
 fn sign<T: Serialize>(value: &T, key: &[u8], purpose: &str) -> String {
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+    let payload = Base64UrlUnpadded::encode_string(&serde_json::to_vec(value).unwrap_or_default());
     let signature = mac(key, purpose, &payload).finalize().into_bytes();
-    format!("{payload}.{}", URL_SAFE_NO_PAD.encode(signature))
+    format!("{payload}.{}", Base64UrlUnpadded::encode_string(signature.as_ref()))
 }
 
 fn verify<T: for<'de> Deserialize<'de>>(signed: &str, key: &[u8], purpose: &str) -> Option<T> {
     let (payload, signature) = signed.split_once('.')?;
-    mac(key, purpose, payload).verify_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    mac(key, purpose, payload).verify_slice(&Base64UrlUnpadded::decode_vec(signature).ok()?).ok()?;
+    serde_json::from_slice(&Base64UrlUnpadded::decode_vec(payload).ok()?).ok()
 }
 
 /// Receipts sign with no label, as they did before tickets existed, so outstanding receipts stay valid.

@@ -1,8 +1,7 @@
 //! Instant upload, browser side: the file's content key and its parts' digests from one
 //! hashing pass, and the answer to a possession challenge.
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -56,7 +55,7 @@ impl ContentHash {
         }
         Hashed {
             content_key: instant::content_key(self.size, &self.digests),
-            checksums: self.digests.iter().map(|d| BASE64.encode(d)).collect(),
+            checksums: self.digests.iter().map(|d| Base64::encode_string(d.as_ref())).collect(),
         }
     }
 }
@@ -70,7 +69,7 @@ mod tests {
             instant::default_parts(bytes.len() as u64).map(|(a, b)| Sha256::digest(&bytes[a as usize..b as usize]).into()).collect();
         Hashed {
             content_key: instant::content_key(bytes.len() as u64, &digests),
-            checksums: digests.iter().map(|d| BASE64.encode(d)).collect(),
+            checksums: digests.iter().map(|d| Base64::encode_string(d.as_ref())).collect(),
         }
     }
 
@@ -93,6 +92,6 @@ mod tests {
         hash.update(&five);
         assert_eq!(hash.finish(), whole(&five));
         let empty = ContentHash::new(0).finish();
-        assert_eq!(empty.checksums, [BASE64.encode(Sha256::digest(b""))]);
+        assert_eq!(empty.checksums, [Base64::encode_string(Sha256::digest(b"").as_ref())]);
     }
 }

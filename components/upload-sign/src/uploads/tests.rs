@@ -98,9 +98,9 @@ impl Memory {
 
 /// Base64 SHA-256, as S3 lists a part's checksum.
 fn digest(bytes: &[u8]) -> String {
-    use base64::Engine;
+    use base64ct::Encoding;
     use sha2::Digest;
-    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+    base64ct::Base64::encode_string(&sha2::Sha256::digest(bytes))
 }
 
 /// The content key of `bytes`, as the SDK computes it.
