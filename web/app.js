@@ -233,6 +233,8 @@ async function openVideo(id) {
   try {
     const [info, source] = await Promise.all([feed.video(id), feed.source(id)]);
     current = info;
+    // The address bar holds the video's share page (/v/<id>), which opens it again.
+    if (location.pathname !== `/v/${info.id}`) history.replaceState(null, "", `/v/${info.id}`);
     $("player").dataset.videoId = info.id;
     openLive(info.id);
     $("player-title").textContent = info.title;
@@ -578,3 +580,6 @@ async function runSearch() {
 showAccount(await client.restore().catch((error) => { fail(error); return null; }));
 loadRanking();
 setInterval(loadRanking, 30_000);
+// A share page (/v/<id>) opens its video.
+const shared = /^\/v\/(\d+)$/.exec(location.pathname);
+if (shared) openVideo(shared[1]);

@@ -24,6 +24,7 @@ mod publish;
 mod ranking;
 mod rebuild;
 mod settings;
+mod share;
 pub mod store;
 mod video;
 
@@ -85,6 +86,8 @@ fn router() -> Routes<Feed> {
         .on(Method::POST, "/feed/notifications/read", endpoints::notifications::read)
         .on(Method::PUT, "/users/:id/follow", endpoints::follows::follow)
         .on(Method::DELETE, "/users/:id/follow", endpoints::follows::unfollow)
+        .on(Method::GET, "/v/:id", endpoints::share::page)
+        .on(Method::GET, "/oembed", endpoints::share::oembed)
 }
 
 /// The JSON schema of every request body a handler reads, by type name (the OpenAPI document

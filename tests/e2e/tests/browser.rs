@@ -450,6 +450,28 @@ fn a_video_published_without_a_cover_gets_a_frame_of_itself_shown_in_the_lists()
     );
 
     library_and_notifications_survive_a_reload(&app, &browser, &id);
+    share_page_opens_the_video(&app, &browser, &id);
+}
+
+/// The red clip's share page (`/v/<id>`, what the address bar shows once a video is open) opened
+/// fresh: named in the tab's title, it opens the clip in the player.
+fn share_page_opens_the_video(app: &App, browser: &Browser, id: &str) {
+    let path = browser.run("return location.pathname;", json!([]));
+    assert_eq!(path, format!("/v/{id}"), "an open video's address is its share page");
+    browser.open(&format!("{}/v/{id}", app.url));
+    browser.wait(
+        "the clip opened from its share page",
+        30,
+        &format!("document.getElementById('player').dataset.videoId === '{id}'"),
+        STATUS,
+    );
+    assert_eq!(browser.run("return document.title;", json!([])), "Red clip · video-edge");
+    assert_eq!(browser.text("#player-title"), "Red clip");
+    // `BROWSER_SCREENSHOT_SHARE=docs/share-page.png` saves the share page for the README.
+    if let Some(path) = std::env::var_os("BROWSER_SCREENSHOT_SHARE") {
+        browser.run("document.getElementById('player').scrollIntoView();", json!([]));
+        browser.screenshot(&e2e::root().join(path));
+    }
 }
 
 /// On the red clip: the ☆ button and the player's position are kept across a reload ("Continue

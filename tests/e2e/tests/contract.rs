@@ -237,12 +237,14 @@ fn the_document_names_routed_operations_with_problem_errors() {
             assert!(declared, "{what}: path parameter {name} is not declared");
         }
         let responses = operation["responses"].as_object().unwrap_or_else(|| panic!("{what}: no responses"));
+        let page = responses.get("200").is_some_and(|ok| ok["content"].get("text/html").is_some());
         assert!(responses.keys().any(|status| status.starts_with('2') || status.starts_with('3')), "{what}: no success response");
         for (status, response) in responses {
             let response = resolve(&doc, "responses", response);
             let error = status.parse::<u16>().unwrap_or(0) >= 400;
-            // Health reports keep their JSON shape when degraded; every other error is a problem.
-            if error && !id.ends_with("_health") {
+            // Health reports keep their JSON shape when degraded, and a page's not-found answer
+            // is a page; every other error is a problem.
+            if error && !id.ends_with("_health") && !(page && response["content"].get("text/html").is_some()) {
                 let content = response["content"].as_object().unwrap_or_else(|| panic!("{what} {status}: no content"));
                 assert_eq!(content.keys().collect::<Vec<_>>(), ["application/problem+json"], "{what} {status}");
                 assert_eq!(content["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem", "{what} {status}");

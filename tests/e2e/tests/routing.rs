@@ -55,6 +55,8 @@ const API: &[(&str, &str, &str)] = &[
     ("GET", "/videos/:id", "feed"),
     ("GET", "/videos/:id/source", "feed"),
     ("GET", "/videos/:id/cover", "feed"),
+    ("GET", "/v/:id", "feed"),
+    ("GET", "/oembed", "feed"),
     ("PATCH", "/videos/:id", "feed"),
     ("DELETE", "/videos/:id", "feed"),
     ("PUT", "/videos/:id/like", "feed"),

@@ -7,5 +7,6 @@ pub(crate) mod follows;
 pub(crate) mod library;
 pub(crate) mod live;
 pub(crate) mod notifications;
+pub(crate) mod share;
 pub(crate) mod timelines;
 pub(crate) mod videos;
