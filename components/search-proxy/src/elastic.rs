@@ -106,8 +106,7 @@ impl Elastic {
         body: String,
     ) -> Result<(StatusCode, Vec<u8>), EngineError> {
         let request = self.request(method, path, content_type, body.into_bytes())?;
-        let response: http::Response<Vec<u8>> =
-            spin_sdk::http::send(request).await.map_err(|e| EngineError(format!("Elasticsearch {what} failed: {e}")))?;
+        let response = edge_spin::outbound::send(request).await.map_err(|e| EngineError(format!("Elasticsearch {what} failed: {e}")))?;
         Ok((response.status(), response.into_body()))
     }
 

@@ -37,7 +37,7 @@ const CHALLENGE_TTL_SECS: u64 = 300;
 
 /// Sends one request to the object store.
 async fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Problem> {
-    spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request)
+    edge_spin::outbound::send(request)
         .await
         .map_err(|e| Problem::unavailable("storage-unavailable", format!("the object store did not answer ({e}); retry shortly")))
 }

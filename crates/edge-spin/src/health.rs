@@ -122,7 +122,7 @@ pub async fn http(service: &'static str, request: http::Request<Vec<u8>>, expect
     let target = redact(&request.uri().to_string());
     let target = target.split('?').next().unwrap_or("").to_owned();
     let started = Instant::now();
-    let result = match spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request).await {
+    let result = match crate::outbound::send(request).await {
         Ok(response) if expect(response.status()) => Ok(Some(format!("HTTP {}", response.status().as_u16()))),
         Ok(response) => Err(format!("unexpected answer HTTP {}", response.status().as_u16())),
         Err(error) => Err(error.to_string()),

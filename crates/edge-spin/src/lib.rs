@@ -10,6 +10,7 @@ pub mod changes;
 pub mod health;
 pub mod kv;
 pub mod limit;
+pub mod outbound;
 pub mod redis;
 pub mod script;
 pub mod settings;
