@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use edge_http::text::{encode_component, escape_html as escape};
 use serde::Serialize;
 
 /// The demo page, whose head a share page fills in (the same file static-files serves at `/`).
@@ -61,7 +62,7 @@ pub(crate) fn page(origin: &str, video: &Shared) -> String {
         meta("name", "twitter:card", "summary");
     }
     meta("name", "video-edge:video", &video.id.to_string());
-    let oembed = format!("{origin}/oembed?url={}&format=json", encode_component(&url));
+    let oembed = format!("{origin}/oembed?url={}&format=json", encode_component(&url, false));
     let _ = writeln!(head, r#"  <link rel="canonical" href="{}">"#, escape(&url));
     let _ = writeln!(
         head,
@@ -97,35 +98,6 @@ fn preview(video: &Shared) -> String {
         return own;
     }
     own.chars().take(DESCRIPTION_MAX - 1).collect::<String>() + "…"
-}
-
-/// Text made safe for HTML, in element content and in quoted attributes alike.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// A query-string value: everything but `A-Z a-z 0-9 - . _ ~` percent-encoded.
-fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
 }
 
 /// An oEmbed 1.0 answer (`type: link`: there is no embeddable player yet).

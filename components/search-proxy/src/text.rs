@@ -7,6 +7,8 @@
 //! becomes the phrase of its pairs: any substring of two or more characters is found, in order.
 //! A single character is a prefix query over the pairs. Other text stays as words.
 
+use edge_http::text::{escape_html, escape_html_into};
+
 /// One search term.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Term {
@@ -164,13 +166,13 @@ pub(crate) fn highlight(text: &str, terms: &[Term]) -> Option<String> {
     let mut out = String::with_capacity(text.len() + ranges.len() * 13);
     let mut at = 0;
     for (start, end) in ranges {
-        escape_into(&text[at..start], &mut out);
+        escape_html_into(&text[at..start], &mut out);
         out.push_str("<mark>");
-        escape_into(&text[start..end], &mut out);
+        escape_html_into(&text[start..end], &mut out);
         out.push_str("</mark>");
         at = end;
     }
-    escape_into(&text[at..], &mut out);
+    escape_html_into(&text[at..], &mut out);
     Some(out)
 }
 
@@ -184,30 +186,10 @@ pub(crate) fn snippet(text: &str, terms: &[Term], width: usize) -> Option<String
     let to = (from + width).min(starts.len());
     let start_byte = starts[from];
     let end_byte = starts.get(to).copied().unwrap_or(text.len());
-    let marked = highlight(&text[start_byte..end_byte], terms).unwrap_or_else(|| escape(&text[start_byte..end_byte]));
+    let marked = highlight(&text[start_byte..end_byte], terms).unwrap_or_else(|| escape_html(&text[start_byte..end_byte]));
     let lead = if from > 0 { "…" } else { "" };
     let tail = if end_byte < text.len() { "…" } else { "" };
     Some(format!("{lead}{marked}{tail}"))
-}
-
-/// `text` with `& < > " '` escaped for HTML.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    escape_into(text, &mut out);
-    out
-}
-
-fn escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 use std::fmt::Write;
+
+use edge_http::text::encode_component as encode;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -157,26 +159,6 @@ fn hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(byte & 15)]));
     }
     out
-}
-
-/// AWS's URI encoding: every byte but `A-Z a-z 0-9 - . _ ~` as `%XX` (and `/` too, unless
-/// `path`).
-fn encode(text: &str, path: bool) -> Cow<'_, str> {
-    let kept = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') || (path && byte == b'/');
-    if text.bytes().all(kept) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
-            b'/' if path => out.push('/'),
-            _ => {
-                let _ = write!(out, "%{byte:02X}");
-            }
-        }
-    }
-    Cow::Owned(out)
 }
 
 /// The UTC calendar date and time of `secs` after the Unix epoch.

@@ -18,6 +18,7 @@ mod problem;
 mod router;
 pub mod setting;
 pub mod stream;
+pub mod text;
 
 pub use body::{cookie, json_body, json_response, no_content, query};
 pub use cors::{Cors, CorsConfigError};
